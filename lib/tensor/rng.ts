@@ -97,7 +97,9 @@ export class Rng {
 
   /** Uniform integer in [0, n), without modulo bias. */
   int(n: number): number {
-    if (!(n >= 1) || !Number.isInteger(n)) throw new Error(`Rng.int needs an integer n >= 1, got ${n}`);
+    if (!(n >= 1) || !Number.isInteger(n)) {
+      throw new Error(`Rng.int needs an integer n >= 1, got ${n}`);
+    }
     if (n === 1) return 0;
     const limit = 4294967296 - (4294967296 % n);
     let x: number;

@@ -1,0 +1,52 @@
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import pl from "nodejs-polars";
+import { RunDir } from "./run_dir.ts";
+import { writeDirAtomic, writeFileAtomic } from "./atomic.ts";
+
+Deno.test("a run directory holds config, log, metrics JSONL and Parquet", async () => {
+  const root = await Deno.makeTempDir();
+  const dir = join(root, "run1");
+  const run = await RunDir.open({ task: "t", config: { a: 1 }, dir });
+  run.log("hello");
+  run.metric({ step: 1, loss: 0.5 });
+  run.metric({ step: 2, loss: 0.25, kind: "eval" });
+  await run.finish();
+  assert.deepEqual(JSON.parse(readFileSync(join(dir, "config.json"), "utf8")), { a: 1 });
+  assert.match(readFileSync(join(dir, "run.log"), "utf8"), /hello/);
+  const df = pl.readParquet(join(dir, "metrics.parquet"));
+  assert.deepEqual(df.getColumn("loss").toArray(), [0.5, 0.25]);
+  assert.deepEqual(df.getColumn("kind").toArray(), [null, "eval"]);
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("reopening a run needs --resume and the same config", async () => {
+  const dir = join(await Deno.makeTempDir(), "run");
+  await RunDir.open({ task: "t", config: { a: 1, b: { c: 2 } }, dir });
+  await assert.rejects(RunDir.open({ task: "t", config: { a: 1, b: { c: 2 } }, dir }), /--resume/);
+  await assert.rejects(
+    RunDir.open({ task: "t", config: { a: 1, b: { c: 3 } }, dir, resume: true }),
+    /different config \(changed: b\.c\)/,
+  );
+  const run = await RunDir.open({ task: "t", config: { a: 1, b: { c: 2 } }, dir, resume: true });
+  assert.equal(run.dir, dir);
+});
+
+Deno.test("atomic directory writes leave the old directory on failure", async () => {
+  const root = await Deno.makeTempDir();
+  const target = join(root, "ds");
+  await writeDirAtomic(target, (tmp) => writeFileAtomic(join(tmp, "a"), "v1"));
+  await assert.rejects(
+    writeDirAtomic(target, async (tmp) => {
+      await writeFileAtomic(join(tmp, "a"), "v2");
+      throw new Error("crash");
+    }),
+    /crash/,
+  );
+  assert.equal(readFileSync(join(target, "a"), "utf8"), "v1");
+  assert.deepEqual([...Deno.readDirSync(root)].map((e) => e.name), ["ds"], "no temp left");
+  await writeDirAtomic(target, (tmp) => writeFileAtomic(join(tmp, "a"), "v3"));
+  assert.equal(readFileSync(join(target, "a"), "utf8"), "v3");
+  assert.ok(existsSync(target));
+});

@@ -1,0 +1,45 @@
+/**
+ * Observable Plot rendered headless to an SVG string (via linkedom's DOM), for notebooks,
+ * reports and tasks alike.
+ *
+ * @module
+ */
+
+import * as Plot from "@observablehq/plot";
+import { parseHTML } from "linkedom";
+
+/**
+ * Renders `Plot.plot(options)` to standalone SVG text. Plots with a title, subtitle or legend
+ * come back from Plot as a `<figure>`: their SVG is taken out, and the title drawn as SVG text
+ * so the file stands alone.
+ */
+export function plotToSvg(options: Plot.PlotOptions): string {
+  const { document } = parseHTML("<!doctype html><html><body></body></html>");
+  const { title, subtitle, caption, ...rest } = options;
+  const node = Plot.plot({ ...rest, document } as Plot.PlotOptions) as unknown as Element;
+  const svg = node.tagName.toLowerCase() === "svg" ? node : node.querySelector("svg");
+  if (!svg) throw new Error("plotToSvg: Plot returned no <svg>");
+  svg.setAttribute("xmlns", "http://www.w3.org/2000/svg");
+  const heading = [title, subtitle, caption].filter((t) => typeof t === "string") as string[];
+  if (heading.length === 0) return svg.outerHTML;
+  const width = Number(svg.getAttribute("width"));
+  const height = Number(svg.getAttribute("height"));
+  const lineHeight = 18;
+  const top = heading.length * lineHeight + 6;
+  const texts = heading.map((t, i) =>
+    `<text x="8" y="${(i + 1) * lineHeight}" font-family="sans-serif" ` +
+    `font-size="${i === 0 ? 14 : 11}" font-weight="${i === 0 ? "bold" : "normal"}">${
+      escapeXml(t)
+    }</text>`
+  ).join("");
+  svg.removeAttribute("xmlns");
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height + top}" ` +
+    `viewBox="0 0 ${width} ${height + top}"><rect width="100%" height="100%" fill="white"/>` +
+    `${texts}<g transform="translate(0,${top})">${svg.outerHTML}</g></svg>`;
+}
+
+function escapeXml(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+export { Plot };

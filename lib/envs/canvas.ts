@@ -85,9 +85,15 @@ export class GrayCanvas implements Canvas {
     const y1 = Math.min(this.height, Math.floor(y + h));
     if (x1 <= x0 || y1 <= y0) return;
     const v = luma(color[0], color[1], color[2]);
-    for (let yy = y0; yy < y1; yy++) {
-      const row = yy * this.width;
-      this.data.fill(v, row + x0, row + x1);
+    const d = this.data;
+    const stride = this.width;
+    if (x1 - x0 <= 16) {
+      // Narrow rects (walls, ball, digit blocks): a byte loop beats a fill() call per row.
+      for (let row = y0 * stride; row < y1 * stride; row += stride) {
+        for (let i = row + x0; i < row + x1; i++) d[i] = v;
+      }
+      return;
     }
+    for (let row = y0 * stride; row < y1 * stride; row += stride) d.fill(v, row + x0, row + x1);
   }
 }

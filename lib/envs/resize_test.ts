@@ -44,3 +44,33 @@ Deno.test("RGB resize works per channel and sizes are checked", () => {
     /input has 48 bytes, expected 16/,
   );
 });
+
+Deno.test("incremental resizing equals a fresh full resize on every frame of a sequence", () => {
+  // Frames that change a few rows at a time, as game frames do, plus whole-frame changes.
+  const rng = (() => {
+    let s = 12345;
+    return () => (s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32;
+  })();
+  for (const [h, w, c] of [[210, 160, 1], [21, 16, 3], [7, 5, 1]]) {
+    const incremental = new AreaResizer(h, w, Math.ceil(h / 2.5), Math.ceil(w / 1.9), c);
+    let a = new Uint8Array(h * w * c);
+    for (let step = 0; step < 60; step++) {
+      const b = a.slice();
+      const rows = step % 10 === 0 ? h : 1 + Math.floor(rng() * 4);
+      for (let r = 0; r < rows; r++) {
+        const y = Math.floor(rng() * h);
+        for (let x = 0; x < w * c; x++) if (rng() < 0.3) b[y * w * c + x] = Math.floor(rng() * 256);
+      }
+      const pooled = step % 3 === 0;
+      const got = incremental.resize(
+        b,
+        new Uint8Array(incremental.outHeight * incremental.outWidth * c),
+        pooled ? a : undefined,
+      );
+      const fresh = new AreaResizer(h, w, incremental.outHeight, incremental.outWidth, c);
+      const want = fresh.resize(b, new Uint8Array(got.length), pooled ? a : undefined);
+      assert.deepEqual(got, want, `step ${step}, ${h}x${w}x${c}`);
+      a = b;
+    }
+  }
+});

@@ -1,0 +1,126 @@
+/**
+ * Collects game play into a dataset (see `dataset.ts`): whole games under a behaviour policy,
+ * with the frames after the env's frame pipeline (frame skip, max-pool, perturbation, gray,
+ * resize; no frame stack: readers build stacks) and every step's action, reward, flags and
+ * ground-truth state.
+ *
+ * @module
+ */
+
+import { type EnvConfig, makeEnv } from "../envs/make.ts";
+import { makePolicy, type PolicyName } from "../envs/policies.ts";
+import { Rng } from "../tensor/rng.ts";
+import { DatasetWriter } from "./dataset.ts";
+
+/** What to collect. */
+export interface CollectConfig {
+  seed: number;
+  /** The env and its frame pipeline; stacking, episodic life and reward clipping are ignored. */
+  env: EnvConfig;
+  policy: PolicyName;
+  episodes: number;
+  /** Frames per shard file. */
+  shardFrames: number;
+}
+
+/** What a collection produced. */
+export interface CollectSummary {
+  /** Rows stored (agent steps plus each episode's final observation). */
+  steps: number;
+  returns: number[];
+  lengths: number[];
+  seconds: number;
+}
+
+/** Progress callback: episodes finished and steps stored so far. */
+export type CollectProgress = (episodesDone: number, steps: number, lastReturn?: number) => void;
+
+/**
+ * The env config a collection really uses: whole games with raw rewards and single frames,
+ * whatever the training stack says.
+ */
+export function collectionEnvConfig(env: EnvConfig): EnvConfig {
+  return { ...env, frameStack: 1, episodicLife: false, clipReward: false, fireReset: false };
+}
+
+/**
+ * Plays `config.episodes` games and writes them to `path` atomically: the dataset appears
+ * complete when this resolves, and nothing appears if it throws.
+ */
+export async function collectDataset(
+  path: string,
+  config: CollectConfig,
+  onProgress?: CollectProgress,
+): Promise<CollectSummary> {
+  if (!Number.isInteger(config.episodes) || config.episodes < 1) {
+    throw new Error(`episodes must be an integer >= 1, got ${config.episodes}`);
+  }
+  const start = performance.now();
+  const envConfig = collectionEnvConfig(config.env);
+  const rng = new Rng(config.seed);
+  const env = makeEnv(envConfig, rng.fork("env").uint32());
+  const policy = makePolicy(config.policy, env.spec, rng.fork("policy"));
+  const writer = await DatasetWriter.create(path, {
+    env: env.spec.id,
+    frameShape: [...env.spec.obsShape],
+    stateKeys: [...env.spec.stateKeys],
+    shardFrames: config.shardFrames,
+    meta: {
+      seed: config.seed,
+      policy: config.policy,
+      envConfig,
+      createdAt: new Date().toISOString(),
+    },
+  });
+  const summary: CollectSummary = { steps: 0, returns: [], lengths: [], seconds: 0 };
+  try {
+    for (let episode = 0; episode < config.episodes; episode++) {
+      let { obs, info } = env.reset(rng.fork(`episode/${episode}`).uint32());
+      let total = 0;
+      for (let step = 0;; step++) {
+        const action = policy(info);
+        const r = env.step(action);
+        writer.add(obs, {
+          episode,
+          step,
+          action,
+          reward: r.reward,
+          terminated: r.terminated,
+          truncated: r.truncated,
+          lives: info.lives,
+          state: info.state,
+        });
+        total += r.reward;
+        summary.steps++;
+        obs = r.obs;
+        info = r.info;
+        if (r.terminated || r.truncated) {
+          // The final observation closes the episode (no action taken from it).
+          writer.add(obs, {
+            episode,
+            step: step + 1,
+            action: -1,
+            reward: 0,
+            terminated: false,
+            truncated: false,
+            lives: info.lives,
+            state: info.state,
+          });
+          summary.steps++;
+          summary.returns.push(total);
+          summary.lengths.push(step + 1);
+          break;
+        }
+      }
+      onProgress?.(episode + 1, summary.steps, total);
+    }
+    await writer.finish();
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  } finally {
+    env.close();
+  }
+  summary.seconds = (performance.now() - start) / 1000;
+  return summary;
+}

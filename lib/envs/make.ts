@@ -1,0 +1,100 @@
+/**
+ * Builds environments by id (`native:breakout`, `native:pong`) with one wrapper stack, the same
+ * for training, evaluation and data collection: the published JEPA-on-Breakout study evaluated
+ * through different wrappers than it trained with, and its numbers suffered.
+ *
+ * @module
+ */
+
+import { AtariEnv, type FrameOptions } from "./atari.ts";
+import { Breakout } from "./breakout.ts";
+import type { PerturbLevel } from "./perturb.ts";
+import { Pong } from "./pong.ts";
+import type { Env, Game } from "./types.ts";
+import { ClipReward, EpisodicLife, FireReset, FrameStack } from "./wrappers.ts";
+
+/** Everything that defines an environment and its wrapper stack. */
+export interface EnvConfig extends FrameOptions {
+  /** `native:<game>` (our TypeScript games) or `ale:<game>` (real Atari, when available). */
+  id: string;
+  /** End the episode on every life lost (training only in CleanRL; see `evalEnvConfig`). */
+  episodicLife: boolean;
+  /** Press FIRE after reset in games that need it to start. */
+  fireReset: boolean;
+  /** Rewards replaced by their sign. */
+  clipReward: boolean;
+  /** Observations stacked along channels (1: no stacking). */
+  frameStack: number;
+}
+
+/** CleanRL's `ppo_atari` stack on Breakout: skip 4 + max-pool, 84x84 gray, stack 4. */
+export const CLEANRL_ATARI: Readonly<EnvConfig> = {
+  id: "native:breakout",
+  frameSkip: 4,
+  maxPool: true,
+  noopMax: 30,
+  stickyActions: 0,
+  grayscale: true,
+  resize: [84, 84],
+  perturbation: "clean",
+  // ALE's default cap of 108,000 emulator frames, in agent steps.
+  maxEpisodeSteps: 27_000,
+  episodicLife: true,
+  fireReset: true,
+  clipReward: true,
+  frameStack: 4,
+};
+
+/** Raw frames: 210x160 RGB, one emulator frame per step, no wrappers (for galleries, GIFs). */
+export const RAW_FRAMES: Readonly<EnvConfig> = {
+  ...CLEANRL_ATARI,
+  frameSkip: 1,
+  maxPool: false,
+  noopMax: 0,
+  grayscale: false,
+  resize: null,
+  episodicLife: false,
+  fireReset: false,
+  clipReward: false,
+  frameStack: 1,
+  maxEpisodeSteps: 108_000,
+};
+
+/**
+ * The evaluation variant of a training config: the same frame pipeline, whole games (no
+ * episodic life), raw scores (no clipping), and a chosen perturbation.
+ */
+export function evalEnvConfig(train: EnvConfig, perturbation: PerturbLevel = "clean"): EnvConfig {
+  return { ...train, episodicLife: false, clipReward: false, perturbation };
+}
+
+const NATIVE_GAMES: Record<string, () => Game> = {
+  breakout: () => new Breakout(),
+  pong: () => new Pong(),
+};
+
+/** The env ids that {@linkcode makeEnv} accepts. */
+export function envIds(): string[] {
+  return Object.keys(NATIVE_GAMES).map((g) => `native:${g}`);
+}
+
+/** Builds an env with the full wrapper stack of `config`, seeded with `seed`. */
+export function makeEnv(config: EnvConfig, seed = 0): Env {
+  const [kind, name] = config.id.includes(":") ? config.id.split(":", 2) : ["native", config.id];
+  if (kind === "ale") {
+    throw new Error(
+      `env '${config.id}': real Atari (ale:*) environments are not available in this version; ` +
+        `use one of ${envIds().join(", ")}`,
+    );
+  }
+  const makeGame = kind === "native" ? NATIVE_GAMES[name] : undefined;
+  if (!makeGame) {
+    throw new Error(`unknown env '${config.id}' (valid: ${envIds().join(", ")})`);
+  }
+  let env: Env = new AtariEnv(`native:${name}`, makeGame(), config, seed);
+  if (config.episodicLife) env = new EpisodicLife(env);
+  if (config.fireReset && env.spec.actionMeanings[1] === "FIRE") env = new FireReset(env);
+  if (config.clipReward) env = new ClipReward(env);
+  if (config.frameStack > 1) env = new FrameStack(env, config.frameStack);
+  return env;
+}

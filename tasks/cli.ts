@@ -153,6 +153,15 @@ export function parseTaskArgs<C extends ConfigObject>(
 /** A mistake in how a task was called: printed without a stack trace. */
 export class UsageError extends Error {}
 
+/** Runs a config check, turning its Error into a {@linkcode UsageError}. */
+export function checkConfig(check: () => void): void {
+  try {
+    check();
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
 /**
  * Runs a task's main function: user errors (bad flags, bad config, bad files) print one clear
  * message and exit 2; anything else prints the error with its stack and exits 1.

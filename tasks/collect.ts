@@ -6,11 +6,11 @@
 
 import { join } from "node:path";
 import { collectDataset } from "../lib/data/collect.ts";
-import { CLEANRL_ATARI, type EnvConfig } from "../lib/envs/make.ts";
+import { checkEnvConfig, CLEANRL_ATARI, type EnvConfig } from "../lib/envs/make.ts";
 import type { PolicyName } from "../lib/envs/policies.ts";
 import type { Presets } from "../lib/run/config.ts";
 import { RunDir } from "../lib/run/run_dir.ts";
-import { parseTaskArgs, ProgressBar, runTask } from "./cli.ts";
+import { checkConfig, parseTaskArgs, ProgressBar, runTask } from "./cli.ts";
 
 /** The collect task's config. */
 export interface CollectTaskConfig {
@@ -74,6 +74,7 @@ const spec = {
 if (import.meta.main) {
   runTask(async () => {
     const { config, options } = parseTaskArgs(spec);
+    checkConfig(() => checkEnvConfig(config.env));
     const game = config.env.id.split(":").pop();
     const out = options.out ??
       join("data", `${game}-${config.policy}-${config.env.perturbation}-s${config.seed}`);

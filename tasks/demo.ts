@@ -10,7 +10,7 @@
 import { join } from "node:path";
 import { collectDataset } from "../lib/data/collect.ts";
 import { openDataset } from "../lib/data/dataset.ts";
-import { CLEANRL_ATARI, makeEnv } from "../lib/envs/make.ts";
+import { checkEnvConfig, CLEANRL_ATARI, makeEnv } from "../lib/envs/make.ts";
 import type { Presets } from "../lib/run/config.ts";
 import { writeFileAtomic } from "../lib/run/atomic.ts";
 import { RunDir } from "../lib/run/run_dir.ts";
@@ -18,7 +18,7 @@ import { datasetFigures, datasetStats, perturbationGallery } from "../lib/report
 import { encodeGif } from "../lib/report/gif.ts";
 import { encodePng, tileFrames, upscaleNearest } from "../lib/report/png.ts";
 import { type CollectTaskConfig } from "./collect.ts";
-import { parseTaskArgs, ProgressBar, runTask } from "./cli.ts";
+import { checkConfig, parseTaskArgs, ProgressBar, runTask } from "./cli.ts";
 
 const base: CollectTaskConfig = {
   seed: 0,
@@ -62,6 +62,7 @@ runTask(async () => {
     ? Deno.args
     : ["--preset", "small", ...Deno.args];
   const { config, options } = parseTaskArgs(spec, args);
+  checkConfig(() => checkEnvConfig(config.env));
   const run = await RunDir.open({
     task: "demo",
     config,

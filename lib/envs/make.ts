@@ -8,7 +8,7 @@
 
 import { AtariEnv, type FrameOptions } from "./atari.ts";
 import { Breakout } from "./breakout.ts";
-import type { PerturbLevel } from "./perturb.ts";
+import { parsePerturbLevel, type PerturbLevel } from "./perturb.ts";
 import { Pong } from "./pong.ts";
 import type { Env, Game } from "./types.ts";
 import { ClipReward, EpisodicLife, FireReset, FrameStack } from "./wrappers.ts";
@@ -78,20 +78,53 @@ export function envIds(): string[] {
   return Object.keys(NATIVE_GAMES).map((g) => `native:${g}`);
 }
 
-/** Builds an env with the full wrapper stack of `config`, seeded with `seed`. */
-export function makeEnv(config: EnvConfig, seed = 0): Env {
-  const [kind, name] = config.id.includes(":") ? config.id.split(":", 2) : ["native", config.id];
+/**
+ * Checks an env config before anything is built or written: the env id, the perturbation and
+ * the numeric options. Throws an Error naming the field and what was expected.
+ */
+export function checkEnvConfig(config: EnvConfig): void {
+  gameFactory(config.id);
+  parsePerturbLevel(config.perturbation);
+  const positiveInts = ["frameSkip", "frameStack"] as const;
+  for (const key of positiveInts) {
+    if (!Number.isInteger(config[key]) || config[key] < 1) {
+      throw new Error(`env.${key} must be an integer >= 1, got ${config[key]}`);
+    }
+  }
+  for (const key of ["noopMax", "maxEpisodeSteps"] as const) {
+    if (!Number.isInteger(config[key]) || config[key] < 0) {
+      throw new Error(`env.${key} must be an integer >= 0, got ${config[key]}`);
+    }
+  }
+  if (!(config.stickyActions >= 0 && config.stickyActions < 1)) {
+    throw new Error(`env.stickyActions must be in [0, 1), got ${config.stickyActions}`);
+  }
+  const r = config.resize;
+  if (r !== null && !(r.length === 2 && r.every((v) => Number.isInteger(v) && v >= 1))) {
+    throw new Error(
+      `env.resize must be [height, width] of positive integers or null, got ${JSON.stringify(r)}`,
+    );
+  }
+}
+
+function gameFactory(id: string): () => Game {
+  const [kind, name] = id.includes(":") ? id.split(":", 2) : ["native", id];
   if (kind === "ale") {
     throw new Error(
-      `env '${config.id}': real Atari (ale:*) environments are not available in this version; ` +
+      `env '${id}': real Atari (ale:*) environments are not available in this version; ` +
         `use one of ${envIds().join(", ")}`,
     );
   }
   const makeGame = kind === "native" ? NATIVE_GAMES[name] : undefined;
-  if (!makeGame) {
-    throw new Error(`unknown env '${config.id}' (valid: ${envIds().join(", ")})`);
-  }
-  let env: Env = new AtariEnv(`native:${name}`, makeGame(), config, seed);
+  if (!makeGame) throw new Error(`unknown env '${id}' (valid: ${envIds().join(", ")})`);
+  return makeGame;
+}
+
+/** Builds an env with the full wrapper stack of `config`, seeded with `seed`. */
+export function makeEnv(config: EnvConfig, seed = 0): Env {
+  checkEnvConfig(config);
+  const name = config.id.split(":").pop()!;
+  let env: Env = new AtariEnv(`native:${name}`, gameFactory(config.id)(), config, seed);
   if (config.episodicLife) env = new EpisodicLife(env);
   if (config.fireReset && env.spec.actionMeanings[1] === "FIRE") env = new FireReset(env);
   if (config.clipReward) env = new ClipReward(env);

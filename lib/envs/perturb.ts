@@ -61,7 +61,7 @@ export class Perturber {
   #rng: Rng;
 
   constructor(level: PerturbLevel | PerturbSpec, rng: Rng) {
-    this.spec = typeof level === "string" ? PERTURBATIONS[level] : level;
+    this.spec = typeof level === "string" ? PERTURBATIONS[parsePerturbLevel(level)] : level;
     this.#rng = rng;
   }
 

@@ -1,0 +1,83 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { CLEANRL_ATARI } from "../envs/make.ts";
+import { collectDataset } from "./collect.ts";
+import { openDataset } from "./dataset.ts";
+
+const env = { ...CLEANRL_ATARI, id: "native:breakout" };
+
+Deno.test("a collected dataset holds every step, the final observations and the state", async () => {
+  const dir = join(await Deno.makeTempDir(), "ds");
+  const summary = await collectDataset(dir, {
+    seed: 3,
+    policy: "scripted",
+    episodes: 2,
+    shardFrames: 256,
+    env,
+  });
+  const ds = await openDataset(dir);
+  assert.equal(ds.numFrames, summary.steps);
+  assert.deepEqual(ds.frameShape, [84, 84, 1], "single frames: stacks are built by readers");
+  const episodes = ds.episodes();
+  assert.deepEqual(episodes.map((e) => e.length - 1), summary.lengths);
+  const action = ds.column("action");
+  const reward = ds.column("reward");
+  for (const [i, e] of episodes.entries()) {
+    assert.equal(action[e.start + e.length - 1], -1, "the final observation has no action");
+    let total = 0;
+    for (let r = e.start; r < e.start + e.length; r++) total += reward[r];
+    assert.equal(total, summary.returns[i]);
+  }
+  assert.equal(ds.state("lives")[episodes[0].start], 5);
+  assert.equal(ds.manifest.env, "native:breakout");
+  assert.ok(ds.manifest.shards.length > 1);
+});
+
+Deno.test("collection is deterministic for a seed", async () => {
+  const root = await Deno.makeTempDir();
+  const config = { seed: 5, policy: "random" as const, episodes: 1, shardFrames: 4096, env };
+  await collectDataset(join(root, "a"), config);
+  await collectDataset(join(root, "b"), config);
+  const [a, b] = await Promise.all([openDataset(join(root, "a")), openDataset(join(root, "b"))]);
+  assert.deepEqual(a.manifest.shards.map((s) => s.sha256), b.manifest.shards.map((s) => s.sha256));
+  assert.deepEqual(a.column("action"), b.column("action"));
+});
+
+Deno.test("the ball-tracking policy plays longer games than random play", async () => {
+  const root = await Deno.makeTempDir();
+  const lengths = async (policy: "random" | "scripted") =>
+    (await collectDataset(join(root, policy), {
+      seed: 1,
+      policy,
+      episodes: 3,
+      shardFrames: 4096,
+      env,
+    }))
+      .lengths.reduce((a, b) => a + b, 0);
+  assert.ok((await lengths("scripted")) > 2 * (await lengths("random")));
+});
+
+Deno.test("a failing collection leaves no dataset behind", async () => {
+  const dir = join(await Deno.makeTempDir(), "ds");
+  await assert.rejects(
+    collectDataset(dir, {
+      seed: 0,
+      policy: "random",
+      episodes: 1,
+      shardFrames: 64,
+      env: { ...env, id: "native:tetris" },
+    }),
+    /unknown env 'native:tetris' \(valid: native:breakout, native:pong\)/,
+  );
+  await assert.rejects(
+    collectDataset(dir, {
+      seed: 0,
+      policy: "greedy" as "random",
+      episodes: 1,
+      shardFrames: 64,
+      env,
+    }),
+    /unknown policy 'greedy'/,
+  );
+  assert.throws(() => Deno.statSync(dir), Deno.errors.NotFound);
+});

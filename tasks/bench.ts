@@ -20,29 +20,31 @@ const spec = {
   examples: ["deno task bench --only env-breakout --json"],
 };
 
-runTask(async () => {
-  const { switches, options } = parseTaskArgs(spec);
-  if (switches.list) {
-    for (const b of BENCHMARKS) console.log(`${b.name.padEnd(20)} ${b.description}`);
-    return;
-  }
-  const names = options.only?.split(",").map((s) => s.trim()).filter(Boolean);
-  const unknown = names?.filter((n) => !BENCHMARKS.some((b) => b.name === n)) ?? [];
-  if (unknown.length) {
-    throw new UsageError(
-      `unknown benchmark ${unknown.join(", ")} (valid: ${
-        BENCHMARKS.map((b) => b.name).join(", ")
-      })`,
-    );
-  }
-  for (const bench of BENCHMARKS.filter((b) => !names || names.includes(b.name))) {
-    const result = await bench.run({ quick: switches.quick });
-    if (switches.json) console.log(JSON.stringify(result));
-    else {
-      const range = result.range ? ` (min ${result.range[0]}, max ${result.range[1]})` : "";
-      console.log(
-        `${result.bench.padEnd(20)} ${result.value} ${result.unit}${range} [${result.backend}]`,
+if (import.meta.main) {
+  runTask(async () => {
+    const { switches, options } = parseTaskArgs(spec);
+    if (switches.list) {
+      for (const b of BENCHMARKS) console.log(`${b.name.padEnd(20)} ${b.description}`);
+      return;
+    }
+    const names = options.only?.split(",").map((s) => s.trim()).filter(Boolean);
+    const unknown = names?.filter((n) => !BENCHMARKS.some((b) => b.name === n)) ?? [];
+    if (unknown.length) {
+      throw new UsageError(
+        `unknown benchmark ${unknown.join(", ")} (valid: ${
+          BENCHMARKS.map((b) => b.name).join(", ")
+        })`,
       );
     }
-  }
-});
+    for (const bench of BENCHMARKS.filter((b) => !names || names.includes(b.name))) {
+      const result = await bench.run({ quick: switches.quick });
+      if (switches.json) console.log(JSON.stringify(result));
+      else {
+        const range = result.range ? ` (min ${result.range[0]}, max ${result.range[1]})` : "";
+        console.log(
+          `${result.bench.padEnd(20)} ${result.value} ${result.unit}${range} [${result.backend}]`,
+        );
+      }
+    }
+  });
+}

@@ -57,108 +57,110 @@ const spec = {
   options: { out: "run directory (default results/demo-<time>)" },
 };
 
-runTask(async () => {
-  const args = Deno.args.some((a) => a.startsWith("--preset"))
-    ? Deno.args
-    : ["--preset", "small", ...Deno.args];
-  const { config, options } = parseTaskArgs(spec, args);
-  checkConfig(() => checkEnvConfig(config.env));
-  const run = await RunDir.open({
-    task: "demo",
-    config,
-    dir: options.out,
-    echo: (l) => console.error(l),
+if (import.meta.main) {
+  runTask(async () => {
+    const args = Deno.args.some((a) => a.startsWith("--preset"))
+      ? Deno.args
+      : ["--preset", "small", ...Deno.args];
+    const { config, options } = parseTaskArgs(spec, args);
+    checkConfig(() => checkEnvConfig(config.env));
+    const run = await RunDir.open({
+      task: "demo",
+      config,
+      dir: options.out,
+      echo: (l) => console.error(l),
+    });
+    const game = config.env.id.split(":").pop()!;
+    const datasetDir = join("data", `demo-${game}-s${config.seed}`);
+
+    run.log(`1/4 collecting ${config.episodes} episodes of ${config.env.id} -> ${datasetDir}`);
+    const bar = new ProgressBar("collect", config.episodes);
+    const summary = await collectDataset(datasetDir, config, (done, steps, ret) => {
+      run.metric({ episode: done - 1, return: ret ?? 0, rows: steps });
+      bar.update(done, { steps, return: ret ?? 0 });
+    });
+
+    run.log("2/4 reading the dataset back (checksums verified) and computing statistics");
+    const ds = await openDataset(datasetDir);
+    const stats = datasetStats(datasetDir, makeEnv(config.env).spec.actionMeanings);
+    const figures = datasetFigures(stats, game);
+    for (const [name, svg] of Object.entries(figures)) {
+      await writeFileAtomic(run.path("figures", `${name}.svg`), svg);
+    }
+
+    run.log("3/4 frames gallery, perturbation gallery and an episode GIF");
+    const [h, w] = ds.frameShape;
+    const c = ds.frameShape[2] as 1 | 3;
+    const first = ds.episodes()[0];
+    const picks = Array.from(
+      { length: 16 },
+      (_, i) => first.start + Math.floor((i * (first.length - 1)) / 15),
+    );
+    const gallery = tileFrames(picks.map((i) => ds.frame(i)), w, h, c, 8, 2, 255);
+    await writeFileAtomic(
+      run.path("frames_gallery.png"),
+      encodePng(
+        upscaleNearest(gallery.data, gallery.width, gallery.height, c, 2),
+        gallery.width * 2,
+        gallery.height * 2,
+        c as 1,
+      ),
+    );
+    const perturbed = perturbationGallery({ envId: config.env.id, seed: config.seed });
+    await writeFileAtomic(
+      run.path("perturbation_gallery.png"),
+      encodePng(perturbed.data, perturbed.width, perturbed.height, 3),
+    );
+    const episodeFrames = Array.from(
+      { length: Math.min(first.length, 400) },
+      (_, i) => upscaleNearest(ds.frame(first.start + i), w, h, c, 2),
+    );
+    await writeFileAtomic(
+      run.path("episode0.gif"),
+      encodeGif(episodeFrames, w * 2, h * 2, 1, { delayMs: 50 }),
+    );
+
+    run.log("4/4 writing REPORT.md");
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const lines = [
+      `# Demo: ${config.env.id}, ${config.policy} policy`,
+      "",
+      `Dataset \`${datasetDir}\`: ${ds.numFrames} frames of ${h}x${w}x${c} in ${ds.manifest.shards.length} shard(s), ` +
+      `${stats.episodes.length} episodes, collected in ${
+        summary.seconds.toFixed(1)
+      } s (seed ${config.seed}).`,
+      "",
+      `Mean return ${mean(summary.returns).toFixed(1)}, mean length ${
+        mean(summary.lengths).toFixed(0)
+      } agent steps.`,
+      "",
+      "| episode | length (steps) | return | lives lost |",
+      "|---:|---:|---:|---:|",
+      ...stats.episodes.map((e) => `| ${e.episode} | ${e.length} | ${e.return} | ${e.livesLost} |`),
+      "",
+      "## What the agent sees (episode 0, 84x84 gray after skip 4 + max-pool, shown 2x)",
+      "",
+      "![frames](frames_gallery.png)",
+      "",
+      "![episode 0](episode0.gif)",
+      "",
+      `## Perturbation levels (rows: ${perturbed.levels.join(", ")}; columns: agent steps ${
+        perturbed.moments.join(", ")
+      })`,
+      "",
+      "![perturbations](perturbation_gallery.png)",
+      "",
+      "## Statistics",
+      "",
+      ...Object.keys(figures).map((name) => `![${name}](figures/${name}.svg)\n`),
+      "## Config",
+      "",
+      "```json",
+      JSON.stringify(config, null, 2),
+      "```",
+    ];
+    await writeFileAtomic(run.path("REPORT.md"), lines.join("\n") + "\n");
+    await run.finish();
+    run.log(`report: ${join(run.dir, "REPORT.md")}`);
   });
-  const game = config.env.id.split(":").pop()!;
-  const datasetDir = join("data", `demo-${game}-s${config.seed}`);
-
-  run.log(`1/4 collecting ${config.episodes} episodes of ${config.env.id} -> ${datasetDir}`);
-  const bar = new ProgressBar("collect", config.episodes);
-  const summary = await collectDataset(datasetDir, config, (done, steps, ret) => {
-    run.metric({ episode: done - 1, return: ret ?? 0, rows: steps });
-    bar.update(done, { steps, return: ret ?? 0 });
-  });
-
-  run.log("2/4 reading the dataset back (checksums verified) and computing statistics");
-  const ds = await openDataset(datasetDir);
-  const stats = datasetStats(datasetDir, makeEnv(config.env).spec.actionMeanings);
-  const figures = datasetFigures(stats, game);
-  for (const [name, svg] of Object.entries(figures)) {
-    await writeFileAtomic(run.path("figures", `${name}.svg`), svg);
-  }
-
-  run.log("3/4 frames gallery, perturbation gallery and an episode GIF");
-  const [h, w] = ds.frameShape;
-  const c = ds.frameShape[2] as 1 | 3;
-  const first = ds.episodes()[0];
-  const picks = Array.from(
-    { length: 16 },
-    (_, i) => first.start + Math.floor((i * (first.length - 1)) / 15),
-  );
-  const gallery = tileFrames(picks.map((i) => ds.frame(i)), w, h, c, 8, 2, 255);
-  await writeFileAtomic(
-    run.path("frames_gallery.png"),
-    encodePng(
-      upscaleNearest(gallery.data, gallery.width, gallery.height, c, 2),
-      gallery.width * 2,
-      gallery.height * 2,
-      c as 1,
-    ),
-  );
-  const perturbed = perturbationGallery({ envId: config.env.id, seed: config.seed });
-  await writeFileAtomic(
-    run.path("perturbation_gallery.png"),
-    encodePng(perturbed.data, perturbed.width, perturbed.height, 3),
-  );
-  const episodeFrames = Array.from(
-    { length: Math.min(first.length, 400) },
-    (_, i) => upscaleNearest(ds.frame(first.start + i), w, h, c, 2),
-  );
-  await writeFileAtomic(
-    run.path("episode0.gif"),
-    encodeGif(episodeFrames, w * 2, h * 2, 1, { delayMs: 50 }),
-  );
-
-  run.log("4/4 writing REPORT.md");
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  const lines = [
-    `# Demo: ${config.env.id}, ${config.policy} policy`,
-    "",
-    `Dataset \`${datasetDir}\`: ${ds.numFrames} frames of ${h}x${w}x${c} in ${ds.manifest.shards.length} shard(s), ` +
-    `${stats.episodes.length} episodes, collected in ${
-      summary.seconds.toFixed(1)
-    } s (seed ${config.seed}).`,
-    "",
-    `Mean return ${mean(summary.returns).toFixed(1)}, mean length ${
-      mean(summary.lengths).toFixed(0)
-    } agent steps.`,
-    "",
-    "| episode | length (steps) | return | lives lost |",
-    "|---:|---:|---:|---:|",
-    ...stats.episodes.map((e) => `| ${e.episode} | ${e.length} | ${e.return} | ${e.livesLost} |`),
-    "",
-    "## What the agent sees (episode 0, 84x84 gray after skip 4 + max-pool, shown 2x)",
-    "",
-    "![frames](frames_gallery.png)",
-    "",
-    "![episode 0](episode0.gif)",
-    "",
-    `## Perturbation levels (rows: ${perturbed.levels.join(", ")}; columns: agent steps ${
-      perturbed.moments.join(", ")
-    })`,
-    "",
-    "![perturbations](perturbation_gallery.png)",
-    "",
-    "## Statistics",
-    "",
-    ...Object.keys(figures).map((name) => `![${name}](figures/${name}.svg)\n`),
-    "## Config",
-    "",
-    "```json",
-    JSON.stringify(config, null, 2),
-    "```",
-  ];
-  await writeFileAtomic(run.path("REPORT.md"), lines.join("\n") + "\n");
-  await run.finish();
-  run.log(`report: ${join(run.dir, "REPORT.md")}`);
-});
+}

@@ -168,4 +168,4 @@ async function main(): Promise<number> {
   return facts.backend.ok ? 0 : 1;
 }
 
-Deno.exit(await main());
+if (import.meta.main) Deno.exit(await main());

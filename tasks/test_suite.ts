@@ -115,19 +115,21 @@ async function notebooks(): Promise<StepOutcome> {
   return outcome;
 }
 
-runTask(async () => {
-  const { switches, options } = parseTaskArgs(spec);
-  const outcomes: StepOutcome[] = [];
-  if (!switches["only-notebooks"]) {
-    const deno = Deno.execPath();
-    outcomes.push(await check("deno check", deno, ["check", "lib/", "tasks/"]));
-    outcomes.push(await check("deno lint", deno, ["lint"]));
-    outcomes.push(await check("deno fmt --check", deno, ["fmt", "--check"]));
-    outcomes.push(await unitTests(options.filter));
-  }
-  if (!switches["no-notebooks"]) outcomes.push(await notebooks());
-  const passed = outcomes.reduce((s, o) => s + o.passed, 0);
-  const failed = outcomes.reduce((s, o) => s + o.failed, 0);
-  console.log(`\n${passed} passed, ${failed} failed`);
-  if (failed > 0) Deno.exit(1);
-});
+if (import.meta.main) {
+  runTask(async () => {
+    const { switches, options } = parseTaskArgs(spec);
+    const outcomes: StepOutcome[] = [];
+    if (!switches["only-notebooks"]) {
+      const deno = Deno.execPath();
+      outcomes.push(await check("deno check", deno, ["check", "lib/", "tasks/"]));
+      outcomes.push(await check("deno lint", deno, ["lint"]));
+      outcomes.push(await check("deno fmt --check", deno, ["fmt", "--check"]));
+      outcomes.push(await unitTests(options.filter));
+    }
+    if (!switches["no-notebooks"]) outcomes.push(await notebooks());
+    const passed = outcomes.reduce((s, o) => s + o.passed, 0);
+    const failed = outcomes.reduce((s, o) => s + o.failed, 0);
+    console.log(`\n${passed} passed, ${failed} failed`);
+    if (failed > 0) Deno.exit(1);
+  });
+}

@@ -15,7 +15,7 @@ import type { Presets } from "../lib/run/config.ts";
 import { writeFileAtomic } from "../lib/run/atomic.ts";
 import { RunDir } from "../lib/run/run_dir.ts";
 import { datasetFigures, datasetStats, perturbationGallery } from "../lib/report/dataset_report.ts";
-import { encodeGif } from "../lib/report/gif.ts";
+import { episodeGif } from "../lib/report/export.ts";
 import { encodePng, tileFrames, upscaleNearest } from "../lib/report/png.ts";
 import { type CollectTaskConfig } from "./collect.ts";
 import { checkConfig, parseTaskArgs, ProgressBar, runTask } from "./cli.ts";
@@ -111,13 +111,9 @@ if (import.meta.main) {
       run.path("perturbation_gallery.png"),
       encodePng(perturbed.data, perturbed.width, perturbed.height, 3),
     );
-    const episodeFrames = Array.from(
-      { length: Math.min(first.length, 400) },
-      (_, i) => upscaleNearest(ds.frame(first.start + i), w, h, c, 2),
-    );
     await writeFileAtomic(
       run.path("episode0.gif"),
-      encodeGif(episodeFrames, w * 2, h * 2, 1, { delayMs: 50 }),
+      episodeGif(ds, first.episode, { scale: 2, maxFrames: 400 }),
     );
 
     run.log("4/4 writing REPORT.md");

@@ -14,7 +14,9 @@ async function task(script: string, args: string[]) {
 }
 
 Deno.test("every task answers --help with its usage", async () => {
-  for (const script of ["collect.ts", "demo.ts", "bench.ts", "doctor.ts", "test_suite.ts"]) {
+  for (
+    const script of ["collect.ts", "demo.ts", "bench.ts", "doctor.ts", "test_suite.ts", "export.ts"]
+  ) {
     const r = await task(script, ["--help"]);
     assert.equal(r.code, 0, script);
     assert.match(r.stdout, /Usage: deno task \w+/, script);

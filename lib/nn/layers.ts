@@ -1,0 +1,126 @@
+/**
+ * Transformer building blocks as plain functions over parameter trees: linear, layer norm, GELU,
+ * MLP, multi-head self-attention (optional additive mask) and the pre-norm block. Each `init*`
+ * returns the block's {@linkcode Params}; the forward function takes them and a tensor.
+ *
+ * Written for tfjs' kernels: rank <= 4 transposes, no gathers in the differentiated path, and
+ * the tanh form of GELU (erf is slow on wasm).
+ *
+ * @module
+ */
+
+import * as tf from "@tensorflow/tfjs";
+import type { Rng } from "../tensor/rng.ts";
+import { ones, type Params, truncNormal, zeros } from "./params.ts";
+
+/** ViT default: weights ~ truncated normal with this std, biases 0 (as I-JEPA / timm). */
+export const INIT_STD = 0.02;
+
+/** `{w: [dIn, dOut], b: [dOut]}`. */
+export function initLinear(rng: Rng, dIn: number, dOut: number, std = INIT_STD): Params {
+  return { w: truncNormal([dIn, dOut], std, rng), b: zeros([dOut]) };
+}
+
+/** `x @ w + b` over the last axis of any rank. */
+export function linear(p: Params, x: tf.Tensor): tf.Tensor {
+  const w = p.w as tf.Variable;
+  const [dIn, dOut] = w.shape;
+  const lead = x.shape.slice(0, -1);
+  const y = tf.add(tf.matMul(x.reshape([-1, dIn]), w), p.b as tf.Variable);
+  return y.reshape([...lead, dOut]);
+}
+
+/** `{g: [d], b: [d]}`. */
+export function initLayerNorm(d: number): Params {
+  return { g: ones([d]), b: zeros([d]) };
+}
+
+/** Normalises over the last axis (no affine part): the I-JEPA target normalisation. */
+export function normalize(x: tf.Tensor, eps = 1e-6): tf.Tensor {
+  const { mean, variance } = tf.moments(x, -1, true);
+  return tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));
+}
+
+/** Layer norm with gain and bias. */
+export function layerNorm(p: Params, x: tf.Tensor, eps = 1e-6): tf.Tensor {
+  return tf.add(tf.mul(normalize(x, eps), p.g as tf.Variable), p.b as tf.Variable);
+}
+
+/** GELU, tanh approximation. */
+export function gelu(x: tf.Tensor): tf.Tensor {
+  const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3))));
+  return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
+}
+
+/** Two-layer MLP `dIn -> hidden -> dOut` with GELU. */
+export function initMlp(rng: Rng, dIn: number, hidden: number, dOut = dIn): Params {
+  return { fc1: initLinear(rng, dIn, hidden), fc2: initLinear(rng, hidden, dOut) };
+}
+
+/** MLP forward. */
+export function mlp(p: Params, x: tf.Tensor): tf.Tensor {
+  return linear(p.fc2 as Params, gelu(linear(p.fc1 as Params, x)));
+}
+
+/** Query, key, value and output projections of a `d`-wide attention layer. */
+export function initAttention(rng: Rng, d: number): Params {
+  return {
+    q: initLinear(rng, d, d),
+    k: initLinear(rng, d, d),
+    v: initLinear(rng, d, d),
+    proj: initLinear(rng, d, d),
+  };
+}
+
+/**
+ * Multi-head self-attention on `x: [B, N, D]`. `mask`, if given, is added to the attention
+ * logits and broadcasts to `[B, heads, N, N]` (0 where allowed, a large negative number where
+ * not), e.g. the block-causal mask of a world model.
+ */
+export function attention(p: Params, x: tf.Tensor3D, heads: number, mask?: tf.Tensor): tf.Tensor3D {
+  const [b, n, d] = x.shape;
+  if (d % heads !== 0) throw new Error(`attention: width ${d} is not divisible by ${heads} heads`);
+  const dh = d / heads;
+  const split = (t: tf.Tensor) => t.reshape([b, n, heads, dh]).transpose([0, 2, 1, 3]);
+  const q = split(linear(p.q as Params, x));
+  const k = split(linear(p.k as Params, x));
+  const v = split(linear(p.v as Params, x));
+  let logits = tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(dh));
+  if (mask) logits = tf.add(logits, mask);
+  const out = tf.matMul(tf.softmax(logits), v).transpose([0, 2, 1, 3]).reshape([b, n, d]);
+  return linear(p.proj as Params, out) as tf.Tensor3D;
+}
+
+/** Pre-norm transformer block: `x + attn(ln(x))`, then `x + mlp(ln(x))`. */
+export function initBlock(rng: Rng, d: number, mlpRatio = 4): Params {
+  return {
+    ln1: initLayerNorm(d),
+    attn: initAttention(rng, d),
+    ln2: initLayerNorm(d),
+    mlp: initMlp(rng, d, Math.round(d * mlpRatio)),
+  };
+}
+
+/** Block forward. */
+export function block(p: Params, x: tf.Tensor3D, heads: number, mask?: tf.Tensor): tf.Tensor3D {
+  const h = tf.add(
+    x,
+    attention(p.attn as Params, layerNorm(p.ln1 as Params, x) as tf.Tensor3D, heads, mask),
+  );
+  return tf.add(h, mlp(p.mlp as Params, layerNorm(p.ln2 as Params, h))) as tf.Tensor3D;
+}
+
+/** `depth` blocks, keyed "0", "1", ... */
+export function initBlocks(rng: Rng, depth: number, d: number, mlpRatio = 4): Params {
+  const blocks: Params = {};
+  for (let i = 0; i < depth; i++) {
+    blocks[String(i)] = initBlock(rng.fork(`block/${i}`), d, mlpRatio);
+  }
+  return blocks;
+}
+
+/** Runs a stack of blocks. */
+export function blocks(p: Params, x: tf.Tensor3D, heads: number, mask?: tf.Tensor): tf.Tensor3D {
+  for (const k of Object.keys(p)) x = block(p[k] as Params, x, heads, mask);
+  return x;
+}

@@ -1,0 +1,80 @@
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { Rng } from "../tensor/rng.ts";
+import {
+  attention,
+  initAttention,
+  initLayerNorm,
+  initLinear,
+  layerNorm,
+  linear,
+} from "./layers.ts";
+import { countParams, flattenParams, orthogonal, truncNormal } from "./params.ts";
+import { gatherTokens, patchify, sincos2d, unpatchify } from "./vit.ts";
+
+await tf.setBackend("cpu");
+
+Deno.test("linear works on any rank; layer norm normalises the last axis", () => {
+  const p = initLinear(new Rng(0), 3, 2);
+  const y = linear(p, tf.ones([4, 5, 3]));
+  assert.deepEqual(y.shape, [4, 5, 2]);
+  const x = tf.tensor2d([[1, 2, 3, 4], [10, 10, 10, 14]]);
+  const n = layerNorm(initLayerNorm(4), x).arraySync() as number[][];
+  for (const row of n) {
+    const mean = row.reduce((a, b) => a + b) / 4;
+    const v = row.reduce((a, b) => a + (b - mean) ** 2, 0) / 4;
+    assert.ok(Math.abs(mean) < 1e-5 && Math.abs(v - 1) < 1e-3);
+  }
+});
+
+Deno.test("an attention mask stops information flow", () => {
+  const p = initAttention(new Rng(1), 8);
+  const x = tf.randomNormal([1, 3, 8], 0, 1, "float32", 1) as tf.Tensor3D;
+  // Token 0 may only see itself: changing token 2 must not change its output.
+  const mask = tf.tensor2d([[0, -1e9, -1e9], [0, 0, -1e9], [0, 0, 0]]);
+  const a = attention(p, x, 2, mask).arraySync()[0][0];
+  const x2 = tf.concat([x.slice([0, 0, 0], [1, 2, 8]), tf.ones([1, 1, 8])], 1) as tf.Tensor3D;
+  const b = attention(p, x2, 2, mask).arraySync()[0][0];
+  a.forEach((v, i) => assert.ok(Math.abs(v - b[i]) < 1e-6));
+  const c = attention(p, x2, 2).arraySync()[0][0];
+  assert.ok(c.some((v, i) => Math.abs(v - a[i]) > 1e-4), "without the mask it does change");
+});
+
+Deno.test("initialisers: truncated normal bounds and std, orthogonal rows", () => {
+  const t = Array.from(truncNormal([100, 100], 0.02, new Rng(2)).dataSync());
+  assert.ok(t.every((v) => Math.abs(v) <= 0.04 + 1e-7));
+  const sd = Math.sqrt(t.reduce((a, v) => a + v * v, 0) / t.length);
+  assert.ok(sd > 0.015 && sd < 0.02, `std ${sd}`);
+  const q = orthogonal([6, 4], Math.SQRT2, new Rng(3)).arraySync() as number[][];
+  for (let i = 0; i < 4; i++) {
+    for (let j = 0; j < 4; j++) {
+      const dot = q.reduce((a, row) => a + row[i] * row[j], 0);
+      assert.ok(Math.abs(dot - (i === j ? 2 : 0)) < 1e-5);
+    }
+  }
+  assert.deepEqual(
+    truncNormal([3], 1, new Rng(9)).dataSync(),
+    truncNormal([3], 1, new Rng(9)).dataSync(),
+  );
+});
+
+Deno.test("parameter trees flatten in order and count", () => {
+  const tree = { a: initLinear(new Rng(0), 2, 3), b: { c: initLayerNorm(3) } };
+  assert.deepEqual(flattenParams(tree).map(([k]) => k), ["a.w", "a.b", "b.c.g", "b.c.b"]);
+  assert.equal(countParams(tree), 6 + 3 + 3 + 3);
+});
+
+Deno.test("patchify and unpatchify invert each other; gatherTokens picks rows", () => {
+  const frames = Uint8Array.from({ length: 2 * 4 * 6 * 2 }, (_, i) => i % 256);
+  const patches = patchify(frames, 2, 4, 6, 2, 2);
+  assert.equal(patches.length, 2 * 6 * 8);
+  assert.equal(patches[8], Math.fround(frames[4] / 255), "second patch starts at x = 2");
+  assert.deepEqual(unpatchify(patches, 2, 4, 6, 2, 2), frames);
+  const picked = gatherTokens(patches, 6, 8, Int32Array.from([5, 0, 1, 1]), 2);
+  assert.deepEqual([...picked.subarray(0, 8)], [...patches.subarray(40, 48)]);
+  assert.deepEqual([...picked.subarray(16, 24)], [...patches.subarray(56, 64)]);
+  const pos = sincos2d(8, 2, 3);
+  assert.equal(pos.length, 48);
+  assert.equal(pos[0], 0); // sin(0)
+  assert.equal(pos[2], 1); // cos(0)
+});

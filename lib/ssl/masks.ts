@@ -1,0 +1,181 @@
+/**
+ * Masks over a patch grid: I-JEPA's multi-block masks, and random masks (V-JEPA style).
+ *
+ * Multi-block (Assran et al. 2023): M target blocks of scale 0.15-0.2 of the image and aspect
+ * 0.75-1.5, and one context block of scale 0.85-1.0 with every target removed. Two bugs of the
+ * reference collator are fixed here:
+ * - its top/left offsets were drawn from `[0, rows - h)`, so the last row and column could never
+ *   be in a block; here they are drawn from `[0, rows - h]`;
+ * - it looped forever when no context of `minKeep` tokens fit; here the context falls back to the
+ *   whole complement of the targets after a bounded number of tries, and configs for which even
+ *   that can fail are rejected up front.
+ * As in I-JEPA, block sizes are drawn once per batch (so every sample has the same number of
+ * target tokens) and positions per sample.
+ *
+ * @module
+ */
+
+import type { Rng } from "../tensor/rng.ts";
+
+/** Multi-block mask parameters (I-JEPA's, with `minContext` scaled to small grids). */
+export interface MultiBlockConfig {
+  /** Number of target blocks. */
+  targets: number;
+  targetScale: [number, number];
+  targetAspect: [number, number];
+  contextScale: [number, number];
+  /** Fewest context tokens a sample may keep. */
+  minContext: number;
+}
+
+/** I-JEPA's published settings. */
+export const IJEPA_MASKS: MultiBlockConfig = {
+  targets: 4,
+  targetScale: [0.15, 0.2],
+  targetAspect: [0.75, 1.5],
+  contextScale: [0.85, 1.0],
+  minContext: 4,
+};
+
+/** One sample's mask: token indices (row-major over the grid), sorted. */
+export interface SampleMask {
+  context: number[];
+  targets: number[][];
+}
+
+/** A batch of masks with equal counts per sample, flattened for {@linkcode gatherTokens}. */
+export interface BatchMasks {
+  /** `[B * contextCount]` context token indices. */
+  context: Int32Array;
+  contextCount: number;
+  /** One `[B * targetCount]` array per target block. */
+  targets: Int32Array[];
+  targetCount: number;
+}
+
+const MAX_TRIES = 20;
+
+/** Height and width of a block of `scale` of the grid with aspect `h / w`, fitting the grid. */
+export function blockSize(
+  rows: number,
+  cols: number,
+  scale: number,
+  aspect: number,
+): [number, number] {
+  const cells = scale * rows * cols;
+  const h = Math.max(1, Math.min(rows, Math.round(Math.sqrt(cells * aspect))));
+  const w = Math.max(1, Math.min(cols, Math.round(Math.sqrt(cells / aspect))));
+  return [h, w];
+}
+
+/** Cells of an `h x w` block at a uniformly drawn position (every row and column reachable). */
+function placeBlock(rng: Rng, rows: number, cols: number, h: number, w: number): number[] {
+  const top = rng.int(rows - h + 1);
+  const left = rng.int(cols - w + 1);
+  const cells: number[] = [];
+  for (let r = top; r < top + h; r++) {
+    for (let c = left; c < left + w; c++) cells.push(r * cols + c);
+  }
+  return cells;
+}
+
+/**
+ * Rejects configs for which a valid mask may not exist: the targets' worst-case union must
+ * leave `minContext` tokens.
+ */
+export function checkMultiBlock(rows: number, cols: number, cfg: MultiBlockConfig): void {
+  const [h, w] = blockSize(rows, cols, cfg.targetScale[1], cfg.targetAspect[0]);
+  const [h2, w2] = blockSize(rows, cols, cfg.targetScale[1], cfg.targetAspect[1]);
+  const worst = Math.min(rows * cols, cfg.targets * Math.max(h * w, h2 * w2));
+  if (rows * cols - worst < cfg.minContext) {
+    throw new Error(
+      `masks: ${cfg.targets} target blocks of scale up to ${cfg.targetScale[1]} can cover ` +
+        `${worst} of the ${rows}x${cols} grid's ${rows * cols} tokens, leaving fewer than ` +
+        `minContext=${cfg.minContext}: use fewer or smaller targets, or a lower minContext`,
+    );
+  }
+}
+
+/** Draws block sizes for one batch: the target `[h, w]` and the context `[h, w]`. */
+export function drawBlockSizes(rng: Rng, rows: number, cols: number, cfg: MultiBlockConfig) {
+  const target = blockSize(
+    rows,
+    cols,
+    rng.uniform(cfg.targetScale[0], cfg.targetScale[1]),
+    Math.exp(rng.uniform(Math.log(cfg.targetAspect[0]), Math.log(cfg.targetAspect[1]))),
+  );
+  const context = blockSize(rows, cols, rng.uniform(cfg.contextScale[0], cfg.contextScale[1]), 1);
+  return { target, context };
+}
+
+/** One sample's multi-block mask with the given block sizes. Always terminates. */
+export function multiBlockMask(
+  rng: Rng,
+  rows: number,
+  cols: number,
+  cfg: MultiBlockConfig,
+  sizes = drawBlockSizes(rng, rows, cols, cfg),
+): SampleMask {
+  const [th, tw] = sizes.target;
+  const [ch, cw] = sizes.context;
+  const targets = Array.from({ length: cfg.targets }, () => placeBlock(rng, rows, cols, th, tw));
+  const covered = new Uint8Array(rows * cols);
+  for (const t of targets) for (const i of t) covered[i] = 1;
+  for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
+    const context = placeBlock(rng, rows, cols, ch, cw).filter((i) => !covered[i]);
+    if (context.length >= cfg.minContext) {
+      return { context: context.sort((a, b) => a - b), targets };
+    }
+  }
+  // No context block kept enough tokens: use everything the targets leave.
+  const complement = [];
+  for (let i = 0; i < rows * cols; i++) if (!covered[i]) complement.push(i);
+  if (complement.length < cfg.minContext) {
+    throw new Error(
+      `masks: no context of ${cfg.minContext} tokens fits (check the config with checkMultiBlock)`,
+    );
+  }
+  return { context: complement, targets };
+}
+
+/**
+ * A batch of multi-block masks with equal counts: targets share their block size; contexts are
+ * cut to the smallest context in the batch (or to `contextKeep`) by random subsets, so no part
+ * of the image is favoured.
+ */
+export function multiBlockBatch(
+  rng: Rng,
+  batch: number,
+  rows: number,
+  cols: number,
+  cfg: MultiBlockConfig,
+  contextKeep?: number,
+): BatchMasks {
+  const sizes = drawBlockSizes(rng, rows, cols, cfg);
+  const masks = Array.from({ length: batch }, () => multiBlockMask(rng, rows, cols, cfg, sizes));
+  const smallest = Math.min(...masks.map((m) => m.context.length));
+  const keep = contextKeep === undefined ? smallest : Math.min(contextKeep, smallest);
+  const context = new Int32Array(batch * keep);
+  const targetCount = sizes.target[0] * sizes.target[1];
+  const targets = Array.from({ length: cfg.targets }, () => new Int32Array(batch * targetCount));
+  masks.forEach((m, i) => {
+    const kept = rng.shuffle([...m.context]).slice(0, keep).sort((a, b) => a - b);
+    context.set(kept, i * keep);
+    m.targets.forEach((t, j) => targets[j].set(t, i * targetCount));
+  });
+  return { context, contextCount: keep, targets, targetCount };
+}
+
+/** A random mask: `round(ratio * n)` masked tokens, the rest visible; both sorted. */
+export function randomMask(
+  rng: Rng,
+  n: number,
+  ratio: number,
+): { visible: number[]; masked: number[] } {
+  const perm = rng.permutation(n);
+  const m = Math.round(ratio * n);
+  return {
+    masked: perm.slice(0, m).sort((a, b) => a - b),
+    visible: perm.slice(m).sort((a, b) => a - b),
+  };
+}

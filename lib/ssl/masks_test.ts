@@ -1,0 +1,89 @@
+import assert from "node:assert/strict";
+import { Rng } from "../tensor/rng.ts";
+import {
+  blockSize,
+  checkMultiBlock,
+  IJEPA_MASKS,
+  multiBlockBatch,
+  multiBlockMask,
+  randomMask,
+} from "./masks.ts";
+
+Deno.test("every row and column can be covered by a target block (reference off-by-one fixed)", () => {
+  const rng = new Rng(0);
+  const rows = 7;
+  const cols = 7;
+  const hit = new Uint8Array(rows * cols);
+  for (let i = 0; i < 500; i++) {
+    for (const t of multiBlockMask(rng, rows, cols, IJEPA_MASKS).targets) {
+      for (const c of t) hit[c] = 1;
+    }
+  }
+  assert.ok(
+    hit.every((h) => h === 1),
+    "some cell, e.g. the last row or column, was never a target",
+  );
+});
+
+Deno.test("masks terminate when no context block fits, falling back to the complement", () => {
+  // Targets covering most of a 3x3 grid leave a context block of 1.0 scale few tokens.
+  const cfg = {
+    ...IJEPA_MASKS,
+    targets: 2,
+    targetScale: [0.44, 0.44] as [number, number],
+    minContext: 1,
+  };
+  const rng = new Rng(1);
+  for (let i = 0; i < 200; i++) {
+    const m = multiBlockMask(rng, 3, 3, cfg);
+    assert.ok(m.context.length >= 1);
+  }
+  // A config that can leave no context is rejected up front, not looped on.
+  assert.throws(
+    () =>
+      checkMultiBlock(3, 3, { ...IJEPA_MASKS, targets: 4, targetScale: [0.5, 0.5], minContext: 2 }),
+    /leaving fewer than minContext=2/,
+  );
+});
+
+Deno.test("targets follow the scale and aspect rules; context excludes every target", () => {
+  const rng = new Rng(2);
+  for (let i = 0; i < 200; i++) {
+    const m = multiBlockMask(rng, 14, 14, IJEPA_MASKS);
+    assert.equal(m.targets.length, 4);
+    const size = m.targets[0].length;
+    assert.ok(size >= 0.1 * 196 && size <= 0.25 * 196, `target of ${size} tokens`);
+    const covered = new Set(m.targets.flat());
+    assert.ok(m.context.every((c) => !covered.has(c)));
+    assert.ok(m.context.length >= IJEPA_MASKS.minContext);
+  }
+  assert.deepEqual(blockSize(7, 7, 0.2, 1), [3, 3]);
+  assert.deepEqual(blockSize(7, 7, 1.0, 1), [7, 7]);
+});
+
+Deno.test("a batch has equal counts and respects contextKeep", () => {
+  const masks = multiBlockBatch(new Rng(3), 16, 7, 7, IJEPA_MASKS);
+  assert.equal(masks.context.length, 16 * masks.contextCount);
+  assert.equal(masks.targets.length, 4);
+  for (const t of masks.targets) assert.equal(t.length, 16 * masks.targetCount);
+  const fixed = multiBlockBatch(new Rng(3), 8, 7, 7, {
+    ...IJEPA_MASKS,
+    targetScale: [0.08, 0.08],
+    targetAspect: [1, 1],
+  }, 25);
+  assert.equal(fixed.contextCount, 25);
+  assert.equal(fixed.targetCount, 4);
+  for (let i = 0; i < 8; i++) {
+    const ctx = [...fixed.context.subarray(i * 25, (i + 1) * 25)];
+    assert.equal(new Set(ctx).size, 25, "no duplicates");
+    const tgt = new Set(fixed.targets.flatMap((t) => [...t.subarray(i * 4, (i + 1) * 4)]));
+    assert.ok(ctx.every((c) => !tgt.has(c)));
+  }
+});
+
+Deno.test("random masks split the tokens by the ratio", () => {
+  const { visible, masked } = randomMask(new Rng(4), 64, 0.4);
+  assert.equal(masked.length, 26);
+  assert.equal(visible.length, 38);
+  assert.equal(new Set([...visible, ...masked]).size, 64);
+});

@@ -1,0 +1,131 @@
+/**
+ * AdamW with decoupled weight decay (Loshchilov & Hutter), applied to a parameter tree, with the
+ * I-JEPA conventions: no decay on biases and norm gains (any rank-1 parameter), learning rate
+ * warmup then cosine, weight decay on a cosine from 0.04 to 0.4, gradient clipping by global norm.
+ * The optimiser's whole state is tensors plus a step count, so checkpoints restore it exactly.
+ *
+ * @module
+ */
+
+import * as tf from "@tensorflow/tfjs";
+
+/** AdamW hyper-parameters that do not follow a schedule. */
+export interface AdamWConfig {
+  beta1: number;
+  beta2: number;
+  eps: number;
+}
+
+/** PyTorch's defaults. */
+export const ADAMW_DEFAULTS: AdamWConfig = { beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+
+/** Whether a parameter is decayed: weights (rank >= 2) yes, biases and norm gains (rank 1) no. */
+export function decays(v: tf.Variable): boolean {
+  return v.rank >= 2;
+}
+
+/** AdamW over named variables. */
+export class AdamW {
+  step = 0;
+  readonly m = new Map<string, tf.Variable>();
+  readonly v = new Map<string, tf.Variable>();
+
+  constructor(
+    readonly params: [string, tf.Variable][],
+    readonly cfg: AdamWConfig = ADAMW_DEFAULTS,
+  ) {
+    for (const [name, p] of params) {
+      this.m.set(name, tf.variable(tf.zerosLike(p), false));
+      this.v.set(name, tf.variable(tf.zerosLike(p), false));
+    }
+  }
+
+  /** One update with gradients keyed by parameter name (missing ones are skipped). */
+  apply(grads: Record<string, tf.Tensor>, lr: number, weightDecay: number): void {
+    this.step++;
+    const { beta1, beta2, eps } = this.cfg;
+    const c1 = 1 - beta1 ** this.step;
+    const c2 = 1 - beta2 ** this.step;
+    tf.tidy(() => {
+      for (const [name, p] of this.params) {
+        const g = grads[name];
+        if (!g) continue;
+        const m = this.m.get(name)!;
+        const v = this.v.get(name)!;
+        m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
+        v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2)));
+        const update = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), eps));
+        const decayed = decays(p) && weightDecay > 0 ? tf.mul(p, 1 - lr * weightDecay) : p;
+        p.assign(tf.sub(decayed, tf.mul(update, lr)));
+      }
+    });
+  }
+
+  /** State tensors by name (`m/<param>`, `v/<param>`), for checkpoints. */
+  stateTensors(): [string, tf.Variable][] {
+    return [
+      ...[...this.m].map(([k, t]) => [`m/${k}`, t] as [string, tf.Variable]),
+      ...[...this.v].map(([k, t]) => [`v/${k}`, t] as [string, tf.Variable]),
+    ];
+  }
+
+  dispose(): void {
+    for (const t of [...this.m.values(), ...this.v.values()]) t.dispose();
+  }
+}
+
+/**
+ * Scales gradients so their global L2 norm is at most `maxNorm` (PyTorch's
+ * `clip_grad_norm_`). Returns the new gradients and the norm before clipping.
+ */
+export function clipByGlobalNorm(
+  grads: Record<string, tf.Tensor>,
+  maxNorm: number,
+): { grads: Record<string, tf.Tensor>; norm: tf.Scalar } {
+  const norm = tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g))))) as tf.Scalar;
+  if (!(maxNorm > 0)) return { grads, norm };
+  const scale = tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6)));
+  const clipped: Record<string, tf.Tensor> = {};
+  for (const [k, g] of Object.entries(grads)) clipped[k] = tf.mul(g, scale);
+  return { grads: clipped, norm };
+}
+
+/** Linear warmup from `start` to `peak` over `warmup` steps, then cosine to `final` at `total`. */
+export function warmupCosine(
+  step: number,
+  total: number,
+  warmup: number,
+  peak: number,
+  final: number,
+  start = 0,
+): number {
+  if (step < warmup) return start + (peak - start) * (step / Math.max(1, warmup));
+  const progress = Math.min(1, (step - warmup) / Math.max(1, total - warmup));
+  return final + (peak - final) * 0.5 * (1 + Math.cos(Math.PI * progress));
+}
+
+/** Cosine from `from` to `to` over `total` steps (I-JEPA's weight-decay schedule). */
+export function cosineRamp(step: number, total: number, from: number, to: number): number {
+  const progress = Math.min(1, step / Math.max(1, total));
+  return to + (from - to) * 0.5 * (1 + Math.cos(Math.PI * progress));
+}
+
+/** Linear from `from` to `to` over `total` steps (I-JEPA's EMA momentum 0.996 -> 1.0). */
+export function linearRamp(step: number, total: number, from: number, to: number): number {
+  return from + (to - from) * Math.min(1, step / Math.max(1, total));
+}
+
+/** `target <- m * target + (1 - m) * online`, leaf by leaf (trees of the same shape). */
+export function emaUpdate(
+  target: [string, tf.Variable][],
+  online: [string, tf.Variable][],
+  m: number,
+): void {
+  tf.tidy(() => {
+    target.forEach(([name, t], i) => {
+      const [onlineName, o] = online[i];
+      if (onlineName !== name) throw new Error(`emaUpdate: ${name} paired with ${onlineName}`);
+      t.assign(tf.add(tf.mul(t, m), tf.mul(o, 1 - m)));
+    });
+  });
+}

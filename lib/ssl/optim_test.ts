@@ -1,0 +1,56 @@
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import {
+  AdamW,
+  clipByGlobalNorm,
+  cosineRamp,
+  emaUpdate,
+  linearRamp,
+  warmupCosine,
+} from "./optim.ts";
+import { smoothL1 } from "./losses.ts";
+
+await tf.setBackend("cpu");
+
+Deno.test("AdamW matches a hand computation and skips decay on rank-1 params", () => {
+  const w = tf.variable(tf.tensor2d([[1, -2]]));
+  const b = tf.variable(tf.tensor1d([0.5]));
+  const opt = new AdamW([["w", w], ["b", b]]);
+  opt.apply({ w: tf.tensor2d([[0.1, 0.2]]), b: tf.tensor1d([-0.3]) }, 0.01, 0.1);
+  // Step 1: m/c1 = g, v/c2 = g^2, so the update is sign(g) * |g| / (|g| + eps) ~ sign(g).
+  const ww = w.dataSync();
+  assert.ok(Math.abs(ww[0] - (1 * (1 - 0.001) - 0.01)) < 1e-6);
+  assert.ok(Math.abs(ww[1] - (-2 * (1 - 0.001) - 0.01)) < 1e-6);
+  assert.ok(Math.abs(b.dataSync()[0] - (0.5 + 0.01)) < 1e-6, "no decay on the bias");
+});
+
+Deno.test("global-norm clipping scales every gradient by the same factor", () => {
+  const { grads, norm } = clipByGlobalNorm({ a: tf.tensor1d([3]), b: tf.tensor1d([4]) }, 1);
+  assert.ok(Math.abs(norm.dataSync()[0] - 5) < 1e-6);
+  assert.ok(Math.abs(grads.a.dataSync()[0] - 0.6) < 1e-5);
+  assert.ok(Math.abs(grads.b.dataSync()[0] - 0.8) < 1e-5);
+});
+
+Deno.test("schedules: warmup then cosine, cosine weight decay, linear EMA momentum", () => {
+  assert.equal(warmupCosine(0, 100, 10, 1, 0.1), 0);
+  assert.equal(warmupCosine(5, 100, 10, 1, 0.1), 0.5);
+  assert.equal(warmupCosine(10, 100, 10, 1, 0.1), 1);
+  assert.ok(Math.abs(warmupCosine(100, 100, 10, 1, 0.1) - 0.1) < 1e-12);
+  assert.equal(cosineRamp(0, 10, 0.04, 0.4), 0.04);
+  assert.ok(Math.abs(cosineRamp(10, 10, 0.04, 0.4) - 0.4) < 1e-12);
+  assert.ok(Math.abs(linearRamp(5, 10, 0.996, 1) - 0.998) < 1e-12);
+});
+
+Deno.test("EMA moves the target toward the online weights", () => {
+  const t = tf.variable(tf.tensor1d([0]));
+  const o = tf.variable(tf.tensor1d([1]));
+  emaUpdate([["x", t]], [["x", o]], 0.9);
+  assert.ok(Math.abs(t.dataSync()[0] - 0.1) < 1e-7);
+});
+
+Deno.test("smooth L1 is quadratic inside 1 and linear outside, with gradients", () => {
+  const loss = smoothL1(tf.tensor1d([0.5, 3]), tf.tensor1d([0, 0]));
+  assert.ok(Math.abs(loss.dataSync()[0] - (0.125 + 2.5) / 2) < 1e-6);
+  const g = tf.grad((x: tf.Tensor) => smoothL1(x, tf.zeros([2])))(tf.tensor1d([0.5, 3])).dataSync();
+  assert.ok(Math.abs(g[0] - 0.25) < 1e-6 && Math.abs(g[1] - 0.5) < 1e-6);
+});

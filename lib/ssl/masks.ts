@@ -80,18 +80,32 @@ function placeBlock(rng: Rng, rows: number, cols: number, h: number, w: number):
 }
 
 /**
- * Rejects configs for which a valid mask may not exist: the targets' worst-case union must
- * leave `minContext` tokens.
+ * Rejects configs for which no valid mask exists: even with every target block on the same
+ * spot (blocks may overlap), the grid must keep `minContext` tokens outside it.
  */
 export function checkMultiBlock(rows: number, cols: number, cfg: MultiBlockConfig): void {
-  const [h, w] = blockSize(rows, cols, cfg.targetScale[1], cfg.targetAspect[0]);
-  const [h2, w2] = blockSize(rows, cols, cfg.targetScale[1], cfg.targetAspect[1]);
-  const worst = Math.min(rows * cols, cfg.targets * Math.max(h * w, h2 * w2));
-  if (rows * cols - worst < cfg.minContext) {
+  // Rounding makes block area non-monotonic in the aspect: scan both ranges.
+  let largest = 0;
+  for (let i = 0; i <= 40; i++) {
+    for (let j = 0; j <= 40; j++) {
+      const scale = cfg.targetScale[0] + ((cfg.targetScale[1] - cfg.targetScale[0]) * i) / 40;
+      const aspect = Math.exp(
+        Math.log(cfg.targetAspect[0]) +
+          (Math.log(cfg.targetAspect[1] / cfg.targetAspect[0]) * j) / 40,
+      );
+      const [h, w] = blockSize(rows, cols, scale, aspect);
+      largest = Math.max(largest, h * w);
+    }
+  }
+  if (rows * cols - largest < cfg.minContext) {
     throw new Error(
-      `masks: ${cfg.targets} target blocks of scale up to ${cfg.targetScale[1]} can cover ` +
-        `${worst} of the ${rows}x${cols} grid's ${rows * cols} tokens, leaving fewer than ` +
-        `minContext=${cfg.minContext}: use fewer or smaller targets, or a lower minContext`,
+      `masks: a target block of scale ${
+        cfg.targetScale[1]
+      } covers ${largest} of the ${rows}x${cols} ` +
+        `grid's ${
+          rows * cols
+        } tokens, leaving fewer than minContext=${cfg.minContext}: use smaller ` +
+        `targets or a lower minContext`,
     );
   }
 }
@@ -118,24 +132,33 @@ export function multiBlockMask(
 ): SampleMask {
   const [th, tw] = sizes.target;
   const [ch, cw] = sizes.context;
-  const targets = Array.from({ length: cfg.targets }, () => placeBlock(rng, rows, cols, th, tw));
-  const covered = new Uint8Array(rows * cols);
-  for (const t of targets) for (const i of t) covered[i] = 1;
+  const n = rows * cols;
   for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
-    const context = placeBlock(rng, rows, cols, ch, cw).filter((i) => !covered[i]);
-    if (context.length >= cfg.minContext) {
-      return { context: context.sort((a, b) => a - b), targets };
+    const targets = Array.from({ length: cfg.targets }, () => placeBlock(rng, rows, cols, th, tw));
+    const covered = new Uint8Array(n);
+    for (const t of targets) for (const i of t) covered[i] = 1;
+    for (let tries = 0; tries < MAX_TRIES; tries++) {
+      const context = placeBlock(rng, rows, cols, ch, cw).filter((i) => !covered[i]);
+      if (context.length >= cfg.minContext) {
+        return { context: context.sort((a, b) => a - b), targets };
+      }
     }
+    // No context block kept enough tokens: use everything the targets leave, if enough.
+    const complement = [];
+    for (let i = 0; i < n; i++) if (!covered[i]) complement.push(i);
+    if (complement.length >= cfg.minContext) return { context: complement, targets };
   }
-  // No context block kept enough tokens: use everything the targets leave.
-  const complement = [];
-  for (let i = 0; i < rows * cols; i++) if (!covered[i]) complement.push(i);
-  if (complement.length < cfg.minContext) {
+  // Targets kept covering too much: stack them on one spot, which checkMultiBlock guarantees
+  // leaves minContext tokens free.
+  const block = placeBlock(rng, rows, cols, th, tw);
+  const inBlock = new Set(block);
+  const context = Array.from({ length: n }, (_, i) => i).filter((i) => !inBlock.has(i));
+  if (context.length < cfg.minContext) {
     throw new Error(
       `masks: no context of ${cfg.minContext} tokens fits (check the config with checkMultiBlock)`,
     );
   }
-  return { context: complement, targets };
+  return { context, targets: Array.from({ length: cfg.targets }, () => block) };
 }
 
 /**

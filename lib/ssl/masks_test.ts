@@ -26,6 +26,22 @@ Deno.test("every row and column can be covered by a target block (reference off-
 });
 
 Deno.test("masks terminate when no context block fits, falling back to the complement", () => {
+  // Four blocks of 3x3 on a 4x4 grid: the union often leaves fewer than 5 tokens.
+  const dense = {
+    ...IJEPA_MASKS,
+    targets: 4,
+    targetScale: [0.56, 0.56] as [number, number],
+    targetAspect: [0.8, 1.2] as [number, number],
+    minContext: 5,
+  };
+  checkMultiBlock(4, 4, dense);
+  const r = new Rng(7);
+  for (let i = 0; i < 300; i++) {
+    const m = multiBlockMask(r, 4, 4, dense);
+    assert.ok(m.context.length >= 5);
+    const covered = new Set(m.targets.flat());
+    assert.ok(m.context.every((c) => !covered.has(c)));
+  }
   // Targets covering most of a 3x3 grid leave a context block of 1.0 scale few tokens.
   const cfg = {
     ...IJEPA_MASKS,
@@ -41,7 +57,7 @@ Deno.test("masks terminate when no context block fits, falling back to the compl
   // A config that can leave no context is rejected up front, not looped on.
   assert.throws(
     () =>
-      checkMultiBlock(3, 3, { ...IJEPA_MASKS, targets: 4, targetScale: [0.5, 0.5], minContext: 2 }),
+      checkMultiBlock(3, 3, { ...IJEPA_MASKS, targets: 4, targetScale: [0.9, 0.9], minContext: 2 }),
     /leaving fewer than minContext=2/,
   );
 });

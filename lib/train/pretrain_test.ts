@@ -1,0 +1,110 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { collectDataset } from "../data/collect.ts";
+import { type Dataset, openDataset } from "../data/dataset.ts";
+import { CLEANRL_ATARI } from "../envs/make.ts";
+import { initBackend } from "../tensor/backend.ts";
+import { hasCheckpoint, loadCheckpoint } from "../tensor/checkpoint.ts";
+import { NonFiniteLossError, pretrain, type PretrainConfig } from "./pretrain.ts";
+import { PRETRAIN_PRESETS } from "./pretrain_presets.ts";
+
+await initBackend({ backend: "wasm" });
+
+let cached: Dataset | null = null;
+async function dataset(): Promise<Dataset> {
+  if (cached) return cached;
+  const dir = join(await Deno.makeTempDir(), "ds");
+  await collectDataset(dir, {
+    seed: 1,
+    policy: "scripted",
+    episodes: 2,
+    shardFrames: 4096,
+    env: CLEANRL_ATARI,
+  });
+  return (cached = await openDataset(dir));
+}
+
+function tiny(method: "ijepa" | "ae", steps: number): PretrainConfig {
+  const smoke = PRETRAIN_PRESETS.smoke;
+  return {
+    ...smoke,
+    method,
+    encoder: { ...smoke.encoder, width: 16, depth: 1, heads: 2 },
+    predictor: { ...smoke.predictor, width: 16 },
+    train: {
+      ...smoke.train,
+      steps,
+      batchSize: 8,
+      warmupSteps: 2,
+      checkpointEvery: 2,
+      monitorEvery: 1000,
+      monitorFrames: 32,
+    },
+  };
+}
+
+const ckptDir = () => Deno.makeTempDir();
+
+Deno.test("I-JEPA and the autoencoder reduce their loss", async () => {
+  const ds = await dataset();
+  for (const method of ["ijepa", "ae"] as const) {
+    const losses: number[] = [];
+    await pretrain({ ...tiny(method, 40), seed: 3 }, ds, { checkpointDir: await ckptDir() }, {
+      onStep: ({ loss }) => losses.push(loss),
+    });
+    const first = losses.slice(0, 5).reduce((a, b) => a + b) / 5;
+    const last = losses.slice(-5).reduce((a, b) => a + b) / 5;
+    assert.ok(last < 0.8 * first, `${method}: loss ${first.toFixed(4)} -> ${last.toFixed(4)}`);
+  }
+});
+
+Deno.test("a run stopped mid-way and resumed ends with the same weights", async () => {
+  const ds = await dataset();
+  const cfg = tiny("ijepa", 7);
+  const full = await pretrain(cfg, ds, { checkpointDir: await ckptDir() });
+  const want = full.tensors.map(([k, v]) => [k, Array.from(v.dataSync())] as const);
+  const dir = await ckptDir();
+  await assert.rejects(
+    pretrain(cfg, ds, { checkpointDir: dir, stopAfter: 5 }),
+    /stopped after 5 steps/,
+  );
+  assert.equal(loadCheckpoint(dir).meta.step, 4, "the last checkpoint before the stop");
+  const resumed = await pretrain(cfg, ds, { checkpointDir: dir, resume: true });
+  const got = resumed.tensors.map(([k, v]) => [k, Array.from(v.dataSync())] as const);
+  assert.deepEqual(got, want);
+});
+
+Deno.test("tf.memory().numTensors stays flat across training steps", async () => {
+  const ds = await dataset();
+  for (const method of ["ijepa", "ae"] as const) {
+    const counts: number[] = [];
+    await pretrain(tiny(method, 8), ds, { checkpointDir: await ckptDir() }, {
+      onStep: () => counts.push(tf.memory().numTensors),
+    });
+    assert.ok(counts.slice(1).every((c) => c === counts[1]), `${method}: ${counts.join(",")}`);
+  }
+});
+
+Deno.test("a non-finite loss stops the run with a clear error and keeps the last checkpoint", async () => {
+  const ds = await dataset();
+  const cfg = tiny("ae", 30);
+  cfg.train = {
+    ...cfg.train,
+    lr: 1e30,
+    startLr: 1e30,
+    finalLr: 1e30,
+    clipGrad: 0,
+    weightDecay: [0, 0],
+  };
+  const dir = await ckptDir();
+  await assert.rejects(pretrain(cfg, ds, { checkpointDir: dir }), (err: Error) => {
+    assert.ok(err instanceof NonFiniteLossError, String(err));
+    assert.match(
+      err.message,
+      /loss became (NaN|Infinity) at step \d+ .* last good checkpoint \(step \d+\)/,
+    );
+    return true;
+  });
+  assert.ok(hasCheckpoint(dir) ? Number.isFinite(loadCheckpoint(dir).meta.step) : true);
+});

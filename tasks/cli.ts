@@ -46,6 +46,8 @@ export interface TaskSpec<C extends ConfigObject> {
 /** Parsed command line. */
 export interface TaskArgs<C> {
   config: C;
+  /** The preset the config started from. */
+  preset: string;
   switches: Record<string, boolean>;
   options: Record<string, string | undefined>;
   positionals: string[];
@@ -147,7 +149,8 @@ export function parseTaskArgs<C extends ConfigObject>(
   for (const flag of Object.keys(spec.options ?? {})) {
     opts[flag] = values[flag] as string | undefined;
   }
-  return { config, switches, options: opts, positionals: parsed.positionals };
+  const preset = (values.preset as string | undefined) ?? "smoke";
+  return { config, preset, switches, options: opts, positionals: parsed.positionals };
 }
 
 /** A mistake in how a task was called: printed without a stack trace. */

@@ -1,0 +1,58 @@
+import assert from "node:assert/strict";
+import { Rng } from "../tensor/rng.ts";
+import { pca2, r2Score, runProbes, weightedF1 } from "./probe.ts";
+
+function synthetic(n: number, seed: number, informative: boolean) {
+  const rng = new Rng(seed);
+  const d = 6;
+  const x = new Float32Array(n * d);
+  const state = { pos: new Float64Array(n), ballVisible: new Float64Array(n).fill(1) };
+  for (let i = 0; i < n; i++) {
+    const pos = rng.uniform(0, 160);
+    state.pos[i] = pos;
+    for (let j = 0; j < d; j++) {
+      // Informative: radial features of the position, as an encoder spreads it over many units.
+      const centre = (j * 160) / (d - 1);
+      x[i * d + j] = informative
+        ? Math.exp(-(((pos - centre) / 30) ** 2)) + 0.02 * rng.normal()
+        : rng.normal();
+    }
+  }
+  return { x, n, d, state };
+}
+
+Deno.test("a linear probe recovers a linearly encoded variable and not a random one", () => {
+  const vars = [{ name: "pos", bins: [0, 160, 8] as [number, number, number] }];
+  const good = runProbes(synthetic(800, 1, true), synthetic(300, 2, true), vars)[0];
+  const bad = runProbes(synthetic(800, 1, false), synthetic(300, 2, false), vars)[0];
+  assert.ok(good.r2 > 0.95, `r2 ${good.r2}`);
+  assert.ok(good.knnR2 > bad.knnR2 + 0.3, `knn r2 ${good.knnR2} vs ${bad.knnR2}`);
+  assert.ok(bad.r2 < 0.05, `random r2 ${bad.r2}`);
+  assert.ok(good.f1! > 0.5 && bad.f1! < 0.3, `f1 ${good.f1} vs ${bad.f1}`);
+});
+
+Deno.test("metrics: R^2 and weighted F1 on known cases", () => {
+  assert.equal(r2Score([1, 2, 3], [1, 2, 3]), 1);
+  assert.equal(r2Score([1, 2, 3], [2, 2, 2]), 0);
+  assert.equal(weightedF1(Int32Array.from([0, 0, 1, 1]), Int32Array.from([0, 0, 1, 1]), 2), 1);
+  assert.equal(weightedF1(Int32Array.from([0, 0, 1, 1]), Int32Array.from([1, 1, 0, 0]), 2), 0);
+});
+
+Deno.test("PCA puts the direction of largest variance first", () => {
+  const n = 200;
+  const x = new Float32Array(n * 3);
+  const rng = new Rng(3);
+  for (let i = 0; i < n; i++) {
+    x[i * 3] = 0.1 * rng.normal();
+    x[i * 3 + 1] = 5 * rng.normal();
+    x[i * 3 + 2] = 0.1 * rng.normal();
+  }
+  const p = pca2(x, n, 3);
+  let v0 = 0;
+  let v1 = 0;
+  for (let i = 0; i < n; i++) {
+    v0 += p[i * 2] ** 2;
+    v1 += p[i * 2 + 1] ** 2;
+  }
+  assert.ok(v0 > 100 * v1);
+});

@@ -5,13 +5,17 @@
  */
 
 import { BENCHMARKS } from "../lib/bench/bench.ts";
+import { initBackend } from "../lib/tensor/backend.ts";
 import { parseTaskArgs, runTask, UsageError } from "./cli.ts";
 
 const spec = {
   name: "bench",
   summary: "Runs the benchmarks of the hot paths and prints one line each (or JSON lines with " +
     `--json). Benchmarks: ${BENCHMARKS.map((b) => b.name).join(", ")}.`,
-  options: { only: "run only these benchmarks (comma-separated names)" },
+  options: {
+    only: "run only these benchmarks (comma-separated names)",
+    backend: "tfjs backend for tensor benchmarks (default JEPA_BACKEND or auto)",
+  },
   switches: {
     json: 'print one JSON object per line: {"bench", "backend", "value", "unit", "config"}',
     list: "list the benchmarks and exit",
@@ -27,6 +31,7 @@ if (import.meta.main) {
       for (const b of BENCHMARKS) console.log(`${b.name.padEnd(20)} ${b.description}`);
       return;
     }
+    await initBackend({ backend: options.backend as "auto" | undefined });
     const names = options.only?.split(",").map((s) => s.trim()).filter(Boolean);
     const unknown = names?.filter((n) => !BENCHMARKS.some((b) => b.name === n)) ?? [];
     if (unknown.length) {

@@ -6,6 +6,7 @@
  */
 
 import { envBreakoutBench } from "./env_bench.ts";
+import { ijepaStepBench } from "./ijepa_bench.ts";
 
 /** One benchmark's result, printed as one JSON line by `deno task bench --json`. */
 export interface BenchResult {
@@ -28,7 +29,7 @@ export interface Benchmark {
 }
 
 /** Every benchmark, in the order `deno task bench` runs them. */
-export const BENCHMARKS: Benchmark[] = [envBreakoutBench];
+export const BENCHMARKS: Benchmark[] = [envBreakoutBench, ijepaStepBench];
 
 /**
  * Times `work` (which does `units` units per call) over several windows after a warm-up and

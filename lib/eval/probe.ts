@@ -1,7 +1,8 @@
 /**
  * Linear probes from frozen embeddings to the games' ground truth, trained on some episodes and
  * reported on held-out ones (AtariARI's protocol, with closed-form linear models):
- * - regression: ridge on standardised embeddings, R^2 per variable;
+ * - regression: ridge on standardised embeddings, R^2 per variable; the penalty is chosen from
+ *   a grid on a held-out fifth of the training rows, then the probe is refitted on all of them;
  * - classification of binned positions: a least-squares (ridge, one-hot) linear classifier,
  *   support-weighted F1 over the bins.
  * Also a 1-nearest-neighbour probe (cosine) and a PCA projection for scatter plots.
@@ -182,8 +183,9 @@ function nearestNeighbours(
 }
 
 /**
- * Fits every probe on `train` and reports it on `test`. `lambda` is the ridge penalty on
- * standardised features; `knnTrainRows` caps the rows the nearest-neighbour search scans.
+ * Fits every probe on `train` and reports it on `test`. `lambda` fixes the ridge penalty on
+ * standardised features (default: chosen per variable from {@linkcode LAMBDAS});
+ * `knnTrainRows` caps the rows the nearest-neighbour search scans.
  */
 export function runProbes(
   train: ProbeData,
@@ -191,7 +193,7 @@ export function runProbes(
   variables: ProbeVariable[],
   opts: { lambda?: number; knnTrainRows?: number } = {},
 ): ProbeResult[] {
-  const lambda = opts.lambda ?? 1;
+  const lambda = opts.lambda;
   const mean = columnMeans(train.x, train.n, train.d);
   const cov = covariance(train.x, train.n, train.d);
   const std = Float64Array.from(mean, (_, j) => Math.sqrt(cov[j * train.d + j]) || 1);
@@ -212,7 +214,8 @@ export function runProbes(
     const xTe = design(test, teIdx, mean, std);
     const yTr = Float64Array.from(trIdx, (r) => train.state[v.name][r]);
     const yTe = Float64Array.from(teIdx, (r) => test.state[v.name][r]);
-    const w = ridge(xTr, yTr, trIdx.length, d, 1, lambda);
+    const lam = lambda ?? chooseLambda(xTr, yTr, trIdx.length, d);
+    const w = ridge(xTr, yTr, trIdx.length, d, 1, lam);
     const result: ProbeResult = {
       variable: v.name,
       r2: r2Score(yTe, predict(xTe, w, teIdx.length, d, 1)),
@@ -224,7 +227,7 @@ export function runProbes(
       const k = v.bins[2];
       const oneHot = new Float64Array(trIdx.length * k);
       yTr.forEach((y, i) => (oneHot[i * k + binOf(y, v.bins!)] = 1));
-      const wc = ridge(xTr, oneHot, trIdx.length, d, k, lambda);
+      const wc = ridge(xTr, oneHot, trIdx.length, d, k, lam);
       const scores = predict(xTe, wc, teIdx.length, d, k);
       const pred = new Int32Array(teIdx.length);
       for (let i = 0; i < teIdx.length; i++) {
@@ -241,6 +244,28 @@ export function runProbes(
     result.knnR2 = r2Score(yTe, nn.map((r) => train.state[v.name][r]));
     return result;
   });
+}
+
+/** Ridge penalties tried when none is given. */
+export const LAMBDAS = [0.01, 0.1, 1, 10, 100, 1000, 10000];
+
+/** The penalty with the best R^2 on the last fifth of the (already shuffled) training rows. */
+function chooseLambda(x: Float64Array, y: Float64Array, n: number, d: number): number {
+  const fit = Math.floor(n * 0.8);
+  if (fit < 2 || n - fit < 2) return 1;
+  const xv = x.subarray(fit * d);
+  const yv = y.subarray(fit);
+  let best = LAMBDAS[0];
+  let bestR2 = -Infinity;
+  for (const lam of LAMBDAS) {
+    const w = ridge(x.subarray(0, fit * d), y.subarray(0, fit), fit, d, 1, lam);
+    const r2 = r2Score(yv, predict(xv, w, n - fit, d, 1));
+    if (r2 > bestR2) {
+      bestR2 = r2;
+      best = lam;
+    }
+  }
+  return best;
 }
 
 /** Projects embeddings on their top-2 principal components: `[n, 2]`. */

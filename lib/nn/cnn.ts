@@ -1,0 +1,121 @@
+/**
+ * Convolutional encoders for frame stacks `[B, H, W, C]` (channels last, values in [0, 1]):
+ * the Nature CNN of DQN / CleanRL's `ppo_atari`, and a small IMPALA-style ResNet. Weights use
+ * CleanRL's orthogonal init (gain sqrt 2, zero biases).
+ *
+ * @module
+ */
+
+import * as tf from "@tensorflow/tfjs";
+import type { Rng } from "../tensor/rng.ts";
+import { orthogonal, type Params, zeros } from "./params.ts";
+
+/** A `k x k` convolution from `cin` to `cout` channels. */
+export function initConv(
+  rng: Rng,
+  k: number,
+  cin: number,
+  cout: number,
+  gain = Math.SQRT2,
+): Params {
+  return { w: orthogonal([k, k, cin, cout], gain, rng), b: zeros([cout]) };
+}
+
+/** Convolution with bias, `valid` padding unless told otherwise. */
+export function conv(
+  p: Params,
+  x: tf.Tensor4D,
+  stride: number,
+  pad: "valid" | "same" = "valid",
+): tf.Tensor4D {
+  return tf.add(
+    tf.conv2d(x, p.w as tf.Variable as tf.Tensor4D, stride, pad),
+    p.b as tf.Variable,
+  ) as tf.Tensor4D;
+}
+
+/** Dense layer with orthogonal init (CleanRL's `layer_init`). */
+export function initDense(rng: Rng, dIn: number, dOut: number, gain = Math.SQRT2): Params {
+  return { w: orthogonal([dIn, dOut], gain, rng), b: zeros([dOut]) };
+}
+
+function dense(p: Params, x: tf.Tensor2D): tf.Tensor2D {
+  return tf.add(tf.matMul(x, p.w as tf.Variable), p.b as tf.Variable) as tf.Tensor2D;
+}
+
+/** Output size of a `valid` convolution. */
+function convOut(size: number, k: number, stride: number): number {
+  return Math.floor((size - k) / stride) + 1;
+}
+
+/** Nature CNN: conv 8x8/4 (32), 4x4/2 (64), 3x3/1 (64), dense `features` (512), ReLUs. */
+export function initNatureCnn(
+  rng: Rng,
+  inputShape: [number, number, number],
+  features = 512,
+): Params {
+  const [h, w, c] = inputShape;
+  const oh = convOut(convOut(convOut(h, 8, 4), 4, 2), 3, 1);
+  const ow = convOut(convOut(convOut(w, 8, 4), 4, 2), 3, 1);
+  if (oh < 1 || ow < 1) throw new Error(`Nature CNN: input ${h}x${w} is too small`);
+  return {
+    c1: initConv(rng.fork("c1"), 8, c, 32),
+    c2: initConv(rng.fork("c2"), 4, 32, 64),
+    c3: initConv(rng.fork("c3"), 3, 64, 64),
+    fc: initDense(rng.fork("fc"), oh * ow * 64, features),
+  };
+}
+
+/** Nature CNN forward: `[B, H, W, C]` -> `[B, features]`. */
+export function natureCnn(p: Params, x: tf.Tensor4D): tf.Tensor2D {
+  let h = tf.relu(conv(p.c1 as Params, x, 4));
+  h = tf.relu(conv(p.c2 as Params, h, 2));
+  h = tf.relu(conv(p.c3 as Params, h, 1));
+  return tf.relu(dense(p.fc as Params, h.reshape([h.shape[0], -1])));
+}
+
+/**
+ * IMPALA-style ResNet (Espeholt et al. 2018): per stage a 3x3 conv, a 3x3/2 max-pool and two
+ * residual blocks; then a dense layer. `channels` per stage, default (16, 32, 32).
+ */
+export function initResNet(
+  rng: Rng,
+  inputShape: [number, number, number],
+  channels: number[] = [16, 32, 32],
+  features = 256,
+): Params {
+  let [h, w, c] = inputShape;
+  const stages: Params = {};
+  channels.forEach((out, i) => {
+    const r = rng.fork(`stage/${i}`);
+    stages[String(i)] = {
+      conv: initConv(r.fork("conv"), 3, c, out),
+      res0a: initConv(r.fork("r0a"), 3, out, out),
+      res0b: initConv(r.fork("r0b"), 3, out, out),
+      res1a: initConv(r.fork("r1a"), 3, out, out),
+      res1b: initConv(r.fork("r1b"), 3, out, out),
+    };
+    c = out;
+    h = Math.ceil(h / 2);
+    w = Math.ceil(w / 2);
+  });
+  return { stages, fc: initDense(rng.fork("fc"), h * w * c, features) };
+}
+
+/** ResNet forward: `[B, H, W, C]` -> `[B, features]`. */
+export function resNet(p: Params, x: tf.Tensor4D): tf.Tensor2D {
+  let h = x;
+  for (const s of Object.values(p.stages as Params) as Params[]) {
+    h = tf.maxPool(conv(s.conv as Params, h, 1, "same"), 3, 2, "same");
+    for (const k of ["res0", "res1"]) {
+      const r = conv(
+        s[`${k}b`] as Params,
+        tf.relu(conv(s[`${k}a`] as Params, tf.relu(h), 1, "same")),
+        1,
+        "same",
+      );
+      h = tf.add(h, r) as tf.Tensor4D;
+    }
+  }
+  return tf.relu(dense(p.fc as Params, tf.relu(h).reshape([h.shape[0], -1])));
+}

@@ -17,7 +17,11 @@ export function plotToSvg(options: Plot.PlotOptions): string {
   const { document } = parseHTML("<!doctype html><html><body></body></html>");
   const { title, subtitle, caption, ...rest } = options;
   const node = Plot.plot({ ...rest, document } as Plot.PlotOptions) as unknown as Element;
-  const svg = node.tagName.toLowerCase() === "svg" ? node : node.querySelector("svg");
+  // In a <figure>, legend swatches are small <svg>s inside <div>s; the plot is the figure's own
+  // <svg> child.
+  const svg = node.tagName.toLowerCase() === "svg"
+    ? node
+    : [...node.children].find((c) => c.tagName.toLowerCase() === "svg");
   if (!svg) throw new Error("plotToSvg: Plot returned no <svg>");
   svg.setAttribute("xmlns", "http://www.w3.org/2000/svg");
   const heading = [title, subtitle, caption].filter((t) => typeof t === "string") as string[];

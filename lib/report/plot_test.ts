@@ -15,3 +15,13 @@ Deno.test("a titled plot becomes one SVG with the title as text", () => {
   assert.match(svg, /Returns &lt;by&gt; episode/);
   assert.equal(svg.match(/<figure/g), null);
 });
+
+Deno.test("a plot with a swatch legend keeps the plot, not a legend swatch", () => {
+  const data = [{ x: 1, y: 2, k: "a" }, { x: 2, y: 3, k: "b" }];
+  const svg = plotToSvg({
+    title: "t",
+    color: { legend: true },
+    marks: [Plot.dot(data, { x: "x", y: "y", fill: "k" })],
+  });
+  assert.equal(svg.match(/<circle/g)?.length, 2);
+});

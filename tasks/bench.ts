@@ -44,7 +44,9 @@ if (import.meta.main) {
     for (const bench of BENCHMARKS.filter((b) => !names || names.includes(b.name))) {
       const result = await bench.run({ quick: switches.quick });
       if (switches.json) console.log(JSON.stringify(result));
-      else {
+      else if (result.config.skipped) {
+        console.log(`${result.bench.padEnd(20)} skipped: ${result.config.skipped}`);
+      } else {
         const range = result.range ? ` (min ${result.range[0]}, max ${result.range[1]})` : "";
         console.log(
           `${result.bench.padEnd(20)} ${result.value} ${result.unit}${range} [${result.backend}]`,

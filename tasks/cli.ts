@@ -226,3 +226,34 @@ function formatNumber(v: number): string {
   const a = Math.abs(v);
   return a !== 0 && (a < 1e-3 || a >= 1e5) ? v.toExponential(2) : v.toPrecision(4);
 }
+
+/**
+ * `--env ID`: the env of a task (`native:breakout`, `ale:pong`, ...), the `env.id` config key.
+ * Real Atari (`ale:`) ids need ale-py; without it the task stops with how to install it.
+ */
+export const ENV_FLAG: ConfigFlag = {
+  key: "env.id",
+  help: "env id: native:breakout | native:pong | ale:breakout | ale:pong | ale:<rom> " +
+    "(ale: needs ale-py)",
+};
+
+/** `--game NAME`: shortcut for `--env native:NAME`. */
+export const GAME_FLAG: ConfigFlag = {
+  key: "env.id",
+  help: "native game: breakout | pong (shortcut for --env native:<game>)",
+  parse: (g: string) => (g.includes(":") ? g : `native:${g}`),
+};
+
+/** `--env` and `--game` set the same key: giving both is a mistake, not a silent override. */
+export function rejectBothEnvFlags(args: string[]): void {
+  const has = (flag: string) => args.some((a) => a === flag || a.startsWith(`${flag}=`));
+  if (has("--env") && has("--game")) {
+    throw new UsageError("--env and --game both choose the env: give one of them");
+  }
+}
+
+/** A file-name friendly env name: `breakout` for native games, `ale-breakout` for real Atari. */
+export function envSlug(envId: string): string {
+  const [kind, game] = envId.includes(":") ? envId.split(":", 2) : ["native", envId];
+  return kind === "native" ? game : `${kind}-${game}`;
+}

@@ -10,7 +10,16 @@ import { checkEnvConfig, CLEANRL_ATARI, type EnvConfig } from "../lib/envs/make.
 import type { PolicyName } from "../lib/envs/policies.ts";
 import type { Presets } from "../lib/run/config.ts";
 import { RunDir } from "../lib/run/run_dir.ts";
-import { checkConfig, parseTaskArgs, ProgressBar, runTask } from "./cli.ts";
+import {
+  checkConfig,
+  ENV_FLAG,
+  envSlug,
+  GAME_FLAG,
+  parseTaskArgs,
+  ProgressBar,
+  rejectBothEnvFlags,
+  runTask,
+} from "./cli.ts";
 
 /** The collect task's config. */
 export interface CollectTaskConfig {
@@ -51,33 +60,35 @@ const spec = {
     "results/<run-id>/.",
   presets: COLLECT_PRESETS,
   flags: {
-    game: {
-      key: "env.id",
-      help: "game: breakout | pong (or a full env id such as native:breakout)",
-      parse: (g: string) => (g.includes(":") ? g : `native:${g}`),
-    },
+    env: ENV_FLAG,
+    game: GAME_FLAG,
     policy: { key: "policy", help: "behaviour policy: random | scripted (ball tracking)" },
     episodes: { key: "episodes", help: "number of whole games to play" },
     perturb: { key: "env.perturbation", help: "clean | color_jitter | noise | mild | hard" },
     seed: { key: "seed", help: "random seed (env, policy)" },
   },
   options: {
-    out: "dataset directory (default data/<game>-<policy>-<perturb>-s<seed>)",
+    out: "dataset directory (default data/<game>-<policy>-<perturb>-s<seed>; ale-<game>-... " +
+      "for real Atari)",
     "run-dir": "run directory for log and metrics (default results/collect-<time>)",
   },
   examples: [
     "deno task collect --game breakout --policy scripted --episodes 10",
+    "deno task collect --env ale:breakout --policy random --episodes 5   # real Atari (ale-py)",
     "deno task collect --game pong --policy random --episodes 3 --perturb hard --out data/pong-hard",
   ],
 };
 
 if (import.meta.main) {
   runTask(async () => {
+    rejectBothEnvFlags(Deno.args);
     const { config, options } = parseTaskArgs(spec);
     checkConfig(() => checkEnvConfig(config.env));
-    const game = config.env.id.split(":").pop();
     const out = options.out ??
-      join("data", `${game}-${config.policy}-${config.env.perturbation}-s${config.seed}`);
+      join(
+        "data",
+        `${envSlug(config.env.id)}-${config.policy}-${config.env.perturbation}-s${config.seed}`,
+      );
     const run = await RunDir.open({
       task: "collect",
       config,

@@ -18,7 +18,16 @@ import { datasetFigures, datasetStats, perturbationGallery } from "../lib/report
 import { episodeGif } from "../lib/report/export.ts";
 import { encodePng, tileFrames, upscaleNearest } from "../lib/report/png.ts";
 import { type CollectTaskConfig } from "./collect.ts";
-import { checkConfig, parseTaskArgs, ProgressBar, runTask } from "./cli.ts";
+import {
+  checkConfig,
+  ENV_FLAG,
+  envSlug,
+  GAME_FLAG,
+  parseTaskArgs,
+  ProgressBar,
+  rejectBothEnvFlags,
+  runTask,
+} from "./cli.ts";
 
 const base: CollectTaskConfig = {
   seed: 0,
@@ -41,16 +50,15 @@ const presets: Presets<CollectTaskConfig> = {
 
 const spec = {
   name: "demo",
-  summary: "Collects a small dataset of native Breakout (ball-tracking policy, CleanRL frame " +
-    "pipeline) into data/, then writes results/<run-id>/REPORT.md with a frames gallery, the " +
-    "perturbation gallery, a GIF of one episode and statistics figures. Default: the small preset.",
+  summary:
+    "Collects a small dataset of native Breakout (or the env given by --env; ball-tracking " +
+    "policy, CleanRL frame pipeline) into data/, then writes results/<run-id>/REPORT.md with a " +
+    "frames gallery, the perturbation gallery, a GIF of one episode and statistics figures. " +
+    "Default: the small preset.",
   presets,
   flags: {
-    game: {
-      key: "env.id",
-      help: "game: breakout | pong",
-      parse: (g: string) => (g.includes(":") ? g : `native:${g}`),
-    },
+    env: ENV_FLAG,
+    game: GAME_FLAG,
     episodes: { key: "episodes", help: "number of games to collect" },
     seed: { key: "seed", help: "random seed" },
   },
@@ -62,6 +70,7 @@ if (import.meta.main) {
     const args = Deno.args.some((a) => a.startsWith("--preset"))
       ? Deno.args
       : ["--preset", "small", ...Deno.args];
+    rejectBothEnvFlags(args);
     const { config, options } = parseTaskArgs(spec, args);
     checkConfig(() => checkEnvConfig(config.env));
     const run = await RunDir.open({
@@ -71,7 +80,7 @@ if (import.meta.main) {
       echo: (l) => console.error(l),
     });
     const game = config.env.id.split(":").pop()!;
-    const datasetDir = join("data", `demo-${game}-s${config.seed}`);
+    const datasetDir = join("data", `demo-${envSlug(config.env.id)}-s${config.seed}`);
 
     run.log(`1/4 collecting ${config.episodes} episodes of ${config.env.id} -> ${datasetDir}`);
     const bar = new ProgressBar("collect", config.episodes);
@@ -82,7 +91,9 @@ if (import.meta.main) {
 
     run.log("2/4 reading the dataset back (checksums verified) and computing statistics");
     const ds = await openDataset(datasetDir);
-    const stats = datasetStats(datasetDir, makeEnv(config.env).spec.actionMeanings);
+    const probe = makeEnv(config.env);
+    const stats = datasetStats(datasetDir, probe.spec.actionMeanings);
+    probe.close();
     const figures = datasetFigures(stats, game);
     for (const [name, svg] of Object.entries(figures)) {
       await writeFileAtomic(run.path("figures", `${name}.svg`), svg);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { aleStatus } from "../lib/envs/ale.ts";
 
 async function task(script: string, args: string[]) {
   const out = await new Deno.Command(Deno.execPath(), {
@@ -15,7 +16,15 @@ async function task(script: string, args: string[]) {
 
 Deno.test("every task answers --help with its usage", async () => {
   for (
-    const script of ["collect.ts", "demo.ts", "bench.ts", "doctor.ts", "test_suite.ts", "export.ts"]
+    const script of [
+      "collect.ts",
+      "demo.ts",
+      "bench.ts",
+      "doctor.ts",
+      "test_suite.ts",
+      "export.ts",
+      "fidelity.ts",
+    ]
   ) {
     const r = await task(script, ["--help"]);
     assert.equal(r.code, 0, script);
@@ -72,4 +81,45 @@ Deno.test("collect writes a dataset and a run directory", async () => {
   }
   const config = JSON.parse(Deno.readTextFileSync(join(root, "run/config.json")));
   assert.equal(config.env.id, "native:pong");
+});
+
+Deno.test("collect takes --env, refuses it beside --game, and names ale-py when it is missing", async () => {
+  const both = await task("collect.ts", ["--env", "native:pong", "--game", "pong"]);
+  assert.equal(both.code, 2);
+  assert.match(both.stderr, /--env and --game both choose the env/);
+  const missing = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", join("tasks", "collect.ts"), "--env", "ale:breakout"],
+    env: { NO_COLOR: "1", JEPA_PYTHON: "/nonexistent/python3" },
+    stderr: "piped",
+  }).output();
+  assert.equal(missing.code, 2);
+  assert.match(new TextDecoder().decode(missing.stderr), /pip install ale-py==0\.12\.1/);
+});
+
+Deno.test({
+  name: "collect --env ale:pong records the real game in the dataset" +
+    (aleStatus().available ? "" : " (skipped: no ale-py; pip install ale-py==0.12.1)"),
+  ignore: !aleStatus().available,
+  async fn() {
+    const root = await Deno.makeTempDir();
+    const r = await task("collect.ts", [
+      "--env",
+      "ale:pong",
+      "--policy",
+      "random",
+      "--episodes",
+      "1",
+      "--set",
+      "env.maxEpisodeSteps=20",
+      "--out",
+      join(root, "ds"),
+      "--run-dir",
+      join(root, "run"),
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const manifest = JSON.parse(Deno.readTextFileSync(join(root, "ds/manifest.json")));
+    assert.equal(manifest.env, "ale:pong");
+    assert.deepEqual(manifest.stateKeys.slice(0, 2), ["ballX", "ballY"]);
+    await Deno.remove(root, { recursive: true });
+  },
 });

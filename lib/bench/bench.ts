@@ -5,7 +5,7 @@
  * @module
  */
 
-import { envBreakoutBench } from "./env_bench.ts";
+import { envAleBreakoutBench, envBreakoutBench } from "./env_bench.ts";
 import { ijepaStepBench } from "./ijepa_bench.ts";
 
 /** One benchmark's result, printed as one JSON line by `deno task bench --json`. */
@@ -29,7 +29,7 @@ export interface Benchmark {
 }
 
 /** Every benchmark, in the order `deno task bench` runs them. */
-export const BENCHMARKS: Benchmark[] = [envBreakoutBench, ijepaStepBench];
+export const BENCHMARKS: Benchmark[] = [envBreakoutBench, envAleBreakoutBench, ijepaStepBench];
 
 /**
  * Times `work` (which does `units` units per call) over several windows after a warm-up and

@@ -67,7 +67,7 @@ Deno.test("a failing collection leaves no dataset behind", async () => {
       shardFrames: 64,
       env: { ...env, id: "native:tetris" },
     }),
-    /unknown env 'native:tetris' \(valid: native:breakout, native:pong\)/,
+    /unknown env 'native:tetris' \(valid: native:breakout, native:pong, ale:breakout/,
   );
   await assert.rejects(
     collectDataset(dir, {

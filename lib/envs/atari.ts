@@ -1,9 +1,10 @@
 /**
- * An ALE-style environment over one of our games: sticky actions, no-op starts, frame skip with
- * a max-pool over the last two frames, the visual perturbation, grayscale and area resize —
- * the per-frame part of the usual Atari preprocessing, fused for speed (the game draws the two
- * kept frames straight to gray when nothing needs RGB). The per-episode parts (fire reset,
- * episodic life, reward clipping, frame stack) are the wrappers in `wrappers.ts`.
+ * An ALE-style environment over a {@linkcode FrameSource} (one of our games, or real Atari through
+ * `ale.ts`): sticky actions, no-op starts, frame skip with a max-pool over the last two frames,
+ * the visual perturbation, grayscale and area resize — the per-frame part of the usual Atari
+ * preprocessing, fused for speed (native games draw the two kept frames straight to gray when
+ * nothing needs RGB; ALE renders them with its own `getScreenGrayscale`). The per-episode parts
+ * (fire reset, episodic life, reward clipping, frame stack) are the wrappers in `wrappers.ts`.
  *
  * @module
  */
@@ -11,7 +12,18 @@
 import { GrayCanvas, RgbCanvas, rgbToGray } from "./canvas.ts";
 import { Perturber, type PerturbLevel } from "./perturb.ts";
 import { AreaResizer } from "./resize.ts";
-import type { Env, EnvSpec, Game, ResetResult, StepInfo, StepResult } from "./types.ts";
+import type {
+  AdvanceResult,
+  Env,
+  EnvSpec,
+  FrameBuffer,
+  FrameSource,
+  Game,
+  GameState,
+  ResetResult,
+  StepInfo,
+  StepResult,
+} from "./types.ts";
 import { Rng } from "../tensor/rng.ts";
 
 /** Per-frame preprocessing of {@linkcode AtariEnv}. */
@@ -50,10 +62,75 @@ export interface AtariStepInfo extends StepInfo {
 /** The NOOP action id in ALE's action sets. */
 export const NOOP = 0;
 
-/** An {@linkcode Env} over a native {@linkcode Game} with ALE-style per-frame preprocessing. */
+/**
+ * A native {@linkcode Game} as a {@linkcode FrameSource}: ticks frame by frame and draws only the
+ * frames asked for.
+ */
+export class GameFrames implements FrameSource {
+  readonly actionMeanings: readonly string[];
+  readonly stateKeys: readonly string[];
+  readonly height: number;
+  readonly width: number;
+  readonly #result: AdvanceResult = { reward: 0, frames: 0, pooled: false };
+
+  constructor(readonly game: Game) {
+    this.actionMeanings = game.actionMeanings;
+    this.stateKeys = game.stateKeys;
+    this.height = game.height;
+    this.width = game.width;
+  }
+
+  reset(seed: number): void {
+    this.game.reset(seed);
+  }
+
+  advance(
+    actions: ArrayLike<number>,
+    frames: number,
+    last: FrameBuffer,
+    prev: FrameBuffer | null,
+  ): AdvanceResult {
+    const game = this.game;
+    let reward = 0;
+    let played = 0;
+    let pooled = false;
+    for (let k = 0; k < frames; k++) {
+      reward += game.tick(actions[k]);
+      played++;
+      if (game.gameOver()) break;
+      if (prev && k === frames - 2) {
+        game.draw(prev);
+        pooled = true;
+      }
+    }
+    game.draw(last);
+    // One result object, reused: this runs once per agent step on the hot path.
+    const result = this.#result;
+    result.reward = reward;
+    result.frames = played;
+    result.pooled = pooled;
+    return result;
+  }
+
+  lives(): number {
+    return this.game.lives();
+  }
+
+  gameOver(): boolean {
+    return this.game.gameOver();
+  }
+
+  state(): GameState {
+    return this.game.state();
+  }
+
+  close(): void {}
+}
+
+/** An {@linkcode Env} over a {@linkcode FrameSource} with ALE-style per-frame preprocessing. */
 export class AtariEnv implements Env {
   readonly spec: EnvSpec;
-  readonly #game: Game;
+  readonly #source: FrameSource;
   readonly #opts: FrameOptions;
   #rng: Rng;
   readonly #perturber: Perturber;
@@ -63,24 +140,29 @@ export class AtariEnv implements Env {
   readonly #gray: Uint8Array | null;
   readonly #resizer: AreaResizer | null;
   readonly #obs: Uint8Array;
+  /** The emulator action of each frame of a step (or of the no-op start). */
+  readonly #frameActions: Uint8Array;
   #lastAction = NOOP;
+  /** The action of a prefetched step (its frame actions are drawn and sent), or -1. */
+  #prefetched = -1;
   #steps = 0;
   #frames = 0;
   #return = 0;
 
-  constructor(id: string, game: Game, opts: FrameOptions, seed = 0) {
+  /** `source`: a native {@linkcode Game} (wrapped in {@linkcode GameFrames}) or a frame source. */
+  constructor(id: string, source: Game | FrameSource, opts: FrameOptions, seed = 0) {
     if (!Number.isInteger(opts.frameSkip) || opts.frameSkip < 1) {
       throw new Error(`frameSkip must be an integer >= 1, got ${opts.frameSkip}`);
     }
     if (!(opts.stickyActions >= 0 && opts.stickyActions < 1)) {
       throw new Error(`stickyActions must be in [0, 1), got ${opts.stickyActions}`);
     }
-    this.#game = game;
+    this.#source = "advance" in source ? source : new GameFrames(source);
     this.#opts = opts;
     this.#rng = new Rng(seed);
     this.#perturber = new Perturber(opts.perturbation, this.#rng.fork("perturb"));
     this.#needRgb = this.#perturber.active || !opts.grayscale;
-    const { width, height } = game;
+    const { width, height } = this.#source;
     const makeCanvas = () =>
       this.#needRgb ? new RgbCanvas(width, height) : new GrayCanvas(width, height);
     this.#canvasA = makeCanvas();
@@ -90,11 +172,12 @@ export class AtariEnv implements Env {
     const [outH, outW] = opts.resize ?? [height, width];
     this.#resizer = opts.resize ? new AreaResizer(height, width, outH, outW, channels) : null;
     this.#obs = new Uint8Array(outH * outW * channels);
+    this.#frameActions = new Uint8Array(Math.max(opts.frameSkip, opts.noopMax));
     this.spec = {
       id,
-      actionMeanings: game.actionMeanings,
+      actionMeanings: this.#source.actionMeanings,
       obsShape: [outH, outW, channels],
-      stateKeys: game.stateKeys,
+      stateKeys: this.#source.stateKeys,
     };
   }
 
@@ -103,48 +186,43 @@ export class AtariEnv implements Env {
       this.#rng = new Rng(seed);
       this.#perturber.reseed(this.#rng.fork("perturb"));
     }
-    this.#game.reset(this.#rng.uint32());
+    this.#source.reset(this.#rng.uint32());
     this.#lastAction = NOOP;
+    this.#prefetched = -1;
     this.#steps = 0;
     this.#frames = 0;
     this.#return = 0;
     this.#perturber.newEpisode();
     const noops = this.#opts.noopMax > 0 ? 1 + this.#rng.int(this.#opts.noopMax) : 0;
-    for (let i = 0; i < noops && !this.#game.gameOver(); i++) {
-      this.#game.tick(NOOP);
-      this.#frames++;
-    }
-    this.#game.draw(this.#canvasA);
+    this.#frameActions.fill(NOOP, 0, noops);
+    const played = this.#source.advance(this.#frameActions, noops, this.#canvasA, null);
+    this.#frames += played.frames;
     return { obs: this.#observe(false), info: this.#info() };
   }
 
   step(action: number): StepResult {
-    const nActions = this.spec.actionMeanings.length;
-    if (!Number.isInteger(action) || action < 0 || action >= nActions) {
-      throw new Error(
-        `${this.spec.id}: action ${action} is out of range (0..${nActions - 1}: ` +
-          `${this.spec.actionMeanings.join(", ")})`,
-      );
-    }
-    const { frameSkip, maxPool, stickyActions } = this.#opts;
-    const game = this.#game;
-    let reward = 0;
-    let pooled = false;
-    for (let k = 0; k < frameSkip; k++) {
-      // ALE's sticky actions act per emulator frame.
-      if (stickyActions === 0 || this.#rng.float() >= stickyActions) this.#lastAction = action;
-      reward += game.tick(this.#lastAction);
-      this.#frames++;
-      if (game.gameOver()) break;
-      if (maxPool && k === frameSkip - 2) {
-        game.draw(this.#canvasB);
-        pooled = true;
+    if (this.#prefetched >= 0) {
+      if (action !== this.#prefetched) {
+        throw new Error(`${this.spec.id}: step(${action}) after prefetch(${this.#prefetched})`);
       }
+      this.#prefetched = -1;
+    } else {
+      this.#checkAction(action);
+      this.#drawFrameActions(action);
     }
-    game.draw(this.#canvasA);
+    const { frameSkip, maxPool } = this.#opts;
+    const actions = this.#frameActions;
+    const source = this.#source;
+    const { reward, frames, pooled } = source.advance(
+      actions,
+      frameSkip,
+      this.#canvasA,
+      maxPool ? this.#canvasB : null,
+    );
+    this.#frames += frames;
     this.#steps++;
     this.#return += reward;
-    const terminated = game.gameOver();
+    const terminated = source.gameOver();
     const truncated = !terminated && this.#opts.maxEpisodeSteps > 0 &&
       this.#steps >= this.#opts.maxEpisodeSteps;
     const info: AtariStepInfo = this.#info();
@@ -152,10 +230,47 @@ export class AtariEnv implements Env {
     return { obs: this.#observe(pooled), reward, terminated, truncated, info };
   }
 
-  close(): void {}
+  prefetch(action: number): void {
+    const source = this.#source;
+    if (!source.prefetch) return;
+    this.#checkAction(action);
+    this.#drawFrameActions(action);
+    const { frameSkip, maxPool } = this.#opts;
+    source.prefetch(this.#frameActions, frameSkip, this.#canvasA, maxPool ? this.#canvasB : null);
+    this.#prefetched = action;
+  }
+
+  close(): void {
+    this.#source.close();
+  }
+
+  #checkAction(action: number): void {
+    const nActions = this.spec.actionMeanings.length;
+    if (!Number.isInteger(action) || action < 0 || action >= nActions) {
+      throw new Error(
+        `${this.spec.id}: action ${action} is out of range (0..${nActions - 1}: ` +
+          `${this.spec.actionMeanings.join(", ")})`,
+      );
+    }
+  }
+
+  /**
+   * The emulator's action on each frame of a step: ALE's sticky actions act per frame. Drawn
+   * here, not inside ALE, so that native and real games share one random stream; always one
+   * draw per frame of the skip, also for frames a game-over cuts short.
+   */
+  #drawFrameActions(action: number): void {
+    const { frameSkip, stickyActions } = this.#opts;
+    const actions = this.#frameActions;
+    for (let k = 0; k < frameSkip; k++) {
+      if (stickyActions === 0 || this.#rng.float() >= stickyActions) this.#lastAction = action;
+      actions[k] = this.#lastAction;
+    }
+  }
 
   #info(): AtariStepInfo {
-    return { lives: this.#game.lives(), state: this.#game.state(), episodeFrame: this.#frames };
+    const source = this.#source;
+    return { lives: source.lives(), state: source.state(), episodeFrame: this.#frames };
   }
 
   /** Turns the drawn frame(s) into the observation: pool, perturb, gray, resize. */

@@ -1,16 +1,19 @@
 /**
- * Builds environments by id (`native:breakout`, `native:pong`) with one wrapper stack, the same
- * for training, evaluation and data collection: the published JEPA-on-Breakout study evaluated
+ * Builds environments by id (`native:breakout`, `native:pong`, `ale:breakout`, `ale:pong`, any
+ * `ale:<rom>`) with one wrapper stack, the same for training, evaluation and data collection,
+ * and the same for native and real Atari games: the published JEPA-on-Breakout study evaluated
  * through different wrappers than it trained with, and its numbers suffered.
  *
  * @module
  */
 
+import { AleFrames, requireAle } from "./ale.ts";
+import { RAM_DECODERS } from "./ale_state.ts";
 import { AtariEnv, type FrameOptions } from "./atari.ts";
 import { Breakout } from "./breakout.ts";
 import { parsePerturbLevel, type PerturbLevel } from "./perturb.ts";
 import { Pong } from "./pong.ts";
-import type { Env, Game } from "./types.ts";
+import type { Env, FrameSource, Game } from "./types.ts";
 import { ClipReward, EpisodicLife, FireReset, FrameStack } from "./wrappers.ts";
 
 /** Everything that defines an environment and its wrapper stack. */
@@ -73,17 +76,30 @@ const NATIVE_GAMES: Record<string, () => Game> = {
   pong: () => new Pong(),
 };
 
-/** The env ids that {@linkcode makeEnv} accepts. */
+/**
+ * The env ids that {@linkcode makeEnv} accepts: the native games, and real Atari games with
+ * ground-truth state (any other `ale:<rom>` works too, without state, where ale-py is installed).
+ */
 export function envIds(): string[] {
-  return Object.keys(NATIVE_GAMES).map((g) => `native:${g}`);
+  return [
+    ...Object.keys(NATIVE_GAMES).map((g) => `native:${g}`),
+    ...Object.keys(RAM_DECODERS).map((g) => `ale:${g}`),
+  ];
+}
+
+/** Splits `kind:game` (a bare game name means `native:`). */
+export function parseEnvId(id: string): { kind: string; game: string } {
+  const [kind, game] = id.includes(":") ? id.split(":", 2) : ["native", id];
+  return { kind, game };
 }
 
 /**
- * Checks an env config before anything is built or written: the env id, the perturbation and
- * the numeric options. Throws an Error naming the field and what was expected.
+ * Checks an env config before anything is built or written: the env id (for `ale:` ids, that
+ * ale-py is installed and has the ROM), the perturbation and the numeric options. Throws an
+ * Error naming the field and what was expected.
  */
 export function checkEnvConfig(config: EnvConfig): void {
-  gameFactory(config.id);
+  sourceFactory(config.id);
   parsePerturbLevel(config.perturbation);
   const positiveInts = ["frameSkip", "frameStack"] as const;
   for (const key of positiveInts) {
@@ -107,24 +123,25 @@ export function checkEnvConfig(config: EnvConfig): void {
   }
 }
 
-function gameFactory(id: string): () => Game {
-  const [kind, name] = id.includes(":") ? id.split(":", 2) : ["native", id];
+/** What builds the frame source of an env id; throws on an unknown id or a missing ale-py. */
+function sourceFactory(id: string): () => Game | FrameSource {
+  const { kind, game } = parseEnvId(id);
   if (kind === "ale") {
-    throw new Error(
-      `env '${id}': real Atari (ale:*) environments are not available in this version; ` +
-        `use one of ${envIds().join(", ")}`,
-    );
+    requireAle(game);
+    return () => new AleFrames(game);
   }
-  const makeGame = kind === "native" ? NATIVE_GAMES[name] : undefined;
-  if (!makeGame) throw new Error(`unknown env '${id}' (valid: ${envIds().join(", ")})`);
+  const makeGame = kind === "native" ? NATIVE_GAMES[game] : undefined;
+  if (!makeGame) {
+    throw new Error(`unknown env '${id}' (valid: ${envIds().join(", ")}, or ale:<any ALE ROM>)`);
+  }
   return makeGame;
 }
 
 /** Builds an env with the full wrapper stack of `config`, seeded with `seed`. */
 export function makeEnv(config: EnvConfig, seed = 0): Env {
   checkEnvConfig(config);
-  const name = config.id.split(":").pop()!;
-  let env: Env = new AtariEnv(`native:${name}`, gameFactory(config.id)(), config, seed);
+  const { kind, game } = parseEnvId(config.id);
+  let env: Env = new AtariEnv(`${kind}:${game}`, sourceFactory(config.id)(), config, seed);
   if (config.episodicLife) env = new EpisodicLife(env);
   if (config.fireReset && env.spec.actionMeanings[1] === "FIRE") env = new FireReset(env);
   if (config.clipReward) env = new ClipReward(env);

@@ -28,10 +28,28 @@ import type { Canvas, Game, GameState, Rgb } from "./types.ts";
 const WIDTH = 160;
 const HEIGHT = 210;
 
-const BACKGROUND: Rgb = [144, 72, 17];
-const WHITE: Rgb = [236, 236, 236];
-const ENEMY_ORANGE: Rgb = [213, 130, 74];
-const PLAYER_GREEN: Rgb = [92, 186, 92];
+/** Colours of the game, and of its first two frames after a reset (ALE shows those in other hues). */
+interface Palette {
+  background: Rgb;
+  white: Rgb;
+  enemy: Rgb;
+  player: Rgb;
+}
+const PALETTE: Palette = {
+  background: [144, 72, 17],
+  white: [236, 236, 236],
+  enemy: [213, 130, 74],
+  player: [92, 186, 92],
+};
+const STARTUP_PALETTE: Palette = {
+  background: [109, 118, 43],
+  white: [53, 95, 24],
+  enemy: [210, 182, 86],
+  player: [101, 111, 228],
+};
+const STARTUP_FRAMES = 2;
+/** On the very first frame the ROM also draws a ball-sized block at the left edge. */
+const STARTUP_BLOCK = { x: 2, y: 45 } as const;
 /** The ROM's HMOVE blank leaves the first 8 pixels of the top line black. */
 const HMOVE_BAR: Rgb = [0, 0, 0];
 const HMOVE_BAR_WIDTH = 8;
@@ -98,7 +116,8 @@ const ENEMY_SPEED = 2;
 const ENEMY_REST_PERIOD = 8;
 /** It moves until its top is within 1 px above the ball's top. */
 const ENEMY_AIM = 1;
-const ENEMY_START_Y = 5;
+/** Where it is at reset (ALE's RAM on the first frame; it has moved to 5 by the second). */
+const ENEMY_START_Y = 7;
 /** While no ball is in play the ROM parks it at this y, and the computer chases that. */
 const HIDDEN_BALL_Y = -14;
 
@@ -139,21 +158,26 @@ function potReading(resistance: number): number {
   return reading < POT_MIN_READING ? POT_MIN_READING : Math.min(reading, POT_MAX_READING);
 }
 
+/** ALE's minimal action set of Pong. */
+export const PONG_ACTIONS = ["NOOP", "FIRE", "RIGHT", "LEFT", "RIGHTFIRE", "LEFTFIRE"] as const;
+/** The ground-truth variables of Pong, in order (real ALE's RAM decodes to the same ones). */
+export const PONG_STATE_KEYS = [
+  "ballX",
+  "ballY",
+  "ballDx",
+  "ballDy",
+  "ballVisible",
+  "playerY",
+  "enemyY",
+  "playerScore",
+  "enemyScore",
+] as const;
+
 /** Atari 2600 Pong as ALE v5 plays it; see the module doc. */
 export class Pong implements Game {
   readonly name = "pong";
-  readonly actionMeanings = ["NOOP", "FIRE", "RIGHT", "LEFT", "RIGHTFIRE", "LEFTFIRE"] as const;
-  readonly stateKeys = [
-    "ballX",
-    "ballY",
-    "ballDx",
-    "ballDy",
-    "ballVisible",
-    "playerY",
-    "enemyY",
-    "playerScore",
-    "enemyScore",
-  ] as const;
+  readonly actionMeanings = PONG_ACTIONS;
+  readonly stateKeys = PONG_STATE_KEYS;
   readonly height = HEIGHT;
   readonly width = WIDTH;
 
@@ -261,20 +285,24 @@ export class Pong implements Game {
   }
 
   draw(canvas: Canvas): void {
-    canvas.clear(BACKGROUND);
+    const c = this.#frame < STARTUP_FRAMES ? STARTUP_PALETTE : PALETTE;
+    canvas.clear(c.background);
     canvas.fillRect(0, 0, HMOVE_BAR_WIDTH, 1, HMOVE_BAR);
-    drawNumber(canvas, this.#shownEnemyScore, ENEMY_SCORE_X, SCORE_Y, SCORE_FONT, ENEMY_ORANGE);
-    drawNumber(canvas, this.#shownPlayerScore, PLAYER_SCORE_X, SCORE_Y, SCORE_FONT, PLAYER_GREEN);
-    canvas.fillRect(0, TOP_BORDER_Y, WIDTH, TOP_BORDER_HEIGHT, WHITE);
-    canvas.fillRect(0, BOTTOM_BORDER_Y, WIDTH, BOTTOM_BORDER_HEIGHT, WHITE);
-    fillField(canvas, ENEMY_X, this.#enemyY, PADDLE_WIDTH, PADDLE_HEIGHT, ENEMY_ORANGE);
+    drawNumber(canvas, this.#shownEnemyScore, ENEMY_SCORE_X, SCORE_Y, SCORE_FONT, c.enemy);
+    drawNumber(canvas, this.#shownPlayerScore, PLAYER_SCORE_X, SCORE_Y, SCORE_FONT, c.player);
+    canvas.fillRect(0, TOP_BORDER_Y, WIDTH, TOP_BORDER_HEIGHT, c.white);
+    canvas.fillRect(0, BOTTOM_BORDER_Y, WIDTH, BOTTOM_BORDER_HEIGHT, c.white);
+    if (this.#frame === 0) {
+      canvas.fillRect(STARTUP_BLOCK.x, STARTUP_BLOCK.y, BALL_WIDTH, BALL_HEIGHT, c.white);
+    }
+    fillField(canvas, ENEMY_X, this.#enemyY, PADDLE_WIDTH, PADDLE_HEIGHT, c.enemy);
     // The player's paddle is drawn on line pairs: from the even row at or above its position.
     const playerY = (this.#paddle - PADDLE_Y_OFFSET) & ~1;
-    fillField(canvas, PLAYER_X, playerY, PADDLE_WIDTH, PADDLE_HEIGHT, PLAYER_GREEN);
+    fillField(canvas, PLAYER_X, playerY, PADDLE_WIDTH, PADDLE_HEIGHT, c.player);
     if (this.#ballVisible) {
       // Towards the player's paddle the ROM draws an odd-row ball from the line above, mostly.
       const y = this.#x >= BALL_RAISE_MIN_X ? this.#y & ~1 : this.#y;
-      fillField(canvas, this.#x, y, BALL_WIDTH, BALL_HEIGHT, WHITE);
+      fillField(canvas, this.#x, y, BALL_WIDTH, BALL_HEIGHT, c.white);
     }
   }
 

@@ -174,10 +174,29 @@ Deno.test("pong: the returning paddle's band sets the angle; FIRE speeds the bal
   assert.equal(game.state().ballDy, -2);
 });
 
+Deno.test("pong: the first two frames after reset use ALE's startup hues", () => {
+  const game = new Pong();
+  game.reset(0);
+  const c = new RgbCanvas(160, 210);
+  game.draw(c);
+  assert.deepEqual(pixel(c, 80, 120), [109, 118, 43]);
+  assert.deepEqual(pixel(c, 80, 24), [53, 95, 24]);
+  assert.deepEqual(pixel(c, 2, 45), [53, 95, 24], "frame 0's block at the left edge");
+  game.tick(NOOP);
+  game.draw(c);
+  assert.deepEqual(pixel(c, 140, 96), [101, 111, 228]);
+  assert.deepEqual(pixel(c, 2, 45), [109, 118, 43]);
+  game.tick(NOOP);
+  game.draw(c);
+  assert.deepEqual(pixel(c, 80, 120), [144, 72, 17]);
+});
+
 Deno.test("pong: the frame matches ALE's layout and palette", () => {
   const game = new Pong();
   game.reset(0);
   const c = new RgbCanvas(160, 210);
+  game.tick(NOOP);
+  game.tick(NOOP); // past the startup hues
   game.draw(c);
   const brown = [144, 72, 17];
   const white = [236, 236, 236];
@@ -206,7 +225,7 @@ Deno.test("pong: the frame matches ALE's layout and palette", () => {
   assert.deepEqual(pixel(c, 116, 1), green);
   assert.deepEqual(pixel(c, 127, 20), green);
   // After the serve: the white 2x4 ball and the computer's paddle level with it.
-  for (let t = 0; t <= 58; t++) game.tick(NOOP);
+  for (let t = 2; t <= 58; t++) game.tick(NOOP);
   game.draw(c);
   assert.deepEqual(pixel(c, 78, 115), white);
   assert.deepEqual(pixel(c, 79, 118), white);

@@ -60,6 +60,12 @@ export interface Env {
   /** Starts a new episode; a seed re-seeds the env's random stream. */
   reset(seed?: number): ResetResult;
   step(action: number): StepResult;
+  /**
+   * Optional: a promise that the next call is `step(action)`, so that an emulator in another
+   * process can start on it now. A vector env prefetches every copy before stepping any, and
+   * the helper processes of real Atari games then run in parallel. Native games ignore it.
+   */
+  prefetch?(action: number): void;
   /** Releases resources (helper processes for ALE); a no-op for native games. */
   close(): void;
 }
@@ -105,4 +111,65 @@ export interface Game {
   state(): GameState;
   /** Paints the current frame. */
   draw(canvas: Canvas): void;
+}
+
+/** A frame buffer that a {@linkcode FrameSource} renders into: RGB or gray, row-major. */
+export interface FrameBuffer extends Canvas {
+  /** `height x width x 3` bytes (RGB) or `height x width` (ALE's grayscale). */
+  readonly data: Uint8Array;
+}
+
+/** What {@linkcode FrameSource.advance} reports. */
+export interface AdvanceResult {
+  /** Sum of the rewards of the frames played. */
+  reward: number;
+  /** Frames played: fewer than asked when the game ended. */
+  frames: number;
+  /** Whether the frame before the last was rendered into `prev`. */
+  pooled: boolean;
+}
+
+/**
+ * Where an ALE-style env's emulator frames come from: a native {@linkcode Game}, or a real Atari
+ * emulator behind a pipe. Frames are advanced in bulk, so that an emulator in another process
+ * costs one round trip per agent step, and only the frames a frame-skip wrapper keeps are
+ * rendered (the last one, and the one before it for the max-pool).
+ */
+export interface FrameSource {
+  readonly actionMeanings: readonly string[];
+  readonly stateKeys: readonly string[];
+  readonly height: number;
+  readonly width: number;
+  /** Starts a new game; `seed` feeds whatever randomness the game has of its own. */
+  reset(seed: number): void;
+  /**
+   * Plays `frames` emulator frames, `actions[k]` on frame k (sticky actions already applied),
+   * stopping after the frame on which the game ends. Renders the last frame played into
+   * `last`, and into `prev` (when given) the second-to-last of the `frames` if the game was
+   * still on after it. `frames` may be 0: then only `last` is rendered.
+   */
+  advance(
+    actions: ArrayLike<number>,
+    frames: number,
+    last: FrameBuffer,
+    prev: FrameBuffer | null,
+  ): AdvanceResult;
+  /**
+   * Optional: starts the `advance` that will follow with the same arguments, without waiting
+   * for it (for emulators in other processes; see {@linkcode Env.prefetch}).
+   */
+  prefetch?(
+    actions: ArrayLike<number>,
+    frames: number,
+    last: FrameBuffer,
+    prev: FrameBuffer | null,
+  ): void;
+  /** Lives left. */
+  lives(): number;
+  /** True when the game is over. */
+  gameOver(): boolean;
+  /** Ground-truth state of the last frame played. */
+  state(): GameState;
+  /** Releases the emulator (ends a helper process); a no-op for native games. */
+  close(): void;
 }

@@ -63,6 +63,8 @@ export class VectorEnv {
     const terminated = new Uint8Array(this.numEnvs);
     const truncated = new Uint8Array(this.numEnvs);
     const infos: StepInfo[] = new Array(this.numEnvs);
+    // Lets every helper process (real Atari) play its frames while the others are collected.
+    for (let i = 0; i < this.numEnvs; i++) this.envs[i].prefetch?.(actions[i]);
     for (let i = 0; i < this.numEnvs; i++) {
       const env = this.envs[i];
       const r = env.step(actions[i]);

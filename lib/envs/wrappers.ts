@@ -20,6 +20,9 @@ export class EnvWrapper implements Env {
   step(action: number): StepResult {
     return this.inner.step(action);
   }
+  prefetch(action: number): void {
+    this.inner.prefetch?.(action);
+  }
   close(): void {
     this.inner.close();
   }

@@ -9,13 +9,13 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { collectDataset } from "../lib/data/collect.ts";
 import { openDataset } from "../lib/data/dataset.ts";
-import { CLEANRL_ATARI } from "../lib/envs/make.ts";
+import { checkEnvConfig, CLEANRL_ATARI } from "../lib/envs/make.ts";
 import { paramSummary } from "../lib/nn/params.ts";
 import { RunDir } from "../lib/run/run_dir.ts";
 import { initBackend } from "../lib/tensor/backend.ts";
 import { pretrain } from "../lib/train/pretrain.ts";
 import { PRETRAIN_PRESETS } from "../lib/train/pretrain_presets.ts";
-import { parseTaskArgs, ProgressBar, runTask } from "./cli.ts";
+import { checkConfig, envSlug, parseTaskArgs, ProgressBar, runTask } from "./cli.ts";
 
 /** Episodes of scripted Breakout collected per preset when no --dataset is given. */
 const EPISODES = { smoke: 2, small: 20, full: 120 };
@@ -33,7 +33,10 @@ const spec = {
     steps: { key: "train.steps", help: "training steps" },
   },
   options: {
-    dataset: "dataset directory (default: collect scripted Breakout into data/pretrain-<preset>)",
+    dataset:
+      "dataset directory (default: collect scripted play of --env into data/pretrain-<preset>-<env>)",
+    env:
+      "env to collect from when no --dataset is given (default native:breakout; ale:breakout needs ale-py)",
     out: "run directory (default results/pretrain-<method>-<time>)",
     backend: "tfjs backend: auto | tensorflow | webgpu | wasm | cpu (default JEPA_BACKEND or auto)",
   },
@@ -48,6 +51,8 @@ const spec = {
 if (import.meta.main) {
   runTask(async () => {
     const { config, options, switches, preset } = parseTaskArgs(spec);
+    const envConfig = { ...CLEANRL_ATARI, id: options.env ?? CLEANRL_ATARI.id };
+    checkConfig(() => checkEnvConfig(envConfig));
     const backend = await initBackend({ backend: options.backend as "auto" | undefined });
     const out = options.out ??
       join("results", `pretrain-${config.method}-${Date.now().toString(36)}`);

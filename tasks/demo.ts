@@ -17,7 +17,7 @@ import { RunDir } from "../lib/run/run_dir.ts";
 import { datasetFigures, datasetStats, perturbationGallery } from "../lib/report/dataset_report.ts";
 import { episodeGif } from "../lib/report/export.ts";
 import { encodePng, tileFrames, upscaleNearest } from "../lib/report/png.ts";
-import { type CollectTaskConfig } from "./collect.ts";
+import { COLLECT_PRESETS, type CollectTaskConfig } from "./collect.ts";
 import {
   checkConfig,
   ENV_FLAG,
@@ -29,22 +29,10 @@ import {
   runTask,
 } from "./cli.ts";
 
-const base: CollectTaskConfig = {
-  seed: 0,
-  policy: "scripted",
-  episodes: 3,
-  shardFrames: 4096,
-  env: {
-    ...CLEANRL_ATARI,
-    frameStack: 1,
-    episodicLife: false,
-    clipReward: false,
-    fireReset: false,
-  },
-};
+const base = COLLECT_PRESETS.smoke;
 const presets: Presets<CollectTaskConfig> = {
   smoke: { ...base, episodes: 2 },
-  small: base,
+  small: { ...base, episodes: 3 },
   full: { ...base, episodes: 20 },
 };
 

@@ -68,15 +68,15 @@ if (import.meta.main) {
     let datasetDir = options.dataset;
     if (!datasetDir) {
       const episodes = EPISODES[preset as keyof typeof EPISODES];
-      datasetDir = join("data", `pretrain-${preset}-breakout-s${config.seed}`);
+      datasetDir = join("data", `pretrain-${preset}-${envSlug(envConfig.id)}-s${config.seed}`);
       if (!existsSync(join(datasetDir, "manifest.json"))) {
-        run.log(`collecting ${episodes} episodes of scripted Breakout -> ${datasetDir}`);
+        run.log(`collecting ${episodes} episodes of scripted ${envConfig.id} -> ${datasetDir}`);
         await collectDataset(datasetDir, {
           seed: config.seed,
           policy: "scripted",
           episodes,
           shardFrames: 4096,
-          env: CLEANRL_ATARI,
+          env: envConfig,
         });
       }
     }

@@ -10,7 +10,7 @@
 import { join } from "node:path";
 import { collectDataset } from "../lib/data/collect.ts";
 import { openDataset } from "../lib/data/dataset.ts";
-import { checkEnvConfig, CLEANRL_ATARI, makeEnv } from "../lib/envs/make.ts";
+import { checkEnvConfig, makeEnv } from "../lib/envs/make.ts";
 import type { Presets } from "../lib/run/config.ts";
 import { writeFileAtomic } from "../lib/run/atomic.ts";
 import { RunDir } from "../lib/run/run_dir.ts";

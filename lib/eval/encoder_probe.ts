@@ -2,18 +2,32 @@
  * Probing a frozen encoder on a dataset: embed frame stacks of the training and held-out
  * episodes, then run the linear, F1 and nearest-neighbour probes against the ground truth.
  *
+ * Two feature sets:
+ * - `pooled`: the encoder's one vector per frame (mean of the final tokens). Small objects such
+ *   as Breakout's ball cover one patch of 49, so the mean dilutes them about 49 times.
+ * - `grid`: every final token, each projected on the top `gridComponents` principal directions of
+ *   the training tokens, concatenated over the patch grid (49 x 16 = 784 features by default). A
+ *   linear readout can then say *where* something is, as a CNN probe on a flattened feature map
+ *   can; the projection keeps the ridge problem small.
+ *
  * @module
  */
 
 import { type Dataset, frameStackBatches, splitEpisodes } from "../data/dataset.ts";
 import { embedFrames, type FrozenEncoder } from "../models/encoder.ts";
+import { vitGrid } from "../nn/vit.ts";
+import { columnMeans, covariance, symmetricEigen } from "./linalg.ts";
 import {
   BREAKOUT_PROBES,
+  nearestNeighbours,
   type ProbeData,
   type ProbeResult,
   type ProbeVariable,
   runProbes,
 } from "./probe.ts";
+
+/** The features a probe reads; see the module doc. */
+export type ProbeFeatures = "pooled" | "grid";
 
 /** How to sample the probe data. */
 export interface ProbeOptions {
@@ -23,15 +37,18 @@ export interface ProbeOptions {
   /** At most this many stacks from the training episodes and from the held-out ones. */
   maxRows: number;
   variables?: ProbeVariable[];
+  /** Default `pooled`. */
+  features?: ProbeFeatures;
+  /** Principal directions kept per token for `grid` features; default 16. */
+  gridComponents?: number;
 }
 
-/** Embeddings and labels of (a sample of) the given episodes. */
-export function probeData(
-  enc: FrozenEncoder,
+/** A sample of stacks from the given episodes: frames `[n, h, w, c]` and their ground truth. */
+export function probeStacks(
   ds: Dataset,
   episodes: number[],
-  opts: ProbeOptions,
-): ProbeData {
+  opts: Pick<ProbeOptions, "stack" | "seed" | "maxRows">,
+): { frames: Uint8Array; n: number; state: Record<string, Float64Array>; groups: Int32Array } {
   const it = frameStackBatches(ds, {
     episodes,
     batchSize: opts.maxRows,
@@ -40,8 +57,61 @@ export function probeData(
   });
   const batch = it.next().value;
   if (!batch) throw new Error("probe: no frames in the chosen episodes");
-  const n = batch.shape[0];
-  return { x: embedFrames(enc, batch.frames, n), n, d: enc.cfg.width, state: batch.state };
+  const episode = ds.column("episode");
+  const groups = Int32Array.from(batch.indices, (i: number) => episode[i]);
+  return { frames: batch.frames, n: batch.shape[0], state: batch.state, groups };
+}
+
+/** Pooled embeddings and labels of (a sample of) the given episodes. */
+export function probeData(
+  enc: FrozenEncoder,
+  ds: Dataset,
+  episodes: number[],
+  opts: ProbeOptions,
+): ProbeData {
+  const { frames, n, state, groups } = probeStacks(ds, episodes, opts);
+  return { x: embedFrames(enc, frames, n), n, d: enc.cfg.width, state, groups };
+}
+
+/**
+ * The probe data of the training and held-out episodes, with the chosen features. Returns
+ * `[train, test]`; `grid` projections are fitted on the training rows only.
+ */
+export function probeSplits(
+  enc: FrozenEncoder,
+  ds: Dataset,
+  opts: ProbeOptions,
+): [ProbeData, ProbeData] {
+  const { train, val } = splitEpisodes(ds, { valFraction: opts.valFraction, seed: opts.seed });
+  if (val.length === 0) {
+    throw new Error("probe: the dataset needs at least two episodes (train and held-out)");
+  }
+  if ((opts.features ?? "pooled") === "pooled") {
+    return [probeData(enc, ds, train, opts), probeData(enc, ds, val, opts)];
+  }
+  const { tokens } = vitGrid(enc.cfg);
+  const w = enc.cfg.width;
+  const k = Math.min(opts.gridComponents ?? 16, w);
+  const sets = [train, val].map((eps) => {
+    const { frames, n, state, groups } = probeStacks(ds, eps, opts);
+    return { n, state, groups, tokens: embedFrames(enc, frames, n, 128, "tokens") };
+  });
+  // Principal directions of single tokens (rows: every token of every training frame).
+  const rows = sets[0].n * tokens;
+  const mean = columnMeans(sets[0].tokens, rows, w);
+  const { vectors } = symmetricEigen(covariance(sets[0].tokens, rows, w), w);
+  const [trainData, testData] = sets.map(({ n, state, groups, tokens: t }) => {
+    const x = new Float32Array(n * tokens * k);
+    for (let r = 0; r < n * tokens; r++) {
+      for (let c = 0; c < k; c++) {
+        let s = 0;
+        for (let j = 0; j < w; j++) s += (t[r * w + j] - mean[j]) * vectors[j * w + c];
+        x[r * k + c] = s;
+      }
+    }
+    return { x, n, d: tokens * k, state, groups };
+  });
+  return [trainData, testData];
 }
 
 /** Probes an encoder: trained on the training episodes, reported on the held-out ones. */
@@ -50,11 +120,53 @@ export function probeEncoder(
   ds: Dataset,
   opts: ProbeOptions,
 ): { results: ProbeResult[]; test: ProbeData } {
+  const [train, test] = probeSplits(enc, ds, opts);
+  return { results: runProbes(train, test, opts.variables ?? BREAKOUT_PROBES), test };
+}
+
+/** Query frames from the held-out episodes and their nearest training frames, per encoder. */
+export interface Retrieval {
+  /** Newest frame of each query stack, `[h, w]` gray. */
+  queries: Uint8Array[];
+  /** Per encoder, the newest frame of each query's nearest training stack. */
+  neighbours: Record<string, Uint8Array[]>;
+  /** `[h, w]` of the frames. */
+  size: [number, number];
+}
+
+/**
+ * k-NN retrieval for a figure: `count` held-out stacks with the ball in play, and for each
+ * encoder the training stack nearest to each of them in its probe features. `splits` are the
+ * encoders' `[train, test]` probe data drawn with the same `opts` (so rows line up with the
+ * stacks re-drawn here).
+ */
+export function retrieval(
+  ds: Dataset,
+  opts: ProbeOptions,
+  splits: Record<string, [ProbeData, ProbeData]>,
+  count: number,
+): Retrieval {
   const { train, val } = splitEpisodes(ds, { valFraction: opts.valFraction, seed: opts.seed });
-  if (val.length === 0) {
-    throw new Error("probe: the dataset needs at least two episodes (train and held-out)");
+  const trainStacks = probeStacks(ds, train, opts);
+  const testStacks = probeStacks(ds, val, opts);
+  const [h, w, c] = ds.frameShape;
+  if (c !== 1) throw new Error(`retrieval: expected gray frames, the dataset has ${c} channels`);
+  const channels = c * opts.stack;
+  const newest = (frames: Uint8Array, row: number) => {
+    const out = new Uint8Array(h * w);
+    for (let p = 0; p < h * w; p++) out[p] = frames[(row * h * w + p) * channels + channels - 1];
+    return out;
+  };
+  const picks: number[] = [];
+  for (let i = 0; i < testStacks.n && picks.length < count; i++) {
+    if (testStacks.state.ballVisible[i] > 0) picks.push(i);
   }
-  const trainData = probeData(enc, ds, train, opts);
-  const test = probeData(enc, ds, val, opts);
-  return { results: runProbes(trainData, test, opts.variables ?? BREAKOUT_PROBES), test };
+  const allTrain = Array.from({ length: trainStacks.n }, (_, i) => i);
+  const neighbours: Record<string, Uint8Array[]> = {};
+  for (const [name, [trainData, testData]] of Object.entries(splits)) {
+    neighbours[name] = nearestNeighbours(trainData, allTrain, testData, picks).map((r) =>
+      newest(trainStacks.frames, r)
+    );
+  }
+  return { queries: picks.map((r) => newest(testStacks.frames, r)), neighbours, size: [h, w] };
 }

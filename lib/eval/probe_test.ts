@@ -56,3 +56,26 @@ Deno.test("PCA puts the direction of largest variance first", () => {
   }
   assert.ok(v0 > 100 * v1);
 });
+
+Deno.test("a column that barely varies in training does not wreck predictions on new episodes", () => {
+  // Like a background patch the ball crossed once in the training episodes: tiny variance there,
+  // ordinary values in the test episodes. Scaling that column to unit variance would make the
+  // probe lean on it and extrapolate wildly.
+  const withQuietColumn = (data: ReturnType<typeof synthetic>, spread: number, seed: number) => {
+    const rng = new Rng(seed);
+    const d = data.d + 1;
+    const x = new Float32Array(data.n * d);
+    for (let i = 0; i < data.n; i++) {
+      x.set(data.x.subarray(i * data.d, (i + 1) * data.d), i * d);
+      x[i * d + data.d] = spread * rng.normal();
+    }
+    return { ...data, x, d };
+  };
+  const vars = [{ name: "pos" }];
+  const train = withQuietColumn(synthetic(800, 1, true), 1e-4, 5);
+  const test = withQuietColumn(synthetic(300, 2, true), 1, 6);
+  for (const lambda of [0.01, 1, 100]) {
+    const { r2 } = runProbes(train, test, vars, { lambda })[0];
+    assert.ok(r2 > 0.9, `lambda ${lambda}: r2 ${r2}`);
+  }
+});

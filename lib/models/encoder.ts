@@ -1,6 +1,7 @@
 /**
  * A frozen image encoder as the evaluations see it: a ViT config, its parameters, and how to
- * turn uint8 frame stacks into one vector per frame (mean of the final tokens, or CLS).
+ * turn uint8 frame stacks into one vector per frame (mean of the final tokens, or CLS), or into
+ * the grid of final tokens.
  *
  * @module
  */
@@ -18,24 +19,32 @@ export interface FrozenEncoder {
 }
 
 /**
- * Embeds `frames [B, H, W, C]` (uint8, channels last) in chunks of `batch`; returns
- * `[B, width]` floats.
+ * What {@linkcode embedFrames} returns per frame: the pooled vector (`[width]`), or every final
+ * token (`[tokens, width]`, row-major over the patch grid; without CLS).
+ */
+export type Embedding = "pooled" | "tokens";
+
+/**
+ * Embeds `frames [B, H, W, C]` (uint8, channels last) in chunks of `batch`; returns `[B, width]`
+ * floats, or `[B, tokens, width]` with `embedding: "tokens"`.
  */
 export function embedFrames(
   enc: FrozenEncoder,
   frames: Uint8Array,
   count: number,
   batch = 128,
+  embedding: Embedding = "pooled",
 ): Float32Array {
   const [h, w] = enc.cfg.imageSize;
   const c = enc.cfg.channels;
   const { tokens, patchDim } = vitGrid(enc.cfg);
   const d = enc.cfg.width;
+  const perFrame = embedding === "pooled" ? d : tokens * d;
   const frameBytes = h * w * c;
   if (frames.length !== count * frameBytes) {
     throw new Error(`embedFrames: ${frames.length} bytes for ${count} frames of ${h}x${w}x${c}`);
   }
-  const out = new Float32Array(count * d);
+  const out = new Float32Array(count * perFrame);
   const pos = tf.tensor3d(
     sincos2d(d, enc.cfg.imageSize[0] / enc.cfg.patch, enc.cfg.imageSize[1] / enc.cfg.patch),
     [1, tokens, d],
@@ -50,13 +59,12 @@ export function embedFrames(
       c,
       enc.cfg.patch,
     );
-    const z = tf.tidy(() =>
-      pool(
-        vitEncode(enc.params, enc.cfg, tf.tensor3d(patches, [n, tokens, patchDim]), pos),
-        enc.cfg.cls,
-      )
-    );
-    out.set(z.dataSync(), start * d);
+    const z = tf.tidy(() => {
+      const h = vitEncode(enc.params, enc.cfg, tf.tensor3d(patches, [n, tokens, patchDim]), pos);
+      if (embedding === "pooled") return pool(h, enc.cfg.cls);
+      return enc.cfg.cls ? h.slice([0, 1, 0], [-1, tokens, -1]) : h;
+    });
+    out.set(z.dataSync(), start * perFrame);
     z.dispose();
   }
   pos.dispose();

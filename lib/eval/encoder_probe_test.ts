@@ -1,0 +1,53 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { collectDataset } from "../data/collect.ts";
+import { openDataset } from "../data/dataset.ts";
+import { CLEANRL_ATARI } from "../envs/make.ts";
+import { PRETRAIN_PRESETS } from "../train/pretrain_presets.ts";
+import { randomEncoder } from "../train/pretrain.ts";
+import { probeEncoder, probeSplits, retrieval } from "./encoder_probe.ts";
+
+const dir = join(await Deno.makeTempDir(), "ds");
+await collectDataset(dir, {
+  seed: 1,
+  policy: "random",
+  episodes: 6,
+  shardFrames: 4096,
+  env: { ...CLEANRL_ATARI, id: "native:breakout" },
+});
+const ds = await openDataset(dir);
+const cfg = PRETRAIN_PRESETS.smoke;
+const enc = randomEncoder(cfg, ds.frameShape);
+const opts = { stack: cfg.stack, valFraction: 0.34, seed: 0, maxRows: 300 };
+
+Deno.test("grid features keep where the paddle is, which the mean of the tokens loses", () => {
+  const r2 = (features: "pooled" | "grid") =>
+    probeEncoder(enc, ds, { ...opts, features }).results.find((r) => r.variable === "paddleX")!
+      .r2;
+  const [pooled, grid] = [r2("pooled"), r2("grid")];
+  assert.ok(grid > 0.8, `grid R^2 ${grid}`);
+  assert.ok(grid > pooled + 0.2, `grid ${grid} vs pooled ${pooled}`);
+});
+
+Deno.test("grid features: tokens x components columns, projection fitted on training rows", () => {
+  const [train, test] = probeSplits(enc, ds, { ...opts, features: "grid", gridComponents: 8 });
+  assert.equal(train.d, 49 * 8);
+  assert.equal(test.d, 49 * 8);
+  assert.equal(train.x.length, train.n * train.d);
+  // Every token of every training frame is centred before projecting: each component averages
+  // to zero over them (not per position, whose means differ).
+  for (let c = 0; c < 8; c++) {
+    let mean = 0;
+    for (let r = 0; r < train.n * 49; r++) mean += train.x[r * 8 + c];
+    assert.ok(Math.abs(mean / (train.n * 49)) < 1e-3, `component ${c} mean ${mean}`);
+  }
+});
+
+Deno.test("retrieval returns one labelled neighbour per query and encoder", () => {
+  const splits = { random: probeSplits(enc, ds, { ...opts, features: "pooled" }) };
+  const r = retrieval(ds, { ...opts, features: "pooled" }, splits, 4);
+  assert.equal(r.queries.length, 4);
+  assert.equal(r.neighbours.random.length, 4);
+  assert.deepEqual(r.size, [84, 84]);
+  assert.equal(r.queries[0].length, 84 * 84);
+});

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { collectDataset } from "../lib/data/collect.ts";
 import { aleStatus } from "../lib/envs/ale.ts";
+import { CLEANRL_ATARI } from "../lib/envs/make.ts";
 
 async function task(script: string, args: string[]) {
   const out = await new Deno.Command(Deno.execPath(), {
@@ -122,4 +124,63 @@ Deno.test({
     assert.deepEqual(manifest.stateKeys.slice(0, 2), ["ballX", "ballY"]);
     await Deno.remove(root, { recursive: true });
   },
+});
+
+Deno.test("pretrain killed with SIGKILL mid-run and re-run with --resume ends with the same weights", async () => {
+  const root = await Deno.makeTempDir();
+  const dataset = join(root, "ds");
+  await collectDataset(dataset, {
+    seed: 0,
+    policy: "random",
+    episodes: 3,
+    shardFrames: 4096,
+    env: { ...CLEANRL_ATARI, id: "native:breakout" },
+  });
+  const args = (out: string) => [
+    "run",
+    "-A",
+    "tasks/pretrain.ts",
+    "--backend",
+    "cpu",
+    "--dataset",
+    dataset,
+    "--out",
+    out,
+    "--set",
+    "train.steps=24",
+    "--set",
+    "train.batchSize=8",
+    "--set",
+    "train.checkpointEvery=6",
+    "--set",
+    "train.monitorEvery=12",
+    "--set",
+    "train.monitorFrames=32",
+  ];
+  const run = (out: string, extra: string[] = []) =>
+    new Deno.Command(Deno.execPath(), {
+      args: [...args(out), ...extra],
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+
+  // Kill as soon as a checkpoint past the first exists: mid-run, between or during writes.
+  const killed = run(join(root, "killed"));
+  const latest = join(root, "killed/checkpoints/latest.json");
+  while (!(existsSync(latest) && JSON.parse(Deno.readTextFileSync(latest)).step >= 12)) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  killed.kill("SIGKILL");
+  assert.notEqual((await killed.output()).code, 0);
+  const resumed = await run(join(root, "killed"), ["--resume"]).output();
+  const resumedLog = new TextDecoder().decode(resumed.stderr);
+  assert.equal(resumed.code, 0, resumedLog);
+  assert.match(resumedLog, /resumed from step (12|18)/, "it continued, not restarted");
+  const straight = await run(join(root, "straight")).output();
+  assert.equal(straight.code, 0, new TextDecoder().decode(straight.stderr));
+
+  const weights = (dir: string) =>
+    Deno.readFileSync(join(root, dir, "checkpoints/ckpt-00000024.safetensors"));
+  assert.deepEqual(weights("killed"), weights("straight"));
+  await Deno.remove(root, { recursive: true });
 });

@@ -8,22 +8,9 @@
 
 import { join } from "node:path";
 import { openDataset } from "../lib/data/dataset.ts";
-import {
-  type ProbeFeatures,
-  type ProbeOptions,
-  probeSplits,
-  retrieval,
-} from "../lib/eval/encoder_probe.ts";
-import { BREAKOUT_PROBES, type ProbeData, runProbes } from "../lib/eval/probe.ts";
-import { writeFileAtomic } from "../lib/run/atomic.ts";
+import type { ProbeFeatures } from "../lib/eval/encoder_probe.ts";
 import { RunDir } from "../lib/run/run_dir.ts";
-import {
-  pcaScatterSvg,
-  probeBarsSvg,
-  type ProbeRow,
-  probeTableMarkdown,
-  retrievalSvg,
-} from "../lib/report/probe_figures.ts";
+import { writeProbeStudy } from "../lib/report/probe_report.ts";
 import { initBackend } from "../lib/tensor/backend.ts";
 import { loadPretrainedEncoder, randomEncoder } from "../lib/train/pretrain.ts";
 import { parseTaskArgs, runTask, UsageError } from "./cli.ts";
@@ -78,52 +65,15 @@ if (import.meta.main) {
     const loaded = options.checkpoint.split(",").map((dir) => loadPretrainedEncoder(dir.trim()));
     const cfg = loaded[0].cfg;
     const encoders = [...loaded.map((l) => l.encoder), randomEncoder(cfg, ds.frameShape)];
-    const table: ProbeRow[] = [];
-    for (const feature of features as ProbeFeatures[]) {
-      const opts: ProbeOptions = {
-        stack: cfg.stack,
-        valFraction: cfg.valFraction,
-        seed: cfg.seed,
-        maxRows: rows,
-        features: feature,
-      };
-      const splits: Record<string, [ProbeData, ProbeData]> = {};
-      for (const enc of encoders) {
-        run.log(`probing ${enc.name} on ${feature} features (${rows} stacks per split)`);
-        const [train, test] = probeSplits(enc, ds, opts);
-        splits[enc.name] = [train, test];
-        for (const r of runProbes(train, test, BREAKOUT_PROBES)) {
-          table.push({ encoder: enc.name, features: feature, ...r });
-          run.metric({ encoder: enc.name, features: feature, ...r, f1: r.f1 ?? null });
-        }
-        if (feature === "pooled") {
-          for (const color of ["paddleX", "ballY"]) {
-            await writeFileAtomic(
-              run.path("figures", `pca_${enc.name}_${color}.svg`),
-              pcaScatterSvg(enc.name, test, color),
-            );
-          }
-        }
-      }
-      await writeFileAtomic(
-        run.path("figures", `retrieval_${feature}.svg`),
-        retrievalSvg(retrieval(ds, opts, splits, 6)),
-      );
-    }
-    await writeFileAtomic(run.path("figures", "probe_r2.svg"), probeBarsSvg(table));
-    const md = [
-      `# Linear probes (held-out episodes of ${options.dataset})`,
-      "",
-      probeTableMarkdown(table),
-      "",
-      "Figures: `figures/probe_r2.svg` (R^2 per variable), `figures/pca_<encoder>_<var>.svg`, " +
-      "`figures/retrieval_<features>.svg` (held-out query, then each encoder's nearest " +
-      "training frame).",
-    ].join("\n");
-    await writeFileAtomic(run.path("probe.json"), JSON.stringify(table, null, 1) + "\n");
-    await writeFileAtomic(run.path("PROBE.md"), md + "\n");
+    await writeProbeStudy(run, encoders, ds, {
+      rows,
+      features: features as ProbeFeatures[],
+      stack: cfg.stack,
+      valFraction: cfg.valFraction,
+      seed: cfg.seed,
+      datasetName: options.dataset,
+    });
     await run.finish();
-    console.log(md);
-    run.log(`wrote ${join(run.dir, "PROBE.md")}`);
+    console.log(Deno.readTextFileSync(join(run.dir, "PROBE.md")));
   });
 }

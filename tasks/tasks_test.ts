@@ -16,21 +16,15 @@ async function task(script: string, args: string[]) {
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
-Deno.test("every task answers --help with its usage", async () => {
-  for (
-    const script of [
-      "collect.ts",
-      "demo.ts",
-      "bench.ts",
-      "doctor.ts",
-      "test_suite.ts",
-      "export.ts",
-      "fidelity.ts",
-    ]
-  ) {
+Deno.test("every task in deno.json answers --help with its usage", async () => {
+  const tasks = JSON.parse(Deno.readTextFileSync("deno.json")).tasks as Record<string, string>;
+  const scripts = Object.values(tasks).map((cmd) => cmd.match(/tasks\/(\w+\.ts)/)?.[1]);
+  assert.ok(scripts.length >= 10);
+  for (const script of scripts) {
+    assert.ok(script, `every task runs a tasks/*.ts script: ${JSON.stringify(tasks)}`);
     const r = await task(script, ["--help"]);
-    assert.equal(r.code, 0, script);
-    assert.match(r.stdout, /Usage: deno task \w+/, script);
+    assert.equal(r.code, 0, `${script}: ${r.stderr}`);
+    assert.match(r.stdout, /Usage: deno task [\w-]+/, script);
   }
 });
 
@@ -183,4 +177,36 @@ Deno.test("pretrain killed with SIGKILL mid-run and re-run with --resume ends wi
     Deno.readFileSync(join(root, dir, "checkpoints/ckpt-00000024.safetensors"));
   assert.deepEqual(weights("killed"), weights("straight"));
   await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("pipeline: a re-run skips current phases; a probe change redoes only probe and report", async () => {
+  const out = join(await Deno.makeTempDir(), "run");
+  const tiny = [
+    "--out",
+    out,
+    "--backend",
+    "cpu",
+    ...[
+      "data.episodes=3",
+      "pretrain.train.steps=4",
+      "pretrain.train.batchSize=8",
+      "pretrain.train.checkpointEvery=2",
+      "pretrain.train.monitorEvery=2",
+      "pretrain.train.monitorFrames=16",
+      "probe.rows=60",
+      "probe.features=[pooled]",
+    ].flatMap((s) => ["--set", s]),
+  ];
+  const first = await task("pipeline.ts", tiny);
+  assert.equal(first.code, 0, first.stderr);
+  assert.match(first.stdout, /ran data, ijepa, ae, probe, report; skipped nothing/);
+  const report = Deno.readTextFileSync(join(out, "REPORT.md"));
+  assert.match(report, /\|pooled\|ijepa\|/);
+  assert.ok(existsSync(join(out, "figures/probe_r2.png")));
+
+  const again = await task("pipeline.ts", tiny);
+  assert.match(again.stdout, /ran nothing; skipped data, ijepa, ae, probe, report/);
+  const changed = await task("pipeline.ts", [...tiny, "--set", "probe.rows=80"]);
+  assert.equal(changed.code, 0, changed.stderr);
+  assert.match(changed.stdout, /ran probe, report; skipped data, ijepa, ae/);
 });

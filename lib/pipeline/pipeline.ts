@@ -1,0 +1,192 @@
+/**
+ * The project's pipeline, data to report, as phases of {@linkcode runPipeline}:
+ *
+ *   data    scripted play of the chosen env -> a dataset
+ *   ijepa   I-JEPA pretraining of the ViT encoder on it
+ *   ae      the pixel-autoencoder control, same encoder and budget
+ *   probe   linear / F1 / k-NN probes of both and of a random-init encoder, pooled and grid
+ *   report  REPORT.md with figures (SVG + PNG) and tables, rebuilt from the run's files
+ *
+ * One typed config drives every phase; presets `smoke` (CI, minutes), `small` (meaningful on a
+ * 2-core CPU) and `full` (the reference sizes, for a GPU). Each phase's key covers its own slice
+ * of the config plus the seed and env, so changing the probe's rows redoes only probe and report.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { collectDataset } from "../data/collect.ts";
+import { type Dataset, openDataset } from "../data/dataset.ts";
+import { CLEANRL_ATARI } from "../envs/make.ts";
+import type { PolicyName } from "../envs/policies.ts";
+import type { ProbeFeatures } from "../eval/encoder_probe.ts";
+import type { Presets } from "../run/config.ts";
+import { RunDir } from "../run/run_dir.ts";
+import { writeProbeStudy } from "../report/probe_report.ts";
+import { writeRunReport } from "../report/run_report.ts";
+import {
+  loadPretrainedEncoder,
+  pretrain,
+  type PretrainConfig,
+  randomEncoder,
+} from "../train/pretrain.ts";
+import { PRETRAIN_PRESETS } from "../train/pretrain_presets.ts";
+import type { Phase, PhaseContext } from "./runner.ts";
+
+/** Everything that defines a pipeline run. */
+export interface PipelineConfig {
+  seed: number;
+  /** Env id: native:breakout, ale:breakout, ... */
+  env: string;
+  data: { episodes: number; policy: PolicyName };
+  /** Shared by I-JEPA and the autoencoder control, so they get the same encoder and budget. */
+  pretrain: Omit<PretrainConfig, "seed" | "method">;
+  probe: { rows: number; features: ProbeFeatures[] };
+}
+
+function preset(
+  name: keyof typeof PRETRAIN_PRESETS,
+  episodes: number,
+  rows: number,
+): PipelineConfig {
+  const { seed: _seed, method: _method, ...pretrainConfig } = PRETRAIN_PRESETS[name];
+  return {
+    seed: 0,
+    env: "native:breakout",
+    data: { episodes, policy: "scripted" },
+    pretrain: pretrainConfig,
+    probe: { rows, features: ["pooled", "grid"] },
+  };
+}
+
+/** The presets of `deno task pipeline`. */
+export const PIPELINE_PRESETS: Presets<PipelineConfig> = {
+  smoke: preset("smoke", 3, 600),
+  small: preset("small", 20, 3000),
+  full: preset("full", 120, 5000),
+};
+
+/** Progress of long phases (training steps), for a progress bar. */
+export interface PipelineProgress {
+  (phase: string, done: number, total: number, stats: Record<string, number>): void;
+}
+
+/** The phases of a run with config `cfg`. */
+export function pipelinePhases(cfg: PipelineConfig, progress?: PipelineProgress): Phase[] {
+  const common = { seed: cfg.seed, env: cfg.env };
+  const datasetDir = (ctx: PhaseContext) => ctx.upstream.data.outputs!.dataset as string;
+  const pretrainPhase = (method: "ijepa" | "ae"): Phase => ({
+    name: method,
+    needs: ["data"],
+    inputs: { ...common, method, pretrain: cfg.pretrain },
+    async run(ctx) {
+      const config: PretrainConfig = { seed: cfg.seed, method, ...cfg.pretrain };
+      const run = await phaseRun(ctx, config);
+      const ds = await openDataset(datasetDir(ctx));
+      const monitors: Record<string, number>[] = [];
+      const result = await pretrain(config, ds, {
+        checkpointDir: run.path("checkpoints"),
+        resume: ctx.resume,
+      }, {
+        log: (line) => run.log(line),
+        onStep: (s) => {
+          run.metric({ kind: "train", ...s });
+          progress?.(method, s.step, config.train.steps, { loss: s.loss });
+        },
+        onMonitor: (m) => {
+          run.metric({ kind: "monitor", ...m });
+          monitors.push(m);
+        },
+      });
+      await run.finish();
+      return {
+        checkpoints: run.path("checkpoints"),
+        lastLoss: result.lastLoss,
+        steps: result.steps,
+        finalMonitor: monitors.at(-1) ?? null,
+      };
+    },
+  });
+  return [
+    {
+      name: "data",
+      needs: [],
+      inputs: { ...common, data: cfg.data },
+      async run(ctx) {
+        const dataset = join(ctx.dir, "dataset");
+        let ds: Dataset;
+        try {
+          ds = await openDataset(dataset);
+          ctx.log(`dataset ${dataset} is already complete`);
+        } catch {
+          ctx.log(`collecting ${cfg.data.episodes} episodes of ${cfg.data.policy} ${cfg.env}`);
+          await Deno.remove(dataset, { recursive: true }).catch(() => {});
+          await collectDataset(dataset, {
+            seed: cfg.seed,
+            policy: cfg.data.policy,
+            episodes: cfg.data.episodes,
+            shardFrames: 4096,
+            env: { ...CLEANRL_ATARI, id: cfg.env },
+          }, (done, steps) => progress?.("data", done, cfg.data.episodes, { steps }));
+          ds = await openDataset(dataset);
+        }
+        return { dataset, frames: ds.numFrames, episodes: ds.episodes().length };
+      },
+    },
+    pretrainPhase("ijepa"),
+    pretrainPhase("ae"),
+    {
+      name: "probe",
+      needs: ["data", "ijepa", "ae"],
+      inputs: { ...common, probe: cfg.probe },
+      async run(ctx) {
+        // Probing is cheap next to training and has no checkpoints: a resumed probe starts over.
+        const run = await phaseRun(ctx, cfg.probe, true);
+        const ds = await openDataset(datasetDir(ctx));
+        const encoders = ["ijepa", "ae"].map((m) =>
+          loadPretrainedEncoder(ctx.upstream[m].outputs!.checkpoints as string)
+        );
+        const pcfg = encoders[0].cfg;
+        const table = await writeProbeStudy(
+          run,
+          [...encoders.map((e) => e.encoder), randomEncoder(pcfg, ds.frameShape)],
+          ds,
+          {
+            ...cfg.probe,
+            stack: pcfg.stack,
+            valFraction: pcfg.valFraction,
+            seed: cfg.seed,
+            datasetName: "the run's dataset",
+          },
+        );
+        await run.finish();
+        return { rows: table.length };
+      },
+    },
+    {
+      name: "report",
+      needs: ["data", "ijepa", "ae", "probe"],
+      inputs: { ...common, config: cfg },
+      async run(ctx) {
+        const path = await writeRunReport(ctx.runDir);
+        return { report: path };
+      },
+    },
+  ];
+}
+
+/** The phase's RunDir (config, log, metrics), reopened on resume. */
+async function phaseRun(ctx: PhaseContext, config: unknown, fresh = false): Promise<RunDir> {
+  if (fresh) {
+    for (const f of ["config.json", "metrics.jsonl", "run.log"]) {
+      await Deno.remove(join(ctx.dir, f)).catch(() => {});
+    }
+  }
+  return RunDir.open({
+    task: ctx.dir,
+    config,
+    dir: ctx.dir,
+    resume: !fresh,
+    echo: (line) => ctx.log(line),
+  });
+}

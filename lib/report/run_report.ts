@@ -60,14 +60,24 @@ function probeCaption(stem: string): string {
 
 const fmt = (v: unknown) => typeof v === "number" ? (Number.isFinite(v) ? v.toFixed(3) : "-") : v;
 
-/** Writes `<runDir>/REPORT.md` and `<runDir>/figures/*`; returns the report's path. */
-export async function writeRunReport(runDir: string): Promise<string> {
-  const figures: { file: string; caption: string }[] = [];
-  const addFigure = async (name: string, svg: string, caption: string) => {
-    await writeFileAtomic(join(runDir, "figures", `${name}.svg`), svg);
-    await writeFileAtomic(join(runDir, "figures", `${name}.png`), await svgToPng(svg));
-    figures.push({ file: `figures/${name}.png`, caption });
-    return `![${caption}](figures/${name}.png)\n\n_${caption}_ ([SVG](figures/${name}.svg))`;
+/** A piece of a report: markdown text, or a figure (SVG) with its file name and caption. */
+export type ReportItem =
+  | { kind: "markdown"; text: string }
+  | { kind: "figure"; name: string; svg: string; caption: string };
+
+/**
+ * The report of a run as markdown and figures, from the run's files alone: what
+ * {@linkcode writeRunReport} writes, and what a notebook shows inline.
+ */
+export function buildRunReport(runDir: string): ReportItem[] {
+  const items: ReportItem[] = [];
+  const flush = () => {
+    if (out.length) items.push({ kind: "markdown", text: out.splice(0).join("\n") });
+  };
+  const addFigure = (name: string, svg: string, caption: string) => {
+    flush();
+    items.push({ kind: "figure", name, svg, caption });
+    return "";
   };
   const infoPath = join(runDir, "pipeline.json");
   const info = existsSync(infoPath) ? JSON.parse(readFileSync(infoPath, "utf8")) as RunInfo : null;
@@ -113,7 +123,7 @@ export async function writeRunReport(runDir: string): Promise<string> {
   if (curves.length) {
     out.push("## Pretraining", "");
     out.push(
-      await addFigure(
+      addFigure(
         "pretrain_loss",
         plotToSvg({
           title: "Training loss: I-JEPA (smooth L1, latent) and autoencoder (MSE, pixels)",
@@ -131,7 +141,7 @@ export async function writeRunReport(runDir: string): Promise<string> {
     );
     if (monitors.length) {
       out.push(
-        await addFigure(
+        addFigure(
           "collapse",
           plotToSvg({
             title: "Collapse monitors on held-out frames: effective rank of the embeddings",
@@ -196,7 +206,7 @@ export async function writeRunReport(runDir: string): Promise<string> {
       const name = stem.startsWith("probe") ? stem : `probe_${stem}`;
       const svg = readFileSync(join(probeFigures, file), "utf8");
       if (file === "probe_r2.svg" || file.startsWith("retrieval_") || file.includes("ijepa")) {
-        out.push(await addFigure(name, svg, probeCaption(stem)), "");
+        out.push(addFigure(name, svg, probeCaption(stem)), "");
       }
     }
     out.push(`Full table with F1 and 1-NN R^2: [probe/PROBE.md](probe/PROBE.md).`, "");
@@ -225,15 +235,33 @@ export async function writeRunReport(runDir: string): Promise<string> {
       relative(Deno.cwd(), runDir) || "."
     }\`.`,
   );
+  flush();
+  return items;
+}
+
+/** Writes `<runDir>/REPORT.md` and `<runDir>/figures/*` (SVG and PNG); returns the report's path. */
+export async function writeRunReport(runDir: string): Promise<string> {
+  const text: string[] = [];
+  const drawn = new Set<string>();
+  for (const item of buildRunReport(runDir)) {
+    if (item.kind === "markdown") {
+      text.push(item.text.trim());
+      continue;
+    }
+    const { name, svg, caption } = item;
+    await writeFileAtomic(join(runDir, "figures", `${name}.svg`), svg);
+    await writeFileAtomic(join(runDir, "figures", `${name}.png`), await svgToPng(svg));
+    drawn.add(`${name}.svg`).add(`${name}.png`);
+    text.push(`![${caption}](figures/${name}.png)\n\n_${caption}_ ([SVG](figures/${name}.svg))`);
+  }
   // Figures of an earlier report that this one did not draw would mislead: remove them.
-  const drawn = new Set(figures.flatMap((f) => [f.file, f.file.replace(/\.png$/, ".svg")]));
   const figureDir = join(runDir, "figures");
   if (existsSync(figureDir)) {
     for (const file of readdirSync(figureDir)) {
-      if (!drawn.has(`figures/${file}`)) rmSync(join(figureDir, file));
+      if (!drawn.has(file)) rmSync(join(figureDir, file));
     }
   }
   const path = join(runDir, "REPORT.md");
-  await writeFileAtomic(path, out.join("\n") + "\n");
+  await writeFileAtomic(path, text.join("\n\n") + "\n");
   return path;
 }

@@ -8,7 +8,7 @@
  */
 
 import { type EnvConfig, makeEnv } from "../envs/make.ts";
-import { makePolicy, type PolicyName } from "../envs/policies.ts";
+import { makePolicy, type Policy, type PolicyName } from "../envs/policies.ts";
 import { Rng } from "../tensor/rng.ts";
 import { DatasetWriter } from "./dataset.ts";
 
@@ -21,6 +21,50 @@ export interface CollectConfig {
   episodes: number;
   /** Frames per shard file. */
   shardFrames: number;
+  /**
+   * Random action segments mixed into the policy (none by default): a world model needs actions
+   * that the state does not predict, which a scripted player alone never gives it.
+   */
+  explore?: ExploreConfig;
+}
+
+/** Random action segments: see {@linkcode withRandomSegments}. */
+export interface ExploreConfig {
+  /** Chance, at each step the policy is in charge, that a random segment starts. */
+  prob: number;
+  /** Length of a segment in steps, drawn uniformly from [min, max]. */
+  hold: [number, number];
+}
+
+/**
+ * Mixes random action segments into `policy`: with probability `prob` per step a uniformly
+ * drawn action is held for a uniformly drawn `hold` steps, otherwise the policy acts. Held
+ * actions (rather than one-step ones) move the paddle far enough for their effect to show.
+ */
+export function withRandomSegments(
+  policy: Policy,
+  numActions: number,
+  rng: Rng,
+  { prob, hold }: ExploreConfig,
+): Policy {
+  if (!(prob >= 0 && prob <= 1)) throw new Error(`explore.prob must be in [0, 1], got ${prob}`);
+  if (!(Number.isInteger(hold[0]) && hold[0] >= 1 && hold[1] >= hold[0])) {
+    throw new Error(`explore.hold must be [min, max] with 1 <= min <= max, got [${hold}]`);
+  }
+  let left = 0;
+  let action = 0;
+  return (info) => {
+    if (left > 0) {
+      left--;
+      return action;
+    }
+    if (rng.float() < prob) {
+      action = rng.int(numActions);
+      left = hold[0] + rng.int(hold[1] - hold[0] + 1) - 1;
+      return action;
+    }
+    return policy(info);
+  };
 }
 
 /** What a collection produced. */
@@ -59,7 +103,10 @@ export async function collectDataset(
   const envConfig = collectionEnvConfig(config.env);
   const rng = new Rng(config.seed);
   const env = makeEnv(envConfig, rng.fork("env").uint32());
-  const policy = makePolicy(config.policy, env.spec, rng.fork("policy"));
+  const base = makePolicy(config.policy, env.spec, rng.fork("policy"));
+  const policy = config.explore
+    ? withRandomSegments(base, env.spec.actionMeanings.length, rng.fork("explore"), config.explore)
+    : base;
   const writer = await DatasetWriter.create(path, {
     env: env.spec.id,
     frameShape: [...env.spec.obsShape],
@@ -68,6 +115,7 @@ export async function collectDataset(
     meta: {
       seed: config.seed,
       policy: config.policy,
+      ...(config.explore ? { explore: config.explore } : {}),
       envConfig,
       createdAt: new Date().toISOString(),
     },

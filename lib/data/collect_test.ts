@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { CLEANRL_ATARI } from "../envs/make.ts";
-import { collectDataset } from "./collect.ts";
+import { collectDataset, withRandomSegments } from "./collect.ts";
+import { Rng } from "../tensor/rng.ts";
 import { openDataset } from "./dataset.ts";
 
 const env = { ...CLEANRL_ATARI, id: "native:breakout" };
@@ -80,4 +81,34 @@ Deno.test("a failing collection leaves no dataset behind", async () => {
     /unknown policy 'greedy'/,
   );
   assert.throws(() => Deno.statSync(dir), Deno.errors.NotFound);
+});
+
+Deno.test("random segments hold one random action for a drawn number of steps", () => {
+  const policy = withRandomSegments(() => 9, 4, new Rng(2), { prob: 0.3, hold: [3, 5] });
+  const info = { lives: 5, state: {}, episodeFrame: 0 };
+  const actions = Array.from({ length: 2000 }, () => policy(info));
+  const runs: number[] = [];
+  for (let i = 0; i < actions.length;) {
+    let j = i;
+    while (j < actions.length && actions[j] === actions[i]) j++;
+    if (actions[i] !== 9 && j < actions.length) runs.push(j - i);
+    i = j;
+  }
+  const share = actions.filter((a) => a !== 9).length / actions.length;
+  assert.ok(share > 0.4 && share < 0.75, `random share ${share}`);
+  // Runs of one action: at least 3 steps, except where two segments of the same action abut.
+  assert.ok(runs.every((r) => r >= 3), `runs ${runs.slice(0, 20)}`);
+  assert.ok(actions.every((a) => a === 9 || (a >= 0 && a < 4)));
+});
+
+Deno.test("collect mixes random segments into the scripted player when asked", async () => {
+  const root = await Deno.makeTempDir();
+  const config = { seed: 4, policy: "scripted" as const, episodes: 1, shardFrames: 4096, env };
+  await collectDataset(join(root, "a"), { ...config, explore: { prob: 0.2, hold: [4, 8] } });
+  const ds = await openDataset(join(root, "a"));
+  assert.deepEqual(ds.manifest.meta.explore, { prob: 0.2, hold: [4, 8] });
+  const action = ds.column("action");
+  const counts = [0, 0, 0, 0];
+  for (const a of action) if (a >= 0) counts[a]++;
+  assert.ok(counts.every((c) => c > 0.05 * action.length), `action counts ${counts}`);
 });

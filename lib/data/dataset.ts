@@ -806,10 +806,13 @@ export function* frameStackBatches(
  * Shuffled windows of `length` consecutive rows inside one episode (windows never cross an
  * episode boundary; episodes shorter than `length` give none), each step a stack of `k` frames
  * as in {@linkcode frameStackBatches}. One pass covers every window start once.
+ *
+ * `frames: false` leaves `frames` empty (rows, actions and state only): for readers that look
+ * frames up elsewhere, e.g. a world model reading latents precomputed per row.
  */
 export function* sequenceBatches(
   dataset: Dataset,
-  opts: BatchOptions & { length: number },
+  opts: BatchOptions & { length: number; frames?: boolean },
 ): Generator<SequenceBatch> {
   const [h, w, c] = dataset.frameShape;
   const k = opts.stack ?? 1;
@@ -819,7 +822,9 @@ export function* sequenceBatches(
   const terminated = dataset.column("terminated");
   const truncated = dataset.column("truncated");
   for (const starts of shuffledBatches(windowStarts(dataset, opts.episodes, T), opts)) {
-    const { frames, indices } = gatherWindows(dataset, starts, T, k);
+    const { frames, indices } = opts.frames === false
+      ? { frames: new Uint8Array(0), indices: windowRows(starts, T) }
+      : gatherWindows(dataset, starts, T, k);
     yield {
       frames,
       shape: [starts.length, T, h, w, c * k],
@@ -891,6 +896,15 @@ function gatherWindows(
     }
   });
   return { frames, indices };
+}
+
+/** The `[B, T]` row indices of windows of `T` rows starting at `starts`. */
+function windowRows(starts: number[], T: number): Int32Array {
+  const indices = new Int32Array(starts.length * T);
+  starts.forEach((start, b) => {
+    for (let t = 0; t < T; t++) indices[b * T + t] = start + t;
+  });
+  return indices;
 }
 
 /** Copies a `pixels x c` frame into channel group `j` of a `pixels x (c*k)` stack. */

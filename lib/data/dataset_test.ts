@@ -471,3 +471,19 @@ Deno.test("sequenceBatches: windows stay inside one episode and carry actions, r
     assert.deepEqual([...sequenceBatches(ds, opts)], batches);
   });
 });
+
+Deno.test("sequenceBatches with frames: false gives the same windows without frames", async () => {
+  await withDataset(async (path) => {
+    const ds = await openDataset(path);
+    const opts = { batchSize: 6, length: 4, stack: 2, seed: 11 };
+    const full = [...sequenceBatches(ds, opts)];
+    const light = [...sequenceBatches(ds, { ...opts, frames: false })];
+    assert.equal(light.length, full.length);
+    light.forEach((b, i) => {
+      assert.equal(b.frames.length, 0);
+      assert.deepEqual(b.indices, full[i].indices);
+      assert.deepEqual(b.actions, full[i].actions);
+      assert.deepEqual(b.state, full[i].state);
+    });
+  });
+});

@@ -1,8 +1,11 @@
 /**
- * Encoder pretraining on game frames: I-JEPA, or the pixel autoencoder control, with the same
- * data, encoder, optimiser and schedules. Hyper-parameters live in {@linkcode PretrainConfig};
- * the presets are in `PRETRAIN_PRESETS`.
+ * Encoder pretraining on game frames: I-JEPA, the pixel autoencoder control, or V-JEPA-style
+ * masked-latent pretraining (stage 1 of the world model), with the same data, encoder, optimiser
+ * and schedules. Hyper-parameters live in {@linkcode PretrainConfig}; the presets are in
+ * `PRETRAIN_PRESETS` (and the world model's stage 1 in `WORLDMODEL_PRESETS`).
  *
+ * The loop itself (exact resume, NaN guard, checkpoints, early stopping) is the shared
+ * `trainLoop` of `loop.ts`; this module supplies each method's variables, batches and loss.
  * Resuming is exact: the data order of every epoch, the masks of every step and all schedules
  * are functions of (seed, step), and checkpoints hold the weights and the optimiser moments, so a
  * run killed at any moment and resumed ends with the same weights as an uninterrupted one (on a
@@ -17,38 +20,44 @@ import { collapseStats } from "../eval/collapse.ts";
 import { autoencoderLoss, initAutoencoder } from "../models/autoencoder.ts";
 import { embedFrames, type FrozenEncoder } from "../models/encoder.ts";
 import { ijepaLoss, initIJepa, type PredictorConfig } from "../models/ijepa.ts";
+import { initVJepa, randomMaskBatch, vjepaLoss } from "../models/vjepa.ts";
 import { flattenParams, type Params } from "../nn/params.ts";
 import { patchify, type VitConfig, vitGrid } from "../nn/vit.ts";
 import { checkMultiBlock, multiBlockBatch, type MultiBlockConfig } from "../ssl/masks.ts";
-import {
-  AdamW,
-  clipByGlobalNorm,
-  cosineRamp,
-  emaUpdate,
-  linearRamp,
-  warmupCosine,
-} from "../ssl/optim.ts";
-import {
-  assignTensors,
-  hasCheckpoint,
-  loadCheckpoint,
-  saveCheckpoint,
-} from "../tensor/checkpoint.ts";
+import { emaUpdate, linearRamp } from "../ssl/optim.ts";
+import { assignTensors, loadCheckpoint } from "../tensor/checkpoint.ts";
 import { deriveSeed, Rng } from "../tensor/rng.ts";
+import {
+  type EarlyStopping,
+  type LoopResult,
+  NonFiniteLossError,
+  trainLoop,
+  type TrainMethod,
+  type ValidationReport,
+} from "./loop.ts";
+
+export { evaluatedCheckpoint } from "./loop.ts";
+export { NonFiniteLossError };
 
 /** Everything that defines a pretraining run. */
 export interface PretrainConfig {
   seed: number;
-  method: "ijepa" | "ae";
+  /** I-JEPA, the pixel autoencoder control, or V-JEPA-style random-mask pretraining. */
+  method: "ijepa" | "ae" | "vjepa";
   /** Frames per input stack. */
   stack: number;
   /** Fraction of episodes held out (collapse monitors, probes). */
   valFraction: number;
   encoder: Omit<VitConfig, "imageSize" | "channels">;
-  /** The I-JEPA predictor, or the autoencoder's decoder. */
+  /**
+   * The I-JEPA predictor, or the autoencoder's decoder; for V-JEPA an MLP with `depth` hidden
+   * layers of `width` units (`heads` and `mlpRatio` unused).
+   */
   predictor: PredictorConfig;
   masks: MultiBlockConfig & {
     /** Context tokens kept per sample (0: the batch minimum). */ contextKeep: number;
+    /** V-JEPA: fraction of the patches masked at random (0.4). */
+    ratio?: number;
   };
   train: {
     steps: number;
@@ -62,7 +71,10 @@ export interface PretrainConfig {
     clipGrad: number;
     checkpointEvery: number;
     monitorEvery: number;
+    /** Held-out stacks for the collapse monitors (and the validation loss). */
     monitorFrames: number;
+    /** Early stopping on the loss over the held-out stacks (none when absent). */
+    earlyStop?: EarlyStopping;
   };
 }
 
@@ -72,6 +84,8 @@ export interface PretrainHooks {
     info: { step: number; loss: number; lr: number; samplesPerSec: number; gradNorm: number },
   ): void;
   onMonitor?(info: { step: number; stdMean: number; stdMin: number; effectiveRank: number }): void;
+  /** Each validation loss of early stopping. */
+  onValidate?(info: ValidationReport): void;
   log?(line: string): void;
 }
 
@@ -92,15 +106,17 @@ export interface PretrainResult {
   lastLoss: number;
   /** Every variable, by checkpoint name (for comparing runs). */
   tensors: [string, tf.Variable][];
+  /** Whether early stopping ended the run, and where its best checkpoint is. */
+  stoppedEarly: boolean;
+  best?: LoopResult["best"];
 }
 
-/** A loss that became NaN or infinite: the run stops and keeps its last good checkpoint. */
-export class NonFiniteLossError extends Error {}
-
+/** A method's model: its variables, its loss, and the encoder it trains. */
 interface Method {
   trainable: [string, tf.Variable][];
   all: [string, tf.Variable][];
-  loss(patches: Float32Array, b: number, step: number): tf.Scalar;
+  /** The loss of a batch of patches; masks come from `maskRng`. */
+  loss(patches: Float32Array, b: number, maskRng: Rng): tf.Scalar;
   afterStep(step: number): void;
   encoder: FrozenEncoder;
 }
@@ -133,9 +149,9 @@ function buildMethod(cfg: PretrainConfig, enc: VitConfig): Method {
     return {
       trainable,
       all: [...trainable, ...target],
-      loss: (patches, b, step) => {
+      loss: (patches, b, maskRng) => {
         const masks = multiBlockBatch(
-          new Rng(deriveSeed(cfg.seed, `mask/${step}`)),
+          maskRng,
           b,
           rows,
           cols,
@@ -147,6 +163,28 @@ function buildMethod(cfg: PretrainConfig, enc: VitConfig): Method {
       afterStep: (step) =>
         emaUpdate(target, contextAsTarget, linearRamp(step + 1, cfg.train.steps, ...cfg.train.ema)),
       encoder: { name: "ijepa", cfg: enc, params: model.target },
+    };
+  }
+  if (cfg.method === "vjepa") {
+    const ratio = cfg.masks.ratio ?? 0.4;
+    const model = initVJepa(rng, {
+      encoder: enc,
+      predictor: { hidden: cfg.predictor.width, depth: cfg.predictor.depth },
+    });
+    const online = prefixed("online", model.online);
+    const target = prefixed("target", model.target);
+    const trainable = [...online, ...prefixed("predictor", model.predictor)];
+    const onlineAsTarget = online.map(([k, v]) =>
+      [k.replace(/^online/, "target"), v] as [string, tf.Variable]
+    );
+    return {
+      trainable,
+      all: [...trainable, ...target],
+      loss: (patches, b, maskRng) =>
+        vjepaLoss(model, patches, b, randomMaskBatch(maskRng, b, rows * cols, ratio)),
+      afterStep: (step) =>
+        emaUpdate(target, onlineAsTarget, linearRamp(step + 1, cfg.train.steps, ...cfg.train.ema)),
+      encoder: { name: "vjepa", cfg: enc, params: model.target },
     };
   }
   const model = initAutoencoder(rng, { encoder: enc, decoder: cfg.predictor });
@@ -187,26 +225,7 @@ export async function pretrain(
 ): Promise<PretrainResult> {
   const enc = encoderConfig(cfg, ds.frameShape);
   const method = buildMethod(cfg, enc);
-  const optimizer = new AdamW(method.trainable);
-  const saved = () => [
-    ...method.all,
-    ...optimizer.stateTensors().map(([k, v]) => [`opt/${k}`, v] as [string, tf.Variable]),
-  ];
   const t = cfg.train;
-
-  let start = 0;
-  if (opts.resume && hasCheckpoint(opts.checkpointDir)) {
-    const { meta, tensors } = loadCheckpoint(opts.checkpointDir);
-    if (JSON.stringify(meta.config) !== JSON.stringify(cfg)) {
-      throw new Error(
-        `${opts.checkpointDir}: the checkpoint was made with a different config; start a new run`,
-      );
-    }
-    assignTensors(saved(), tensors, opts.checkpointDir);
-    optimizer.step = meta.step;
-    start = meta.step;
-    hooks.log?.(`resumed from step ${start} (${opts.checkpointDir})`);
-  }
 
   const { train } = splitEpisodes(ds, { valFraction: cfg.valFraction, seed: cfg.seed });
   const trainFrames = ds.episodes().filter((e) => train.includes(e.episode)).reduce(
@@ -221,81 +240,77 @@ export async function pretrain(
   }
   const monitor = validationStacks(ds, cfg, t.monitorFrames);
   const [h, w, c] = [enc.imageSize[0], enc.imageSize[1], enc.channels];
+  const toPatches = (frames: Uint8Array, b: number) => patchify(frames, b, h, w, c, enc.patch);
 
-  let batches: Generator<{ frames: Uint8Array }> | null = null;
-  let lastLoss = NaN;
-  let lastCheckpoint = start;
-  let timer = performance.now();
-  let timedSteps = 0;
-  for (let step = start; step < t.steps; step++) {
-    if (opts.stopAfter !== undefined && step - start >= opts.stopAfter) {
-      throw new Error(`stopped after ${opts.stopAfter} steps`);
-    }
-    const epoch = Math.floor(step / perEpoch);
-    if (!batches || step % perEpoch === 0) {
-      batches = frameStackBatches(ds, {
+  const loop: TrainMethod<Float32Array> = {
+    trainable: method.trainable,
+    all: method.all,
+    perEpoch,
+    epoch: function* (epoch) {
+      const batches = frameStackBatches(ds, {
         episodes: train,
         batchSize: t.batchSize,
         stack: cfg.stack,
         seed: deriveSeed(cfg.seed, `epoch/${epoch}`),
         dropLast: true,
       });
-      // On resume mid-epoch, skip the batches already trained on.
-      for (let k = 0; k < step % perEpoch; k++) batches.next();
-    }
-    const batch = batches.next().value!;
-    const patches = patchify(batch.frames, t.batchSize, h, w, c, enc.patch);
-    const lr = warmupCosine(step, t.steps, t.warmupSteps, t.lr, t.finalLr, t.startLr);
-    const wd = cosineRamp(step, t.steps, ...t.weightDecay);
-
-    const { value, grads } = tf.variableGrads(
-      () => method.loss(patches, t.batchSize, step),
-      method.trainable.map(([, v]) => v),
-    );
-    const loss = (await value.data())[0];
-    if (!Number.isFinite(loss)) {
-      tf.dispose([value, ...Object.values(grads)]);
-      throw new NonFiniteLossError(
-        `loss became ${loss} at step ${step} (epoch ${epoch}); no update was applied. The last good ` +
-          `checkpoint (step ${lastCheckpoint}) is in ${opts.checkpointDir}`,
-      );
-    }
-    const named: Record<string, tf.Tensor> = {};
-    method.trainable.forEach(([name, v]) => (named[name] = grads[v.name]));
-    const gradNorm = tf.tidy(() => {
-      const clipped = clipByGlobalNorm(named, t.clipGrad);
-      optimizer.apply(clipped.grads, lr, wd);
-      return clipped.norm.dataSync()[0];
-    });
-    tf.dispose([value, ...Object.values(grads)]);
-    method.afterStep(step);
-    lastLoss = loss;
-    timedSteps++;
-    const elapsed = (performance.now() - timer) / 1000;
-    hooks.onStep?.({
-      step: step + 1,
-      loss,
-      lr,
-      gradNorm,
-      samplesPerSec: (timedSteps * t.batchSize) / elapsed,
-    });
-
-    const done = step + 1;
-    if (done % t.monitorEvery === 0 || done === t.steps) {
-      const emb = embedFrames(method.encoder, monitor.frames, monitor.n);
-      hooks.onMonitor?.({ step: done, ...collapseStats(emb, monitor.n, enc.width) });
-    }
-    if (done % t.checkpointEvery === 0 || done === t.steps) {
-      await saveCheckpoint(opts.checkpointDir, done, saved(), cfg, {
-        method: cfg.method,
-        encoder: enc,
-      });
-      lastCheckpoint = done;
-      timer = performance.now();
-      timedSteps = 0;
-    }
+      for (const batch of batches) yield toPatches(batch.frames, t.batchSize);
+    },
+    loss: (patches, step) =>
+      method.loss(patches, t.batchSize, new Rng(deriveSeed(cfg.seed, `mask/${step}`))),
+    afterStep: (step) => method.afterStep(step),
+    monitor: {
+      every: t.monitorEvery,
+      run: (done) => {
+        const emb = embedFrames(method.encoder, monitor.frames, monitor.n);
+        hooks.onMonitor?.({ step: done, ...collapseStats(emb, monitor.n, enc.width) });
+      },
+    },
+  };
+  if (t.earlyStop && t.earlyStop.every > 0) {
+    loop.validate = { ...t.earlyStop, loss: () => heldOutLoss(method, cfg, monitor, toPatches) };
   }
-  return { encoder: method.encoder, steps: t.steps, lastLoss, tensors: method.all };
+  const result = await trainLoop(loop, t, {
+    checkpointDir: opts.checkpointDir,
+    resume: opts.resume,
+    stopAfter: opts.stopAfter,
+    config: cfg,
+    extra: { method: cfg.method, encoder: enc },
+    label: "pretrain",
+  }, hooks);
+  return {
+    encoder: method.encoder,
+    steps: result.steps,
+    lastLoss: result.lastLoss,
+    tensors: method.all,
+    stoppedEarly: result.stoppedEarly,
+    best: result.best,
+  };
+}
+
+/**
+ * The method's loss over the held-out stacks, in batches of the training size, with masks
+ * drawn from one fixed stream: the same every time it is asked, so evaluations compare.
+ */
+function heldOutLoss(
+  method: Method,
+  cfg: PretrainConfig,
+  held: { frames: Uint8Array; n: number },
+  toPatches: (frames: Uint8Array, b: number) => Float32Array,
+): number {
+  const b = Math.min(cfg.train.batchSize, held.n);
+  const bytes = held.frames.length / held.n;
+  const rng = new Rng(deriveSeed(cfg.seed, "validation-masks"));
+  let total = 0;
+  let count = 0;
+  for (let at = 0; at + b <= held.n; at += b) {
+    const patches = toPatches(held.frames.subarray(at * bytes, (at + b) * bytes), b);
+    const loss = tf.tidy(() => method.loss(patches, b, rng));
+    total += loss.dataSync()[0];
+    loss.dispose();
+    count++;
+  }
+  return total / count;
 }
 
 /** Rebuilds the evaluated encoder of a finished (or partial) run from its checkpoint. */

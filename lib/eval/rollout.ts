@@ -1,0 +1,475 @@
+/**
+ * Evaluations of an action-conditioned world model on held-out episodes:
+ *
+ * - rollout error vs horizon: from the true latent s_0 of a window, the model predicts
+ *   s_hat_1..s_hat_H feeding its own predictions back with the actions really taken; the error
+ *   at horizon h is mean |s_hat_h - s_h| (the training L1, on layer-normed latents). Two
+ *   baselines: copying the last latent (s_hat_h = s_0), and the same predictor trained with its
+ *   actions blanked (what the actions are worth);
+ * - action sensitivity: from one state, hold LEFT for h steps, and separately RIGHT; a linear
+ *   probe fitted on real latents reads the paddle x of both predicted end states, and the model
+ *   "moves the right way" when x(RIGHT) > x(LEFT). An action-blind model predicts the same end
+ *   state for both, so it never does (ties count as wrong);
+ * - a film strip of real frames, decoded real latents and decoded imagined latents, for a GIF.
+ *
+ * @module
+ */
+
+import * as tf from "@tensorflow/tfjs";
+import { type Dataset, frameStackBatches, sequenceBatches } from "../data/dataset.ts";
+import type { FrozenEncoder } from "../models/encoder.ts";
+import { decodePatches, type PixelDecoder } from "../models/pixel_decoder.ts";
+import {
+  actionOneHot,
+  encodeLatents,
+  gatherLatents,
+  rollout,
+  type WorldModel,
+} from "../models/world_model.ts";
+import { unpatchify } from "../nn/vit.ts";
+import { encodeGif } from "../report/gif.ts";
+import { Plot, plotToSvg } from "../report/plot.ts";
+import { tileFrames, upscaleNearest } from "../report/png.ts";
+import type { LatentData } from "../train/world_model.ts";
+import { LAMBDAS, r2Score, ridge } from "./probe.ts";
+
+/** Rollout error at one horizon (mean absolute error on layer-normed latents). */
+export interface RolloutErrorPoint {
+  horizon: number;
+  model: number;
+  /** The action-blind predictor, when given. */
+  blind?: number;
+  /** Copying the last latent. */
+  copy: number;
+}
+
+/** Windows of `horizon + 1` held-out rows: row indices and actions, `[n, horizon + 1]`. */
+export function heldOutWindows(
+  data: LatentData,
+  episodes: number[],
+  horizon: number,
+  count: number,
+  seed: number,
+): { rows: Int32Array; actions: Int32Array; n: number } {
+  const batch = sequenceBatches(data.ds, {
+    episodes,
+    batchSize: count,
+    length: horizon + 1,
+    seed,
+    frames: false,
+  }).next().value;
+  if (!batch) {
+    throw new Error(`rollout: no held-out episode is ${horizon + 1} steps long`);
+  }
+  return { rows: batch.indices, actions: batch.actions, n: batch.shape[0] };
+}
+
+/**
+ * Open-loop rollouts of `model` from the first latent of each window with the window's actions:
+ * `[n, horizon, N, D]` predicted latents of steps 1..horizon.
+ */
+export function rolloutWindows(
+  model: WorldModel,
+  data: LatentData,
+  windows: { rows: Int32Array; actions: Int32Array; n: number },
+  horizon: number,
+  blind = false,
+): Float32Array {
+  const { tokens, dim, numActions } = data.spec;
+  const per = tokens * dim;
+  const len = horizon + 1;
+  const first = Int32Array.from({ length: windows.n }, (_, i) => windows.rows[i * len]);
+  const acts = actionOneHot(windows.actions, numActions, blind);
+  const pred = tf.tidy(() => {
+    const s0 = tf.tensor4d(gatherLatents(data.table, first, per), [windows.n, 1, tokens, dim]);
+    const a = tf.tensor3d(acts, [windows.n, len, numActions]);
+    const future = horizon > 1 ? a.slice([0, 1, 0], [-1, horizon - 1, -1]) : null;
+    return rollout(model, s0, a.slice([0, 0, 0], [-1, 1, -1]), future as tf.Tensor3D | null);
+  });
+  const out = pred.dataSync() as Float32Array;
+  pred.dispose();
+  return out;
+}
+
+/** Rollout error vs horizon 1..H of the model, the action-blind model and the copy baseline. */
+export function rolloutErrorCurve(
+  models: { model: WorldModel; blind?: WorldModel },
+  data: LatentData,
+  episodes: number[],
+  opts: { horizon: number; windows: number; seed: number },
+): RolloutErrorPoint[] {
+  const H = opts.horizon;
+  const w = heldOutWindows(data, episodes, H, opts.windows, opts.seed);
+  const per = data.spec.tokens * data.spec.dim;
+  const truth = gatherLatents(data.table, w.rows, per);
+  const err = (pred: (i: number, h: number) => Float32Array) =>
+    Array.from({ length: H }, (_, k) => {
+      let total = 0;
+      for (let i = 0; i < w.n; i++) {
+        const p = pred(i, k + 1);
+        const t = truth.subarray((i * (H + 1) + k + 1) * per, (i * (H + 1) + k + 2) * per);
+        for (let j = 0; j < per; j++) total += Math.abs(p[j] - t[j]);
+      }
+      return total / (w.n * per);
+    });
+  const fromRollout = (r: Float32Array) => (i: number, h: number) =>
+    r.subarray((i * H + h - 1) * per, (i * H + h) * per);
+  const model = err(fromRollout(rolloutWindows(models.model, data, w, H)));
+  const copy = err((i) => truth.subarray(i * (H + 1) * per, (i * (H + 1) + 1) * per));
+  const blind = models.blind
+    ? err(fromRollout(rolloutWindows(models.blind, data, w, H, true)))
+    : undefined;
+  return model.map((m, k) => ({
+    horizon: k + 1,
+    model: m,
+    ...(blind ? { blind: blind[k] } : {}),
+    copy: copy[k],
+  }));
+}
+
+/** Features a probe reads from latents `[n, N, D]`: the token mean, or every token. */
+export type ProbeFeatures = "pooled" | "flat";
+
+/** Probe features `[n, F]` of latents `[n, N, D]`. */
+export function latentFeatures(
+  latents: Float32Array,
+  n: number,
+  tokens: number,
+  dim: number,
+  features: ProbeFeatures,
+): { x: Float32Array; d: number } {
+  if (features === "flat") return { x: latents, d: tokens * dim };
+  const x = new Float32Array(n * dim);
+  for (let i = 0; i < n; i++) {
+    for (let t = 0; t < tokens; t++) {
+      for (let j = 0; j < dim; j++) x[i * dim + j] += latents[(i * tokens + t) * dim + j] / tokens;
+    }
+  }
+  return { x, d: dim };
+}
+
+/** A fitted linear read-out of one variable from latent features. */
+export interface LatentProbe {
+  /** Predictions for `n` feature rows `[n, d]`. */
+  predict(x: Float32Array, n: number): Float64Array;
+  /** R^2 on the held-out rows it was checked on. */
+  r2: number;
+  lambda: number;
+  d: number;
+}
+
+function standardized(
+  x: Float32Array,
+  n: number,
+  d: number,
+  mean: Float64Array,
+  std: Float64Array,
+): Float64Array {
+  const out = new Float64Array(n * (d + 1));
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < d; j++) out[i * (d + 1) + j] = (x[i * d + j] - mean[j]) / std[j];
+    out[i * (d + 1) + d] = 1;
+  }
+  return out;
+}
+
+function applyRidge(x: Float64Array, w: Float64Array, n: number, d: number): Float64Array {
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let j = 0; j < d; j++) s += x[i * d + j] * w[j];
+    out[i] = s;
+  }
+  return out;
+}
+
+/**
+ * Fits a ridge probe (standardised features, bias unpenalised; the penalty chosen from
+ * {@linkcode LAMBDAS} on the last fifth of the training rows) and reports its R^2 on `test`.
+ */
+export function fitLatentProbe(
+  train: { x: Float32Array; y: ArrayLike<number>; n: number },
+  test: { x: Float32Array; y: ArrayLike<number>; n: number },
+  d: number,
+): LatentProbe {
+  const mean = new Float64Array(d);
+  const std = new Float64Array(d);
+  for (let i = 0; i < train.n; i++) for (let j = 0; j < d; j++) mean[j] += train.x[i * d + j];
+  mean.forEach((_, j) => (mean[j] /= train.n));
+  for (let i = 0; i < train.n; i++) {
+    for (let j = 0; j < d; j++) std[j] += (train.x[i * d + j] - mean[j]) ** 2;
+  }
+  std.forEach((v, j) => (std[j] = Math.sqrt(v / train.n) || 1));
+  const xTr = standardized(train.x, train.n, d, mean, std);
+  const yTr = Float64Array.from(train.y);
+  const fit = Math.floor(train.n * 0.8);
+  let lambda = 1;
+  let best = -Infinity;
+  for (const lam of LAMBDAS) {
+    const w = ridge(xTr.subarray(0, fit * (d + 1)), yTr.subarray(0, fit), fit, d + 1, 1, lam);
+    const r2 = r2Score(
+      yTr.subarray(fit),
+      applyRidge(xTr.subarray(fit * (d + 1)), w, train.n - fit, d + 1),
+    );
+    if (r2 > best) [best, lambda] = [r2, lam];
+  }
+  const w = ridge(xTr, yTr, train.n, d + 1, 1, lambda);
+  const predict = (x: Float32Array, n: number) =>
+    applyRidge(standardized(x, n, d, mean, std), w, n, d + 1);
+  return { predict, r2: r2Score(test.y, predict(test.x, test.n)), lambda, d };
+}
+
+/** How often held LEFT / RIGHT rollouts move the probed paddle the right way. */
+export interface SensitivityResult {
+  /** Fraction of start states with x(RIGHT) > x(LEFT) (ties are wrong). */
+  correct: number;
+  /** Mean of x(RIGHT) - x(LEFT), in the probe's units (pixels). */
+  meanShift: number;
+  n: number;
+}
+
+/**
+ * The action-sensitivity metric. `endFeatures(action)` returns the probe features `[n, d]` of
+ * the predicted state after holding `action` for the chosen horizon from each of `n` starts;
+ * `probe` reads the paddle x from them.
+ */
+export function actionSensitivity(
+  endFeatures: (action: number) => Float32Array,
+  probe: LatentProbe,
+  n: number,
+  actions: { left: number; right: number },
+): SensitivityResult {
+  const xl = probe.predict(endFeatures(actions.left), n);
+  const xr = probe.predict(endFeatures(actions.right), n);
+  let correct = 0;
+  let shift = 0;
+  for (let i = 0; i < n; i++) {
+    if (xr[i] > xl[i]) correct++;
+    shift += xr[i] - xl[i];
+  }
+  return { correct: correct / n, meanShift: shift / n, n };
+}
+
+/**
+ * Probe features of the latent a world model predicts after holding `action` for `horizon`
+ * steps from each start row (the row's true latent as a one-step context).
+ */
+export function heldActionFeatures(
+  model: WorldModel,
+  data: LatentData,
+  starts: Int32Array,
+  action: number,
+  horizon: number,
+  features: ProbeFeatures,
+  blind = false,
+): Float32Array {
+  const { tokens, dim, numActions } = data.spec;
+  const n = starts.length;
+  const acts = actionOneHot(new Int32Array(n * horizon).fill(action), numActions, blind);
+  const end = tf.tidy(() => {
+    const s0 = tf.tensor4d(gatherLatents(data.table, starts, tokens * dim), [n, 1, tokens, dim]);
+    const a = tf.tensor3d(acts, [n, horizon, numActions]);
+    const future = horizon > 1 ? a.slice([0, 1, 0], [-1, horizon - 1, -1]) as tf.Tensor3D : null;
+    const r = rollout(model, s0, a.slice([0, 0, 0], [-1, 1, -1]), future);
+    return r.slice([0, horizon - 1, 0, 0], [-1, 1, -1, -1]);
+  });
+  const latents = end.dataSync() as Float32Array;
+  end.dispose();
+  return latentFeatures(latents, n, tokens, dim, features).x;
+}
+
+/** Newest frames `[n, h, w]` decoded from latents `[n, N, D]`. */
+export function decodeFrames(
+  dec: PixelDecoder,
+  latents: Float32Array,
+  n: number,
+  size: [number, number],
+): Uint8Array {
+  const { tokens, dim, rows, cols } = dec.spec;
+  const patches = tf.tidy(() =>
+    tf.clipByValue(decodePatches(dec, tf.tensor3d(latents, [n, tokens, dim])), 0, 1)
+  );
+  const values = patches.dataSync() as Float32Array;
+  patches.dispose();
+  if (rows * dec.patch !== size[0] || cols * dec.patch !== size[1]) {
+    throw new Error(
+      `decodeFrames: a ${rows}x${cols} grid of ${dec.patch}-px patches is not ${size}`,
+    );
+  }
+  return unpatchify(values, n, size[0], size[1], 1, dec.patch);
+}
+
+/**
+ * Frames for a real-vs-imagined GIF of one held-out window: per step h = 0..H, the real newest
+ * frame, the decoded real latent and the decoded imagined latent (the rollout from s_0 with the
+ * real actions; at h = 0 the decoded s_0). Each entry is `[h, w]` gray.
+ */
+export function filmStrip(
+  model: WorldModel,
+  dec: PixelDecoder,
+  data: LatentData,
+  window: { rows: Int32Array; actions: Int32Array },
+  horizon: number,
+): { real: Uint8Array[]; decoded: Uint8Array[]; imagined: Uint8Array[] } {
+  const [h, w] = data.ds.frameShape;
+  const per = data.spec.tokens * data.spec.dim;
+  const rows = window.rows.subarray(0, horizon + 1);
+  const pred = rolloutWindows(model, data, {
+    rows,
+    actions: window.actions.subarray(0, horizon + 1),
+    n: 1,
+  }, horizon);
+  const truth = gatherLatents(data.table, rows, per);
+  const imaginedLatents = new Float32Array((horizon + 1) * per);
+  imaginedLatents.set(truth.subarray(0, per));
+  imaginedLatents.set(pred, per);
+  const split = (frames: Uint8Array) =>
+    Array.from({ length: horizon + 1 }, (_, i) => frames.slice(i * h * w, (i + 1) * h * w));
+  return {
+    real: Array.from(rows, (r) => data.ds.frame(r).slice()),
+    decoded: split(decodeFrames(dec, truth, horizon + 1, [h, w])),
+    imagined: split(decodeFrames(dec, imaginedLatents, horizon + 1, [h, w])),
+  };
+}
+
+/** Settings of {@linkcode evaluateWorldModel}. */
+export interface WorldModelEvalConfig {
+  seed: number;
+  horizon: number;
+  windows: number;
+  sensitivityHorizon: number;
+  sensitivityStarts: number;
+  probeRows: number;
+  probeFeatures: ProbeFeatures;
+}
+
+/** Everything {@linkcode evaluateWorldModel} measures. */
+export interface WorldModelEvaluation {
+  curve: RolloutErrorPoint[];
+  /** The paddle-x probe on real latents: its held-out R^2. */
+  probeR2: number;
+  sensitivity: { model: SensitivityResult; blind?: SensitivityResult };
+}
+
+/** Rows sampled from the given episodes (a fixed sample for a seed). */
+export function sampleRows(data: LatentData, episodes: number[], count: number, seed: number) {
+  return heldOutWindows(data, episodes, 0, count, seed).rows;
+}
+
+/**
+ * Rollout error vs horizon on held-out episodes (model, action-blind model, copy), the paddle-x
+ * probe (fitted on training rows, checked on held-out ones) and the action sensitivity of both
+ * models from held-out starts.
+ */
+export function evaluateWorldModel(
+  models: { model: WorldModel; blind?: WorldModel },
+  data: LatentData,
+  split: { train: number[]; val: number[] },
+  cfg: WorldModelEvalConfig,
+  actions: { left: number; right: number },
+): WorldModelEvaluation {
+  const curve = rolloutErrorCurve(models, data, split.val, cfg);
+  const { tokens, dim } = data.spec;
+  const per = tokens * dim;
+  const paddle = data.ds.state("paddleX");
+  const probeSet = (episodes: number[], seed: number) => {
+    const rows = sampleRows(data, episodes, cfg.probeRows, seed);
+    const { x } = latentFeatures(
+      gatherLatents(data.table, rows, per),
+      rows.length,
+      tokens,
+      dim,
+      cfg.probeFeatures,
+    );
+    return { x, y: Float64Array.from(rows, (r) => paddle[r]), n: rows.length };
+  };
+  const d = cfg.probeFeatures === "flat" ? per : dim;
+  const probe = fitLatentProbe(
+    probeSet(split.train, cfg.seed),
+    probeSet(split.val, cfg.seed + 1),
+    d,
+  );
+  const starts = heldOutWindows(
+    data,
+    split.val,
+    cfg.sensitivityHorizon,
+    cfg.sensitivityStarts,
+    cfg.seed + 2,
+  ).rows.filter((_, i) => i % (cfg.sensitivityHorizon + 1) === 0);
+  const sensitivity = (m: WorldModel, blind: boolean) =>
+    actionSensitivity(
+      (a) =>
+        heldActionFeatures(m, data, starts, a, cfg.sensitivityHorizon, cfg.probeFeatures, blind),
+      probe,
+      starts.length,
+      actions,
+    );
+  return {
+    curve,
+    probeR2: probe.r2,
+    sensitivity: {
+      model: sensitivity(models.model, false),
+      ...(models.blind ? { blind: sensitivity(models.blind, true) } : {}),
+    },
+  };
+}
+
+/** The rollout-error-vs-horizon figure (SVG). */
+export function rolloutErrorFigure(curve: RolloutErrorPoint[], title?: string): string {
+  const rows = curve.flatMap((p) => [
+    { horizon: p.horizon, error: p.model, predictor: "world model" },
+    ...(p.blind === undefined
+      ? []
+      : [{ horizon: p.horizon, error: p.blind, predictor: "action-blind" }]),
+    { horizon: p.horizon, error: p.copy, predictor: "copy last latent" },
+  ]);
+  return plotToSvg({
+    title: title ?? "Rollout error on held-out episodes (L1 on layer-normed latents)",
+    height: 280,
+    x: { label: "horizon (steps)" },
+    y: { label: "L1 error", grid: true, zero: true },
+    color: { legend: true },
+    marks: [
+      Plot.line(rows, { x: "horizon", y: "error", stroke: "predictor" }),
+      Plot.dot(rows, { x: "horizon", y: "error", fill: "predictor", r: 2.5 }),
+    ],
+  });
+}
+
+/**
+ * An animated GIF of a film strip: per step, real | decoded real | imagined side by side,
+ * scaled up `scale` times, with a gap between panels.
+ */
+export function filmStripGif(
+  strip: { real: Uint8Array[]; decoded: Uint8Array[]; imagined: Uint8Array[] },
+  size: [number, number],
+  scale = 3,
+): Uint8Array {
+  const [h, w] = size;
+  const frames = strip.real.map((real, i) => {
+    const panels = [real, strip.decoded[i], strip.imagined[i]].map((f) =>
+      upscaleNearest(f, w, h, 1, scale)
+    );
+    return tileFrames(panels, w * scale, h * scale, 1, 3, 4, 255).data;
+  });
+  const width = 3 * w * scale + 4 * 4;
+  const height = h * scale + 2 * 4;
+  return encodeGif(frames, width, height, 1, { delayMs: 250 });
+}
+
+/**
+ * Pooled latents `[n, D]` of up to `count` frame stacks sampled from `episodes` (a fixed sample
+ * for a seed), with their rows: the features of a quick probe of a frozen encoder.
+ */
+export function encodeLatentsFor(
+  enc: FrozenEncoder,
+  ds: Dataset,
+  stack: number,
+  episodes: number[],
+  count: number,
+  seed: number,
+): { x: Float32Array; rows: Int32Array } {
+  const batch = frameStackBatches(ds, { episodes, batchSize: count, stack, seed }).next().value;
+  if (!batch) throw new Error("encodeLatentsFor: no frames in the chosen episodes");
+  return { x: encodeLatents(enc, batch.frames, batch.shape[0], "pooled"), rows: batch.indices };
+}

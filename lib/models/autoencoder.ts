@@ -29,22 +29,53 @@ export interface AutoencoderModel {
   decoderPos: Float32Array;
 }
 
+/**
+ * A transformer from encoder tokens (width `dIn`) to `outDim` values per token: the
+ * autoencoder's decoder, shared with the next-frame model.
+ */
+export function initTokenDecoder(
+  rng: Rng,
+  dIn: number,
+  cfg: PredictorConfig,
+  outDim: number,
+): Params {
+  return {
+    embed: initLinear(rng.fork("embed"), dIn, cfg.width),
+    blocks: initBlocks(rng.fork("blocks"), cfg.depth, cfg.width, cfg.mlpRatio),
+    norm: initLayerNorm(cfg.width),
+    out: initLinear(rng.fork("out"), cfg.width, outDim),
+  };
+}
+
+/**
+ * Decodes tokens `z [B, N, dIn]`: `out(LN(blocks(embed(z) + pos + condition)))`. `pos` is
+ * `[1, N, width]`; `condition` (e.g. an action embedding, `[B, 1, width]`) is added to every
+ * token when given.
+ */
+export function decodeTokens(
+  p: Params,
+  heads: number,
+  z: tf.Tensor3D,
+  pos: tf.Tensor,
+  condition?: tf.Tensor,
+): tf.Tensor3D {
+  let x = tf.add(linear(p.embed as Params, z), pos) as tf.Tensor3D;
+  if (condition) x = tf.add(x, condition) as tf.Tensor3D;
+  return linear(
+    p.out as Params,
+    layerNorm(p.norm as Params, blocks(p.blocks as Params, x, heads)),
+  ) as tf.Tensor3D;
+}
+
 /** Builds an autoencoder. */
 export function initAutoencoder(rng: Rng, cfg: AutoencoderConfig): AutoencoderModel {
   const { rows, cols, patchDim } = vitGrid(cfg.encoder);
-  const d = cfg.decoder;
-  const r = rng.fork("decoder");
   return {
     cfg,
     encoder: initVit(rng.fork("encoder"), cfg.encoder),
-    decoder: {
-      embed: initLinear(r.fork("embed"), cfg.encoder.width, d.width),
-      blocks: initBlocks(r.fork("blocks"), d.depth, d.width, d.mlpRatio),
-      norm: initLayerNorm(d.width),
-      out: initLinear(r.fork("out"), d.width, patchDim),
-    },
+    decoder: initTokenDecoder(rng.fork("decoder"), cfg.encoder.width, cfg.decoder, patchDim),
     encoderPos: sincos2d(cfg.encoder.width, rows, cols),
-    decoderPos: sincos2d(d.width, rows, cols),
+    decoderPos: sincos2d(cfg.decoder.width, rows, cols),
   };
 }
 
@@ -58,15 +89,12 @@ export function reconstruct(model: AutoencoderModel, patches: tf.Tensor3D): tf.T
     patches,
     tf.tensor3d(model.encoderPos, [1, n, enc.width]),
   );
-  const p = model.decoder;
-  const x = tf.add(
-    linear(p.embed as Params, z),
+  return decodeTokens(
+    model.decoder,
+    dc.heads,
+    z,
     tf.tensor3d(model.decoderPos, [1, n, dc.width]),
-  ) as tf.Tensor3D;
-  return linear(
-    p.out as Params,
-    layerNorm(p.norm as Params, blocks(p.blocks as Params, x, dc.heads)),
-  ) as tf.Tensor3D;
+  );
 }
 
 /** Pixel MSE of the reconstruction. */

@@ -1,0 +1,53 @@
+/**
+ * VICReg's regularisers (Bardes, Ponce & LeCun 2022) on a batch of embeddings `z [B, D]`:
+ *
+ *   v(z) = (1/D) sum_j max(0, gamma - sqrt(Var(z_j) + eps))        (keep every dimension alive)
+ *   c(z) = (1/D) sum_{i != j} C(z)_ij^2,  C = cov(z) (divided by B - 1)  (decorrelate dimensions)
+ *
+ * With the invariance (prediction) term the loss is `lambda inv + mu v + nu c`; the paper's
+ * weights are 25 / 25 / 1, gamma 1, eps 1e-4 ({@linkcode VICREG_DEFAULTS}).
+ *
+ * @module
+ */
+
+import * as tf from "@tensorflow/tfjs";
+
+/** VICReg's weights and constants. */
+export interface VicregWeights {
+  invariance: number;
+  variance: number;
+  covariance: number;
+  /** Target standard deviation per dimension. */
+  gamma: number;
+  eps: number;
+}
+
+/** The paper's values. */
+export const VICREG_DEFAULTS: VicregWeights = {
+  invariance: 25,
+  variance: 25,
+  covariance: 1,
+  gamma: 1,
+  eps: 1e-4,
+};
+
+/** The variance term v(z). */
+export function vicregVariance(z: tf.Tensor2D, gamma = 1, eps = 1e-4): tf.Scalar {
+  return tf.tidy(() => {
+    const b = z.shape[0];
+    const centred = tf.sub(z, z.mean(0, true));
+    const variance = tf.div(centred.square().sum(0), Math.max(1, b - 1));
+    return tf.relu(tf.sub(gamma, tf.sqrt(tf.add(variance, eps)))).mean() as tf.Scalar;
+  });
+}
+
+/** The covariance term c(z). */
+export function vicregCovariance(z: tf.Tensor2D): tf.Scalar {
+  return tf.tidy(() => {
+    const [b, d] = z.shape;
+    const centred = tf.sub(z, z.mean(0, true));
+    const cov = tf.div(tf.matMul(centred, centred, true, false), Math.max(1, b - 1));
+    const offDiagonal = tf.sub(cov.square().sum(), cov.square().mul(tf.eye(d)).sum());
+    return tf.div(offDiagonal, d) as tf.Scalar;
+  });
+}

@@ -1,0 +1,57 @@
+/**
+ * How benchmarks are timed, and the peak memory they report.
+ *
+ * @module
+ */
+
+/**
+ * Times `work` (which does `units` units per call) over several windows after a warm-up and
+ * returns units per second: the median window, and the min and max.
+ */
+export async function measureRate(
+  work: () => void | Promise<void>,
+  units: number,
+  opts: { windows?: number; windowSeconds?: number; warmupSeconds?: number } = {},
+): Promise<{ median: number; min: number; max: number }> {
+  const { windows = 5, windowSeconds = 1, warmupSeconds = 0.5 } = opts;
+  const runFor = async (seconds: number) => {
+    const start = performance.now();
+    let calls = 0;
+    while (performance.now() - start < seconds * 1000) {
+      await work();
+      calls++;
+    }
+    return (calls * units) / ((performance.now() - start) / 1000);
+  };
+  await runFor(warmupSeconds);
+  const rates: number[] = [];
+  for (let i = 0; i < windows; i++) rates.push(await runFor(windowSeconds));
+  rates.sort((a, b) => a - b);
+  return {
+    median: rates[Math.floor(rates.length / 2)],
+    min: rates[0],
+    max: rates[rates.length - 1],
+  };
+}
+
+/**
+ * Resets the kernel's peak-RSS counter of this process (`VmHWM`, by writing 5 to
+ * `/proc/self/clear_refs`), so that {@linkcode peakRssMiB} then reports the peak of what runs
+ * next. Best effort: silently does nothing where /proc is missing or not writable.
+ */
+export function resetPeakRss(): void {
+  try {
+    Deno.writeTextFileSync("/proc/self/clear_refs", "5");
+  } catch { /* not Linux, or not permitted */ }
+}
+
+/** This process's peak resident set size in MiB (`VmHWM`), or undefined where unknown. */
+export function peakRssMiB(): number | undefined {
+  try {
+    const status = Deno.readTextFileSync("/proc/self/status");
+    const kb = /^VmHWM:\s+(\d+)\s+kB/m.exec(status)?.[1];
+    return kb === undefined ? undefined : Math.round(Number(kb) / 1024);
+  } catch {
+    return undefined;
+  }
+}

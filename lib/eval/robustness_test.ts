@@ -1,0 +1,75 @@
+import assert from "node:assert/strict";
+import { CLEANRL_ATARI } from "../envs/make.ts";
+import { SignalEnv } from "../rl/toy_env.ts";
+import {
+  evaluateRobustness,
+  meanByLevel,
+  meanStd,
+  robustnessMarkdown,
+  robustnessRatio,
+  summarizeRobustness,
+} from "./robustness.ts";
+
+const close = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-9, `${a} != ${b}`);
+
+Deno.test("robustness ratio = mean over the four perturbed levels of perturbed / clean", () => {
+  const means = { clean: 10, color_jitter: 8, noise: 6, mild: 5, hard: 1 };
+  close(robustnessRatio(means), (0.8 + 0.6 + 0.5 + 0.1) / 4);
+  assert.ok(Number.isNaN(robustnessRatio({ ...means, clean: 0 })), "clean 0: undefined");
+  assert.ok(Number.isNaN(robustnessRatio({ clean: 1, noise: 1 })), "missing levels");
+  // Above 1 when perturbations happen to help.
+  close(robustnessRatio({ clean: 2, color_jitter: 4, noise: 2, mild: 2, hard: 2 }), 1.25);
+});
+
+Deno.test("the table averages per-agent values over seeds, the ratio per agent first", () => {
+  const evals = [
+    {
+      condition: "cnn",
+      seed: 0,
+      means: { clean: 10, color_jitter: 5, noise: 5, mild: 5, hard: 5 },
+    },
+    { condition: "cnn", seed: 1, means: { clean: 2, color_jitter: 2, noise: 2, mild: 2, hard: 2 } },
+    {
+      condition: "jepa",
+      seed: 0,
+      means: { clean: 4, color_jitter: 4, noise: 2, mild: 2, hard: 0 },
+    },
+  ];
+  const rows = summarizeRobustness(evals);
+  const get = (c: string, l: string) => rows.find((r) => r.condition === c && r.level === l)!;
+  close(get("cnn", "clean").mean, 6);
+  close(get("cnn", "clean").std, Math.sqrt(32)); // sample std of [10, 2]
+  assert.equal(get("cnn", "clean").seeds, 2);
+  // Ratios 0.5 and 1.0 per agent -> mean 0.75, not (mean perturbed) / (mean clean) = 3.5 / 6.
+  close(get("cnn", "ratio").mean, 0.75);
+  close(get("jepa", "ratio").mean, 0.5);
+  assert.equal(get("jepa", "ratio").std, 0);
+  const md = robustnessMarkdown(rows);
+  assert.match(md, /\| cnn \| 2 \| 6\.00 ± 5\.66 \|/);
+  assert.match(md, /\| jepa \| 1 \|.*\| 0\.500 ± 0\.000 \|$/m);
+  close(meanStd([1, 2, 3, NaN]).mean, 2);
+  assert.equal(meanStd([]).n, 0);
+});
+
+Deno.test("evaluation plays whole games per level and seed, the same games for every level", () => {
+  const made: number[] = [];
+  const records = evaluateRobustness(
+    CLEANRL_ATARI,
+    // A policy that always answers 1: earns exactly the number of 1-bits of each game.
+    (_obs, n) => new Int32Array(n).fill(1),
+    { levels: ["clean", "hard"], episodes: 3, seeds: [7, 8], maxEpisodeSteps: 0 },
+    (config, seed) => {
+      assert.equal(config.episodicLife, false, "whole games");
+      assert.equal(config.clipReward, false, "raw scores");
+      made.push(seed);
+      return new SignalEnv(6 + (seed % 3));
+    },
+  );
+  assert.equal(records.length, 2 * 2 * 3);
+  assert.equal(made.length, 12);
+  const byLevel = (l: string) => records.filter((r) => r.level === l).map((r) => r.return);
+  assert.deepEqual(byLevel("clean"), byLevel("hard"), "same seeds, same games at every level");
+  for (const r of records) assert.ok(r.length >= 6 && r.length <= 8 && !r.truncated);
+  const means = meanByLevel(records);
+  close(means.clean!, byLevel("clean").reduce((a, b) => a + b) / 6);
+});

@@ -1,0 +1,416 @@
+/**
+ * Actor-critic agents with a swappable encoder, for PPO (`ppo.ts`):
+ *
+ * - `cnn`: CleanRL's Nature CNN (conv trunk + dense 512) trained end to end, with an actor head
+ *   (orthogonal init, gain 0.01) and a critic head (gain 1);
+ * - `jepa` / `ae` / `random`: a ViT encoder of 84x84x4 frame stacks (a pretraining checkpoint,
+ *   or a random init of the same shape), pooled to one vector (mean of tokens); the heads are a
+ *   dense 512 layer + ReLU (the counterpart of the CNN's dense layer) and the same actor and
+ *   critic. The encoder is frozen (only the heads train) or fine-tuned at a lower learning rate;
+ * - `mlp`: a small MLP on flattened observations, for toy envs and tests.
+ *
+ * A frozen encoder never changes, so the rollout stores its features instead of frames: each
+ * env step is embedded once, and the update epochs train the heads on the cached features.
+ *
+ * @module
+ */
+
+import * as tf from "@tensorflow/tfjs";
+import type { FrozenEncoder } from "../models/encoder.ts";
+import { initDense, initNatureCnn } from "../nn/cnn.ts";
+import { cloneParams, disposeParams, flattenParams, type Params } from "../nn/params.ts";
+import { initVit, patchify, pool, sincos2d, type VitConfig, vitGrid } from "../nn/vit.ts";
+import type { Rng } from "../tensor/rng.ts";
+import { dense, natureCnnFast } from "./conv.ts";
+import { vitEncodeFast } from "./vit_fast.ts";
+
+/** Which encoder an agent has. */
+export const ENCODER_KINDS = ["cnn", "jepa", "ae", "random", "mlp"] as const;
+/** One of {@linkcode ENCODER_KINDS}. */
+export type EncoderKind = typeof ENCODER_KINDS[number];
+
+/** The agent part of a PPO config. */
+export interface AgentConfig {
+  /** `cnn` (end to end), `jepa` / `ae` (a pretraining checkpoint), `random` (random-init ViT), `mlp`. */
+  encoder: EncoderKind;
+  /**
+   * Pretraining checkpoint directory for `jepa` / `ae`; for `random`, a checkpoint whose encoder
+   * shape to copy (its weights are not used).
+   */
+  checkpoint: string;
+  /** Keep the encoder's weights fixed (only the heads train); ViT encoders only. */
+  frozen: boolean;
+  /** Learning rate of a fine-tuned encoder, as a fraction of the heads' (0.1). */
+  encoderLrScale: number;
+  /** Width of the dense layer under the actor and critic (CleanRL: 512). */
+  hidden: number;
+  /**
+   * What the heads read of a ViT's final tokens: `tokens` (all of them, flattened: 49 x width
+   * values, like the CNN's 7x7x64 feature map under its dense layer) or `mean` (their average,
+   * one width-sized vector). Breakout's ball covers one patch in 49, which the mean dilutes.
+   */
+  readout: Readout;
+}
+
+/** What the heads of a ViT agent read: see {@linkcode AgentConfig.readout}. */
+export type Readout = "tokens" | "mean";
+
+/** What a checkpoint stores to rebuild an agent without its pretraining checkpoint. */
+export interface AgentSpec {
+  encoder: EncoderKind;
+  frozen: boolean;
+  obsShape: [number, number, number];
+  numActions: number;
+  hidden: number;
+  /** ViT encoders: the encoder's shape, and what the heads read of it. */
+  vit?: VitConfig;
+  readout?: Readout;
+}
+
+/** A group of parameters trained at `lrScale` times the learning rate. */
+export interface ParamGroup {
+  name: "heads" | "encoder";
+  lrScale: number;
+  params: [string, tf.Variable][];
+}
+
+/** Policy logits and state values for a batch. */
+export interface AgentOutput {
+  logits: tf.Tensor2D;
+  value: tf.Tensor1D;
+}
+
+/** An actor-critic agent; see the module doc. */
+export interface Agent {
+  readonly spec: AgentSpec;
+  /** `encoder` (trunk) and `heads` parameter trees. */
+  readonly params: { encoder: Params; heads: Params };
+  /** What the optimiser trains, by group; a frozen encoder is in no group. */
+  readonly groups: ParamGroup[];
+  /**
+   * Features a rollout stores per step instead of frames (frozen encoders): their width, or 0
+   * when the rollout stores the frames themselves.
+   */
+  readonly featureDim: number;
+  /** Frozen encoders: `[n, featureDim]` features of `n` uint8 frame stacks. */
+  embed(obs: Uint8Array, n: number): Float32Array;
+  /**
+   * Logits and values of `n` stored inputs: uint8 frame stacks, or features when
+   * `featureDim > 0`. Differentiable in the trained parameters; call inside `tf.tidy`.
+   */
+  forward(input: Uint8Array | Float32Array, n: number): AgentOutput;
+  /**
+   * Saliency of `n` frame stacks: `|d logit_a / d pixel|` for each stack's most likely action
+   * `a`, `[n, h, w, c]`.
+   */
+  saliency(obs: Uint8Array, n: number): Float32Array;
+  /** Every variable by checkpoint name (`encoder.*`, `heads.*`), frozen ones included. */
+  tensors(): [string, tf.Variable][];
+  dispose(): void;
+}
+
+/** Checks an agent config against an observation shape; throws naming the problem. */
+export function checkAgentConfig(cfg: AgentConfig): void {
+  if (!(ENCODER_KINDS as readonly string[]).includes(cfg.encoder)) {
+    throw new Error(
+      `agent.encoder: unknown encoder '${cfg.encoder}' (valid: ${ENCODER_KINDS.join(", ")})`,
+    );
+  }
+  const vit = cfg.encoder === "jepa" || cfg.encoder === "ae" || cfg.encoder === "random";
+  if (!vit && cfg.frozen) {
+    throw new Error(`agent.frozen: a ${cfg.encoder} encoder is always trained end to end`);
+  }
+  if (vit && !cfg.checkpoint) {
+    throw new Error(
+      `agent.checkpoint: a ${cfg.encoder} agent needs a pretraining checkpoint directory` +
+        (cfg.encoder === "random" ? " (for the encoder's shape)" : ""),
+    );
+  }
+  if (!(cfg.encoderLrScale > 0)) {
+    throw new Error(`agent.encoderLrScale must be > 0, got ${cfg.encoderLrScale}`);
+  }
+  if (cfg.readout !== "tokens" && cfg.readout !== "mean") {
+    throw new Error(`agent.readout must be tokens or mean, got '${cfg.readout}'`);
+  }
+  if (!(Number.isInteger(cfg.hidden) && cfg.hidden >= 1)) {
+    throw new Error(`agent.hidden must be an integer >= 1, got ${cfg.hidden}`);
+  }
+}
+
+function heads(rng: Rng, dIn: number, hidden: number, numActions: number, withFc: boolean): Params {
+  const p: Params = {
+    // CleanRL: actor std 0.01 (near-uniform first policy), critic std 1.
+    actor: initDense(rng.fork("actor"), withFc ? hidden : dIn, numActions, 0.01),
+    critic: initDense(rng.fork("critic"), withFc ? hidden : dIn, 1, 1),
+  };
+  if (withFc) p.fc = initDense(rng.fork("fc"), dIn, hidden);
+  return p;
+}
+
+function linear(p: Params, x: tf.Tensor2D): tf.Tensor2D {
+  return tf.add(dense(x, p.w as tf.Variable as tf.Tensor2D), p.b as tf.Variable) as tf.Tensor2D;
+}
+
+/** Actor and critic on trunk features `[n, d]` (through `fc` + ReLU when the heads have one). */
+function applyHeads(h: Params, z: tf.Tensor2D): AgentOutput {
+  const x = h.fc ? tf.relu(linear(h.fc as Params, z)) : z;
+  return {
+    logits: linear(h.actor as Params, x),
+    value: linear(h.critic as Params, x).reshape([-1]) as tf.Tensor1D,
+  };
+}
+
+/** Index of the largest logit of each row. */
+function argmaxRows(logits: Float32Array, n: number, a: number): Int32Array {
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let j = 1; j < a; j++) if (logits[i * a + j] > logits[i * a + best]) best = j;
+    out[i] = best;
+  }
+  return out;
+}
+
+/** `|grad|` of the chosen logits with respect to an input, given `logitsOf(input)`. */
+function logitGrad(
+  input: tf.Tensor,
+  logitsOf: (x: tf.Tensor) => tf.Tensor2D,
+  n: number,
+  numActions: number,
+): Float32Array {
+  return tf.tidy(() => {
+    const chosen = argmaxRows(logitsOf(input).dataSync() as Float32Array, n, numActions);
+    const mask = tf.oneHot(tf.tensor1d(chosen, "int32"), numActions);
+    const g = tf.grad((x: tf.Tensor) => tf.sum(tf.mul(logitsOf(x), mask)))(input);
+    return tf.abs(g).dataSync() as Float32Array;
+  });
+}
+
+/**
+ * Builds an agent. `vit`: the encoder for `jepa` / `ae` / `random` agents (its parameters are
+ * copied: the caller's stay untouched).
+ */
+export function createAgent(
+  cfg: AgentConfig,
+  obsShape: readonly [number, number, number],
+  numActions: number,
+  rng: Rng,
+  vit?: FrozenEncoder,
+): Agent {
+  checkAgentConfig(cfg);
+  const spec: AgentSpec = {
+    encoder: cfg.encoder,
+    frozen: cfg.frozen,
+    obsShape: [...obsShape],
+    numActions,
+    hidden: cfg.hidden,
+  };
+  if (cfg.encoder === "jepa" || cfg.encoder === "ae" || cfg.encoder === "random") {
+    if (!vit) throw new Error(`createAgent: a ${cfg.encoder} agent needs its ViT encoder`);
+    const [h, w, c] = obsShape;
+    const v = vit.cfg;
+    if (v.imageSize[0] !== h || v.imageSize[1] !== w || v.channels !== c) {
+      throw new Error(
+        `the ${vit.name} encoder takes ${v.imageSize.join("x")}x${v.channels} frame stacks, ` +
+          `but the env gives ${obsShape.join("x")}: use the pretraining frame pipeline ` +
+          `(CLEANRL_ATARI: 84x84 gray, stack 4)`,
+      );
+    }
+    spec.vit = v;
+    spec.readout = cfg.readout;
+  }
+  return buildAgent(spec, rng, vit?.params, cfg.encoderLrScale);
+}
+
+/**
+ * Builds an agent from its spec with fresh weights (then overwritten from a checkpoint by the
+ * caller), or with `vitParams` copied into its encoder.
+ */
+export function buildAgent(
+  spec: AgentSpec,
+  rng: Rng,
+  vitParams?: Params,
+  encoderLrScale = 0.1,
+): Agent {
+  const [h, w, c] = spec.obsShape;
+  const nA = spec.numActions;
+  const frameBytes = h * w * c;
+  let encoder: Params;
+  let headParams: Params;
+  let trunk: (input: Uint8Array | tf.Tensor4D, n: number) => tf.Tensor2D;
+  let featureDim = 0;
+  let embed = (_obs: Uint8Array, _n: number): Float32Array => {
+    throw new Error(`embed: the ${spec.encoder} agent's encoder is not frozen`);
+  };
+  let saliencyInput: (obs: Uint8Array, n: number) => Float32Array;
+
+  if (spec.encoder === "cnn") {
+    encoder = initNatureCnn(rng.fork("encoder"), [h, w, c], spec.hidden);
+    headParams = heads(rng.fork("heads"), spec.hidden, spec.hidden, nA, false);
+    trunk = (input, n) => natureCnnFast(encoder, input, [h, w, c], n);
+    saliencyInput = (obs, n) => {
+      const x = tf.tidy(() => tf.div(tf.tensor4d(obs, [n, h, w, c], "float32"), 255));
+      const g = logitGrad(
+        x,
+        (t) => applyHeads(headParams, trunk(t as tf.Tensor4D, n)).logits,
+        n,
+        nA,
+      );
+      x.dispose();
+      return g;
+    };
+  } else if (spec.encoder === "mlp") {
+    encoder = { fc: initDense(rng.fork("encoder"), frameBytes, spec.hidden) };
+    headParams = heads(rng.fork("heads"), spec.hidden, spec.hidden, nA, false);
+    const mlpTrunk = (x: tf.Tensor2D) => tf.relu(linear(encoder.fc as Params, x));
+    trunk = (input, n) => {
+      const x = input instanceof Uint8Array
+        ? tf.div(tf.tensor2d(input, [n, frameBytes], "float32"), 255) as tf.Tensor2D
+        : input.reshape([n, frameBytes]) as tf.Tensor2D;
+      return mlpTrunk(x);
+    };
+    saliencyInput = (obs, n) => {
+      const x = tf.tidy(() => tf.div(tf.tensor4d(obs, [n, h, w, c], "float32"), 255));
+      const g = logitGrad(
+        x,
+        (t) => applyHeads(headParams, trunk(t as tf.Tensor4D, n)).logits,
+        n,
+        nA,
+      );
+      x.dispose();
+      return g;
+    };
+  } else {
+    const v = spec.vit;
+    if (!v) throw new Error(`buildAgent: a ${spec.encoder} agent's spec has no ViT config`);
+    // A copy, trainable only when fine-tuned: the caller's encoder (and its checkpoint) stay
+    // as they were.
+    if (vitParams) encoder = cloneParams(vitParams, !spec.frozen);
+    else {
+      const fresh = initVit(rng.fork("encoder"), v);
+      encoder = cloneParams(fresh, !spec.frozen);
+      disposeParams(fresh);
+    }
+    const { tokens, patchDim } = vitGrid(v);
+    const pos = tf.keep(
+      tf.tensor3d(sincos2d(v.width, h / v.patch, w / v.patch), [1, tokens, v.width]),
+    );
+    const readout = spec.readout ?? "mean";
+    const dIn = readout === "mean" ? v.width : tokens * v.width;
+    const encode = (patches: tf.Tensor3D): tf.Tensor2D => {
+      const out = vitEncodeFast(encoder, v, patches, pos);
+      if (readout === "mean") return pool(out, v.cls);
+      const n = out.shape[0];
+      const grid = v.cls ? out.slice([0, 1, 0], [-1, tokens, -1]) : out;
+      return grid.reshape([n, dIn]) as tf.Tensor2D;
+    };
+    const patchTensor = (obs: Uint8Array, n: number) =>
+      tf.tensor3d(patchify(obs, n, h, w, c, v.patch), [n, tokens, patchDim]);
+    headParams = heads(rng.fork("heads"), dIn, spec.hidden, nA, true);
+    trunk = (input, n) => {
+      if (!(input instanceof Uint8Array)) {
+        throw new Error("ViT agents take uint8 frames (saliency goes through the patches)");
+      }
+      return encode(patchTensor(input, n));
+    };
+    if (spec.frozen) {
+      featureDim = dIn;
+      embed = (obs, n) => {
+        // In chunks: a rollout's bootstrap or an evaluation batch can be large.
+        const out = new Float32Array(n * dIn);
+        for (let at = 0; at < n; at += 64) {
+          const m = Math.min(64, n - at);
+          const chunk = obs.subarray(at * frameBytes, (at + m) * frameBytes);
+          out.set(tf.tidy(() => encode(patchTensor(chunk, m)).dataSync()), at * dIn);
+        }
+        return out;
+      };
+    }
+    saliencyInput = (obs, n) => {
+      const patches = patchTensor(obs, n);
+      const g = logitGrad(
+        patches,
+        (t) => applyHeads(headParams, encode(t as tf.Tensor3D)).logits,
+        n,
+        nA,
+      );
+      patches.dispose();
+      return unpatchifyFloat(g, n, h, w, c, v.patch);
+    };
+    const dispose = () => pos.dispose();
+    return finish(dispose);
+  }
+  return finish(() => {});
+
+  function finish(extraDispose: () => void): Agent {
+    const params = { encoder, heads: headParams };
+    const trainsEncoder = !(featureDim > 0);
+    const isVit = spec.vit !== undefined;
+    const groups: ParamGroup[] = [
+      { name: "heads", lrScale: 1, params: prefixed("heads", headParams) },
+    ];
+    if (trainsEncoder) {
+      groups.push({
+        name: "encoder",
+        lrScale: isVit ? encoderLrScale : 1,
+        params: prefixed("encoder", encoder),
+      });
+    }
+    return {
+      spec,
+      params,
+      groups,
+      featureDim,
+      embed,
+      forward(input, n) {
+        if (featureDim > 0) {
+          if (!(input instanceof Float32Array)) {
+            throw new Error("forward: a frozen-encoder agent takes features (see embed)");
+          }
+          return applyHeads(headParams, tf.tensor2d(input, [n, featureDim]));
+        }
+        if (!(input instanceof Uint8Array)) throw new Error("forward: expected uint8 frames");
+        return applyHeads(headParams, trunk(input, n));
+      },
+      saliency: (obs, n) => saliencyInput(obs, n),
+      tensors: () => [...prefixed("encoder", encoder), ...prefixed("heads", headParams)],
+      dispose() {
+        for (const [, v] of [...prefixed("encoder", encoder), ...prefixed("heads", headParams)]) {
+          v.dispose();
+        }
+        extraDispose();
+      },
+    };
+  }
+}
+
+function prefixed(group: string, p: Params): [string, tf.Variable][] {
+  return flattenParams(p).map(([k, v]) => [`${group}.${k}`, v]);
+}
+
+/** Per-patch values `[n, tokens, p*p*c]` back to pixels `[n, h, w, c]` (patchify's layout). */
+export function unpatchifyFloat(
+  patches: Float32Array,
+  n: number,
+  h: number,
+  w: number,
+  c: number,
+  p: number,
+): Float32Array {
+  const rows = h / p;
+  const cols = w / p;
+  const out = new Float32Array(n * h * w * c);
+  let o = 0;
+  for (let i = 0; i < n; i++) {
+    const img = i * h * w * c;
+    for (let r = 0; r < rows; r++) {
+      for (let col = 0; col < cols; col++) {
+        for (let y = 0; y < p; y++) {
+          let dst = img + ((r * p + y) * w + col * p) * c;
+          for (let k = 0; k < p * c; k++) out[dst++] = patches[o++];
+        }
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,163 @@
+/**
+ * `deno task swap`: the encoder-swap grid (PPO with a CNN trained end to end, frozen I-JEPA,
+ * frozen autoencoder, frozen random-init and fine-tuned I-JEPA encoders, several seeds), its
+ * evaluation under visual perturbations, and the report. Re-running it skips finished runs and
+ * resumes interrupted ones.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { checkEnvConfig } from "../lib/envs/make.ts";
+import { writeSwapReport } from "../lib/rl/swap_report.ts";
+import {
+  checkSwapConfig,
+  ensureEncoders,
+  gridRuns,
+  runSwap,
+  SWAP_PRESETS,
+  type SwapConfig,
+} from "../lib/rl/swap.ts";
+import { RunDir } from "../lib/run/run_dir.ts";
+import { initBackend } from "../lib/tensor/backend.ts";
+import {
+  checkConfig,
+  ENV_FLAG,
+  envSlug,
+  parseTaskArgs,
+  ProgressBar,
+  rejectBothEnvFlags,
+  runTask,
+  UsageError,
+} from "./cli.ts";
+
+const spec = {
+  name: "swap",
+  summary:
+    "Trains PPO agents on an Atari game with five encoders (cnn end to end; frozen I-JEPA, " +
+    "autoencoder and random-init ViTs; fine-tuned I-JEPA), several seeds each, evaluates every " +
+    "agent at the perturbation levels clean, color_jitter, noise, mild, hard, and writes the " +
+    "robustness table (Parquet + markdown), figures, saliency maps and a GIF into one swap " +
+    "directory. Encoders are pretrained there unless --jepa/--ae give checkpoints. Finished runs " +
+    "are skipped and interrupted ones resume, so the same command continues a stopped grid.",
+  presets: SWAP_PRESETS,
+  flags: {
+    env: ENV_FLAG,
+    steps: { key: "ppo.totalSteps", help: "env steps per run" },
+    seeds: {
+      key: "seeds",
+      help: "training seeds, comma-separated (e.g. 0,1,2)",
+      parse: (t: string) => t.split(",").map(Number),
+    },
+    conditions: {
+      key: "conditions",
+      help: "conditions, comma-separated: cnn,jepa_frozen,ae_frozen,random_frozen,jepa_finetune",
+      parse: (t: string) => t.split(",").map((s) => s.trim()),
+    },
+    jepa: { key: "pretrain.jepa", help: "I-JEPA pretraining checkpoint dir (default: pretrain)" },
+    ae: { key: "pretrain.ae", help: "autoencoder pretraining checkpoint dir (default: pretrain)" },
+  },
+  options: {
+    out: "swap directory (default results/swap-<preset>-<env>; the same dir continues a grid)",
+    jobs: "runs trained at once, each in its own process (default 1; 2 uses both cores of a " +
+      "2-core machine)",
+    only: "train and evaluate only these runs, e.g. cnn-s0,jepa_frozen-s1 (no report; --jobs " +
+      "uses it for its workers)",
+    backend:
+      "tfjs backend: auto | tensorflow | webgpu | native | wasm | cpu (default JEPA_BACKEND or auto)",
+  },
+  switches: {
+    resume: "continue the grid in --out (also what happens without it: finished runs are " +
+      "skipped, interrupted ones resume from their last checkpoint)",
+  },
+  examples: [
+    "deno task swap --preset smoke",
+    "deno task swap --preset small --env native:breakout",
+    "deno task swap --preset small --env ale:breakout --jepa results/small-ijepa/checkpoints " +
+    "--ae results/small-ae/checkpoints",
+    "deno task swap --preset small --conditions cnn --seeds 0   # one run of the grid",
+    "deno task swap --preset small --jobs 2   # two runs at a time",
+  ],
+};
+
+/**
+ * `--jobs N`: pretrains the encoders here, then trains and evaluates the unfinished runs in up
+ * to N worker processes (this same task with `--only RUN`, the same config and directory), so a
+ * grid uses every core; the report is written after the workers, from their files.
+ */
+async function runWorkers(config: SwapConfig, run: RunDir, jobs: number): Promise<void> {
+  await ensureEncoders(config, run.dir, { log: (line) => run.log(line) });
+  const pending = gridRuns(config, run.dir).filter((r) => !r.complete).map((r) => r.name);
+  run.log(`${pending.length} runs to do, ${jobs} at a time`);
+  // The workers get this command line, without --jobs, with --out pinned to this directory.
+  const args: string[] = [];
+  for (let i = 0; i < Deno.args.length; i++) {
+    const a = Deno.args[i];
+    if (a === "--jobs" || a === "--out") i++;
+    else if (!a.startsWith("--jobs=") && !a.startsWith("--out=")) args.push(a);
+  }
+  const failed: string[] = [];
+  const worker = async () => {
+    for (let name = pending.shift(); name !== undefined; name = pending.shift()) {
+      run.log(`worker: ${name}`);
+      const status = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", import.meta.filename!, ...args, "--out", run.dir, "--only", name],
+        stdout: "inherit",
+        stderr: "inherit",
+      }).spawn().status;
+      if (!status.success) failed.push(name);
+    }
+  };
+  await Promise.all(Array.from({ length: jobs }, worker));
+  if (failed.length) {
+    throw new Error(`runs failed in their workers: ${failed.join(", ")} (see their run.log)`);
+  }
+}
+
+if (import.meta.main) {
+  runTask(async () => {
+    rejectBothEnvFlags(Deno.args);
+    const { config, options, preset } = parseTaskArgs(spec);
+    checkConfig(() => {
+      checkEnvConfig(config.env);
+      checkSwapConfig(config);
+    });
+    const backend = await initBackend({ backend: options.backend as "auto" | undefined });
+    const out = options.out ?? join("results", `swap-${preset}-${envSlug(config.env.id)}`);
+    const run = await RunDir.open({
+      task: "swap",
+      config,
+      dir: out,
+      resume: true,
+      echo: (l) => console.error(l),
+    });
+    run.log(`backend ${backend.backend}; swap directory ${run.dir}`);
+    const only = options.only?.split(",").map((s) => s.trim());
+    const jobs = options.jobs === undefined ? 1 : Number(options.jobs);
+    if (!(Number.isInteger(jobs) && jobs >= 1)) {
+      throw new UsageError(`--jobs: expected an integer >= 1, got '${options.jobs}'`);
+    }
+    if (jobs > 1 && !only) {
+      await runWorkers(config, run, jobs);
+    }
+    let bar: ProgressBar | null = null;
+    let from = 0;
+    const updates = Math.floor(config.ppo.totalSteps / (config.ppo.numEnvs * config.ppo.numSteps));
+    const evals = await runSwap(config, run.dir, {
+      log: (line) => run.log(line),
+      onRun: (e) => {
+        if (e.status === "start" || e.status === "resume") {
+          // A resumed run's bar counts the updates left, so its rate and ETA are this session's.
+          from = e.from ?? 0;
+          bar = new ProgressBar(`${e.run} (updates ${from}..${updates})`, updates - from);
+        }
+      },
+      onProgress: (_name, update, _total, meanReturn, sps) =>
+        bar?.update(update - from, { return: meanReturn, "steps/s": sps }),
+    }, { only });
+    if (only) return;
+    const report = await writeSwapReport(config, run.dir, evals, (l) => run.log(l));
+    console.log(report.table);
+    run.log(`report: ${join(run.dir, "REPORT.md")}`);
+  });
+}

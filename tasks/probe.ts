@@ -8,7 +8,7 @@
 
 import { join } from "node:path";
 import { openDataset } from "../lib/data/dataset.ts";
-import type { ProbeFeatures } from "../lib/eval/encoder_probe.ts";
+import { pixelSubject, type ProbeFeatures } from "../lib/eval/encoder_probe.ts";
 import { RunDir } from "../lib/run/run_dir.ts";
 import { writeProbeStudy } from "../lib/report/probe_report.ts";
 import { initBackend } from "../lib/tensor/backend.ts";
@@ -22,7 +22,7 @@ const spec = {
   summary: "Probes frozen encoders for the game state: ridge R^2 per variable (ball x/y, paddle " +
     "x, bricks remaining, ball dx/dy from the 4-frame stack), F1 of binned positions and " +
     "1-nearest-neighbour R^2, on held-out episodes, from pooled embeddings and from the token " +
-    "grid; compares with a random-init encoder of the same shape. Writes probe.json, PROBE.md, " +
+    "grid; compares with a random-init encoder of the same shape and with the raw pixels. Writes probe.json, PROBE.md, " +
     "R^2 bars, PCA scatter plots and a k-NN retrieval figure.",
   options: {
     checkpoint: "checkpoint directory(ies) of pretrain runs, comma-separated (required)",
@@ -64,7 +64,11 @@ if (import.meta.main) {
     const ds = await openDataset(options.dataset);
     const loaded = options.checkpoint.split(",").map((dir) => loadPretrainedEncoder(dir.trim()));
     const cfg = loaded[0].cfg;
-    const encoders = [...loaded.map((l) => l.encoder), randomEncoder(cfg, ds.frameShape)];
+    const encoders = [
+      ...loaded.map((l) => l.encoder),
+      randomEncoder(cfg, ds.frameShape),
+      pixelSubject(ds.frameShape, cfg.stack, cfg.encoder.patch),
+    ];
     await writeProbeStudy(run, encoders, ds, {
       rows,
       features: features as ProbeFeatures[],

@@ -10,12 +10,14 @@
  *   linear readout can then say *where* something is, as a CNN probe on a flattened feature map
  *   can; the projection keeps the ridge problem small.
  *
+ * {@linkcode pixelSubject} gives the same readouts of the raw patches: the encoder-free baseline.
+ *
  * @module
  */
 
 import { type Dataset, frameStackBatches, splitEpisodes } from "../data/dataset.ts";
-import { embedFrames, type FrozenEncoder } from "../models/encoder.ts";
-import { vitGrid } from "../nn/vit.ts";
+import { type Embedding, embedFrames, type FrozenEncoder } from "../models/encoder.ts";
+import { patchify, vitGrid } from "../nn/vit.ts";
 import { columnMeans, covariance, symmetricEigen } from "./linalg.ts";
 import {
   BREAKOUT_PROBES,
@@ -62,15 +64,74 @@ export function probeStacks(
   return { frames: batch.frames, n: batch.shape[0], state: batch.state, groups };
 }
 
+/**
+ * What a probe reads features from: a frozen encoder's final tokens, or (the encoder-free
+ * baseline) the raw pixels of the patches, both as a grid of `tokens` vectors of `width`.
+ */
+export interface ProbeSubject {
+  name: string;
+  tokens: number;
+  width: number;
+  /** `[n, width]` pooled vectors, or `[n, tokens, width]` with `"tokens"`. */
+  embed(frames: Uint8Array, n: number, embedding: Embedding): Float32Array;
+}
+
+/** A frozen encoder as a probe subject. */
+export function encoderSubject(enc: FrozenEncoder): ProbeSubject {
+  return {
+    name: enc.name,
+    tokens: vitGrid(enc.cfg).tokens,
+    width: enc.cfg.width,
+    embed: (frames, n, embedding) => embedFrames(enc, frames, n, 128, embedding),
+  };
+}
+
+/**
+ * The raw pixels as a probe subject: each `patch x patch` patch of the stack is a token (its
+ * pixels in [0, 1]); pooled, the mean patch. What any encoder should add to.
+ */
+export function pixelSubject(
+  frameShape: readonly number[],
+  stack: number,
+  patch: number,
+): ProbeSubject {
+  const [h, w, c] = frameShape;
+  const { tokens, patchDim } = vitGrid({
+    imageSize: [h, w],
+    channels: c * stack,
+    patch,
+    width: 1,
+    depth: 0,
+    heads: 1,
+    mlpRatio: 1,
+    cls: false,
+  });
+  return {
+    name: "pixels",
+    tokens,
+    width: patchDim,
+    embed(frames, n, embedding) {
+      const patches = patchify(frames, n, h, w, c * stack, patch);
+      if (embedding === "tokens") return patches;
+      const out = new Float32Array(n * patchDim);
+      for (let i = 0; i < n * tokens; i++) {
+        const row = Math.floor(i / tokens) * patchDim;
+        for (let j = 0; j < patchDim; j++) out[row + j] += patches[i * patchDim + j] / tokens;
+      }
+      return out;
+    },
+  };
+}
+
 /** Pooled embeddings and labels of (a sample of) the given episodes. */
 export function probeData(
-  enc: FrozenEncoder,
+  subject: ProbeSubject,
   ds: Dataset,
   episodes: number[],
   opts: ProbeOptions,
 ): ProbeData {
   const { frames, n, state, groups } = probeStacks(ds, episodes, opts);
-  return { x: embedFrames(enc, frames, n), n, d: enc.cfg.width, state, groups };
+  return { x: subject.embed(frames, n, "pooled"), n, d: subject.width, state, groups };
 }
 
 /**
@@ -78,23 +139,23 @@ export function probeData(
  * `[train, test]`; `grid` projections are fitted on the training rows only.
  */
 export function probeSplits(
-  enc: FrozenEncoder,
+  of: FrozenEncoder | ProbeSubject,
   ds: Dataset,
   opts: ProbeOptions,
 ): [ProbeData, ProbeData] {
+  const subject = "params" in of ? encoderSubject(of) : of;
   const { train, val } = splitEpisodes(ds, { valFraction: opts.valFraction, seed: opts.seed });
   if (val.length === 0) {
     throw new Error("probe: the dataset needs at least two episodes (train and held-out)");
   }
   if ((opts.features ?? "pooled") === "pooled") {
-    return [probeData(enc, ds, train, opts), probeData(enc, ds, val, opts)];
+    return [probeData(subject, ds, train, opts), probeData(subject, ds, val, opts)];
   }
-  const { tokens } = vitGrid(enc.cfg);
-  const w = enc.cfg.width;
+  const { tokens, width: w } = subject;
   const k = Math.min(opts.gridComponents ?? 16, w);
   const sets = [train, val].map((eps) => {
     const { frames, n, state, groups } = probeStacks(ds, eps, opts);
-    return { n, state, groups, tokens: embedFrames(enc, frames, n, 128, "tokens") };
+    return { n, state, groups, tokens: subject.embed(frames, n, "tokens") };
   });
   // Principal directions of single tokens (rows: every token of every training frame).
   const rows = sets[0].n * tokens;
@@ -116,7 +177,7 @@ export function probeSplits(
 
 /** Probes an encoder: trained on the training episodes, reported on the held-out ones. */
 export function probeEncoder(
-  enc: FrozenEncoder,
+  enc: FrozenEncoder | ProbeSubject,
   ds: Dataset,
   opts: ProbeOptions,
 ): { results: ProbeResult[]; test: ProbeData } {

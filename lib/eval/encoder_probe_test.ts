@@ -5,7 +5,7 @@ import { openDataset } from "../data/dataset.ts";
 import { CLEANRL_ATARI } from "../envs/make.ts";
 import { PRETRAIN_PRESETS } from "../train/pretrain_presets.ts";
 import { randomEncoder } from "../train/pretrain.ts";
-import { probeEncoder, probeSplits, retrieval } from "./encoder_probe.ts";
+import { pixelSubject, probeEncoder, probeSplits, retrieval } from "./encoder_probe.ts";
 
 const dir = join(await Deno.makeTempDir(), "ds");
 await collectDataset(dir, {
@@ -50,4 +50,20 @@ Deno.test("retrieval returns one labelled neighbour per query and encoder", () =
   assert.equal(r.neighbours.random.length, 4);
   assert.deepEqual(r.size, [84, 84]);
   assert.equal(r.queries[0].length, 84 * 84);
+});
+
+Deno.test("the raw-pixel baseline: patches as tokens, their mean pooled", () => {
+  const pixels = pixelSubject(ds.frameShape, cfg.stack, 12);
+  assert.equal(pixels.tokens, 49);
+  assert.equal(pixels.width, 12 * 12 * 4);
+  const frames = new Uint8Array(84 * 84 * 4).fill(51);
+  const tokens = pixels.embed(frames, 1, "tokens");
+  assert.equal(tokens.length, 49 * 576);
+  assert.ok(Math.abs(tokens[100] - 0.2) < 1e-6);
+  const pooled = pixels.embed(frames, 1, "pooled");
+  assert.equal(pooled.length, 576);
+  assert.ok(Math.abs(pooled[5] - 0.2) < 1e-6);
+  const r2 = probeEncoder(pixels, ds, { ...opts, features: "grid" }).results
+    .find((r) => r.variable === "paddleX")!.r2;
+  assert.ok(r2 > 0.8, `paddle x from pixels: ${r2}`);
 });

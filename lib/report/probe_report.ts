@@ -1,5 +1,6 @@
 /**
- * The probe study of a set of frozen encoders, written into a run directory: `probe.json`,
+ * The probe study of a set of frozen encoders (and optionally the raw-pixel baseline,
+ * `pixelSubject`), written into a run directory: `probe.json`,
  * `PROBE.md`, one metric record per (encoder, features, variable), and the figures (R^2 bars,
  * PCA scatters of the pooled embeddings, k-NN retrieval per feature set). Shared by
  * `deno task probe` and the pipeline.
@@ -8,7 +9,12 @@
  */
 
 import type { Dataset } from "../data/dataset.ts";
-import { type ProbeFeatures, probeSplits, retrieval } from "../eval/encoder_probe.ts";
+import {
+  type ProbeFeatures,
+  probeSplits,
+  type ProbeSubject,
+  retrieval,
+} from "../eval/encoder_probe.ts";
 import { BREAKOUT_PROBES, type ProbeData, runProbes } from "../eval/probe.ts";
 import type { FrozenEncoder } from "../models/encoder.ts";
 import { writeFileAtomic } from "../run/atomic.ts";
@@ -36,7 +42,7 @@ export interface ProbeStudyOptions {
 /** Probes every encoder on every feature set; writes the files listed in the module doc. */
 export async function writeProbeStudy(
   run: RunDir,
-  encoders: FrozenEncoder[],
+  encoders: (FrozenEncoder | ProbeSubject)[],
   ds: Dataset,
   opts: ProbeStudyOptions,
 ): Promise<ProbeRow[]> {
@@ -52,7 +58,7 @@ export async function writeProbeStudy(
         table.push({ encoder: enc.name, features, ...r });
         run.metric({ encoder: enc.name, features, ...r, f1: r.f1 ?? null });
       }
-      if (features === "pooled") {
+      if (features === "pooled" && "params" in enc) {
         for (const color of ["paddleX", "ballY"]) {
           await writeFileAtomic(
             run.path("figures", `pca_${enc.name}_${color}.svg`),

@@ -179,7 +179,7 @@ Deno.test("pretrain killed with SIGKILL mid-run and re-run with --resume ends wi
   await Deno.remove(root, { recursive: true });
 });
 
-Deno.test("pipeline: a re-run skips current phases; a probe change redoes only probe and report", async () => {
+Deno.test("pipeline: a re-run skips current phases; a probe or plan change redoes only it and the report", async () => {
   const out = join(await Deno.makeTempDir(), "run");
   const tiny = [
     "--out",
@@ -195,18 +195,68 @@ Deno.test("pipeline: a re-run skips current phases; a probe change redoes only p
       "pretrain.train.monitorFrames=16",
       "probe.rows=60",
       "probe.features=[pooled]",
+      // The world model on 32x32 frames (a 2x2 patch grid), a few steps of each part.
+      "worldmodel.data.size=32",
+      "worldmodel.stage1.train.steps=4",
+      "worldmodel.stage1.train.batchSize=8",
+      "worldmodel.stage1.train.checkpointEvery=2",
+      "worldmodel.stage1.train.monitorEvery=2",
+      "worldmodel.stage1.train.monitorFrames=16",
+      "worldmodel.stage1.train.earlyStop.every=2",
+      "worldmodel.stage2.train.steps=4",
+      "worldmodel.stage2.train.batchSize=4",
+      "worldmodel.stage2.train.earlyStop.every=2",
+      "worldmodel.stage2.train.valBatches=1",
+      "worldmodel.decoder.train.steps=2",
+      "worldmodel.decoder.train.batchSize=8",
+      "worldmodel.eval.windows=4",
+      "worldmodel.eval.sensitivityStarts=8",
+      "worldmodel.eval.probeRows=64",
+      "worldmodel.eval.horizon=8",
+      "plan.goal.tasks=2",
+      "plan.planner.samples=8",
+      "plan.planner.iterations=2",
+      "plan.planner.elites=2",
     ].flatMap((s) => ["--set", s]),
   ];
   const first = await task("pipeline.ts", tiny);
   assert.equal(first.code, 0, first.stderr);
-  assert.match(first.stdout, /ran data, ijepa, ae, probe, report; skipped nothing/);
+  assert.match(
+    first.stdout,
+    /ran data, ijepa, ae, probe, worldmodel, plan, report; skipped nothing/,
+  );
   const report = Deno.readTextFileSync(join(out, "REPORT.md"));
   assert.match(report, /\|pooled\|ijepa\|/);
   assert.ok(existsSync(join(out, "figures/probe_r2.png")));
+  assert.match(report, /## World model/);
+  assert.match(report, /\| world model \| \d+\.\d% \|/, "action sensitivity table");
+  assert.match(report, /\| action-blind \(CEM\) \| \d+% \|/, "planning table");
+  assert.match(report, /\(worldmodel\/stage2\/figures\/real_vs_imagined\.gif\)/);
+  for (
+    const f of [
+      "figures/worldmodel_rollout_error.png",
+      "worldmodel/stage2/figures/real_vs_imagined.gif",
+      "plan/PLAN.md",
+    ]
+  ) {
+    assert.ok(existsSync(join(out, f)), f);
+  }
 
   const again = await task("pipeline.ts", tiny);
-  assert.match(again.stdout, /ran nothing; skipped data, ijepa, ae, probe, report/);
+  assert.match(
+    again.stdout,
+    /ran nothing; skipped data, ijepa, ae, probe, worldmodel, plan, report/,
+  );
   const changed = await task("pipeline.ts", [...tiny, "--set", "probe.rows=80"]);
   assert.equal(changed.code, 0, changed.stderr);
-  assert.match(changed.stdout, /ran probe, report; skipped data, ijepa, ae/);
+  assert.match(changed.stdout, /ran probe, report; skipped data, ijepa, ae, worldmodel, plan/);
+  const planChanged = await task("pipeline.ts", [
+    ...tiny,
+    "--set",
+    "probe.rows=80",
+    "--set",
+    "plan.planner.samples=12",
+  ]);
+  assert.equal(planChanged.code, 0, planChanged.stderr);
+  assert.match(planChanged.stdout, /ran plan, report; skipped data, ijepa, ae, probe, worldmodel/);
 });

@@ -1,15 +1,20 @@
 /**
  * The project's pipeline, data to report, as phases of {@linkcode runPipeline}:
  *
- *   data    scripted play of the chosen env -> a dataset
- *   ijepa   I-JEPA pretraining of the ViT encoder on it
- *   ae      the pixel-autoencoder control, same encoder and budget
- *   probe   linear / F1 / k-NN probes of both and of a random-init encoder, pooled and grid
- *   report  REPORT.md with figures (SVG + PNG) and tables, rebuilt from the run's files
+ *   data        scripted play of the chosen env -> a dataset
+ *   ijepa       I-JEPA pretraining of the ViT encoder on it
+ *   ae          the pixel-autoencoder control, same encoder and budget
+ *   probe       linear / F1 / k-NN probes of both and of a random-init encoder, pooled and grid
+ *   worldmodel  the V-JEPA 2-style world model on its own dataset: stage 1, stage 2 with its
+ *               action-blind control, rollout and action-sensitivity evaluation, pixel decoder
+ *   plan        CEM planning toward goal frames with it, against action-blind, random, no-op
+ *   report      REPORT.md with figures (SVG + PNG) and tables, rebuilt from the run's files
  *
- * One typed config drives every phase; presets `smoke` (CI, minutes), `small` (meaningful on a
- * 2-core CPU) and `full` (the reference sizes, for a GPU). Each phase's key covers its own slice
- * of the config plus the seed and env, so changing the probe's rows redoes only probe and report.
+ * (worldmodel and plan, lib/pipeline/world_model_phases.ts, only for Breakout.) One typed config
+ * drives every phase; presets `smoke` (CI, minutes), `small` (meaningful on a 2-core CPU) and
+ * `full` (the reference sizes, for a GPU). Each phase's key covers its own slice of the config
+ * plus the seed and env, so changing the probe's rows redoes only probe and report, and a plan
+ * setting only plan and report.
  *
  * @module
  */
@@ -17,11 +22,10 @@
 import { join } from "node:path";
 import { collectDataset } from "../data/collect.ts";
 import { type Dataset, openDataset } from "../data/dataset.ts";
-import { CLEANRL_ATARI } from "../envs/make.ts";
+import { checkEnvConfig, CLEANRL_ATARI } from "../envs/make.ts";
 import type { PolicyName } from "../envs/policies.ts";
-import type { ProbeFeatures } from "../eval/encoder_probe.ts";
+import { pixelSubject, type ProbeFeatures } from "../eval/encoder_probe.ts";
 import type { Presets } from "../run/config.ts";
-import { RunDir } from "../run/run_dir.ts";
 import { writeProbeStudy } from "../report/probe_report.ts";
 import { writeRunReport } from "../report/run_report.ts";
 import {
@@ -31,7 +35,18 @@ import {
   randomEncoder,
 } from "../train/pretrain.ts";
 import { PRETRAIN_PRESETS } from "../train/pretrain_presets.ts";
+import { phaseRun, type PipelineProgress } from "./phase_run.ts";
 import type { Phase, PhaseContext } from "./runner.ts";
+import {
+  hasWorldModel,
+  type PipelinePlanConfig,
+  type PipelineWorldModelConfig,
+  pipelineWorldModelEnv,
+  worldModelPhases,
+  worldModelSlices,
+} from "./world_model_phases.ts";
+
+export type { PipelineProgress };
 
 /** Everything that defines a pipeline run. */
 export interface PipelineConfig {
@@ -41,7 +56,12 @@ export interface PipelineConfig {
   data: { episodes: number; policy: PolicyName };
   /** Shared by I-JEPA and the autoencoder control, so they get the same encoder and budget. */
   pretrain: Omit<PretrainConfig, "seed" | "method">;
-  probe: { rows: number; features: ProbeFeatures[] };
+  /** `pixels`: also probe the raw patches, the encoder-free baseline. */
+  probe: { rows: number; features: ProbeFeatures[]; pixels: boolean };
+  /** The world model (Breakout only): `deno task worldmodel`'s config, its seeds from `seed`. */
+  worldmodel: PipelineWorldModelConfig;
+  /** Latent planning with it: `deno task plan`'s config, its seed from `seed`. */
+  plan: PipelinePlanConfig;
 }
 
 function preset(
@@ -55,7 +75,8 @@ function preset(
     env: "native:breakout",
     data: { episodes, policy: "scripted" },
     pretrain: pretrainConfig,
-    probe: { rows, features: ["pooled", "grid"] },
+    probe: { rows, features: ["pooled", "grid"], pixels: true },
+    ...worldModelSlices(name),
   };
 }
 
@@ -66,14 +87,16 @@ export const PIPELINE_PRESETS: Presets<PipelineConfig> = {
   full: preset("full", 120, 5000),
 };
 
-/** Progress of long phases (training steps), for a progress bar. */
-export interface PipelineProgress {
-  (phase: string, done: number, total: number, stats: Record<string, number>): void;
+/** Checks the env configs a run will use; throws an Error naming what is wrong. */
+export function checkPipelineConfig(cfg: PipelineConfig): void {
+  checkEnvConfig({ ...CLEANRL_ATARI, id: cfg.env });
+  if (hasWorldModel(cfg.env)) checkEnvConfig(pipelineWorldModelEnv(cfg.worldmodel, cfg));
 }
 
 /** The phases of a run with config `cfg`. */
 export function pipelinePhases(cfg: PipelineConfig, progress?: PipelineProgress): Phase[] {
   const common = { seed: cfg.seed, env: cfg.env };
+  const worldModel = hasWorldModel(cfg.env) ? worldModelPhases(common, cfg, progress) : [];
   const datasetDir = (ctx: PhaseContext) => ctx.upstream.data.outputs!.dataset as string;
   const pretrainPhase = (method: "ijepa" | "ae"): Phase => ({
     name: method,
@@ -141,7 +164,7 @@ export function pipelinePhases(cfg: PipelineConfig, progress?: PipelineProgress)
       inputs: { ...common, probe: cfg.probe },
       async run(ctx) {
         // Probing is cheap next to training and has no checkpoints: a resumed probe starts over.
-        const run = await phaseRun(ctx, cfg.probe, true);
+        const run = await phaseRun(ctx, cfg.probe, { fresh: true });
         const ds = await openDataset(datasetDir(ctx));
         const encoders = ["ijepa", "ae"].map((m) =>
           loadPretrainedEncoder(ctx.upstream[m].outputs!.checkpoints as string)
@@ -149,7 +172,13 @@ export function pipelinePhases(cfg: PipelineConfig, progress?: PipelineProgress)
         const pcfg = encoders[0].cfg;
         const table = await writeProbeStudy(
           run,
-          [...encoders.map((e) => e.encoder), randomEncoder(pcfg, ds.frameShape)],
+          [
+            ...encoders.map((e) => e.encoder),
+            randomEncoder(pcfg, ds.frameShape),
+            ...(cfg.probe.pixels
+              ? [pixelSubject(ds.frameShape, pcfg.stack, pcfg.encoder.patch)]
+              : []),
+          ],
           ds,
           {
             ...cfg.probe,
@@ -163,9 +192,10 @@ export function pipelinePhases(cfg: PipelineConfig, progress?: PipelineProgress)
         return { rows: table.length };
       },
     },
+    ...worldModel,
     {
       name: "report",
-      needs: ["data", "ijepa", "ae", "probe"],
+      needs: ["data", "ijepa", "ae", "probe", ...worldModel.map((p) => p.name)],
       inputs: { ...common, config: cfg },
       async run(ctx) {
         const path = await writeRunReport(ctx.runDir);
@@ -173,20 +203,4 @@ export function pipelinePhases(cfg: PipelineConfig, progress?: PipelineProgress)
       },
     },
   ];
-}
-
-/** The phase's RunDir (config, log, metrics), reopened on resume. */
-async function phaseRun(ctx: PhaseContext, config: unknown, fresh = false): Promise<RunDir> {
-  if (fresh) {
-    for (const f of ["config.json", "metrics.jsonl", "run.log"]) {
-      await Deno.remove(join(ctx.dir, f)).catch(() => {});
-    }
-  }
-  return RunDir.open({
-    task: ctx.dir,
-    config,
-    dir: ctx.dir,
-    resume: !fresh,
-    echo: (line) => ctx.log(line),
-  });
 }

@@ -4,7 +4,8 @@
  * from the Parquet metrics (polars reads, arquero pivots), the exact config and seed, the backend
  * and machine, and the anchors' published numbers beside ours where an experiment is comparable.
  *
- * Sections appear for the phases present, so a partial run still reports what it has.
+ * Sections appear for the phases present, so a partial run still reports what it has; the
+ * world-model section comes from lib/report/world_model_report.ts.
  *
  * @module
  */
@@ -17,6 +18,7 @@ import { readPhaseRecord } from "../pipeline/runner.ts";
 import { writeFileAtomic } from "../run/atomic.ts";
 import { Plot, plotToSvg } from "./plot.ts";
 import { svgToPng } from "./svg_png.ts";
+import { worldModelReportItems } from "./world_model_report.ts";
 
 /** `<run>/pipeline.json`: how the run was started (written by `deno task pipeline`). */
 export interface RunInfo {
@@ -89,7 +91,7 @@ export function buildRunReport(runDir: string): ReportItem[] {
     .map((e) => readPhaseRecord(join(runDir, e.name)))
     // The report phase is the one writing this: its record says "running" until it returns.
     .filter((r) => r !== null && r.name !== "report");
-  const order = ["data", "ijepa", "ae", "probe", "worldmodel1", "worldmodel2", "swap", "report"];
+  const order = ["data", "ijepa", "ae", "probe", "worldmodel", "plan", "swap", "report"];
   phases.sort((a, b) => order.indexOf(a!.name) - order.indexOf(b!.name));
   out.push(
     "## Phases",
@@ -210,6 +212,13 @@ export function buildRunReport(runDir: string): ReportItem[] {
       }
     }
     out.push(`Full table with F1 and 1-NN R^2: [probe/PROBE.md](probe/PROBE.md).`, "");
+  }
+
+  // The world model and planning: their own section, from their phase directories.
+  const worldModel = worldModelReportItems(runDir);
+  if (worldModel.length) {
+    flush();
+    items.push(...worldModel);
   }
 
   // Provenance.

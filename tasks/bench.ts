@@ -1,11 +1,15 @@
 /**
- * `deno task bench`: runs the named benchmarks of the hot paths.
+ * `deno task bench`: runs the named benchmarks of the hot paths; `--peers` adds the PyTorch
+ * peer of each benchmark that has one (and the ratio), `--profile` a per-kernel profile.
  *
  * @module
  */
 
-import { BENCHMARKS } from "../lib/bench/bench.ts";
-import { initBackend } from "../lib/tensor/backend.ts";
+import * as tf from "@tensorflow/tfjs";
+import { BENCHMARKS, type BenchResult } from "../lib/bench/bench.ts";
+import { formatKernelProfile, startKernelProfile } from "../lib/bench/kernel_profile.ts";
+import { PEER_SCRIPTS, type PeerResult, runPeer } from "../lib/bench/peers.ts";
+import { BACKEND_NAMES, initBackend } from "../lib/tensor/backend.ts";
 import { parseTaskArgs, runTask, UsageError } from "./cli.ts";
 
 const spec = {
@@ -14,15 +18,65 @@ const spec = {
     `--json). Benchmarks: ${BENCHMARKS.map((b) => b.name).join(", ")}.`,
   options: {
     only: "run only these benchmarks (comma-separated names)",
-    backend: "tfjs backend for tensor benchmarks (default JEPA_BACKEND or auto)",
+    backend: `tfjs backend: auto | ${BACKEND_NAMES.join(" | ")} (default JEPA_BACKEND or auto)`,
   },
   switches: {
     json: 'print one JSON object per line: {"bench", "backend", "value", "unit", "config"}',
     list: "list the benchmarks and exit",
     quick: "short timing windows (a smoke check, not numbers to report)",
+    peers: `also run the PyTorch peer of ${
+      Object.keys(PEER_SCRIPTS).join(", ")
+    } (1 and 2 threads, the best kept) and print the ratio; needs torch`,
+    profile: "after each benchmark with a step, time every tfjs kernel over a few steps",
   },
-  examples: ["deno task bench --only env-breakout --json"],
+  examples: [
+    "deno task bench --only env-breakout --json",
+    "deno task bench --only ijepa-step --peers",
+    "deno task bench --only ijepa-step --backend cpu --profile",
+  ],
 };
+
+function line(result: BenchResult): string {
+  if (result.config.skipped) return `${result.bench.padEnd(20)} skipped: ${result.config.skipped}`;
+  const range = result.range ? ` (min ${result.range[0]}, max ${result.range[1]})` : "";
+  const peak = result.config.peakRssMiB ? `, peak RSS ${result.config.peakRssMiB} MiB` : "";
+  return `${
+    result.bench.padEnd(20)
+  } ${result.value} ${result.unit}${range} [${result.backend}${peak}]`;
+}
+
+function peerLine(ours: BenchResult, best: PeerResult, runs: PeerResult[]): string[] {
+  const others = runs.filter((r) => r !== best).map((r) => `${r.threads} threads: ${r.value}`);
+  const range = best.range ? ` (min ${best.range[0]}, max ${best.range[1]})` : "";
+  return [
+    `${"  pytorch".padEnd(20)} ${best.value} ${best.unit}${range} [torch ${best.torch}, ` +
+    `${best.threads} thread${best.threads === 1 ? "" : "s"}` +
+    `${others.length ? `; ${others.join(", ")}` : ""}` +
+    `${best.peakRssMiB ? `, peak RSS ${best.peakRssMiB} MiB` : ""}]`,
+    `${"  ours / pytorch".padEnd(20)} ${(ours.value / best.value).toFixed(2)}x`,
+  ];
+}
+
+/** Times every kernel over `steps` steps of a benchmark's step function. */
+function profile(prepare: () => { step(): unknown; dispose(): void }, steps = 2): string {
+  const run = prepare();
+  try {
+    run.step(); // warm-up: first-call costs are not the kernels'
+    const profiler = startKernelProfile(tf.getBackend());
+    const start = performance.now();
+    for (let i = 0; i < steps; i++) run.step();
+    const wall = (performance.now() - start) / steps;
+    const rows = profiler.stop().map((r) => ({
+      ...r,
+      calls: r.calls / steps,
+      ms: r.ms / steps,
+      elements: r.elements / steps,
+    }));
+    return `${formatKernelProfile(rows)}\nper step: ${wall.toFixed(0)} ms wall`;
+  } finally {
+    run.dispose();
+  }
+}
 
 if (import.meta.main) {
   runTask(async () => {
@@ -43,15 +97,20 @@ if (import.meta.main) {
     }
     for (const bench of BENCHMARKS.filter((b) => !names || names.includes(b.name))) {
       const result = await bench.run({ quick: switches.quick });
-      if (switches.json) console.log(JSON.stringify(result));
-      else if (result.config.skipped) {
-        console.log(`${result.bench.padEnd(20)} skipped: ${result.config.skipped}`);
-      } else {
-        const range = result.range ? ` (min ${result.range[0]}, max ${result.range[1]})` : "";
-        console.log(
-          `${result.bench.padEnd(20)} ${result.value} ${result.unit}${range} [${result.backend}]`,
-        );
+      console.log(switches.json ? JSON.stringify(result) : line(result));
+      if (switches.peers && PEER_SCRIPTS[bench.name] && !result.config.skipped) {
+        const peer = await runPeer(bench.name, { quick: switches.quick });
+        if (switches.json) {
+          console.log(JSON.stringify(
+            peer.ok
+              ? { ...peer.best, runs: peer.runs, ratio: result.value / peer.best.value }
+              : { bench: bench.name, impl: "pytorch", skipped: peer.reason },
+          ));
+        } else if (peer.ok) {
+          for (const l of peerLine(result, peer.best, peer.runs)) console.log(l);
+        } else console.log(`${"  pytorch".padEnd(20)} skipped: ${peer.reason}`);
       }
+      if (switches.profile && bench.prepare) console.log(profile(bench.prepare));
     }
   });
 }

@@ -16,7 +16,7 @@ const USAGE = `Usage: deno task doctor [options]
 
 Prints the tfjs backend this machine gets (and why each better one was skipped), the versions
 of Deno, tfjs and the pinned npm packages, wasm SIMD/threads, the WebGPU adapter, Jupyter and
-its Deno kernel, ale-py, and g++ / OpenBLAS for a native backend.
+its Deno kernel, ale-py, and the native backend with what it needs (a C compiler, OpenBLAS).
 
 Options:
   --backend NAME   backend to initialise: auto | ${BACKEND_NAMES.join(" | ")}
@@ -44,6 +44,8 @@ function render(f: DoctorFacts): string {
     const r = f.backend.report;
     const extra = r.backend === "wasm"
       ? ` (SIMD ${r.simd ? "on" : "off"}, threads ${r.threads ? "on" : "off"})`
+      : r.native
+      ? ` (${r.native.threads} threads)`
       : r.adapter
       ? ` (${r.adapter.description || r.adapter.vendor})`
       : "";
@@ -131,6 +133,19 @@ function render(f: DoctorFacts): string {
   } else {
     line("openblas", `${warn("no")} ${dim("(apt-get install libopenblas-dev)")}`);
   }
+  const cc = f.native.cc;
+  line(
+    "cc",
+    cc.present ? `${cc.command}: ${cc.version}` : `${warn("no")} ${dim("(apt-get install g++)")}`,
+  );
+  const nb = f.native.backend;
+  if (nb.available) {
+    line(
+      "native",
+      `${good("available")}: ${nb.kernels} native kernels, ${nb.threads} threads ` +
+        dim(`(${nb.library})`),
+    );
+  } else line("native", `${warn("unavailable")}: ${nb.reason}`);
   return out.join("\n");
 }
 

@@ -38,7 +38,8 @@ const spec = {
     env:
       "env to collect from when no --dataset is given (default native:breakout; ale:breakout needs ale-py)",
     out: "run directory (default results/pretrain-<method>-<time>)",
-    backend: "tfjs backend: auto | tensorflow | webgpu | wasm | cpu (default JEPA_BACKEND or auto)",
+    backend:
+      "tfjs backend: auto | tensorflow | webgpu | native | wasm | cpu (default JEPA_BACKEND or auto)",
   },
   switches: { resume: "continue the run in --out from its last checkpoint" },
   examples: [

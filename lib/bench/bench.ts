@@ -7,6 +7,10 @@
 
 import { envAleBreakoutBench, envBreakoutBench } from "./env_bench.ts";
 import { ijepaStepBench } from "./ijepa_bench.ts";
+import { ppoUpdateBench } from "./ppo_bench.ts";
+import { worldModelStepBench } from "./worldmodel_bench.ts";
+
+export { measureRate, peakRssMiB, resetPeakRss } from "./measure.ts";
 
 /** One benchmark's result, printed as one JSON line by `deno task bench --json`. */
 export interface BenchResult {
@@ -26,37 +30,15 @@ export interface Benchmark {
   description: string;
   /** `quick` shortens the timing (for tests); numbers to report come from a full run. */
   run(opts: { quick?: boolean }): Promise<BenchResult>;
+  /** For tensor benchmarks: the timed step alone, for per-kernel profiles. */
+  prepare?(): { step(): unknown; dispose(): void };
 }
 
 /** Every benchmark, in the order `deno task bench` runs them. */
-export const BENCHMARKS: Benchmark[] = [envBreakoutBench, envAleBreakoutBench, ijepaStepBench];
-
-/**
- * Times `work` (which does `units` units per call) over several windows after a warm-up and
- * returns units per second: the median window, and the min and max.
- */
-export async function measureRate(
-  work: () => void | Promise<void>,
-  units: number,
-  opts: { windows?: number; windowSeconds?: number; warmupSeconds?: number } = {},
-): Promise<{ median: number; min: number; max: number }> {
-  const { windows = 5, windowSeconds = 1, warmupSeconds = 0.5 } = opts;
-  const runFor = async (seconds: number) => {
-    const start = performance.now();
-    let calls = 0;
-    while (performance.now() - start < seconds * 1000) {
-      await work();
-      calls++;
-    }
-    return (calls * units) / ((performance.now() - start) / 1000);
-  };
-  await runFor(warmupSeconds);
-  const rates: number[] = [];
-  for (let i = 0; i < windows; i++) rates.push(await runFor(windowSeconds));
-  rates.sort((a, b) => a - b);
-  return {
-    median: rates[Math.floor(rates.length / 2)],
-    min: rates[0],
-    max: rates[rates.length - 1],
-  };
-}
+export const BENCHMARKS: Benchmark[] = [
+  envBreakoutBench,
+  envAleBreakoutBench,
+  ijepaStepBench,
+  worldModelStepBench,
+  ppoUpdateBench,
+];

@@ -11,7 +11,8 @@ import { aleStatus } from "../envs/ale.ts";
 import { CLEANRL_ATARI, makeEnv } from "../envs/make.ts";
 import { VectorEnv } from "../envs/vector.ts";
 import { Rng } from "../tensor/rng.ts";
-import { type Benchmark, type BenchResult, measureRate } from "./bench.ts";
+import type { Benchmark, BenchResult } from "./bench.ts";
+import { measureRate } from "./measure.ts";
 
 const NUM_ENVS = 8;
 

@@ -6,7 +6,8 @@
 
 /**
  * Times `work` (which does `units` units per call) over several windows after a warm-up and
- * returns units per second: the median window, and the min and max.
+ * returns units per second: the median window, and the min and max. Each window makes at least
+ * one call (so does the warm-up, unless it is 0 seconds).
  */
 export async function measureRate(
   work: () => void | Promise<void>,
@@ -17,13 +18,14 @@ export async function measureRate(
   const runFor = async (seconds: number) => {
     const start = performance.now();
     let calls = 0;
-    while (performance.now() - start < seconds * 1000) {
+    // At least one call per window, so that a zero-length (quick) window still measures.
+    do {
       await work();
       calls++;
-    }
+    } while (performance.now() - start < seconds * 1000);
     return (calls * units) / ((performance.now() - start) / 1000);
   };
-  await runFor(warmupSeconds);
+  if (warmupSeconds > 0) await runFor(warmupSeconds);
   const rates: number[] = [];
   for (let i = 0; i < windows; i++) rates.push(await runFor(windowSeconds));
   rates.sort((a, b) => a - b);

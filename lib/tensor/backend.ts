@@ -19,9 +19,15 @@ import * as tf from "@tensorflow/tfjs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import {
+  NATIVE_BACKEND,
+  type NativeInfo,
+  NativeUnavailable,
+  registerNativeBackend,
+} from "./native/register.ts";
 
 /** A tfjs backend this project knows how to load. */
-export type BackendName = "tensorflow" | "webgpu" | "wasm" | "cpu";
+export type BackendName = "tensorflow" | "webgpu" | "native" | "wasm" | "cpu";
 
 /** What {@linkcode initBackend} accepts: a backend name, or "auto" for the first that loads. */
 export type BackendChoice = BackendName | "auto";
@@ -61,6 +67,8 @@ export interface BackendReport {
   threads?: boolean;
   /** webgpu only: the adapter tfjs runs on. */
   adapter?: AdapterInfo;
+  /** native only: OpenBLAS, the compiled kernels and their threads. */
+  native?: NativeInfo;
 }
 
 /** Options of {@linkcode initBackend}. */
@@ -88,17 +96,19 @@ interface Loaded {
   simd?: boolean;
   threads?: boolean;
   adapter?: AdapterInfo;
+  native?: NativeInfo;
 }
 
 type Loader = (quiet: boolean) => Promise<Loaded>;
 
 // ---------------------------------------------------------------------------------------------
-// The candidates. The order of this object is the auto-mode priority: a new backend (e.g.
-// `native`, between webgpu and wasm) is one entry here plus its name in BackendName.
+// The candidates. The order of this object is the auto-mode priority: a new backend is one
+// entry here plus its name in BackendName.
 
 const LOADERS: Record<BackendName, Loader> = {
   tensorflow: loadTensorflow,
   webgpu: loadWebGPU,
+  native: loadNative,
   wasm: loadWasm,
   cpu: loadCpu,
 };
@@ -284,6 +294,22 @@ async function loadWebGPU(quiet: boolean): Promise<Loaded> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// native: the cpu backend with OpenBLAS matmuls and compiled C kernels, through Deno FFI.
+
+async function loadNative(quiet: boolean): Promise<Loaded> {
+  let info: NativeInfo;
+  try {
+    info = registerNativeBackend();
+  } catch (err) {
+    if (err instanceof NativeUnavailable) throw new Unavailable(err.reason);
+    throw new Unavailable(`the native kernels failed to load: ${firstLine(err)}`);
+  }
+  await activate(NATIVE_BACKEND, quiet);
+  const { kernels, ...facts } = info;
+  return { native: info, detail: { ...facts, nativeKernels: kernels.length } };
+}
+
+// ---------------------------------------------------------------------------------------------
 // wasm: SIMD on; threads impossible under Deno (the worker is a blob: URL that
 // node:worker_threads rejects), and tfjs turns them off anyway when IS_NODE.
 
@@ -416,6 +442,7 @@ async function select(requested: BackendChoice, quiet: boolean): Promise<Backend
     if (loaded.simd !== undefined) report.simd = loaded.simd;
     if (loaded.threads !== undefined) report.threads = loaded.threads;
     if (loaded.adapter !== undefined) report.adapter = loaded.adapter;
+    if (loaded.native !== undefined) report.native = loaded.native;
     return report;
   }
   if (requested !== "auto") {
@@ -434,7 +461,9 @@ let current: { requested: BackendChoice; report: Promise<BackendReport> } | unde
  *
  * The choice is `opts.backend`, else `JEPA_BACKEND`, else "auto". "auto" tries
  * {@linkcode BACKEND_NAMES} in order: `tensorflow` (tfjs-node-gpu, then tfjs-node, only when
- * installed), `webgpu` (only on a non-fallback adapter), `wasm` (SIMD, no threads), `cpu`.
+ * installed), `webgpu` (only on a non-fallback adapter), `native` (OpenBLAS and compiled
+ * kernels over FFI, where a C compiler and OpenBLAS are present), `wasm` (SIMD, no threads),
+ * `cpu`.
  * An explicit backend that cannot load rejects with an Error saying why; an unknown name
  * rejects with one listing the valid names.
  *

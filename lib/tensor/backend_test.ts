@@ -82,7 +82,7 @@ function assertClose(actual: number[], expected: number[], what: string) {
 }
 
 Deno.test("backend names are in auto-mode priority order", () => {
-  assert.deepEqual(BACKEND_NAMES, ["tensorflow", "webgpu", "wasm", "cpu"]);
+  assert.deepEqual(BACKEND_NAMES, ["tensorflow", "webgpu", "native", "wasm", "cpu"]);
   assert.equal(parseBackendChoice(" WASM "), "wasm");
   assert.equal(parseBackendChoice("auto"), "auto");
 });
@@ -90,12 +90,12 @@ Deno.test("backend names are in auto-mode priority order", () => {
 Deno.test("an unknown backend name is an error listing the valid names", async () => {
   assert.throws(
     () => parseBackendChoice("cuda"),
-    /unknown backend 'cuda'; valid names: auto, tensorflow, webgpu, wasm, cpu/,
+    /unknown backend 'cuda'; valid names: auto, tensorflow, webgpu, native, wasm, cpu/,
   );
   const { out } = await inSubprocess(`await initBackend({ backend: "tpu" });`);
   assert.match(
     out.error,
-    /unknown backend 'tpu'; valid names: auto, tensorflow, webgpu, wasm, cpu/,
+    /unknown backend 'tpu'; valid names: auto, tensorflow, webgpu, native, wasm, cpu/,
   );
   const fromEnv = await inSubprocess(`await initBackend();`, { JEPA_BACKEND: "gpu" });
   assert.match(fromEnv.out.error, /unknown JEPA_BACKEND 'gpu'; valid names: auto, tensorflow/);
@@ -140,6 +140,64 @@ ${MATMUL}`);
   assert.equal(wasm.out.plain.length, 33 * 29);
   assertClose(wasm.out.plain, cpu.out.plain, "a @ b^T");
   assertClose(wasm.out.transposedA, cpu.out.transposedA, "a^T @ 1");
+});
+
+/** Whether this machine has what the native backend needs (a C compiler and OpenBLAS). */
+async function nativeAvailable(): Promise<boolean> {
+  const { out } = await inSubprocess(`
+const { registerNativeBackend } = await import(${
+    JSON.stringify(new URL("./native/register.ts", import.meta.url).href)
+  });
+registerNativeBackend();
+out.ok = true;`);
+  return out.ok === true;
+}
+
+Deno.test("explicit native: OpenBLAS and compiled kernels, matmul equal to cpu's", async () => {
+  if (!(await nativeAvailable())) {
+    const { out } = await inSubprocess(`await initBackend({ backend: "native" });`);
+    assert.match(out.error, /^backend 'native' requested but (OpenBLAS|no C compiler|compiling)/);
+    return;
+  }
+  const native = await inSubprocess(`
+out.report = await initBackend({ backend: "native" });
+out.active = tf.getBackend();
+${MATMUL}`);
+  assert.equal(native.out.error, undefined, native.out.error);
+  assert.equal(native.out.active, "native");
+  assert.equal(native.out.report.backend, "native");
+  assert.match(native.out.report.native.openblas, /OpenBLAS/);
+  assert.ok(native.out.report.native.threads >= 1);
+  assert.ok(native.out.report.native.kernels.includes("BatchMatMul"));
+  assert.doesNotMatch(native.stderr, /looks like you are running TensorFlow\.js in Node\.js/);
+  const cpu = await inSubprocess(`await initBackend({ backend: "cpu" });\n${MATMUL}`);
+  assertClose(native.out.plain, cpu.out.plain, "a @ b^T");
+  assertClose(native.out.transposedA, cpu.out.transposedA, "a^T @ 1");
+  const fromEnv = await inSubprocess(`out.report = await initBackend();`, {
+    JEPA_BACKEND: "native",
+  });
+  assert.equal(fromEnv.out.report.backend, "native");
+});
+
+Deno.test("native without OpenBLAS or a compiler: explicit fails loudly, auto skips it", async () => {
+  const noBlas = { JEPA_OPENBLAS: "libopenblas-missing.so.0" };
+  const explicit = await inSubprocess(`await initBackend({ backend: "native" });`, noBlas);
+  assert.match(
+    explicit.out.error,
+    /^backend 'native' requested but OpenBLAS is not installed: libopenblas-missing\.so\.0 could not be loaded .*apt-get install libopenblas-dev/,
+  );
+  const auto = await inSubprocess(`out.report = await initBackend({ backend: "auto" });`, noBlas);
+  const skipped = auto.out.report.tried.find((t: Json) => t.name === "native");
+  assert.equal(skipped.ok, false);
+  assert.match(skipped.reason, /^OpenBLAS is not installed/);
+  assert.notEqual(auto.out.report.backend, "native");
+  const noCc = await inSubprocess(`await initBackend({ backend: "native" });`, {
+    CC: "/nonexistent/cc",
+  });
+  assert.match(
+    noCc.out.error,
+    /^backend 'native' requested but (OpenBLAS is not installed|no C compiler found \(tried \/nonexistent\/cc; apt-get install g\+\+, or set CC\))/,
+  );
 });
 
 Deno.test("explicit tensorflow fails with the reason, without a fallback", async () => {
@@ -207,12 +265,23 @@ out.active = tf.getBackend();
     BACKEND_NAMES.slice(0, report.tried.length),
   );
   if (!tfjsNodeInstalled() && out.probe.status !== "gpu") {
-    // This machine: no libtensorflow, no GPU.
-    assert.equal(report.backend, "wasm");
-    assert.deepEqual(report.tried.map((t: Json) => t.name), ["tensorflow", "webgpu", "wasm"]);
+    // This machine: no libtensorflow, no GPU; native where OpenBLAS and a compiler are.
     assert.match(report.tried[0].reason, /not installed/);
     assert.equal(report.tried[1].reason, out.probe.reason);
-    assert.equal(report.simd, true);
+    if (await nativeAvailable()) {
+      assert.equal(report.backend, "native");
+      assert.deepEqual(report.tried.map((t: Json) => t.name), ["tensorflow", "webgpu", "native"]);
+    } else {
+      assert.equal(report.backend, "wasm");
+      assert.deepEqual(report.tried.map((t: Json) => t.name), [
+        "tensorflow",
+        "webgpu",
+        "native",
+        "wasm",
+      ]);
+      assert.ok(report.tried[2].reason, "native was skipped without a reason");
+      assert.equal(report.simd, true);
+    }
   }
 });
 

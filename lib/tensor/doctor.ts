@@ -1,8 +1,8 @@
 /**
  * Facts about this machine that decide how fast (and whether) the project runs: the tfjs backend
  * and why the others were skipped, versions of Deno and the pinned npm packages, wasm SIMD and
- * threads, the WebGPU adapter, Jupyter and its Deno kernel, ale-py, and the pieces a native
- * backend will need (g++, OpenBLAS). Returns plain data; `tasks/doctor.ts` prints it.
+ * threads, the WebGPU adapter, Jupyter and its Deno kernel, ale-py, and the native backend with
+ * what it needs (a C compiler, OpenBLAS). Returns plain data; `tasks/doctor.ts` prints it.
  *
  * @module
  */
@@ -19,6 +19,8 @@ import {
   probeWebGPU,
   type WebGPUProbe,
 } from "./backend.ts";
+import { findCompiler } from "./native/build.ts";
+import { registerNativeBackend } from "./native/register.ts";
 
 /** The backend outcome: the report, or the error an explicit choice raised. */
 export type BackendFact =
@@ -93,6 +95,19 @@ export interface DoctorFacts {
       devLibrary?: string;
       error?: string;
     };
+    /** The C compiler the native kernels are built with (`CC`, else cc, gcc, clang). */
+    cc: { present: boolean; command?: string; version?: string };
+    /** Whether the `native` tfjs backend can load here, and what it runs on. */
+    backend: {
+      available: boolean;
+      /** Why not (one line), when unavailable. */
+      reason?: string;
+      openblas?: string;
+      openblasThreads?: number;
+      threads?: number;
+      library?: string;
+      kernels?: number;
+    };
   };
 }
 
@@ -133,8 +148,30 @@ export async function gatherDoctorFacts(opts: DoctorOptions = {}): Promise<Docto
     webgpu,
     jupyter,
     alepy,
-    native: { gxx, openblas },
+    native: { gxx, openblas, cc: ccFacts(), backend: nativeFacts() },
   };
+}
+
+function ccFacts(): DoctorFacts["native"]["cc"] {
+  const cc = findCompiler();
+  return cc ? { present: true, command: cc.cmd, version: cc.version } : { present: false };
+}
+
+/** Registers (without activating) the native backend, compiling its kernels if needed. */
+function nativeFacts(): DoctorFacts["native"]["backend"] {
+  try {
+    const info = registerNativeBackend();
+    return {
+      available: true,
+      openblas: info.openblas,
+      openblasThreads: info.openblasThreads,
+      threads: info.threads,
+      library: info.library,
+      kernels: info.kernels.length,
+    };
+  } catch (err) {
+    return { available: false, reason: err instanceof Error ? err.message : String(err) };
+  }
 }
 
 async function backendFact(backend: string | undefined): Promise<BackendFact> {

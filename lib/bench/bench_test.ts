@@ -1,0 +1,58 @@
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../tensor/backend.ts";
+import { formatKernelProfile, startKernelProfile } from "./kernel_profile.ts";
+import { peakRssMiB } from "./measure.ts";
+import { peerUnavailable, runPeer } from "./peers.ts";
+
+await initBackend({ backend: "cpu" });
+
+Deno.test("the kernel profiler times each kernel once and restores the kernels", () => {
+  const before = tf.getKernel("BatchMatMul", "cpu")!.kernelFunc;
+  const a = tf.ones([8, 8]);
+  const profiler = startKernelProfile("cpu");
+  tf.tidy(() => tf.sum(tf.matMul(tf.add(a, 1), a)));
+  const rows = profiler.stop();
+  assert.equal(tf.getKernel("BatchMatMul", "cpu")!.kernelFunc, before);
+  const names = rows.map((r) => r.kernel);
+  for (const k of ["Add", "BatchMatMul", "Sum"]) assert.ok(names.includes(k), names.join(","));
+  assert.ok(rows.every((r) => r.ms >= 0 && r.calls >= 1));
+  assert.equal(rows.find((r) => r.kernel === "BatchMatMul")!.elements, 64);
+  assert.match(formatKernelProfile(rows), /BatchMatMul\s+1\s/);
+  a.dispose();
+});
+
+Deno.test("peak RSS is read from /proc where there is one", () => {
+  const peak = peakRssMiB();
+  if (Deno.build.os === "linux") assert.ok(peak !== undefined && peak > 10, String(peak));
+});
+
+Deno.test("a peer without torch is skipped with the reason", async () => {
+  const saved = Deno.env.get("JEPA_PYTHON");
+  Deno.env.set("JEPA_PYTHON", "/nonexistent/python3");
+  try {
+    const outcome = await runPeer("ijepa-step", { quick: true });
+    assert.equal(outcome.ok, false);
+    assert.match(!outcome.ok ? outcome.reason : "", /torch is not importable by \/nonexistent/);
+  } finally {
+    if (saved === undefined) Deno.env.delete("JEPA_PYTHON");
+    else Deno.env.set("JEPA_PYTHON", saved);
+  }
+  const none = await runPeer("no-such-bench");
+  assert.equal(none.ok, false);
+});
+
+Deno.test({
+  name: "the PyTorch peer of ijepa-step runs where torch is importable",
+  ignore: (await peerUnavailable()) !== undefined,
+  async fn() {
+    const outcome = await runPeer("ijepa-step", { quick: true, threads: [1] });
+    assert.ok(outcome.ok, outcome.ok ? "" : outcome.reason);
+    if (!outcome.ok) return;
+    assert.equal(outcome.best.bench, "ijepa-step");
+    assert.equal(outcome.best.impl, "pytorch");
+    assert.equal(outcome.best.threads, 1);
+    assert.ok(outcome.best.value > 0);
+    assert.ok((outcome.best.peakRssMiB ?? 0) > 0);
+  },
+});

@@ -1,0 +1,260 @@
+/**
+ * The two native libraries of the `native` backend, opened through Deno FFI: OpenBLAS
+ * (`libopenblas.so.0`, for `cblas_sgemm`) and the project's own kernels (`kernels.c`, compiled
+ * on first use by `build.ts`). Both are called on the tensors' typed arrays directly: FFI
+ * `buffer` parameters pass a pointer to the array's (or subarray's) first element, no copy.
+ *
+ * @module
+ */
+
+import { buildKernels, type NativeBuild, NativeBuildError } from "./build.ts";
+
+/** `Deno.dlopen` symbol table of OpenBLAS. */
+const BLAS_SYMBOLS = {
+  cblas_sgemm: {
+    parameters: [
+      "i32", // order (101 row-major)
+      "i32", // transA (111 no, 112 yes)
+      "i32", // transB
+      "i32", // M
+      "i32", // N
+      "i32", // K
+      "f32", // alpha
+      "buffer", // A
+      "i32", // lda
+      "buffer", // B
+      "i32", // ldb
+      "f32", // beta
+      "buffer", // C
+      "i32", // ldc
+    ],
+    result: "void",
+  },
+  openblas_get_config: { parameters: [], result: "pointer" },
+  openblas_get_num_threads: { parameters: [], result: "i32" },
+  openblas_set_num_threads: { parameters: ["i32"], result: "void" },
+} as const;
+
+/**
+ * `Deno.dlopen` symbol table of kernels.c (see the C file for each function's contract). Sizes
+ * are int32: tfjs tensors hold fewer than 2^31 elements, and numbers (not BigInts) keep the
+ * calls on V8's fast path.
+ */
+const KERNEL_SYMBOLS = {
+  nk_init: { parameters: ["i32"], result: "i32" },
+  nk_pin: { parameters: ["buffer"], result: "i32" },
+  nk_use_blas: { parameters: ["buffer"], result: "i32" },
+  nk_sgemm: {
+    parameters: [
+      "i32", // transA (0 or 1)
+      "i32", // transB
+      "i32", // M
+      "i32", // N
+      "i32", // K
+      "buffer", // A
+      "i32", // lda
+      "buffer", // B
+      "i32", // ldb
+      "f32", // beta
+      "buffer", // C
+      "i32", // ldc
+    ],
+    result: "i32",
+  },
+  nk_version: { parameters: [], result: "i32" },
+  nk_unary: { parameters: ["i32", "i32", "buffer", "buffer", "f32", "f32"], result: "i32" },
+  nk_binary: {
+    parameters: ["i32", "i32", "buffer", "buffer", "buffer", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
+  nk_compare: {
+    parameters: ["i32", "i32", "buffer", "buffer", "buffer", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
+  nk_reduce: {
+    parameters: ["i32", "i32", "i32", "i32", "buffer", "buffer", "f32"],
+    result: "i32",
+  },
+  nk_softmax: { parameters: ["i32", "i32", "buffer", "buffer"], result: "i32" },
+  nk_copy: {
+    parameters: ["i32", "buffer", "buffer", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
+  nk_gather: {
+    parameters: ["i32", "i32", "i32", "buffer", "i32", "buffer", "buffer"],
+    result: "i32",
+  },
+  nk_unsorted_segment_sum: {
+    parameters: ["i32", "i32", "buffer", "buffer", "i32", "buffer"],
+    result: "i32",
+  },
+  nk_batch_matmul: {
+    parameters: [
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "buffer",
+      "i32",
+      "i32",
+      "i32",
+      "buffer",
+      "i32",
+      "i32",
+      "i32",
+      "buffer",
+      "i32",
+    ],
+    result: "i32",
+  },
+  nk_im2col: {
+    parameters: [...Array(15).fill("i32"), "buffer", "buffer"] as ("i32" | "buffer")[],
+    result: "i32",
+  },
+  nk_col2im: {
+    parameters: [...Array(15).fill("i32"), "buffer", "buffer"] as ("i32" | "buffer")[],
+    result: "i32",
+  },
+} as const;
+
+/** The OpenBLAS functions used. */
+export type Blas = Deno.DynamicLibrary<typeof BLAS_SYMBOLS>["symbols"];
+/** The kernels.c functions. */
+export type Kernels = Deno.DynamicLibrary<typeof KERNEL_SYMBOLS>["symbols"];
+
+/** Both libraries, opened, with what is worth reporting about them. */
+export interface NativeLibs {
+  blas: Blas;
+  k: Kernels;
+  /** `openblas_get_config()`, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Zen MAX_THREADS=64". */
+  blasConfig: string;
+  /** OpenBLAS' own threads (1: products are split by the kernels' pool instead). */
+  blasThreads: number;
+  /** Threads of the kernels' pool (the caller included). */
+  threads: number;
+  build: NativeBuild;
+}
+
+/** Why the native backend cannot load here: one line, read after "requested but ...". */
+export class NativeUnavailable extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+  }
+}
+
+/** The OpenBLAS library name: its runtime soname, as Debian's libopenblas0 installs it. */
+export const OPENBLAS_LIBRARY = "libopenblas.so.0";
+
+/** The library to open: JEPA_OPENBLAS (a name or path) when set, else the soname. */
+export function openblasLibrary(): string {
+  try {
+    return Deno.env.get("JEPA_OPENBLAS") || OPENBLAS_LIBRARY;
+  } catch {
+    return OPENBLAS_LIBRARY;
+  }
+}
+
+let opened: NativeLibs | undefined;
+
+/**
+ * Threads for the kernel pool: JEPA_NATIVE_THREADS, else half the CPUs the OS reports. Cloud
+ * VMs' vCPUs come in SMT pairs sharing one core's FMA units and caches: on the project's
+ * 2-vCPU machines a second thread made both the products (58 GFLOP/s either way) and the
+ * element-wise kernels slower, and a training step 15-20% slower. Results do not depend on the
+ * count, only speed does.
+ */
+export function poolThreads(): number {
+  let fromEnv: string | undefined;
+  try {
+    fromEnv = Deno.env.get("JEPA_NATIVE_THREADS") || undefined;
+  } catch { /* no env permission */ }
+  const n = fromEnv ? Number(fromEnv) : Math.floor(navigator.hardwareConcurrency / 2);
+  return Number.isInteger(n) && n >= 1 ? Math.min(n, 64) : 1;
+}
+
+/**
+ * Opens OpenBLAS and the kernels (compiling them on first use), once per process. Throws
+ * {@linkcode NativeUnavailable} with a one-line reason when FFI is not permitted, OpenBLAS is
+ * missing, or there is no C compiler.
+ */
+export function openNative(): NativeLibs {
+  if (opened) return opened;
+  if (typeof Deno.dlopen !== "function") {
+    throw new NativeUnavailable("Deno.dlopen is not available in this runtime");
+  }
+  try {
+    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
+      throw new NativeUnavailable("FFI is not permitted (run with --allow-ffi or -A)");
+    }
+  } catch (err) {
+    if (err instanceof NativeUnavailable) throw err;
+  }
+  let blasLib: Deno.DynamicLibrary<typeof BLAS_SYMBOLS>;
+  const blasName = openblasLibrary();
+  try {
+    blasLib = Deno.dlopen(blasName, BLAS_SYMBOLS);
+  } catch (err) {
+    const msg = err instanceof Error ? err.message.split("\n")[0] : String(err);
+    throw new NativeUnavailable(
+      `OpenBLAS is not installed: ${blasName} could not be loaded (${msg}; ` +
+        `apt-get install libopenblas-dev)`,
+    );
+  }
+  let build: NativeBuild;
+  try {
+    build = buildKernels();
+  } catch (err) {
+    blasLib.close();
+    if (err instanceof NativeBuildError) throw new NativeUnavailable(err.reason);
+    throw err;
+  }
+  let kLib: Deno.DynamicLibrary<typeof KERNEL_SYMBOLS>;
+  try {
+    kLib = Deno.dlopen(build.path, KERNEL_SYMBOLS);
+  } catch (err) {
+    blasLib.close();
+    const msg = err instanceof Error ? err.message.split("\n")[0] : String(err);
+    throw new NativeUnavailable(`the compiled kernels could not be loaded: ${msg}`);
+  }
+  const blas = blasLib.symbols;
+  // The kernels call cblas_sgemm themselves, single-threaded, on blocks their pool hands out
+  // (one set of threads for every kernel); this also keeps OpenBLAS loaded for the process.
+  if (kLib.symbols.nk_use_blas(new TextEncoder().encode(`${blasName}\0`)) !== 0) {
+    blasLib.close();
+    kLib.close();
+    throw new NativeUnavailable(`${blasName} has no cblas_sgemm`);
+  }
+  const configPtr = blas.openblas_get_config();
+  const threads = kLib.symbols.nk_init(poolThreads());
+  opened = {
+    blas,
+    k: kLib.symbols,
+    blasConfig: configPtr ? Deno.UnsafePointerView.getCString(configPtr).trim() : "",
+    blasThreads: blas.openblas_get_num_threads(),
+    threads,
+    build,
+  };
+  return opened;
+}
+
+/**
+ * `C = op(A) @ op(B) + beta * C` on row-major float32 matrices (leading dimensions lda, ldb,
+ * ldc), by OpenBLAS on blocks of C split over the kernels' pool.
+ */
+export function sgemm(
+  libs: NativeLibs,
+  transA: boolean,
+  transB: boolean,
+  m: number,
+  n: number,
+  k: number,
+  a: Float32Array,
+  lda: number,
+  b: Float32Array,
+  ldb: number,
+  beta: number,
+  c: Float32Array,
+  ldc: number,
+): void {
+  libs.k.nk_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, a, lda, b, ldb, beta, c, ldc);
+}

@@ -1,0 +1,1152 @@
+/*
+ * Vectorised float32 kernels of the `native` tfjs backend (lib/tensor/native/). Compiled on first
+ * use with the system C compiler (`cc -O3 -march=native -shared -fPIC -pthread`) into
+ * .cache/native/<hash>.so and called through Deno FFI on the tensors' own typed arrays.
+ *
+ * Conventions:
+ * - every array is a plain C array the caller owns (a Float32Array / Int32Array / Uint8Array);
+ *   outputs are written, never allocated here;
+ * - shapes and strides are int32 (tfjs tensors have fewer than 2^31 elements);
+ * - work is split over a small pthread pool in FIXED partitions, and every output element is
+ *   computed by exactly one thread in an order that does not depend on the thread count, so
+ *   results are identical run to run and for any number of threads;
+ * - transcendental functions are branch-free polynomial approximations (Cephes' single-precision
+ *   ones) written on GCC vector types, accurate to a few ulp.
+ */
+
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NK_VERSION 1
+
+#if defined(__x86_64__) || defined(__i386__)
+#define CPU_RELAX() __builtin_ia32_pause()
+#else
+#define CPU_RELAX() __asm__ __volatile__("" ::: "memory")
+#endif
+#define MAX_THREADS 64
+#define MAX_RANK 8
+
+typedef float v8f __attribute__((vector_size(32), aligned(4)));
+typedef int32_t v8i __attribute__((vector_size(32), aligned(4)));
+typedef float v8fa __attribute__((vector_size(32)));
+
+static inline v8f vload(const float *p) { return *(const v8f *)p; }
+static inline void vstore(float *p, v8f v) { *(v8f *)p = v; }
+static inline v8f vset1(float x) { return (v8f){x, x, x, x, x, x, x, x}; }
+/* mask ? a : b, mask lanes being all ones or all zeros (a vector comparison's result). */
+static inline v8f vsel(v8i mask, v8f a, v8f b) {
+  v8i r = (mask & (v8i)a) | (~mask & (v8i)b);
+  return (v8f)r;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Thread pool. A parallel region cuts [0, n) into parts of a fixed size; the caller and the    */
+/* workers claim parts until none is left. A worker that is slow to wake (another process has  */
+/* the core) leaves its parts to the others instead of stalling the region. Every kernel's     */
+/* output does not depend on which thread computes a part, nor on the number of parts.         */
+
+typedef void (*nk_task)(void *ctx, long begin, long end);
+
+static int g_threads = 1;
+static pthread_t g_workers[MAX_THREADS];
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
+static atomic_long g_gen;     /* bumped per region: wakes the workers */
+static atomic_ulong g_ticket; /* (region << 32) | next part to claim */
+static atomic_long g_done;    /* parts finished in the current region */
+static nk_task g_fn;
+static void *g_ctx;
+static long g_n, g_chunk, g_nparts;
+
+/* Claims and runs parts of region `gen` until none is left (or the region is over). */
+static void run_parts(unsigned long gen) {
+  for (;;) {
+    unsigned long t = atomic_load_explicit(&g_ticket, memory_order_acquire);
+    if ((t >> 32) != (gen & 0xffffffffUL)) return;
+    long idx = (long)(t & 0xffffffffUL);
+    if (idx >= g_nparts) return;
+    if (!atomic_compare_exchange_weak_explicit(&g_ticket, &t, t + 1, memory_order_acq_rel,
+                                               memory_order_acquire)) {
+      continue;
+    }
+    /* The region cannot end before this part is done: its fields are stable. */
+    long b = idx * g_chunk, e = b + g_chunk < g_n ? b + g_chunk : g_n;
+    g_fn(g_ctx, b, e);
+    atomic_fetch_add_explicit(&g_done, 1, memory_order_acq_rel);
+  }
+}
+
+static void *worker_main(void *arg) {
+  (void)arg;
+  long seen = 0;
+  for (;;) {
+    long gen;
+    /* Spin briefly (kernels come in quick succession), then sleep on the condition. */
+    int spins = 0;
+    while ((gen = atomic_load_explicit(&g_gen, memory_order_acquire)) == seen && spins < 4000) {
+      CPU_RELAX();
+      spins++;
+    }
+    if (gen == seen) {
+      pthread_mutex_lock(&g_mu);
+      while ((gen = atomic_load_explicit(&g_gen, memory_order_acquire)) == seen) {
+        pthread_cond_wait(&g_cv, &g_mu);
+      }
+      pthread_mutex_unlock(&g_mu);
+    }
+    seen = gen;
+    run_parts((unsigned long)gen);
+  }
+  return NULL;
+}
+
+/* Serialises parallel regions: several JS isolates (Deno test workers) may share the pool. */
+static pthread_mutex_t g_region = PTHREAD_MUTEX_INITIALIZER;
+
+/* Runs fn over [0, n) in parts of at least `grain` items (a multiple of `align`), on the pool;
+ * in the calling thread alone when n <= grain or when another caller holds the pool. */
+static void parallel_for(long n, long grain, long align, nk_task fn, void *ctx) {
+  if (n <= 0) return;
+  if (align < 1) align = 1;
+  if (grain < align) grain = align;
+  if (g_threads <= 1 || n <= grain || pthread_mutex_trylock(&g_region) != 0) {
+    fn(ctx, 0, n);
+    return;
+  }
+  /* About 4 parts per thread (for balance), none smaller than grain. */
+  long parts = 4L * g_threads;
+  long chunk = (n + parts - 1) / parts;
+  if (chunk < grain) chunk = grain;
+  chunk = (chunk + align - 1) / align * align;
+  g_fn = fn;
+  g_ctx = ctx;
+  g_n = n;
+  g_chunk = chunk;
+  g_nparts = (n + chunk - 1) / chunk;
+  atomic_store_explicit(&g_done, 0, memory_order_relaxed);
+  long gen = atomic_load_explicit(&g_gen, memory_order_relaxed) + 1;
+  atomic_store_explicit(&g_ticket, ((unsigned long)gen & 0xffffffffUL) << 32,
+                        memory_order_release);
+  pthread_mutex_lock(&g_mu);
+  atomic_store_explicit(&g_gen, gen, memory_order_release);
+  pthread_cond_broadcast(&g_cv);
+  pthread_mutex_unlock(&g_mu);
+  run_parts((unsigned long)gen);
+  while (atomic_load_explicit(&g_done, memory_order_acquire) < g_nparts) CPU_RELAX();
+  pthread_mutex_unlock(&g_region);
+}
+
+/* Keeps a shared library loaded for the life of the process (RTLD_NODELETE). Deno unloads an
+ * FFI library when the isolate that opened it ends (each `deno test` module is one): this
+ * library's pool threads would then wait on a condition variable that a reload re-initialises,
+ * and OpenBLAS would tear down and restart its own threads. Returns 0 on success. */
+int nk_pin(const char *name) {
+  if (name == NULL) {
+    Dl_info info;
+    if (!dladdr((void *)nk_pin, &info) || info.dli_fname == NULL) return -1;
+    name = info.dli_fname;
+  }
+  return dlopen(name, RTLD_NOW | RTLD_NODELETE) ? 0 : -1;
+}
+
+/* Starts the pool (once per process); returns the number of threads in use, the caller
+ * included. */
+int nk_init(int threads) {
+  static int started = 0;
+  if (started) return g_threads;
+  started = 1;
+  nk_pin(NULL);
+  if (threads < 1) threads = 1;
+  if (threads > MAX_THREADS) threads = MAX_THREADS;
+  int ok = 1;
+  for (int t = 1; t < threads; t++) {
+    if (pthread_create(&g_workers[t], NULL, worker_main, NULL) != 0) {
+      ok = t;
+      break;
+    }
+    pthread_detach(g_workers[t]);
+  }
+  g_threads = ok == 1 ? threads : ok;
+  return g_threads;
+}
+
+int nk_version(void) { return NK_VERSION; }
+
+/* ------------------------------------------------------------------------------------------ */
+/* Vector math (Cephes single precision).                                                     */
+
+static inline v8f v_exp(v8f x) {
+  const v8f hi = vset1(88.72283905206835f), lo = vset1(-103.972084f);
+  v8f xc = vsel(x > hi, hi, x);
+  xc = vsel(xc < lo, lo, xc);
+  v8f fx = xc * vset1(1.44269504088896341f) + vset1(0.5f);
+  v8f fl = __builtin_convertvector(__builtin_convertvector(fx, v8i), v8f);
+  fl = vsel(fl > fx, fl - vset1(1.0f), fl); /* floor */
+  v8f r = xc - fl * vset1(0.693359375f) - fl * vset1(-2.12194440e-4f);
+  v8f z = r * r;
+  v8f y = vset1(1.9875691500E-4f);
+  y = y * r + vset1(1.3981999507E-3f);
+  y = y * r + vset1(8.3334519073E-3f);
+  y = y * r + vset1(4.1665795894E-2f);
+  y = y * r + vset1(1.6666665459E-1f);
+  y = y * r + vset1(5.0000001201E-1f);
+  y = y * z + r + vset1(1.0f);
+  /* 2^n in two factors so that n in [-150, 128] stays representable. */
+  v8i n = __builtin_convertvector(fl, v8i);
+  v8i n1 = n >> 1, n2 = n - n1;
+  v8f s1 = (v8f)((n1 + 127) << 23), s2 = (v8f)((n2 + 127) << 23);
+  y = y * s1 * s2;
+  y = vsel(x > hi, vset1(INFINITY), y);
+  y = vsel(x != x, x, y);
+  return y;
+}
+
+static inline v8f v_log(v8f x) {
+  v8i xi = (v8i)x;
+  /* Denormals: scale up by 2^23 first. */
+  v8i den = xi < (v8i){0x00800000, 0x00800000, 0x00800000, 0x00800000, 0x00800000, 0x00800000,
+                       0x00800000, 0x00800000};
+  v8f xs = vsel(den, x * vset1(8388608.0f), x);
+  v8i bits = (v8i)xs;
+  v8i e = ((bits >> 23) & 0xff) - 126;
+  e = e - (den & 23);
+  v8f m = (v8f)((bits & 0x007fffff) | 0x3f000000); /* [0.5, 1) */
+  v8f ef = __builtin_convertvector(e, v8f);
+  v8i small = m < vset1(0.707106781186547524f);
+  ef = vsel(small, ef - vset1(1.0f), ef);
+  m = vsel(small, m + m - vset1(1.0f), m - vset1(1.0f));
+  v8f z = m * m;
+  v8f y = vset1(7.0376836292E-2f);
+  y = y * m - vset1(1.1514610310E-1f);
+  y = y * m + vset1(1.1676998740E-1f);
+  y = y * m - vset1(1.2420140846E-1f);
+  y = y * m + vset1(1.4249322787E-1f);
+  y = y * m - vset1(1.6668057665E-1f);
+  y = y * m + vset1(2.0000714765E-1f);
+  y = y * m - vset1(2.4999993993E-1f);
+  y = y * m + vset1(3.3333331174E-1f);
+  y = y * m * z;
+  y = y + ef * vset1(-2.12194440e-4f);
+  y = y - vset1(0.5f) * z;
+  v8f r = m + y + ef * vset1(0.693359375f);
+  r = vsel(x == vset1(0.0f), vset1(-INFINITY), r);
+  r = vsel(x < vset1(0.0f), vset1(NAN), r);
+  r = vsel(x == vset1(INFINITY), x, r);
+  r = vsel(x != x, x, r);
+  return r;
+}
+
+static inline v8f v_abs(v8f x) { return (v8f)((v8i)x & 0x7fffffff); }
+
+static inline v8f v_tanh(v8f x) {
+  v8f ax = v_abs(x);
+  v8f z = x * x;
+  v8f p = vset1(-5.70498872745E-3f);
+  p = p * z + vset1(2.06390887954E-2f);
+  p = p * z - vset1(5.37397155531E-2f);
+  p = p * z + vset1(1.33314422036E-1f);
+  p = p * z - vset1(3.33332819422E-1f);
+  v8f small = p * z * x + x;
+  v8f e = v_exp(ax + ax);
+  v8f big = vset1(1.0f) - vset1(2.0f) / (e + vset1(1.0f));
+  big = (v8f)((v8i)big | ((v8i)x & (int32_t)0x80000000)); /* copy the sign */
+  return vsel(ax < vset1(0.625f), small, big);
+}
+
+static inline v8f v_sigmoid(v8f x) { return vset1(1.0f) / (vset1(1.0f) + v_exp(-x)); }
+
+/* tfjs' erf (Abramowitz & Stegun 7.1.26, the cpu backend's formula). */
+static inline v8f v_erf(v8f x) {
+  const float p = 0.3275911f, a1 = 0.254829592f, a2 = -0.284496736f, a3 = 1.421413741f,
+              a4 = -1.453152027f, a5 = 1.061405429f;
+  v8f v = v_abs(x);
+  v8f t = vset1(1.0f) / (vset1(1.0f) + vset1(p) * v);
+  v8f poly = ((((vset1(a5) * t + vset1(a4)) * t + vset1(a3)) * t + vset1(a2)) * t + vset1(a1)) * t;
+  v8f r = vset1(1.0f) - poly * v_exp(-v * v);
+  r = (v8f)((v8i)r | ((v8i)x & (int32_t)0x80000000));
+  r = vsel(x == vset1(0.0f), x, r);
+  return vsel(x != x, x, r);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Unary element-wise ops.                                                                     */
+
+enum {
+  U_NEG = 0, U_ABS, U_EXP, U_LOG, U_SQRT, U_RSQRT, U_SQUARE, U_TANH, U_SIGMOID, U_ERF,
+  U_RELU, U_RELU6, U_ELU, U_LEAKY, U_STEP, U_RECIP, U_LOG1P, U_SOFTPLUS, U_SIGN, U_FLOOR,
+  U_CEIL, U_CUBE, U_POW15, U_COPY, U_SELU, U_EXPM1, U_SIN, U_COS, U_CLIP, U_FILL,
+  U_AFFINE, U_POW_SCALAR, U_COUNT
+};
+
+typedef struct {
+  int op;
+  const float *x;
+  float *out;
+  float alpha, beta;
+} unary_ctx;
+
+static inline float s_sign(float x) { return x > 0 ? 1.0f : (x < 0 ? -1.0f : (x == 0 ? 0.0f : x)); }
+
+/* Applies a vector function over [b, e): full vectors, then the tail through a padded copy. */
+#define VEC_MAP(FN)                                                                   \
+  do {                                                                                \
+    long i = b;                                                                       \
+    for (; i + 8 <= e; i += 8) vstore(out + i, FN(vload(x + i)));                     \
+    if (i < e) {                                                                      \
+      float tin[8] = {0}, tout[8];                                                    \
+      memcpy(tin, x + i, (size_t)(e - i) * sizeof(float));                            \
+      vstore(tout, FN(vload(tin)));                                                   \
+      memcpy(out + i, tout, (size_t)(e - i) * sizeof(float));                         \
+    }                                                                                 \
+  } while (0)
+
+#define SCALAR_MAP(EXPR)                                                              \
+  do {                                                                                \
+    for (long i = b; i < e; i++) {                                                    \
+      float v = x[i];                                                                 \
+      out[i] = (EXPR);                                                                \
+    }                                                                                 \
+  } while (0)
+
+static void unary_task(void *p, long b, long e) {
+  unary_ctx *c = p;
+  const float *x = c->x;
+  float *out = c->out;
+  const float alpha = c->alpha, beta = c->beta;
+  switch (c->op) {
+    case U_NEG: SCALAR_MAP(-v); break;
+    case U_ABS: SCALAR_MAP(fabsf(v)); break;
+    case U_EXP: VEC_MAP(v_exp); break;
+    case U_LOG: VEC_MAP(v_log); break;
+    case U_SQRT: SCALAR_MAP(sqrtf(v)); break;
+    case U_RSQRT: SCALAR_MAP(1.0f / sqrtf(v)); break;
+    case U_SQUARE: SCALAR_MAP(v * v); break;
+    case U_TANH: VEC_MAP(v_tanh); break;
+    case U_SIGMOID: VEC_MAP(v_sigmoid); break;
+    case U_ERF: VEC_MAP(v_erf); break;
+    case U_RELU: SCALAR_MAP(v < 0 ? 0.0f : v); break;
+    case U_RELU6: SCALAR_MAP(v < 0 ? 0.0f : (v > 6 ? 6.0f : v)); break;
+    case U_ELU: {
+      /* exp only where needed: x < 0. */
+      long i = b;
+      for (; i + 8 <= e; i += 8) {
+        v8f v = vload(x + i);
+        vstore(out + i, vsel(v < vset1(0.0f), v_exp(v) - vset1(1.0f), v));
+      }
+      for (; i < e; i++) out[i] = x[i] >= 0 ? x[i] : expf(x[i]) - 1.0f;
+      break;
+    }
+    case U_SELU: {
+      const float scale = 1.0507009873554804934193349852946f;
+      const float sa = 1.7580993408473768599402175208123f;
+      long i = b;
+      for (; i + 8 <= e; i += 8) {
+        v8f v = vload(x + i);
+        vstore(out + i,
+               vsel(v < vset1(0.0f), vset1(sa) * (v_exp(v) - vset1(1.0f)), vset1(scale) * v));
+      }
+      for (; i < e; i++) out[i] = x[i] >= 0 ? scale * x[i] : sa * (expf(x[i]) - 1.0f);
+      break;
+    }
+    case U_LEAKY: SCALAR_MAP(v < 0 ? alpha * v : v); break;
+    case U_STEP: SCALAR_MAP(v != v ? v : (v > 0 ? 1.0f : alpha)); break;
+    case U_RECIP: SCALAR_MAP(1.0f / v); break;
+    case U_LOG1P: SCALAR_MAP(log1pf(v)); break;
+    case U_EXPM1: SCALAR_MAP(expm1f(v)); break;
+    case U_SOFTPLUS: {
+      /* tfjs' thresholds: exp(x) below log(eps) + 2, x above -(log(eps) + 2). */
+      const float th = -13.942385152878742f;
+      for (long i = b; i < e; i++) {
+        float v = x[i];
+        out[i] = v > -th ? v : (v < th ? expf(v) : logf(1.0f + expf(v)));
+      }
+      break;
+    }
+    case U_SIGN: SCALAR_MAP(s_sign(v)); break;
+    case U_FLOOR: SCALAR_MAP(floorf(v)); break;
+    case U_CEIL: SCALAR_MAP(ceilf(v)); break;
+    case U_CUBE: SCALAR_MAP(v * v * v); break;
+    case U_POW15: SCALAR_MAP(v * sqrtf(v)); break;
+    case U_COPY: memcpy(out + b, x + b, (size_t)(e - b) * sizeof(float)); break;
+    case U_SIN: SCALAR_MAP(sinf(v)); break;
+    case U_COS: SCALAR_MAP(cosf(v)); break;
+    case U_CLIP: SCALAR_MAP(v != v ? v : (v < alpha ? alpha : (v > beta ? beta : v))); break;
+    case U_FILL: for (long i = b; i < e; i++) out[i] = alpha; break;
+    case U_AFFINE: SCALAR_MAP(alpha * v + beta); break;
+    case U_POW_SCALAR: SCALAR_MAP(beta != beta ? beta : powf(v, alpha)); break;
+    default: break;
+  }
+}
+
+/* out[i] = op(x[i]) for i < n. Returns -1 on an unknown op. */
+int nk_unary(int op, int n, const float *x, float *out, float alpha, float beta) {
+  if (op < 0 || op >= U_COUNT) return -1;
+  unary_ctx c = {op, x, out, alpha, beta};
+  parallel_for(n, 1 << 15, 16, unary_task, &c);
+  return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Binary element-wise ops with broadcasting. The caller collapses dims; rank <= MAX_RANK.     */
+
+enum { B_ADD = 0, B_SUB, B_MUL, B_DIV, B_MAX, B_MIN, B_SQDIFF, B_POW, B_COUNT };
+enum { C_LESS = 0, C_LESS_EQ, C_GREATER, C_GREATER_EQ, C_EQUAL, C_NOT_EQUAL, C_COUNT };
+
+typedef struct {
+  int op, rank;
+  int shape[MAX_RANK];
+  int as[MAX_RANK], bs[MAX_RANK];
+  const float *a, *b;
+  void *out;
+} binary_ctx;
+
+static inline float s_max(float x, float y) { return x != x ? x : (y != y ? y : (x > y ? x : y)); }
+static inline float s_min(float x, float y) { return x != x ? x : (y != y ? y : (x < y ? x : y)); }
+static inline float s_pow(float x, float y) { return y != y ? y : powf(x, y); }
+
+#define BIN_LOOP(EXPR)                                                                \
+  do {                                                                                \
+    if (sa && sb) {                                                                   \
+      for (long i = 0; i < n; i++) {                                                  \
+        float x = a[i], y = b[i];                                                     \
+        o[i] = (EXPR);                                                                \
+      }                                                                               \
+    } else if (sa) {                                                                  \
+      const float y = b[0];                                                           \
+      for (long i = 0; i < n; i++) {                                                  \
+        float x = a[i];                                                               \
+        o[i] = (EXPR);                                                                \
+      }                                                                               \
+    } else if (sb) {                                                                  \
+      const float x = a[0];                                                           \
+      for (long i = 0; i < n; i++) {                                                  \
+        float y = b[i];                                                               \
+        o[i] = (EXPR);                                                                \
+      }                                                                               \
+    } else {                                                                          \
+      const float x = a[0], y = b[0];                                                 \
+      const float r = (EXPR);                                                         \
+      for (long i = 0; i < n; i++) o[i] = r;                                          \
+    }                                                                                 \
+  } while (0)
+
+static void binary_row(int op, long n, const float *a, int sa, const float *b, int sb, float *o) {
+  switch (op) {
+    case B_ADD: BIN_LOOP(x + y); break;
+    case B_SUB: BIN_LOOP(x - y); break;
+    case B_MUL: BIN_LOOP(x * y); break;
+    case B_DIV: BIN_LOOP(x / y); break;
+    case B_MAX: BIN_LOOP(s_max(x, y)); break;
+    case B_MIN: BIN_LOOP(s_min(x, y)); break;
+    case B_SQDIFF: BIN_LOOP((x - y) * (x - y)); break;
+    case B_POW: BIN_LOOP(s_pow(x, y)); break;
+    default: break;
+  }
+}
+
+#define CMP_LOOP(EXPR)                                                                \
+  do {                                                                                \
+    for (long i = 0; i < n; i++) {                                                    \
+      float x = a[sa ? i : 0], y = b[sb ? i : 0];                                     \
+      o[i] = (EXPR) ? 1 : 0;                                                          \
+    }                                                                                 \
+  } while (0)
+
+static void compare_row(int op, long n, const float *a, int sa, const float *b, int sb,
+                        uint8_t *o) {
+  switch (op) {
+    case C_LESS: CMP_LOOP(x < y); break;
+    case C_LESS_EQ: CMP_LOOP(x <= y); break;
+    case C_GREATER: CMP_LOOP(x > y); break;
+    case C_GREATER_EQ: CMP_LOOP(x >= y); break;
+    case C_EQUAL: CMP_LOOP(x == y); break;
+    case C_NOT_EQUAL: CMP_LOOP(x != y); break;
+    default: break;
+  }
+}
+
+/* Rows [rb, re) of the output seen as [rows, shape[rank-1]]. */
+static void broadcast_rows(binary_ctx *c, long rb, long re, int compare) {
+  const int r = c->rank;
+  const long inner = c->shape[r - 1];
+  const int sa = c->as[r - 1] != 0, sb = c->bs[r - 1] != 0;
+  int idx[MAX_RANK] = {0};
+  long rem = rb;
+  long ao = 0, bo = 0;
+  for (int d = r - 2; d >= 0; d--) {
+    idx[d] = (int)(rem % c->shape[d]);
+    rem /= c->shape[d];
+    ao += (long)idx[d] * c->as[d];
+    bo += (long)idx[d] * c->bs[d];
+  }
+  for (long row = rb; row < re; row++) {
+    if (compare) {
+      compare_row(c->op, inner, c->a + ao, sa, c->b + bo, sb, (uint8_t *)c->out + row * inner);
+    } else {
+      binary_row(c->op, inner, c->a + ao, sa, c->b + bo, sb, (float *)c->out + row * inner);
+    }
+    for (int d = r - 2; d >= 0; d--) {
+      idx[d]++;
+      ao += c->as[d];
+      bo += c->bs[d];
+      if (idx[d] < c->shape[d]) break;
+      ao -= (long)c->as[d] * c->shape[d];
+      bo -= (long)c->bs[d] * c->shape[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+static void binary_task(void *p, long b, long e) {
+  binary_ctx *c = p;
+  if (c->rank == 1) {
+    /* One flat row: split it. */
+    const int sa = c->as[0] != 0, sb = c->bs[0] != 0;
+    binary_row(c->op, e - b, c->a + (sa ? b : 0), sa, c->b + (sb ? b : 0), sb,
+               (float *)c->out + b);
+  } else {
+    broadcast_rows(c, b, e, 0);
+  }
+}
+
+static void compare_task(void *p, long b, long e) {
+  binary_ctx *c = p;
+  if (c->rank == 1) {
+    const int sa = c->as[0] != 0, sb = c->bs[0] != 0;
+    compare_row(c->op, e - b, c->a + (sa ? b : 0), sa, c->b + (sb ? b : 0), sb,
+                (uint8_t *)c->out + b);
+  } else {
+    broadcast_rows(c, b, e, 1);
+  }
+}
+
+static int binary_setup(binary_ctx *c, int op, int rank, const int32_t *shape,
+                        const float *a, const int32_t *as, const float *b, const int32_t *bs,
+                        void *out, long *rows, long *inner) {
+  if (rank < 1 || rank > MAX_RANK) return -1;
+  c->op = op;
+  c->rank = rank;
+  c->a = a;
+  c->b = b;
+  c->out = out;
+  long total = 1;
+  for (int d = 0; d < rank; d++) {
+    c->shape[d] = shape[d];
+    c->as[d] = as[d];
+    c->bs[d] = bs[d];
+    total *= shape[d];
+  }
+  *inner = shape[rank - 1];
+  *rows = *inner > 0 ? total / *inner : 0;
+  return total > 0 ? 1 : 0;
+}
+
+/* out = a op b over `shape` (output order), a/b read through strides (0 where broadcast). */
+int nk_binary(int op, int rank, const int32_t *shape, const float *a, const int32_t *as,
+              const float *b, const int32_t *bs, float *out) {
+  if (op < 0 || op >= B_COUNT) return -1;
+  binary_ctx c;
+  long rows, inner;
+  int st = binary_setup(&c, op, rank, shape, a, as, b, bs, out, &rows, &inner);
+  if (st <= 0) return st;
+  if (rank == 1) parallel_for(inner, 1 << 15, 16, binary_task, &c);
+  else parallel_for(rows, ((1 << 15) + inner - 1) / inner, 1, binary_task, &c);
+  return 0;
+}
+
+/* Comparisons of float32 inputs into a bool (uint8) output. */
+int nk_compare(int op, int rank, const int32_t *shape, const float *a, const int32_t *as,
+               const float *b, const int32_t *bs, uint8_t *out) {
+  if (op < 0 || op >= C_COUNT) return -1;
+  binary_ctx c;
+  long rows, inner;
+  int st = binary_setup(&c, op, rank, shape, a, as, b, bs, out, &rows, &inner);
+  if (st <= 0) return st;
+  if (rank == 1) parallel_for(inner, 1 << 15, 16, compare_task, &c);
+  else parallel_for(rows, ((1 << 15) + inner - 1) / inner, 1, compare_task, &c);
+  return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Reductions over the middle axis of [outer, r, inner].                                      */
+
+enum { R_SUM = 0, R_MAX, R_MIN, R_PROD, R_COUNT };
+
+typedef struct {
+  int op;
+  long outer, r, inner;
+  const float *x;
+  float *out;
+  float scale;
+} reduce_ctx;
+
+/* Reduces one contiguous row of length n, with 16 lanes in a fixed order. */
+static float reduce_row(int op, const float *x, long n) {
+  long i = 0;
+  if (op == R_SUM) {
+    v8f s0 = vset1(0), s1 = vset1(0);
+    for (; i + 16 <= n; i += 16) {
+      s0 += vload(x + i);
+      s1 += vload(x + i + 8);
+    }
+    s0 += s1;
+    float s = 0;
+    for (int k = 0; k < 8; k++) s += s0[k];
+    for (; i < n; i++) s += x[i];
+    return s;
+  }
+  if (op == R_PROD) {
+    float s = 1;
+    for (; i < n; i++) s *= x[i];
+    return s;
+  }
+  float m = x[0];
+  int nan = 0;
+  for (i = 0; i < n; i++) {
+    float v = x[i];
+    nan |= v != v;
+    m = op == R_MAX ? (v > m ? v : m) : (v < m ? v : m);
+  }
+  return nan ? NAN : m;
+}
+
+static void reduce_task(void *p, long b, long e) {
+  reduce_ctx *c = p;
+  if (c->inner == 1) {
+    for (long o = b; o < e; o++) c->out[o] = reduce_row(c->op, c->x + o * c->r, c->r) * c->scale;
+    return;
+  }
+  /* Parts are over outer * inner "columns", split by outer index then column chunks. */
+  for (long q = b; q < e; q++) {
+    long o = q / ((c->inner + 255) / 256);
+    long chunk = q % ((c->inner + 255) / 256);
+    long i0 = chunk * 256, i1 = i0 + 256 < c->inner ? i0 + 256 : c->inner;
+    const float *base = c->x + o * c->r * c->inner;
+    float *dst = c->out + o * c->inner;
+    if (c->op == R_SUM) {
+      for (long i = i0; i < i1; i++) dst[i] = 0;
+      for (long k = 0; k < c->r; k++) {
+        const float *row = base + k * c->inner;
+        for (long i = i0; i < i1; i++) dst[i] += row[i];
+      }
+      if (c->scale != 1.0f) for (long i = i0; i < i1; i++) dst[i] *= c->scale;
+    } else if (c->op == R_PROD) {
+      for (long i = i0; i < i1; i++) dst[i] = 1;
+      for (long k = 0; k < c->r; k++) {
+        const float *row = base + k * c->inner;
+        for (long i = i0; i < i1; i++) dst[i] *= row[i];
+      }
+    } else {
+      const int mx = c->op == R_MAX;
+      for (long i = i0; i < i1; i++) dst[i] = base[i];
+      for (long k = 1; k < c->r; k++) {
+        const float *row = base + k * c->inner;
+        for (long i = i0; i < i1; i++) {
+          float v = row[i], m = dst[i];
+          dst[i] = m != m ? m : (v != v ? v : (mx ? (v > m ? v : m) : (v < m ? v : m)));
+        }
+      }
+    }
+  }
+}
+
+/* out[o, i] = reduce_k x[o, k, i] (times `scale` for sums: a mean). r must be >= 1. */
+int nk_reduce(int op, int outer, int r, int inner, const float *x, float *out, float scale) {
+  if (op < 0 || op >= R_COUNT || r < 1) return -1;
+  reduce_ctx c = {op, outer, r, inner, x, out, scale};
+  if (inner == 1) {
+    parallel_for(outer, (1 << 15) / r + 1, 1, reduce_task, &c);
+  } else {
+    long chunks = (inner + 255) / 256;
+    parallel_for(outer * chunks, (1 << 15) / (r * 256) + 1, 1, reduce_task, &c);
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Softmax over the last axis of [rows, cols].                                                 */
+
+typedef struct {
+  long cols;
+  const float *x;
+  float *out;
+} softmax_ctx;
+
+static void softmax_task(void *p, long b, long e) {
+  softmax_ctx *c = p;
+  const long n = c->cols;
+  for (long row = b; row < e; row++) {
+    const float *x = c->x + row * n;
+    float *o = c->out + row * n;
+    float m = reduce_row(R_MAX, x, n);
+    const v8f mv = vset1(m);
+    long i = 0;
+    for (; i + 8 <= n; i += 8) vstore(o + i, v_exp(vload(x + i) - mv));
+    if (i < n) {
+      float tin[8] = {0}, tout[8];
+      for (long k = i; k < n; k++) tin[k - i] = x[k] - m;
+      vstore(tout, v_exp(vload(tin)));
+      memcpy(o + i, tout, (size_t)(n - i) * sizeof(float));
+    }
+    float s = reduce_row(R_SUM, o, n);
+    const float inv = 1.0f / s;
+    for (i = 0; i < n; i++) o[i] *= inv;
+  }
+}
+
+int nk_softmax(int rows, int cols, const float *x, float *out) {
+  if (cols < 1) return 0;
+  softmax_ctx c = {cols, x, out};
+  parallel_for(rows, (1 << 14) / cols + 1, 1, softmax_task, &c);
+  return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Strided copies of 4-byte elements: transpose, slice, concat, pad, tile all reduce to this.  */
+
+typedef struct {
+  int rank;
+  int shape[MAX_RANK];
+  long ss[MAX_RANK], ds[MAX_RANK];
+  const uint32_t *src;
+  uint32_t *dst;
+  int tq; /* dim with source stride 1 for the tiled path, or -1 */
+} copy_ctx;
+
+/* Copies with the last dim as the inner loop, over rows [rb, re) of the other dims. */
+static void copy_rows(copy_ctx *c, long rb, long re) {
+  const int r = c->rank;
+  const long n = c->shape[r - 1];
+  const long s = c->ss[r - 1], d = c->ds[r - 1];
+  int idx[MAX_RANK] = {0};
+  long rem = rb, so = 0, dof = 0;
+  for (int k = r - 2; k >= 0; k--) {
+    idx[k] = (int)(rem % c->shape[k]);
+    rem /= c->shape[k];
+    so += idx[k] * c->ss[k];
+    dof += idx[k] * c->ds[k];
+  }
+  for (long row = rb; row < re; row++) {
+    const uint32_t *sp = c->src + so;
+    uint32_t *dp = c->dst + dof;
+    if (s == 1 && d == 1) memcpy(dp, sp, (size_t)n * 4);
+    else if (d == 1) for (long i = 0; i < n; i++) dp[i] = sp[i * s];
+    else for (long i = 0; i < n; i++) dp[i * d] = sp[i * s];
+    for (int k = r - 2; k >= 0; k--) {
+      idx[k]++;
+      so += c->ss[k];
+      dof += c->ds[k];
+      if (idx[k] < c->shape[k]) break;
+      so -= c->ss[k] * c->shape[k];
+      dof -= c->ds[k] * c->shape[k];
+      idx[k] = 0;
+    }
+  }
+}
+
+static void copy_task(void *p, long b, long e) { copy_rows((copy_ctx *)p, b, e); }
+
+/* Tiled path: dims q (source-contiguous) and r-1 (destination-contiguous) form 2-D tiles. */
+static void copy_tiled_task(void *p, long b, long e) {
+  copy_ctx *c = p;
+  const int r = c->rank, q = c->tq;
+  const long nq = c->shape[q], nl = c->shape[r - 1];
+  const long sl = c->ss[r - 1], dq = c->ds[q];
+  const long tiles_q = (nq + 31) / 32;
+  for (long t = b; t < e; t++) {
+    long rest = t / tiles_q;
+    long tq = t % tiles_q;
+    /* Decode `rest` over dims other than q and r-1. */
+    long so = 0, dof = 0;
+    for (int k = r - 2; k >= 0; k--) {
+      if (k == q) continue;
+      long i = rest % c->shape[k];
+      rest /= c->shape[k];
+      so += i * c->ss[k];
+      dof += i * c->ds[k];
+    }
+    const long q0 = tq * 32, q1 = q0 + 32 < nq ? q0 + 32 : nq;
+    for (long l0 = 0; l0 < nl; l0 += 32) {
+      const long l1 = l0 + 32 < nl ? l0 + 32 : nl;
+      for (long iq = q0; iq < q1; iq++) {
+        const uint32_t *sp = c->src + so + iq;
+        uint32_t *dp = c->dst + dof + iq * dq;
+        for (long il = l0; il < l1; il++) dp[il] = sp[il * sl];
+      }
+    }
+  }
+}
+
+/* dst[i * ds] = src[i * ss] over `shape` (element size 4 bytes, strides in elements). The
+ * caller merges dims; when the innermost source stride is not 1, pass the dims so that
+ * the last dim is destination-contiguous: the copy is then tiled for the cache. */
+int nk_copy(int rank, const int32_t *shape, const void *src, const int32_t *ss, void *dst,
+            const int32_t *ds) {
+  if (rank < 1 || rank > MAX_RANK) return -1;
+  copy_ctx c;
+  c.rank = rank;
+  c.src = src;
+  c.dst = dst;
+  c.tq = -1;
+  long total = 1;
+  for (int k = 0; k < rank; k++) {
+    c.shape[k] = shape[k];
+    c.ss[k] = ss[k];
+    c.ds[k] = ds[k];
+    total *= shape[k];
+  }
+  if (total == 0) return 0;
+  const long inner = shape[rank - 1];
+  if (ss[rank - 1] != 1 && ds[rank - 1] == 1 && inner >= 8) {
+    for (int k = rank - 2; k >= 0; k--) {
+      if (ss[k] == 1 && shape[k] >= 8) {
+        c.tq = k;
+        break;
+      }
+    }
+  }
+  if (c.tq >= 0) {
+    long tiles = total / inner / shape[c.tq] * ((shape[c.tq] + 31) / 32);
+    parallel_for(tiles, (1 << 15) / (inner * 32) + 1, 1, copy_tiled_task, &c);
+  } else {
+    long rows = total / inner;
+    parallel_for(rows, (1 << 15) / inner + 1, 1, copy_task, &c);
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Gather and its gradient.                                                                    */
+
+typedef struct {
+  long outer, dim, slice, nidx;
+  const uint32_t *x;
+  const int32_t *idx;
+  uint32_t *out;
+} gather_ctx;
+
+static void gather_task(void *p, long b, long e) {
+  gather_ctx *c = p;
+  for (long q = b; q < e; q++) {
+    long o = q / c->nidx, j = q % c->nidx;
+    memcpy(c->out + q * c->slice, c->x + (o * c->dim + c->idx[j]) * c->slice,
+           (size_t)c->slice * 4);
+  }
+}
+
+/* out[o, j, :] = x[o, idx[j], :] for x [outer, dim, slice] (4-byte elements). Returns the first
+ * out-of-range position + 1 negated, or 0. */
+int nk_gather(int outer, int dim, int slice, const void *x, int nidx, const int32_t *idx,
+               void *out) {
+  for (long j = 0; j < nidx; j++) {
+    if (idx[j] < 0 || idx[j] >= dim) return -(j + 1);
+  }
+  gather_ctx c = {outer, dim, slice, nidx, x, idx, out};
+  parallel_for((long)outer * nidx, (1 << 14) / (slice + 1) + 1, 1, gather_task, &c);
+  return 0;
+}
+
+typedef struct {
+  long n, inner, segments;
+  const float *x;
+  const int32_t *ids;
+  float *out;
+} segsum_ctx;
+
+static void segsum_task(void *p, long b, long e) {
+  segsum_ctx *c = p;
+  /* Each part owns output columns [b, e): every thread scans all rows in order. */
+  for (long j = 0; j < c->n; j++) {
+    int32_t s = c->ids[j];
+    if (s < 0 || s >= c->segments) continue;
+    const float *row = c->x + j * c->inner;
+    float *dst = c->out + s * c->inner;
+    for (long i = b; i < e; i++) dst[i] += row[i];
+  }
+}
+
+/* out[s, :] = sum of x[j, :] with ids[j] == s; out must be zeroed; ids out of range dropped. */
+int nk_unsorted_segment_sum(int n, int inner, const float *x, const int32_t *ids,
+                            int segments, float *out) {
+  segsum_ctx c = {n, inner, segments, x, ids, out};
+  parallel_for(inner, (1 << 15) / (n + 1) + 64, 16, segsum_task, &c);
+  return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Large matrix products: OpenBLAS' sgemm (single-threaded) on blocks of C, claimed by the pool. */
+
+typedef void (*sgemm_fn)(int order, int ta, int tb, int m, int n, int k, float alpha,
+                         const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                         int ldc);
+typedef void (*set_threads_fn)(int);
+static sgemm_fn g_sgemm;
+
+/* Finds cblas_sgemm in `lib` (already loaded) and makes OpenBLAS single-threaded: the pool
+ * splits products itself, so one set of threads serves every kernel. Returns 0 on success. */
+int nk_use_blas(const char *lib) {
+  void *h = dlopen(lib, RTLD_NOW | RTLD_NODELETE);
+  if (!h) return -1;
+  g_sgemm = (sgemm_fn)dlsym(h, "cblas_sgemm");
+  set_threads_fn set = (set_threads_fn)dlsym(h, "openblas_set_num_threads");
+  if (set) set(1);
+  return g_sgemm ? 0 : -2;
+}
+
+typedef struct {
+  int ta, tb, m, n, k, lda, ldb, ldc, by_rows;
+  long block;
+  const float *a, *b;
+  float beta;
+  float *c;
+} sgemm_ctx;
+
+static void sgemm_task(void *p, long b0, long b1) {
+  sgemm_ctx *c = p;
+  for (long blk = b0; blk < b1; blk++) {
+    long lo = blk * c->block;
+    long hi = lo + c->block;
+    if (c->by_rows) {
+      if (hi > c->m) hi = c->m;
+      /* Rows lo..hi of op(A): A[lo] (row-major) or column lo of the stored A^T. */
+      const float *a = c->a + (c->ta ? lo : lo * c->lda);
+      g_sgemm(101, c->ta ? 112 : 111, c->tb ? 112 : 111, (int)(hi - lo), c->n, c->k, 1.0f, a,
+              c->lda, c->b, c->ldb, c->beta, c->c + lo * c->ldc, c->ldc);
+    } else {
+      if (hi > c->n) hi = c->n;
+      const float *b = c->b + (c->tb ? lo * c->ldb : lo);
+      g_sgemm(101, c->ta ? 112 : 111, c->tb ? 112 : 111, c->m, (int)(hi - lo), c->k, 1.0f, c->a,
+              c->lda, b, c->ldb, c->beta, c->c + lo, c->ldc);
+    }
+  }
+}
+
+/* C[m, n] (row stride ldc) = op(A) @ op(B) + beta * C, row-major, on the pool: C is cut into
+ * blocks of rows (or of columns when it is wide) of a size that depends only on the shape. */
+int nk_sgemm(int ta, int tb, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+             float beta, float *c, int ldc) {
+  if (!g_sgemm) return -1;
+  if (m == 0 || n == 0) return 0;
+  sgemm_ctx ctx = {ta, tb, m, n, k, lda, ldb, ldc, m >= n, 0, a, b, beta, c};
+  const long dim = ctx.by_rows ? m : n;
+  const double macs = (double)m * n * (k > 0 ? k : 1);
+  /* Blocks of at least 2^21 multiply-adds and 32 rows, at most 8, an even number when more
+   * than one (two cores share them evenly). A function of the shape alone: results do not
+   * depend on the machine's thread count. */
+  long blocks = (long)(macs / (1 << 21));
+  if (blocks > 8) blocks = 8;
+  if (blocks > dim / 32) blocks = dim / 32;
+  if (blocks > 1 && blocks % 2) blocks = blocks + 1 <= dim / 32 ? blocks + 1 : blocks - 1;
+  if (blocks < 1) blocks = 1;
+  long block = (dim + blocks - 1) / blocks;
+  block = (block + 15) / 16 * 16;
+  ctx.block = block;
+  parallel_for((dim + block - 1) / block, 1, 1, sgemm_task, &ctx);
+  return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Batched small matrix products (attention): C[b] = op(A[b]) @ op(B[b]), each in one thread.  */
+
+typedef struct {
+  long batch, m, n, k;
+  const float *a, *b;
+  long a_bs, a_rs, a_cs; /* batch, row, column strides of op(A) [m, k] */
+  long b_bs, b_rs, b_cs; /* of op(B) [k, n] */
+  float *c;
+} bmm_ctx;
+
+#define NR 16
+#define MR 4
+
+static void bmm_task(void *p, long b0, long b1) {
+  bmm_ctx *c = p;
+  const long m = c->m, n = c->n, k = c->k;
+  const long npad = (n + NR - 1) / NR * NR;
+  const long mpad = (m + MR - 1) / MR * MR;
+  float *pa = aligned_alloc(32, (size_t)(mpad * k + 8) * sizeof(float));
+  float *pb = aligned_alloc(32, (size_t)(k * npad + 8) * sizeof(float));
+  float *pc = aligned_alloc(32, (size_t)(mpad * npad + 8) * sizeof(float));
+  if (!pa || !pb || !pc) {
+    free(pa);
+    free(pb);
+    free(pc);
+    return;
+  }
+  for (long bi = b0; bi < b1; bi++) {
+    const float *A = c->a + bi * c->a_bs;
+    const float *B = c->b + bi * c->b_bs;
+    /* Pack A as [mpad, k] and B as [k, npad], zero-padded. */
+    for (long i = 0; i < mpad; i++) {
+      if (i < m) for (long kk = 0; kk < k; kk++) pa[i * k + kk] = A[i * c->a_rs + kk * c->a_cs];
+      else memset(pa + i * k, 0, (size_t)k * sizeof(float));
+    }
+    for (long kk = 0; kk < k; kk++) {
+      float *dst = pb + kk * npad;
+      if (c->b_cs == 1) memcpy(dst, B + kk * c->b_rs, (size_t)n * sizeof(float));
+      else for (long j = 0; j < n; j++) dst[j] = B[kk * c->b_rs + j * c->b_cs];
+      for (long j = n; j < npad; j++) dst[j] = 0;
+    }
+    for (long i = 0; i < mpad; i += MR) {
+      for (long j = 0; j < npad; j += NR) {
+        v8fa acc[MR][2];
+        for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = (v8fa){0};
+        for (long kk = 0; kk < k; kk++) {
+          const v8fa b0v = *(const v8fa *)(pb + kk * npad + j);
+          const v8fa b1v = *(const v8fa *)(pb + kk * npad + j + 8);
+          for (int r = 0; r < MR; r++) {
+            const float av = pa[(i + r) * k + kk];
+            const v8fa avv = {av, av, av, av, av, av, av, av};
+            acc[r][0] += avv * b0v;
+            acc[r][1] += avv * b1v;
+          }
+        }
+        for (int r = 0; r < MR; r++) {
+          *(v8fa *)(pc + (i + r) * npad + j) = acc[r][0];
+          *(v8fa *)(pc + (i + r) * npad + j + 8) = acc[r][1];
+        }
+      }
+    }
+    float *C = c->c + bi * m * n;
+    for (long i = 0; i < m; i++) memcpy(C + i * n, pc + i * npad, (size_t)n * sizeof(float));
+  }
+  free(pa);
+  free(pb);
+  free(pc);
+}
+
+static void bmm_blas_task(void *p, long b0, long b1) {
+  bmm_ctx *c = p;
+  /* op(A) = A (row stride lda) when its columns are contiguous, else A^T stored transposed;
+   * a single row or column is contiguous either way, and BLAS wants lda >= its width. */
+  const long m = c->m, n = c->n, k = c->k;
+  int ta, tb, lda, ldb;
+  if (c->a_cs == 1 && (c->a_rs >= k || m == 1)) {
+    ta = 0;
+    lda = (int)(m == 1 ? k : c->a_rs);
+  } else {
+    ta = 1;
+    lda = (int)(k == 1 ? m : c->a_cs);
+  }
+  if (c->b_cs == 1 && (c->b_rs >= n || k == 1)) {
+    tb = 0;
+    ldb = (int)(k == 1 ? n : c->b_rs);
+  } else {
+    tb = 1;
+    ldb = (int)(n == 1 ? k : c->b_cs);
+  }
+  for (long bi = b0; bi < b1; bi++) {
+    g_sgemm(101, ta ? 112 : 111, tb ? 112 : 111, (int)c->m, (int)c->n, (int)c->k, 1.0f,
+            c->a + bi * c->a_bs, lda, c->b + bi * c->b_bs, ldb, 0.0f, c->c + bi * c->m * c->n,
+            (int)c->n);
+  }
+}
+
+/* C[b] ([m, n], contiguous) = op(A)[b] @ op(B)[b], with op(A)[b][i, kk] at
+ * a[b * a_bs + i * a_rs + kk * a_cs] and op(B)[b][kk, j] at b[b * b_bs + kk * b_rs + j * b_cs]
+ * (one of each pair of strides is 1). Batch entries are spread over the pool; `mode` 0 uses
+ * the register-blocked kernel above, 1 OpenBLAS per entry. */
+int nk_batch_matmul(int batch, int m, int n, int k, const float *a, int a_bs, int a_rs, int a_cs,
+                    const float *b, int b_bs, int b_rs, int b_cs, float *c, int mode) {
+  if (m == 0 || n == 0) return 0;
+  if (k == 0) {
+    memset(c, 0, (size_t)batch * m * n * sizeof(float));
+    return 0;
+  }
+  if (mode == 1 && !g_sgemm) return -1;
+  bmm_ctx ctx = {batch, m, n, k, a, b, a_bs, a_rs, a_cs, b_bs, b_rs, b_cs, c};
+  parallel_for(batch, (1L << 16) / ((long)m * n * k) + 1, 1, mode == 1 ? bmm_blas_task : bmm_task,
+               &ctx);
+  return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Convolution helpers (NHWC): im2col and its adjoint col2im.                                  */
+
+typedef struct {
+  long h, w, cin, oh, ow, fh, fw, sh, sw, dh, dw, pt, pl;
+  long n0; /* first image of the chunk */
+  const float *x;
+  float *cols;
+} im2col_ctx;
+
+static void im2col_task(void *p, long b, long e) {
+  im2col_ctx *c = p;
+  const long K = c->fh * c->fw * c->cin;
+  for (long row = b; row < e; row++) {
+    /* row indexes (image in chunk, oy, ox) */
+    long img = row / (c->oh * c->ow), rem = row % (c->oh * c->ow);
+    long oy = rem / c->ow, ox = rem % c->ow;
+    const float *xi = c->x + (c->n0 + img) * c->h * c->w * c->cin;
+    float *dst = c->cols + row * K;
+    for (long ky = 0; ky < c->fh; ky++) {
+      long iy = oy * c->sh + ky * c->dh - c->pt;
+      for (long kx = 0; kx < c->fw; kx++) {
+        long ix = ox * c->sw + kx * c->dw - c->pl;
+        float *d = dst + (ky * c->fw + kx) * c->cin;
+        if (iy < 0 || iy >= c->h || ix < 0 || ix >= c->w) {
+          memset(d, 0, (size_t)c->cin * sizeof(float));
+        } else {
+          memcpy(d, xi + (iy * c->w + ix) * c->cin, (size_t)c->cin * sizeof(float));
+        }
+      }
+    }
+  }
+}
+
+/* cols[(img, oy, ox), (ky, kx, ci)] for images [n0, n0 + count) of x [N, h, w, cin]. */
+int nk_im2col(int n0, int count, int h, int w, int cin, int oh, int ow, int fh, int fw,
+              int sh, int sw, int dh, int dw, int pt, int pl, const float *x, float *cols) {
+  im2col_ctx c = {h, w, cin, oh, ow, fh, fw, sh, sw, dh, dw, pt, pl, n0, x, cols};
+  parallel_for((long)count * oh * ow, 256, 1, im2col_task, &c);
+  return 0;
+}
+
+typedef struct {
+  long h, w, cin, oh, ow, fh, fw, sh, sw, dh, dw, pt, pl;
+  long n0;
+  const float *cols;
+  float *dx;
+} col2im_ctx;
+
+static void col2im_task(void *p, long b, long e) {
+  col2im_ctx *c = p;
+  const long K = c->fh * c->fw * c->cin;
+  /* One image per item: its rows are added in a fixed order. */
+  for (long img = b; img < e; img++) {
+    float *xi = c->dx + (c->n0 + img) * c->h * c->w * c->cin;
+    for (long oy = 0; oy < c->oh; oy++) {
+      for (long ox = 0; ox < c->ow; ox++) {
+        const float *src = c->cols + ((img * c->oh + oy) * c->ow + ox) * K;
+        for (long ky = 0; ky < c->fh; ky++) {
+          long iy = oy * c->sh + ky * c->dh - c->pt;
+          if (iy < 0 || iy >= c->h) continue;
+          for (long kx = 0; kx < c->fw; kx++) {
+            long ix = ox * c->sw + kx * c->dw - c->pl;
+            if (ix < 0 || ix >= c->w) continue;
+            const float *s = src + (ky * c->fw + kx) * c->cin;
+            float *d = xi + (iy * c->w + ix) * c->cin;
+            for (long ci = 0; ci < c->cin; ci++) d[ci] += s[ci];
+          }
+        }
+      }
+    }
+  }
+}
+
+/* dx[n0 + img] += col2im(cols) (dx zeroed by the caller). */
+int nk_col2im(int n0, int count, int h, int w, int cin, int oh, int ow, int fh, int fw,
+              int sh, int sw, int dh, int dw, int pt, int pl, const float *cols,
+              float *dx) {
+  col2im_ctx c = {h, w, cin, oh, ow, fh, fw, sh, sw, dh, dw, pt, pl, n0, cols, dx};
+  parallel_for(count, 1, 1, col2im_task, &c);
+  return 0;
+}

@@ -187,7 +187,7 @@ import { makeIJepaStep } from "${here}../../bench/ijepa_bench.ts";
 import { randomTensor } from "${here}testing.ts";
 registerNativeBackend();
 await tf.setBackend("native");
-const x = randomTensor("t", [300, 517]);
+const x = randomTensor("t", [1100, 517]);
 const w = randomTensor("w", [517, 300]);
 const out = {
   sum: Array.from(tf.sum(x, 0).dataSync()),

@@ -3,17 +3,9 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { collectDataset } from "../lib/data/collect.ts";
 import { CLEANRL_ATARI } from "../lib/envs/make.ts";
+import { runTask } from "../lib/run/task_testing.ts";
 
-async function task(script: string, args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", join("tasks", script), ...args],
-    env: { NO_COLOR: "1", JEPA_BACKEND: "wasm" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+const task = (script: string, args: string[]) => runTask(script, args, { JEPA_BACKEND: "wasm" });
 
 Deno.test("worldmodel and plan answer --help, and worldmodel needs a --stage", async () => {
   for (const script of ["worldmodel.ts", "plan.ts"]) {

@@ -1,13 +1,16 @@
 /**
  * Convolutional encoders for frame stacks `[B, H, W, C]` (channels last, values in [0, 1]):
- * the Nature CNN of DQN / CleanRL's `ppo_atari`, and a small IMPALA-style ResNet. Weights use
- * CleanRL's orthogonal init (gain sqrt 2, zero biases).
+ * the Nature CNN of DQN / CleanRL's `ppo_atari` (its convolutions as im2col + products,
+ * `conv.ts`, which also read uint8 frames directly), and a small IMPALA-style ResNet. Weights
+ * use CleanRL's orthogonal init (gain sqrt 2, zero biases).
  *
  * @module
  */
 
 import * as tf from "@tensorflow/tfjs";
 import type { Rng } from "../tensor/rng.ts";
+import { type ByteImages, convMM, convOut } from "./conv.ts";
+import { linear } from "./layers.ts";
 import { orthogonal, type Params, zeros } from "./params.ts";
 
 /** A `k x k` convolution from `cin` to `cout` channels. */
@@ -39,13 +42,12 @@ export function initDense(rng: Rng, dIn: number, dOut: number, gain = Math.SQRT2
   return { w: orthogonal([dIn, dOut], gain, rng), b: zeros([dOut]) };
 }
 
-function dense(p: Params, x: tf.Tensor2D): tf.Tensor2D {
-  return tf.add(tf.matMul(x, p.w as tf.Variable), p.b as tf.Variable) as tf.Tensor2D;
-}
-
-/** Output size of a `valid` convolution. */
-function convOut(size: number, k: number, stride: number): number {
-  return Math.floor((size - k) / stride) + 1;
+/** Height and width of the Nature CNN's last feature map; throws if the input is too small. */
+function natureCnnGrid(h: number, w: number): [number, number] {
+  const oh = convOut(convOut(convOut(h, 8, 4), 4, 2), 3, 1);
+  const ow = convOut(convOut(convOut(w, 8, 4), 4, 2), 3, 1);
+  if (oh < 1 || ow < 1) throw new Error(`Nature CNN: input ${h}x${w} is too small`);
+  return [oh, ow];
 }
 
 /** Nature CNN: conv 8x8/4 (32), 4x4/2 (64), 3x3/1 (64), dense `features` (512), ReLUs. */
@@ -55,9 +57,7 @@ export function initNatureCnn(
   features = 512,
 ): Params {
   const [h, w, c] = inputShape;
-  const oh = convOut(convOut(convOut(h, 8, 4), 4, 2), 3, 1);
-  const ow = convOut(convOut(convOut(w, 8, 4), 4, 2), 3, 1);
-  if (oh < 1 || ow < 1) throw new Error(`Nature CNN: input ${h}x${w} is too small`);
+  const [oh, ow] = natureCnnGrid(h, w);
   return {
     c1: initConv(rng.fork("c1"), 8, c, 32),
     c2: initConv(rng.fork("c2"), 4, 32, 64),
@@ -66,12 +66,27 @@ export function initNatureCnn(
   };
 }
 
-/** Nature CNN forward: `[B, H, W, C]` -> `[B, features]`. */
-export function natureCnn(p: Params, x: tf.Tensor4D): tf.Tensor2D {
-  let h = tf.relu(conv(p.c1 as Params, x, 4));
-  h = tf.relu(conv(p.c2 as Params, h, 2));
-  h = tf.relu(conv(p.c3 as Params, h, 1));
-  return tf.relu(dense(p.fc as Params, h.reshape([h.shape[0], -1])));
+/** A convolution ({@linkcode convMM}) with bias and ReLU, as a feature map `[b, oh, ow, cout]`. */
+function convRelu(p: Params, x: tf.Tensor4D | ByteImages, stride: number): tf.Tensor4D {
+  const w = p.w as tf.Variable;
+  const [k, , , cout] = w.shape;
+  const [b, h, wd] = x.shape;
+  return tf.relu(tf.add(convMM(x, w, stride), p.b as tf.Variable))
+    .reshape([b, convOut(h, k, stride), convOut(wd, k, stride), cout]) as tf.Tensor4D;
+}
+
+/**
+ * Nature CNN forward: `[B, H, W, C]` -> `[B, features]`. The input is a float tensor (values in
+ * [0, 1]; differentiable in it too, for saliency maps) or uint8 frame stacks read with their
+ * `scale` (1/255 as CleanRL), whose pixels get no gradient.
+ */
+export function natureCnn(p: Params, x: tf.Tensor4D | ByteImages): tf.Tensor2D {
+  const [b, h, w] = x.shape;
+  natureCnnGrid(h, w); // throws if the input is too small
+  const a1 = convRelu(p.c1 as Params, x, 4);
+  const a2 = convRelu(p.c2 as Params, a1, 2);
+  const a3 = convRelu(p.c3 as Params, a2, 1);
+  return tf.relu(linear(p.fc as Params, a3.reshape([b, -1]))) as tf.Tensor2D;
 }
 
 /**
@@ -117,5 +132,5 @@ export function resNet(p: Params, x: tf.Tensor4D): tf.Tensor2D {
       h = tf.add(h, r) as tf.Tensor4D;
     }
   }
-  return tf.relu(dense(p.fc as Params, tf.relu(h).reshape([h.shape[0], -1])));
+  return tf.relu(linear(p.fc as Params, tf.relu(h).reshape([h.shape[0], -1]))) as tf.Tensor2D;
 }

@@ -11,6 +11,7 @@
 
 import * as tf from "@tensorflow/tfjs";
 import type { Rng } from "../tensor/rng.ts";
+import { dense } from "./dense.ts";
 import { ones, type Params, truncNormal, zeros } from "./params.ts";
 
 /** ViT default: weights ~ truncated normal with this std, biases 0 (as I-JEPA / timm). */
@@ -21,12 +22,15 @@ export function initLinear(rng: Rng, dIn: number, dOut: number, std = INIT_STD):
   return { w: truncNormal([dIn, dOut], std, rng), b: zeros([dOut]) };
 }
 
-/** `x @ w + b` over the last axis of any rank. */
+/**
+ * `x @ w + b` over the last axis of any rank. The product is `dense.ts`'s: its gradient takes
+ * the backend's faster form (explicit transposes on wasm).
+ */
 export function linear(p: Params, x: tf.Tensor): tf.Tensor {
-  const w = p.w as tf.Variable;
+  const w = p.w as tf.Variable as tf.Tensor as tf.Tensor2D;
   const [dIn, dOut] = w.shape;
   const lead = x.shape.slice(0, -1);
-  const y = tf.add(tf.matMul(x.reshape([-1, dIn]), w), p.b as tf.Variable);
+  const y = tf.add(dense(x.reshape([-1, dIn]) as tf.Tensor2D, w), p.b as tf.Variable);
   return y.reshape([...lead, dOut]);
 }
 

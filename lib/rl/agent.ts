@@ -17,12 +17,19 @@
 
 import * as tf from "@tensorflow/tfjs";
 import type { FrozenEncoder } from "../models/encoder.ts";
-import { initDense, initNatureCnn } from "../nn/cnn.ts";
+import { initDense, initNatureCnn, natureCnn } from "../nn/cnn.ts";
+import { linear } from "../nn/layers.ts";
 import { cloneParams, disposeParams, flattenParams, type Params } from "../nn/params.ts";
-import { initVit, patchify, pool, sincos2d, type VitConfig, vitGrid } from "../nn/vit.ts";
+import {
+  initVit,
+  patchify,
+  pool,
+  sincos2d,
+  type VitConfig,
+  vitEncode,
+  vitGrid,
+} from "../nn/vit.ts";
 import type { Rng } from "../tensor/rng.ts";
-import { dense, natureCnnFast } from "./conv.ts";
-import { vitEncodeFast } from "./vit_fast.ts";
 
 /** Which encoder an agent has. */
 export const ENCODER_KINDS = ["cnn", "jepa", "ae", "random", "mlp"] as const;
@@ -147,15 +154,11 @@ function heads(rng: Rng, dIn: number, hidden: number, numActions: number, withFc
   return p;
 }
 
-function linear(p: Params, x: tf.Tensor2D): tf.Tensor2D {
-  return tf.add(dense(x, p.w as tf.Variable as tf.Tensor2D), p.b as tf.Variable) as tf.Tensor2D;
-}
-
 /** Actor and critic on trunk features `[n, d]` (through `fc` + ReLU when the heads have one). */
 function applyHeads(h: Params, z: tf.Tensor2D): AgentOutput {
-  const x = h.fc ? tf.relu(linear(h.fc as Params, z)) : z;
+  const x = h.fc ? tf.relu(linear(h.fc as Params, z)) as tf.Tensor2D : z;
   return {
-    logits: linear(h.actor as Params, x),
+    logits: linear(h.actor as Params, x) as tf.Tensor2D,
     value: linear(h.critic as Params, x).reshape([-1]) as tf.Tensor1D,
   };
 }
@@ -247,7 +250,11 @@ export function buildAgent(
   if (spec.encoder === "cnn") {
     encoder = initNatureCnn(rng.fork("encoder"), [h, w, c], spec.hidden);
     headParams = heads(rng.fork("heads"), spec.hidden, spec.hidden, nA, false);
-    trunk = (input, n) => natureCnnFast(encoder, input, [h, w, c], n);
+    trunk = (input, n) =>
+      natureCnn(
+        encoder,
+        input instanceof Uint8Array ? { bytes: input, shape: [n, h, w, c], scale: 1 / 255 } : input,
+      );
     saliencyInput = (obs, n) => {
       const x = tf.tidy(() => tf.div(tf.tensor4d(obs, [n, h, w, c], "float32"), 255));
       const g = logitGrad(
@@ -262,7 +269,7 @@ export function buildAgent(
   } else if (spec.encoder === "mlp") {
     encoder = { fc: initDense(rng.fork("encoder"), frameBytes, spec.hidden) };
     headParams = heads(rng.fork("heads"), spec.hidden, spec.hidden, nA, false);
-    const mlpTrunk = (x: tf.Tensor2D) => tf.relu(linear(encoder.fc as Params, x));
+    const mlpTrunk = (x: tf.Tensor2D) => tf.relu(linear(encoder.fc as Params, x)) as tf.Tensor2D;
     trunk = (input, n) => {
       const x = input instanceof Uint8Array
         ? tf.div(tf.tensor2d(input, [n, frameBytes], "float32"), 255) as tf.Tensor2D
@@ -298,7 +305,7 @@ export function buildAgent(
     const readout = spec.readout ?? "mean";
     const dIn = readout === "mean" ? v.width : tokens * v.width;
     const encode = (patches: tf.Tensor3D): tf.Tensor2D => {
-      const out = vitEncodeFast(encoder, v, patches, pos);
+      const out = vitEncode(encoder, v, patches, pos);
       if (readout === "mean") return pool(out, v.cls);
       const n = out.shape[0];
       const grid = v.cls ? out.slice([0, 1, 0], [-1, tokens, -1]) : out;

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CLEANRL_ATARI } from "../envs/make.ts";
+import { runTask } from "../run/task_testing.ts";
 import { initBackend } from "../tensor/backend.ts";
 import { checkSwapConfig, runSwap, SWAP_PRESETS, type SwapConfig } from "./swap.ts";
 import { learningCurves, writeSwapReport } from "./swap_report.ts";
@@ -79,31 +80,20 @@ Deno.test("a grid config with a mistake is refused before anything runs", () => 
   for (const preset of ["smoke", "small", "full"] as const) checkSwapConfig(SWAP_PRESETS[preset]);
 });
 
-async function task(script: string, args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", join("tasks", script), ...args],
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
 Deno.test("swap and swap-eval answer --help and refuse mistakes without a stack trace", async () => {
   for (const script of ["swap.ts", "swap_eval.ts"]) {
-    const r = await task(script, ["--help"]);
+    const r = await runTask(script, ["--help"]);
     assert.equal(r.code, 0, script);
     assert.match(r.stdout, /Usage: deno task swap(-eval)? /);
   }
-  const bad = await task("swap.ts", ["--set", "ppo.numEnv=4"]);
+  const bad = await runTask("swap.ts", ["--set", "ppo.numEnv=4"]);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /unknown config key 'ppo.numEnv'\. Did you mean 'ppo.numEnvs'\?/);
-  const cond = await task("swap.ts", ["--conditions", "cnn,vit"]);
+  const cond = await runTask("swap.ts", ["--conditions", "cnn,vit"]);
   assert.equal(cond.code, 2);
   assert.match(cond.stderr, /unknown condition 'vit'/);
   assert.doesNotMatch(cond.stderr, /at .*\.ts:\d+/);
-  const noRun = await task("swap_eval.ts", ["--run", await Deno.makeTempDir()]);
+  const noRun = await runTask("swap_eval.ts", ["--run", await Deno.makeTempDir()]);
   assert.equal(noRun.code, 2);
   assert.match(noRun.stderr, /no config\.json: not a swap directory/);
 });

@@ -4,17 +4,7 @@ import { join } from "node:path";
 import { collectDataset } from "../lib/data/collect.ts";
 import { aleStatus } from "../lib/envs/ale.ts";
 import { CLEANRL_ATARI } from "../lib/envs/make.ts";
-
-async function task(script: string, args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", join("tasks", script), ...args],
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+import { runTask as task } from "../lib/run/task_testing.ts";
 
 Deno.test("every task in deno.json answers --help with its usage", async () => {
   const tasks = JSON.parse(Deno.readTextFileSync("deno.json")).tasks as Record<string, string>;
@@ -83,13 +73,11 @@ Deno.test("collect takes --env, refuses it beside --game, and names ale-py when 
   const both = await task("collect.ts", ["--env", "native:pong", "--game", "pong"]);
   assert.equal(both.code, 2);
   assert.match(both.stderr, /--env and --game both choose the env/);
-  const missing = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", join("tasks", "collect.ts"), "--env", "ale:breakout"],
-    env: { NO_COLOR: "1", JEPA_PYTHON: "/nonexistent/python3" },
-    stderr: "piped",
-  }).output();
+  const missing = await task("collect.ts", ["--env", "ale:breakout"], {
+    JEPA_PYTHON: "/nonexistent/python3",
+  });
   assert.equal(missing.code, 2);
-  assert.match(new TextDecoder().decode(missing.stderr), /pip install ale-py==0\.12\.1/);
+  assert.match(missing.stderr, /pip install ale-py==0\.12\.1/);
 });
 
 Deno.test({
@@ -217,13 +205,19 @@ Deno.test("pipeline: a re-run skips current phases; a probe or plan change redoe
       "plan.planner.samples=8",
       "plan.planner.iterations=2",
       "plan.planner.elites=2",
+      // The encoder swap: two conditions, one short game per level.
+      "swap.conditions=[cnn,jepa_frozen]",
+      "swap.eval.episodes=1",
+      "swap.eval.maxEpisodeSteps=20",
+      "swap.report.saliencyFrames=1",
+      "swap.report.gifSteps=8",
     ].flatMap((s) => ["--set", s]),
   ];
   const first = await task("pipeline.ts", tiny);
   assert.equal(first.code, 0, first.stderr);
   assert.match(
     first.stdout,
-    /ran data, ijepa, ae, probe, worldmodel, plan, report; skipped nothing/,
+    /ran data, ijepa, ae, probe, worldmodel, plan, swap, report; skipped nothing/,
   );
   const report = Deno.readTextFileSync(join(out, "REPORT.md"));
   assert.match(report, /\|pooled\|ijepa\|/);
@@ -232,9 +226,14 @@ Deno.test("pipeline: a re-run skips current phases; a probe or plan change redoe
   assert.match(report, /\| world model \| \d+\.\d% \|/, "action sensitivity table");
   assert.match(report, /\| action-blind \(CEM\) \| \d+% \|/, "planning table");
   assert.match(report, /\(worldmodel\/stage2\/figures\/real_vs_imagined\.gif\)/);
+  assert.match(report, /## Encoder swap/);
+  assert.match(report, /\| jepa_frozen \| 1 \| -?\d+\.\d\d ± 0\.00 \|/, "robustness table");
+  assert.match(report, /not comparable with ALE's/, "published numbers marked as not comparable");
   for (
     const f of [
       "figures/worldmodel_rollout_error.png",
+      "figures/swap_robustness_levels.png",
+      "swap/REPORT.md",
       "worldmodel/stage2/figures/real_vs_imagined.gif",
       "plan/PLAN.md",
     ]
@@ -245,11 +244,14 @@ Deno.test("pipeline: a re-run skips current phases; a probe or plan change redoe
   const again = await task("pipeline.ts", tiny);
   assert.match(
     again.stdout,
-    /ran nothing; skipped data, ijepa, ae, probe, worldmodel, plan, report/,
+    /ran nothing; skipped data, ijepa, ae, probe, worldmodel, plan, swap, report/,
   );
   const changed = await task("pipeline.ts", [...tiny, "--set", "probe.rows=80"]);
   assert.equal(changed.code, 0, changed.stderr);
-  assert.match(changed.stdout, /ran probe, report; skipped data, ijepa, ae, worldmodel, plan/);
+  assert.match(
+    changed.stdout,
+    /ran probe, report; skipped data, ijepa, ae, worldmodel, plan, swap/,
+  );
   const planChanged = await task("pipeline.ts", [
     ...tiny,
     "--set",
@@ -258,5 +260,8 @@ Deno.test("pipeline: a re-run skips current phases; a probe or plan change redoe
     "plan.planner.samples=12",
   ]);
   assert.equal(planChanged.code, 0, planChanged.stderr);
-  assert.match(planChanged.stdout, /ran plan, report; skipped data, ijepa, ae, probe, worldmodel/);
+  assert.match(
+    planChanged.stdout,
+    /ran plan, report; skipped data, ijepa, ae, probe, worldmodel, swap/,
+  );
 });

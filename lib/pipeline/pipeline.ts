@@ -8,6 +8,8 @@
  *   worldmodel  the V-JEPA 2-style world model on its own dataset: stage 1, stage 2 with its
  *               action-blind control, rollout and action-sensitivity evaluation, pixel decoder
  *   plan        CEM planning toward goal frames with it, against action-blind, random, no-op
+ *   swap        PPO agents with the ijepa / ae / random-init encoders (frozen, or fine-tuned) and
+ *               an end-to-end CNN, evaluated under visual perturbations (the encoder swap)
  *   report      REPORT.md with figures (SVG + PNG) and tables, rebuilt from the run's files
  *
  * (worldmodel and plan, lib/pipeline/world_model_phases.ts, only for Breakout.) One typed config
@@ -38,6 +40,12 @@ import { PRETRAIN_PRESETS } from "../train/pretrain_presets.ts";
 import { phaseRun, type PipelineProgress } from "./phase_run.ts";
 import type { Phase, PhaseContext } from "./runner.ts";
 import {
+  checkSwapPhaseConfig,
+  type PipelineSwapConfig,
+  swapPhase,
+  swapSlice,
+} from "./swap_phase.ts";
+import {
   hasWorldModel,
   type PipelinePlanConfig,
   type PipelineWorldModelConfig,
@@ -62,6 +70,8 @@ export interface PipelineConfig {
   worldmodel: PipelineWorldModelConfig;
   /** Latent planning with it: `deno task plan`'s config, its seed from `seed`. */
   plan: PipelinePlanConfig;
+  /** The encoder-swap grid: `deno task swap`'s config, its encoders from ijepa and ae. */
+  swap: PipelineSwapConfig;
 }
 
 function preset(
@@ -77,6 +87,7 @@ function preset(
     pretrain: pretrainConfig,
     probe: { rows, features: ["pooled", "grid"], pixels: true },
     ...worldModelSlices(name),
+    swap: swapSlice(name),
   };
 }
 
@@ -91,6 +102,7 @@ export const PIPELINE_PRESETS: Presets<PipelineConfig> = {
 export function checkPipelineConfig(cfg: PipelineConfig): void {
   checkEnvConfig({ ...CLEANRL_ATARI, id: cfg.env });
   if (hasWorldModel(cfg.env)) checkEnvConfig(pipelineWorldModelEnv(cfg.worldmodel, cfg));
+  checkSwapPhaseConfig(cfg.swap, cfg.env);
 }
 
 /** The phases of a run with config `cfg`. */
@@ -193,9 +205,10 @@ export function pipelinePhases(cfg: PipelineConfig, progress?: PipelineProgress)
       },
     },
     ...worldModel,
+    swapPhase(common, cfg.swap, progress),
     {
       name: "report",
-      needs: ["data", "ijepa", "ae", "probe", ...worldModel.map((p) => p.name)],
+      needs: ["data", "ijepa", "ae", "probe", ...worldModel.map((p) => p.name), "swap"],
       inputs: { ...common, config: cfg },
       async run(ctx) {
         const path = await writeRunReport(ctx.runDir);

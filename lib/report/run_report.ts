@@ -5,7 +5,8 @@
  * and machine, and the anchors' published numbers beside ours where an experiment is comparable.
  *
  * Sections appear for the phases present, so a partial run still reports what it has; the
- * world-model section comes from lib/report/world_model_report.ts.
+ * world-model section comes from lib/report/world_model_report.ts, the encoder-swap section from
+ * lib/report/swap_section.ts.
  *
  * @module
  */
@@ -18,6 +19,7 @@ import { readPhaseRecord } from "../pipeline/runner.ts";
 import { writeFileAtomic } from "../run/atomic.ts";
 import { Plot, plotToSvg } from "./plot.ts";
 import { svgToPng } from "./svg_png.ts";
+import { swapReportItems } from "./swap_section.ts";
 import { worldModelReportItems } from "./world_model_report.ts";
 
 /** `<run>/pipeline.json`: how the run was started (written by `deno task pipeline`). */
@@ -219,6 +221,11 @@ export function buildRunReport(runDir: string): ReportItem[] {
   if (worldModel.length) {
     flush();
     items.push(...worldModel);
+  }
+  const swap = swapReportItems(runDir);
+  if (swap.length) {
+    flush();
+    items.push(...swap);
   }
 
   // Provenance.

@@ -35,8 +35,52 @@ import {
   type SwapConfig,
 } from "./swap.ts";
 
-/** Published reference ratios (DESIGN.md section 5), drawn as ticks on the ratio figure. */
-export const PUBLISHED_RATIOS: Record<string, number> = { cnn: 0.612, jepa_frozen: 0.764 };
+/**
+ * The published encoder-swap study's results on ALE Breakout (DESIGN.md section 5): mean clean
+ * return and robustness ratio per condition. Theirs, not ours: shown beside our numbers only for
+ * real-ALE grids (our native Breakout scores differently), as dashes on the ratio figure and a
+ * column of the pipeline report.
+ */
+export const PUBLISHED_SWAP: Record<string, { clean: number; ratio?: number }> = {
+  cnn: { clean: 7.6, ratio: 0.612 },
+  jepa_frozen: { clean: 5.6, ratio: 0.764 },
+  ae_frozen: { clean: 2.0 },
+};
+
+/**
+ * Our clean return and ratio per condition beside the published study's, as markdown lines,
+ * with a sentence saying whether the two are comparable (only on real ALE Breakout).
+ */
+export function publishedComparison(envId: string, rows: readonly RobustnessRow[]): string[] {
+  const ours = (condition: string, level: string, digits: number) => {
+    const r = rows.find((x) => x.condition === condition && x.level === level);
+    return r && Number.isFinite(r.mean) ? r.mean.toFixed(digits) : "-";
+  };
+  const conditions = [
+    ...new Set([...rows.map((r) => r.condition), ...Object.keys(PUBLISHED_SWAP)]),
+  ];
+  return [
+    comparableWithPublished(envId)
+      ? "Published numbers (theirs: a JEPA-on-Breakout study on ALE, which evaluated through " +
+        "other wrappers than it trained with, and trained far longer) beside ours on the same game:"
+      : `Published numbers (theirs, on real ALE Breakout) for reference only: this grid ran on ` +
+        `\`${envId}\`, whose scores are not comparable with ALE's.`,
+    "",
+    "| condition | clean (ours) | clean (theirs) | ratio (ours) | ratio (theirs) |",
+    "|---|---:|---:|---:|---:|",
+    ...conditions.map((c) => {
+      const p = PUBLISHED_SWAP[c];
+      return `| ${c} | ${ours(c, "clean", 2)} | ${p?.clean.toFixed(1) ?? "-"} | ${
+        ours(c, "ratio", 3)
+      } | ${p?.ratio?.toFixed(3) ?? "-"} |`;
+    }),
+  ];
+}
+
+/** Whether a grid's env is comparable with the published study: real ALE Breakout. */
+export function comparableWithPublished(envId: string): boolean {
+  return envId === "ale:breakout";
+}
 
 /** What {@linkcode writeSwapReport} wrote. */
 export interface SwapReport {
@@ -155,9 +199,9 @@ export async function writeSwapReport(
     table,
     "",
     "Robustness ratio = mean over color_jitter, noise, mild, hard of (mean return / clean mean " +
-    "return), per agent, then mean ± std over seeds. Published (a JEPA-on-Breakout study, " +
-    "evaluated through other wrappers than it trained with): CNN 7.6 clean, ratio 0.612; " +
-    "frozen JEPA 5.6 clean, ratio 0.764; autoencoder 2.0 (random level).",
+    "return), per agent, then mean ± std over seeds.",
+    "",
+    ...publishedComparison(cfg.env.id, rows),
     "",
     ...Object.keys(figures).map((f) => `![${f}](figures/${f}.svg)`),
     "",
@@ -243,12 +287,14 @@ function ratioFigure(cfg: SwapConfig, rows: RobustnessRow[], agents: AgentEvalua
   }));
   const dots = agents.map((a) => ({ condition: a.condition, ratio: robustnessRatio(a.means) }))
     .filter((d) => Number.isFinite(d.ratio));
-  const published = Object.entries(PUBLISHED_RATIOS)
-    .filter(([c]) => cfg.conditions.includes(c))
-    .map(([condition, ratio]) => ({ condition, ratio }));
+  const comparable = comparableWithPublished(cfg.env.id);
+  const published = Object.entries(PUBLISHED_SWAP)
+    .filter(([c, p]) => comparable && cfg.conditions.includes(c) && p.ratio !== undefined)
+    .map(([condition, p]) => ({ condition, ratio: p.ratio }));
   return plotToSvg({
     title: "Robustness ratio = mean(perturbed / clean)",
-    subtitle: "bars: mean over seeds, lines: ± std, dots: seeds, dashes: published",
+    subtitle: "bars: mean over seeds, lines: ± std, dots: seeds" +
+      (comparable ? ", dashes: published (theirs, ALE)" : ""),
     width: 560,
     height: 300,
     x: { domain: cfg.conditions, label: null },

@@ -8,7 +8,7 @@
 
 import { join } from "node:path";
 import { openDataset } from "../lib/data/dataset.ts";
-import { pixelSubject, type ProbeFeatures } from "../lib/eval/encoder_probe.ts";
+import { GRID_COMPONENTS, pixelSubject, type ProbeFeatures } from "../lib/eval/encoder_probe.ts";
 import { RunDir } from "../lib/run/run_dir.ts";
 import { writeProbeStudy } from "../lib/report/probe_report.ts";
 import { initBackend } from "../lib/tensor/backend.ts";
@@ -30,6 +30,8 @@ const spec = {
     out: "run directory (default results/probe-<time>)",
     rows: "stacks sampled from the training and from the held-out episodes (default 3000)",
     features: "feature sets, comma-separated: pooled, grid (default both)",
+    "grid-components":
+      `principal directions per token of grid features (default ${GRID_COMPONENTS})`,
     backend: "tfjs backend (default JEPA_BACKEND or auto)",
   },
   examples: [
@@ -49,6 +51,12 @@ if (import.meta.main) {
       if (!FEATURES.includes(f as ProbeFeatures)) {
         throw new UsageError(`--features: unknown feature set "${f}" (expected pooled, grid)`);
       }
+    }
+    const gridComponents = Number(options["grid-components"] ?? GRID_COMPONENTS);
+    if (!Number.isInteger(gridComponents) || gridComponents < 1) {
+      throw new UsageError(
+        `--grid-components: expected an integer >= 1, got "${options["grid-components"]}"`,
+      );
     }
     const rows = Number(options.rows ?? 3000);
     if (!Number.isInteger(rows) || rows < 10) {
@@ -72,6 +80,7 @@ if (import.meta.main) {
     await writeProbeStudy(run, encoders, ds, {
       rows,
       features: features as ProbeFeatures[],
+      gridComponents,
       stack: cfg.stack,
       valFraction: cfg.valFraction,
       seed: cfg.seed,

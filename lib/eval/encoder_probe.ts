@@ -6,9 +6,13 @@
  * - `pooled`: the encoder's one vector per frame (mean of the final tokens). Small objects such
  *   as Breakout's ball cover one patch of 49, so the mean dilutes them about 49 times.
  * - `grid`: every final token, each projected on the top `gridComponents` principal directions of
- *   the training tokens, concatenated over the patch grid (49 x 16 = 784 features by default). A
- *   linear readout can then say *where* something is, as a CNN probe on a flattened feature map
- *   can; the projection keeps the ridge problem small.
+ *   the training tokens, concatenated over the patch grid (49 x 32 = 1,568 features by default).
+ *   A linear readout can then say *where* something is, as a CNN probe on a flattened feature
+ *   map can; the projection keeps the ridge problem small. Too few directions lose the ball:
+ *   they are ranked by variance over all tokens, where bricks and paddle dominate. With 16, a
+ *   random-init encoder's ball-x R^2 fell from 0.71 to 0.10 between two Breakout datasets (the
+ *   one with random-action segments has more varied bricks) while raw pixels kept 0.93 / 0.89;
+ *   with 32 it was 0.55 on the second.
  *
  * {@linkcode pixelSubject} gives the same readouts of the raw patches: the encoder-free baseline.
  *
@@ -41,9 +45,12 @@ export interface ProbeOptions {
   variables?: ProbeVariable[];
   /** Default `pooled`. */
   features?: ProbeFeatures;
-  /** Principal directions kept per token for `grid` features; default 16. */
+  /** Principal directions kept per token for `grid` features; default {@linkcode GRID_COMPONENTS}. */
   gridComponents?: number;
 }
+
+/** Default principal directions per token of `grid` features (see the module doc). */
+export const GRID_COMPONENTS = 32;
 
 /** A sample of stacks from the given episodes: frames `[n, h, w, c]` and their ground truth. */
 export function probeStacks(
@@ -152,7 +159,7 @@ export function probeSplits(
     return [probeData(subject, ds, train, opts), probeData(subject, ds, val, opts)];
   }
   const { tokens, width: w } = subject;
-  const k = Math.min(opts.gridComponents ?? 16, w);
+  const k = Math.min(opts.gridComponents ?? GRID_COMPONENTS, w);
   const sets = [train, val].map((eps) => {
     const { frames, n, state, groups } = probeStacks(ds, eps, opts);
     return { n, state, groups, tokens: subject.embed(frames, n, "tokens") };

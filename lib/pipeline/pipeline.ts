@@ -26,7 +26,7 @@ import { collectDataset } from "../data/collect.ts";
 import { type Dataset, openDataset } from "../data/dataset.ts";
 import { checkEnvConfig, CLEANRL_ATARI } from "../envs/make.ts";
 import type { PolicyName } from "../envs/policies.ts";
-import { pixelSubject, type ProbeFeatures } from "../eval/encoder_probe.ts";
+import { GRID_COMPONENTS, pixelSubject, type ProbeFeatures } from "../eval/encoder_probe.ts";
 import type { Presets } from "../run/config.ts";
 import { writeProbeStudy } from "../report/probe_report.ts";
 import { writeRunReport } from "../report/run_report.ts";
@@ -64,8 +64,11 @@ export interface PipelineConfig {
   data: { episodes: number; policy: PolicyName };
   /** Shared by I-JEPA and the autoencoder control, so they get the same encoder and budget. */
   pretrain: Omit<PretrainConfig, "seed" | "method">;
-  /** `pixels`: also probe the raw patches, the encoder-free baseline. */
-  probe: { rows: number; features: ProbeFeatures[]; pixels: boolean };
+  /**
+   * `pixels`: also probe the raw patches, the encoder-free baseline; `gridComponents`: principal
+   * directions per token of `grid` features.
+   */
+  probe: { rows: number; features: ProbeFeatures[]; pixels: boolean; gridComponents: number };
   /** The world model (Breakout only): `deno task worldmodel`'s config, its seeds from `seed`. */
   worldmodel: PipelineWorldModelConfig;
   /** Latent planning with it: `deno task plan`'s config, its seed from `seed`. */
@@ -85,7 +88,7 @@ function preset(
     env: "native:breakout",
     data: { episodes, policy: "scripted" },
     pretrain: pretrainConfig,
-    probe: { rows, features: ["pooled", "grid"], pixels: true },
+    probe: { rows, features: ["pooled", "grid"], pixels: true, gridComponents: GRID_COMPONENTS },
     ...worldModelSlices(name),
     swap: swapSlice(name),
   };

@@ -32,6 +32,8 @@ export interface ProbeStudyOptions {
   /** Stacks sampled from the training episodes and from the held-out ones. */
   rows: number;
   features: ProbeFeatures[];
+  /** Principal directions per token of `grid` features. */
+  gridComponents: number;
   stack: number;
   valFraction: number;
   seed: number;

@@ -8,7 +8,7 @@
  */
 
 import type { ExploreConfig } from "../data/collect.ts";
-import type { ProbeFeatures } from "../eval/encoder_probe.ts";
+import { GRID_COMPONENTS, type ProbeFeatures } from "../eval/encoder_probe.ts";
 import type { Presets } from "../run/config.ts";
 import { VICREG_DEFAULTS } from "../ssl/vicreg.ts";
 import type { TransitionConfig, TransitionMethod } from "./transition.ts";
@@ -19,7 +19,8 @@ export interface VicregTaskConfig {
   data: { episodes: number; explore: ExploreConfig };
   model: TransitionConfig;
   methods: TransitionMethod[];
-  probe: { rows: number; features: ProbeFeatures[] };
+  /** Probe rows per split, feature sets, principal directions per token of `grid` features. */
+  probe: { rows: number; features: ProbeFeatures[]; gridComponents: number };
 }
 
 const fullModel: TransitionConfig = {
@@ -50,7 +51,7 @@ const full: VicregTaskConfig = {
   data: { episodes: 120, explore: { prob: 0.15, hold: [2, 8] } },
   model: fullModel,
   methods: ["vicreg", "ema-only", "pixel"],
-  probe: { rows: 3000, features: ["pooled", "grid"] },
+  probe: { rows: 3000, features: ["pooled", "grid"], gridComponents: GRID_COMPONENTS },
 };
 
 /** The presets. */
@@ -75,7 +76,7 @@ export const VICREG_PRESETS: Presets<VicregTaskConfig> = {
       },
       evalRows: 256,
     },
-    probe: { rows: 400, features: ["pooled", "grid"] },
+    probe: { rows: 400, features: ["pooled", "grid"], gridComponents: GRID_COMPONENTS },
   },
   small: {
     ...full,
@@ -97,7 +98,7 @@ export const VICREG_PRESETS: Presets<VicregTaskConfig> = {
       },
       evalRows: 1000,
     },
-    probe: { rows: 2000, features: ["pooled", "grid"] },
+    probe: { rows: 2000, features: ["pooled", "grid"], gridComponents: GRID_COMPONENTS },
   },
   full,
 };

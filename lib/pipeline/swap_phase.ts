@@ -44,7 +44,7 @@ export function swapTaskConfig(
 ): SwapConfig {
   return {
     ...cfg,
-    env: { ...cfg.env, id: envId },
+    env: { id: envId, ...cfg.env },
     // With both checkpoints given, the grid pretrains nothing: preset, steps and episodes are
     // unused (the preset only has to be a valid name).
     pretrain: { ...encoders, preset: "smoke", steps: 0, episodes: 0 },

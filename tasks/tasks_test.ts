@@ -229,6 +229,7 @@ Deno.test("pipeline: a re-run skips current phases; a probe or plan change redoe
   assert.match(report, /## Encoder swap/);
   assert.match(report, /\| jepa_frozen \| 1 \| -?\d+\.\d\d ± 0\.00 \|/, "robustness table");
   assert.match(report, /not comparable with ALE's/, "published numbers marked as not comparable");
+  assert.match(report, /Random play \(uniform actions on the same evaluation games\): clean/);
   for (
     const f of [
       "figures/worldmodel_rollout_error.png",

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import type { RobustnessRow } from "../eval/robustness.ts";
 import { robustnessMarkdown } from "../eval/robustness.ts";
 import type { SwapConfig } from "../rl/swap.ts";
-import { publishedComparison } from "../rl/swap_report.ts";
+import { publishedComparison, randomPlayLine } from "../rl/swap_report.ts";
 import type { ReportItem } from "./run_report.ts";
 
 /** Figures of the grid, in the order the section shows them, with their captions. */
@@ -37,6 +37,10 @@ export function swapReportItems(runDir: string): ReportItem[] {
     std: r.std === null ? NaN : Number(r.std),
     seeds: Number(r.seeds),
   }));
+  const randomPath = join(dir, "random_play.json");
+  const random = existsSync(randomPath)
+    ? JSON.parse(readFileSync(randomPath, "utf8")) as { means: Record<string, number> }
+    : null;
   const items: ReportItem[] = [];
   const out: string[] = [
     "## Encoder swap (PPO under visual perturbations)",
@@ -50,6 +54,7 @@ export function swapReportItems(runDir: string): ReportItem[] {
     "",
     robustnessMarkdown(rows),
     "",
+    ...(random ? [randomPlayLine(random.means), ""] : []),
     ...publishedComparison(cfg.env.id, rows),
     "",
   ];

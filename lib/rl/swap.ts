@@ -23,7 +23,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { collectDataset } from "../data/collect.ts";
 import { openDataset } from "../data/dataset.ts";
-import { CLEANRL_ATARI, type EnvConfig } from "../envs/make.ts";
+import { CLEANRL_ATARI, type EnvConfig, makeEnv } from "../envs/make.ts";
 import { parsePerturbLevel, PERTURB_LEVELS, type PerturbLevel } from "../envs/perturb.ts";
 import {
   type ActFn,
@@ -343,10 +343,10 @@ export function agentPolicy(agent: Agent): ActFn {
   };
 }
 
-/** Evaluates one agent under the grid's eval config. */
-export function evaluateAgent(
+/** Evaluates a policy under the grid's eval config: the same games for every policy. */
+export function evaluatePolicy(
   cfg: SwapConfig,
-  agent: Agent,
+  act: ActFn,
   onEpisode?: (e: EpisodeRecord) => void,
 ): { means: Partial<Record<PerturbLevel, number>>; episodes: EpisodeRecord[] } {
   const opts: EvalOptions = {
@@ -355,8 +355,29 @@ export function evaluateAgent(
     seeds: cfg.eval.seeds,
     maxEpisodeSteps: cfg.eval.maxEpisodeSteps,
   };
-  const episodes = evaluateRobustness(cfg.env, agentPolicy(agent), opts, undefined, onEpisode);
+  const episodes = evaluateRobustness(cfg.env, act, opts, undefined, onEpisode);
   return { means: meanByLevel(episodes), episodes };
+}
+
+/** Evaluates one agent under the grid's eval config. */
+export function evaluateAgent(
+  cfg: SwapConfig,
+  agent: Agent,
+  onEpisode?: (e: EpisodeRecord) => void,
+): { means: Partial<Record<PerturbLevel, number>>; episodes: EpisodeRecord[] } {
+  return evaluatePolicy(cfg, agentPolicy(agent), onEpisode);
+}
+
+/**
+ * Uniformly random actions on the grid's evaluation games: the floor that "the agent learned"
+ * is measured against.
+ */
+export function randomPlay(cfg: SwapConfig): Partial<Record<PerturbLevel, number>> {
+  const env = makeEnv({ ...cfg.env, perturbation: "clean" }, 0);
+  const numActions = env.spec.actionMeanings.length;
+  env.close();
+  const act: ActFn = (_obs, n, rng) => Array.from({ length: n }, () => rng.int(numActions));
+  return evaluatePolicy(cfg, act).means;
 }
 
 function readJson<T>(path: string): T | null {

@@ -29,6 +29,7 @@ import type { Agent } from "./agent.ts";
 import { loadAgent } from "./ppo.ts";
 import {
   agentPolicy,
+  randomPlay,
   readRunSummaries,
   type RunEvaluation,
   runName,
@@ -75,6 +76,14 @@ export function publishedComparison(envId: string, rows: readonly RobustnessRow[
       } | ${p?.ratio?.toFixed(3) ?? "-"} |`;
     }),
   ];
+}
+
+/** One sentence with the mean return of random play per level. */
+export function randomPlayLine(means: Partial<Record<string, number>>): string {
+  const levels = Object.entries(means).filter(([, m]) => m !== undefined);
+  return `Random play (uniform actions on the same evaluation games): ${
+    levels.map(([l, m]) => `${l} ${m!.toFixed(2)}`).join(", ")
+  }.`;
 }
 
 /** Whether a grid's env is comparable with the published study: real ALE Breakout. */
@@ -183,6 +192,9 @@ export async function writeSwapReport(
     }
   }
 
+  log("random play on the evaluation games");
+  const random = randomPlay(cfg);
+  await write("random_play.json", JSON.stringify({ eval: cfg.eval, means: random }) + "\n");
   const summaries = readRunSummaries(dir, cfg);
   const md = [
     `# Encoder swap on ${cfg.env.id}`,
@@ -200,6 +212,8 @@ export async function writeSwapReport(
     "",
     "Robustness ratio = mean over color_jitter, noise, mild, hard of (mean return / clean mean " +
     "return), per agent, then mean ± std over seeds.",
+    "",
+    randomPlayLine(random),
     "",
     ...publishedComparison(cfg.env.id, rows),
     "",

@@ -112,7 +112,9 @@ export function checkPipelineConfig(cfg: PipelineConfig): void {
 export function pipelinePhases(cfg: PipelineConfig, progress?: PipelineProgress): Phase[] {
   const common = { seed: cfg.seed, env: cfg.env };
   const worldModel = hasWorldModel(cfg.env) ? worldModelPhases(common, cfg, progress) : [];
-  const datasetDir = (ctx: PhaseContext) => ctx.upstream.data.outputs!.dataset as string;
+  // Upstream outputs are found by the run's layout, not by the paths their records hold: those
+  // are as the run was started (relative to its working directory), and a run dir can move.
+  const datasetDir = (ctx: PhaseContext) => join(ctx.runDir, "data", "dataset");
   const pretrainPhase = (method: "ijepa" | "ae"): Phase => ({
     name: method,
     needs: ["data"],
@@ -182,7 +184,7 @@ export function pipelinePhases(cfg: PipelineConfig, progress?: PipelineProgress)
         const run = await phaseRun(ctx, cfg.probe, { fresh: true });
         const ds = await openDataset(datasetDir(ctx));
         const encoders = ["ijepa", "ae"].map((m) =>
-          loadPretrainedEncoder(ctx.upstream[m].outputs!.checkpoints as string)
+          loadPretrainedEncoder(join(ctx.runDir, m, "checkpoints"))
         );
         const pcfg = encoders[0].cfg;
         const table = await writeProbeStudy(

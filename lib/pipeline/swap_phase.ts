@@ -11,6 +11,7 @@
  * @module
  */
 
+import { join } from "node:path";
 import { checkEnvConfig, type EnvConfig } from "../envs/make.ts";
 import {
   checkSwapConfig,
@@ -70,8 +71,8 @@ export function swapPhase(
     inputs: { ...common, swap: cfg },
     async run(ctx) {
       const swap = swapTaskConfig(cfg, common.env, {
-        jepa: ctx.upstream.ijepa.outputs!.checkpoints as string,
-        ae: ctx.upstream.ae.outputs!.checkpoints as string,
+        jepa: join(ctx.runDir, "ijepa", "checkpoints"),
+        ae: join(ctx.runDir, "ae", "checkpoints"),
       });
       // The grid's training seeds are offset by the pipeline's seed, so another pipeline seed
       // gives other agents (seed 0 keeps the preset's seeds).

@@ -159,7 +159,7 @@ export function worldModelPhases(
         // The evaluation has no checkpoints: a resumed plan phase starts over.
         const plan = planTaskConfig(cfg.plan, common.seed);
         const run = await phaseRun(ctx, plan, { fresh: true });
-        const stage2 = ctx.upstream.worldmodel.outputs!.stage2 as string;
+        const stage2 = join(ctx.runDir, "worldmodel", "stage2");
         const results = await runPlanStudy(run, plan, stage2, {
           onProgress: (done, total) => progress?.("plan", done, total, {}),
         });

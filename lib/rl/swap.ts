@@ -369,15 +369,16 @@ export function evaluateAgent(
 }
 
 /**
- * Uniformly random actions on the grid's evaluation games: the floor that "the agent learned"
- * is measured against.
+ * Uniformly random actions on the grid's clean evaluation games: the floor that "the agent
+ * learned" is measured against. Random actions ignore the frames, so every perturbation level
+ * would give the same games and scores: only `clean` is played.
  */
 export function randomPlay(cfg: SwapConfig): Partial<Record<PerturbLevel, number>> {
   const env = makeEnv({ ...cfg.env, perturbation: "clean" }, 0);
   const numActions = env.spec.actionMeanings.length;
   env.close();
   const act: ActFn = (_obs, n, rng) => Array.from({ length: n }, () => rng.int(numActions));
-  return evaluatePolicy(cfg, act).means;
+  return evaluatePolicy({ ...cfg, eval: { ...cfg.eval, levels: ["clean"] } }, act).means;
 }
 
 function readJson<T>(path: string): T | null {

@@ -83,7 +83,7 @@ export function randomPlayLine(means: Partial<Record<string, number>>): string {
   const levels = Object.entries(means).filter(([, m]) => m !== undefined);
   return `Random play (uniform actions on the same evaluation games): ${
     levels.map(([l, m]) => `${l} ${m!.toFixed(2)}`).join(", ")
-  }.`;
+  } (the same at every level: random actions ignore the frames).`;
 }
 
 /** Whether a grid's env is comparable with the published study: real ALE Breakout. */

@@ -76,7 +76,7 @@ export const VICREG_PRESETS: Presets<VicregTaskConfig> = {
       },
       evalRows: 256,
     },
-    probe: { rows: 400, features: ["pooled", "grid"], gridComponents: GRID_COMPONENTS },
+    probe: { rows: 400, features: ["pooled", "grid"], gridComponents: 16 },
   },
   small: {
     ...full,

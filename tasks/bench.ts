@@ -1,6 +1,7 @@
 /**
  * `deno task bench`: runs the named benchmarks of the hot paths; `--peers` adds the PyTorch
- * peer of each benchmark that has one (and the ratio), `--profile` a per-kernel profile.
+ * peer of each benchmark that has one (and the ratio), `--profile` a per-kernel profile,
+ * `--soak N` a leak check over N steps.
  *
  * @module
  */
@@ -9,6 +10,7 @@ import * as tf from "@tensorflow/tfjs";
 import { BENCHMARKS, type BenchResult } from "../lib/bench/bench.ts";
 import { formatKernelProfile, startKernelProfile } from "../lib/bench/kernel_profile.ts";
 import { PEER_SCRIPTS, type PeerResult, runPeer } from "../lib/bench/peers.ts";
+import { soak, type SoakSample } from "../lib/bench/soak.ts";
 import { BACKEND_NAMES, initBackend } from "../lib/tensor/backend.ts";
 import { parseTaskArgs, runTask, UsageError } from "./cli.ts";
 
@@ -19,6 +21,8 @@ const spec = {
   options: {
     only: "run only these benchmarks (comma-separated names)",
     backend: `tfjs backend: auto | ${BACKEND_NAMES.join(" | ")} (default JEPA_BACKEND or auto)`,
+    soak: "instead of timing, run N steps of each benchmark that has a step and print " +
+      "numTensors and RSS every N/10 steps, and their growth from step N/10 to N",
   },
   switches: {
     json: 'print one JSON object per line: {"bench", "backend", "value", "unit", "config"}',
@@ -33,6 +37,7 @@ const spec = {
     "deno task bench --only env-breakout --json",
     "deno task bench --only ijepa-step --peers",
     "deno task bench --only ijepa-step --backend cpu --profile",
+    "deno task bench --only ijepa-step --soak 1000",
   ],
 };
 
@@ -55,6 +60,11 @@ function peerLine(ours: BenchResult, best: PeerResult, runs: PeerResult[]): stri
     `${best.peakRssMiB ? `, peak RSS ${best.peakRssMiB} MiB` : ""}]`,
     `${"  ours / pytorch".padEnd(20)} ${(ours.value / best.value).toFixed(2)}x`,
   ];
+}
+
+function soakLine(bench: string, s: SoakSample): string {
+  return `${bench.padEnd(20)} step ${String(s.step).padStart(6)}: numTensors ${s.numTensors}, ` +
+    `RSS ${s.rssMiB} MiB`;
 }
 
 /** Times every kernel over `steps` steps of a benchmark's step function. */
@@ -95,7 +105,33 @@ if (import.meta.main) {
         })`,
       );
     }
-    for (const bench of BENCHMARKS.filter((b) => !names || names.includes(b.name))) {
+    const selected = BENCHMARKS.filter((b) => !names || names.includes(b.name));
+    if (options.soak !== undefined) {
+      const steps = Number(options.soak);
+      if (!(Number.isInteger(steps) && steps >= 1)) {
+        throw new UsageError(`--soak: expected an integer >= 1, got '${options.soak}'`);
+      }
+      const withStep = selected.filter((b) => b.prepare);
+      if (!withStep.length) throw new UsageError("--soak: none of these benchmarks has a step");
+      for (const bench of withStep) {
+        const r = soak(bench.prepare!, steps, {
+          onSample: (s) => !switches.json && console.log(soakLine(bench.name, s)),
+        });
+        const first = r.samples[0];
+        if (switches.json) {
+          console.log(JSON.stringify({ bench: bench.name, backend: tf.getBackend(), soak: r }));
+        } else {
+          console.log(
+            `${bench.name.padEnd(20)} growth from step ${first.step} to ${steps}: ` +
+              `numTensors ${r.growth.numTensors >= 0 ? "+" : ""}${r.growth.numTensors}, ` +
+              `RSS ${r.growth.rssMiB >= 0 ? "+" : ""}${r.growth.rssMiB} MiB ` +
+              `(${r.msPerStep.toFixed(0)} ms/step, ${tf.getBackend()})`,
+          );
+        }
+      }
+      return;
+    }
+    for (const bench of selected) {
       const result = await bench.run({ quick: switches.quick });
       console.log(switches.json ? JSON.stringify(result) : line(result));
       if (switches.peers && PEER_SCRIPTS[bench.name] && !result.config.skipped) {

@@ -4,6 +4,7 @@ import { initBackend } from "../tensor/backend.ts";
 import { formatKernelProfile, startKernelProfile } from "./kernel_profile.ts";
 import { peakRssMiB } from "./measure.ts";
 import { peerUnavailable, runPeer } from "./peers.ts";
+import { soak } from "./soak.ts";
 
 await initBackend({ backend: "cpu" });
 
@@ -55,4 +56,23 @@ Deno.test({
     assert.ok(outcome.best.value > 0);
     assert.ok((outcome.best.peakRssMiB ?? 0) > 0);
   },
+});
+
+Deno.test("a soak run samples every tenth of its steps and reports the growth", () => {
+  const step = () => tf.tidy(() => void tf.add(tf.ones([4]), 1));
+  const clean = soak(() => ({ step, dispose() {} }), 20);
+  assert.deepEqual(clean.samples.map((s) => s.step), [2, 4, 6, 8, 10, 12, 14, 16, 18, 20]);
+  assert.equal(clean.growth.numTensors, 0);
+  assert.ok(clean.samples.every((s) => s.rssMiB > 0));
+  // A step that leaks one tensor: 18 more from step 2 to step 20.
+  const leaked: tf.Tensor[] = [];
+  let disposed = false;
+  const leaky = soak(() => ({
+    step: () => leaked.push(tf.ones([4])),
+    dispose: () => (disposed = true),
+  }), 20);
+  assert.equal(leaky.growth.numTensors, 18);
+  assert.ok(disposed, "the run was disposed");
+  tf.dispose(leaked);
+  assert.throws(() => soak(() => ({ step() {}, dispose() {} }), 0), /integer >= 1/);
 });

@@ -90,6 +90,7 @@ export const worldModelStepBench: Benchmark = {
   name: "worldmodel-step",
   description: "stage-2 world-model training step (T=8, 16 patch tokens, width 64, depth 2, " +
     "teacher forcing + 4-step rollout), batch 32",
+  prepare: () => makeWorldModelStep(),
   async run({ quick }) {
     const wm = makeWorldModelStep();
     const rate = await measureRate(

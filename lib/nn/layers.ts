@@ -10,6 +10,15 @@
  */
 
 import * as tf from "@tensorflow/tfjs";
+import {
+  GELU_TANH,
+  geluTanhFused,
+  hasFusedKernel,
+  hasFusedKernels,
+  LAYER_NORM,
+  layerNormFused,
+  selfAttentionFused,
+} from "../tensor/native/fused_ops.ts";
 import type { Rng } from "../tensor/rng.ts";
 import { dense } from "./dense.ts";
 import { ones, type Params, truncNormal, zeros } from "./params.ts";
@@ -39,21 +48,62 @@ export function initLayerNorm(d: number): Params {
   return { g: ones([d]), b: zeros([d]) };
 }
 
-/** Normalises over the last axis (no affine part): the I-JEPA target normalisation. */
+/**
+ * Normalises over the last axis (no affine part): the I-JEPA target normalisation. One fused
+ * kernel where the backend has it (`native`), else tfjs' moments and element-wise ops; the
+ * same function either way.
+ */
 export function normalize(x: tf.Tensor, eps = 1e-6): tf.Tensor {
+  if (x.dtype === "float32" && x.rank >= 1 && hasFusedKernel(LAYER_NORM)) {
+    return layerNormFused(x, eps);
+  }
   const { mean, variance } = tf.moments(x, -1, true);
   return tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));
 }
 
-/** Layer norm with gain and bias. */
+/** Layer norm with gain and bias (fused where the backend has the kernel, as `normalize`). */
 export function layerNorm(p: Params, x: tf.Tensor, eps = 1e-6): tf.Tensor {
-  return tf.add(tf.mul(normalize(x, eps), p.g as tf.Variable), p.b as tf.Variable);
+  const g = p.g as tf.Variable;
+  const b = p.b as tf.Variable;
+  if (fusableAffine(x, g, b) && hasFusedKernel(LAYER_NORM)) {
+    return layerNormFused(x, eps, { g, b });
+  }
+  return tf.add(tf.mul(normalize(x, eps), g), b);
 }
 
-/** GELU, tanh approximation. */
+/** Whether `x * g + b` is a per-feature affine map of x's last axis (what the fused op does). */
+function fusableAffine(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor): boolean {
+  const d = x.shape[x.rank - 1];
+  return x.rank >= 1 && [x, g, b].every((t) => t.dtype === "float32") &&
+    g.rank === 1 && b.rank === 1 && g.shape[0] === d && b.shape[0] === d;
+}
+
+/**
+ * GELU, tanh approximation: `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`. One fused kernel
+ * where the backend has it (`native`), else the same formula in tfjs ops.
+ */
 export function gelu(x: tf.Tensor): tf.Tensor {
+  if (x.dtype === "float32" && hasFusedKernel(GELU_TANH)) return geluTanhFused(x);
   const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3))));
   return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
+}
+
+/**
+ * Runs `fn` off the gradient tape and returns its tensor as a constant: inside a gradient scope
+ * (`tf.variableGrads`, `tf.grad`) tfjs would otherwise record every op of `fn` and keep each
+ * op's saved inputs alive until the gradient is done, though no gradient ever flows back through
+ * them (an EMA target encoder's activations: the larger part of an I-JEPA step's memory). The
+ * tensors `fn` creates besides its result are disposed as in `tf.tidy`. Outside a gradient scope
+ * it is `tf.tidy`.
+ */
+export function noGrad<T extends tf.Tensor>(fn: () => T): T {
+  // A custom-gradient op with no inputs: tfjs runs its forward function with the tape paused
+  // (ops inside a kernel are never recorded) and the op itself joins no path to a variable.
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    void args;
+    return { value: fn(), gradFunc: () => [] };
+  });
+  return (op as () => T)();
 }
 
 /** Two-layer MLP `dIn -> hidden -> dOut` with GELU. */
@@ -79,19 +129,30 @@ export function initAttention(rng: Rng, d: number): Params {
 /**
  * Multi-head self-attention on `x: [B, N, D]`. `mask`, if given, is added to the attention
  * logits and broadcasts to `[B, heads, N, N]` (0 where allowed, a large negative number where
- * not), e.g. the block-causal mask of a world model.
+ * not), e.g. the block-causal mask of a world model. On a backend with the fused kernels
+ * (`native`), the layer is one op (`selfAttentionFused`: q, k and v as one product, the heads as
+ * one kernel): the same function, with less kept for the gradient.
  */
 export function attention(p: Params, x: tf.Tensor3D, heads: number, mask?: tf.Tensor): tf.Tensor3D {
   const [b, n, d] = x.shape;
   if (d % heads !== 0) throw new Error(`attention: width ${d} is not divisible by ${heads} heads`);
+  const [q, k, v] = [p.q, p.k, p.v] as Params[];
+  if (x.dtype === "float32" && (!mask || mask.dtype === "float32") && hasFusedKernels()) {
+    // A backend with the fused kernels (native): q, k, v as one product and the whole layer as
+    // one op that keeps only what its gradient needs (fused_ops.ts); the same function.
+    const o = p.proj as Params;
+    const w = [q.w, k.w, v.w, o.w] as [tf.Variable, tf.Variable, tf.Variable, tf.Variable];
+    const bias = [q.b, k.b, v.b, o.b] as [tf.Variable, tf.Variable, tf.Variable, tf.Variable];
+    return selfAttentionFused(x, w, bias, heads, mask);
+  }
   const dh = d / heads;
   const split = (t: tf.Tensor) => t.reshape([b, n, heads, dh]).transpose([0, 2, 1, 3]);
-  const q = split(linear(p.q as Params, x));
-  const k = split(linear(p.k as Params, x));
-  const v = split(linear(p.v as Params, x));
-  let logits = tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(dh));
+  const qh = split(linear(q, x));
+  const kh = split(linear(k, x));
+  const vh = split(linear(v, x));
+  let logits = tf.mul(tf.matMul(qh, kh, false, true), 1 / Math.sqrt(dh));
   if (mask) logits = tf.add(logits, mask);
-  const out = tf.matMul(tf.softmax(logits), v).transpose([0, 2, 1, 3]).reshape([b, n, d]);
+  const out = tf.matMul(tf.softmax(logits), vh).transpose([0, 2, 1, 3]).reshape([b, n, d]);
   return linear(p.proj as Params, out) as tf.Tensor3D;
 }
 

@@ -107,6 +107,69 @@ const KERNEL_SYMBOLS = {
     ],
     result: "i32",
   },
+  nk_gelu: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  nk_gelu_grad: { parameters: ["i32", "buffer", "buffer", "buffer"], result: "i32" },
+  nk_layer_norm: {
+    parameters: [
+      "i32", // rows
+      "i32", // cols
+      "buffer", // x
+      "buffer", // g (null: no affine part)
+      "buffer", // b
+      "f32", // eps
+      "buffer", // out
+      "buffer", // mean
+      "buffer", // rstd
+    ],
+    result: "i32",
+  },
+  nk_layer_norm_grad: {
+    parameters: [
+      "i32", // rows
+      "i32", // cols
+      "buffer", // x
+      "buffer", // mean
+      "buffer", // rstd
+      "buffer", // g (null: no affine part)
+      "buffer", // dy
+      "buffer", // dx
+      "buffer", // dg (null: not wanted)
+      "buffer", // db
+    ],
+    result: "i32",
+  },
+  nk_attention: {
+    parameters: [
+      "i32", // batch
+      "i32", // n (tokens)
+      "i32", // heads
+      "i32", // dh (width per head)
+      "buffer", // qkv [B, N, 3, H, dh]
+      "buffer", // mask (null: none)
+      "i32", // mask strides: sample, head, query, key
+      "i32",
+      "i32",
+      "i32",
+      "f32", // scale
+      "buffer", // out [B, N, H, dh]
+      "buffer", // probs [B, H, N, N]
+    ],
+    result: "i32",
+  },
+  nk_attention_grad: {
+    parameters: [
+      "i32", // batch
+      "i32", // n
+      "i32", // heads
+      "i32", // dh
+      "buffer", // qkv
+      "buffer", // probs
+      "buffer", // dout [B, N, H, dh]
+      "f32", // scale
+      "buffer", // dqkv [B, N, 3, H, dh]
+    ],
+    result: "i32",
+  },
   nk_im2col: {
     parameters: [...Array(15).fill("i32"), "buffer", "buffer"] as ("i32" | "buffer")[],
     result: "i32",

@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NK_VERSION 1
+#define NK_VERSION 2
 
 #if defined(__x86_64__) || defined(__i386__)
 #define CPU_RELAX() __builtin_ia32_pause()
@@ -207,6 +207,30 @@ static inline v8f v_exp(v8f x) {
   y = vsel(x > hi, vset1(INFINITY), y);
   y = vsel(x != x, x, y);
   return y;
+}
+
+/* v_exp without its edge cases, for kernels that only feed it values where those do not matter
+ * (softmax, GELU): the same polynomial and accuracy on [-87.3, 88.7], 0 below (v_exp gives
+ * denormals down to -103.97), overflow to inf above; NaN stays NaN. Rounds with the 1.5 * 2^23
+ * trick and builds 2^n in one step: about 1.6x faster. */
+static inline v8f v_exp_normal(v8f x0) {
+  const v8f lo = vset1(-87.3f), hi = vset1(88.7f), magic = vset1(12582912.0f);
+  v8f x = vsel(x0 > lo, x0, lo); /* NaN stays: the comparison is false, x0 is kept... */
+  x = vsel(x0 != x0, x0, x);      /* ...only where it is not NaN */
+  x = vsel(x < hi, x, hi);
+  v8f t = x * vset1(1.44269504088896341f) + magic; /* n = round(x / ln 2) in t's low bits */
+  v8f n = t - magic;
+  v8f r = x - n * vset1(0.693359375f) - n * vset1(-2.12194440e-4f);
+  v8f z = r * r;
+  v8f y = vset1(1.9875691500E-4f);
+  y = y * r + vset1(1.3981999507E-3f);
+  y = y * r + vset1(8.3334519073E-3f);
+  y = y * r + vset1(4.1665795894E-2f);
+  y = y * r + vset1(1.6666665459E-1f);
+  y = y * r + vset1(5.0000001201E-1f);
+  y = y * z + r + vset1(1.0f);
+  v8i e = ((v8i)t - (v8i)magic + 127) << 23;
+  return vsel(x0 < lo, vset1(0.0f), y * (v8f)e);
 }
 
 static inline v8f v_log(v8f x) {
@@ -929,8 +953,46 @@ static void sgemm_task(void *p, long b0, long b1) {
   }
 }
 
+/* A product split along K: each block of K computes a full partial C; the partials are then
+ * added in block order. */
+typedef struct {
+  int ta, tb, m, n, k, lda, ldb, ldc;
+  long kblock, kblocks;
+  const float *a, *b;
+  float beta;
+  float *c, *partial; /* partial: [kblocks, m, n] */
+} ksplit_ctx;
+
+static void ksplit_task(void *p, long b0, long b1) {
+  ksplit_ctx *c = p;
+  for (long blk = b0; blk < b1; blk++) {
+    const long k0 = blk * c->kblock, k1 = k0 + c->kblock < c->k ? k0 + c->kblock : c->k;
+    /* op(A)[:, k0:k1] and op(B)[k0:k1, :] in their stored layouts. */
+    const float *a = c->a + (c->ta ? k0 * c->lda : k0);
+    const float *b = c->b + (c->tb ? k0 : k0 * c->ldb);
+    g_sgemm(101, c->ta ? 112 : 111, c->tb ? 112 : 111, c->m, c->n, (int)(k1 - k0), 1.0f, a,
+            c->lda, b, c->ldb, 0.0f, c->partial + blk * c->m * c->n, c->n);
+  }
+}
+
+static void ksplit_sum_task(void *p, long r0, long r1) {
+  ksplit_ctx *c = p;
+  const long mn = (long)c->m * c->n;
+  for (long i = r0; i < r1; i++) {
+    float *dst = c->c + i * c->ldc;
+    const float *src = c->partial + i * c->n;
+    for (long j = 0; j < c->n; j++) {
+      float s = src[j];
+      for (long blk = 1; blk < c->kblocks; blk++) s += src[blk * mn + j];
+      dst[j] = c->beta == 0.0f ? s : c->beta * dst[j] + s;
+    }
+  }
+}
+
 /* C[m, n] (row stride ldc) = op(A) @ op(B) + beta * C, row-major, on the pool: C is cut into
- * blocks of rows (or of columns when it is wide) of a size that depends only on the shape. */
+ * blocks of rows (or of columns when it is wide) of a size that depends only on the shape; a
+ * product whose blocks would be thin against a long K (a weight gradient, x^T @ dy over many
+ * rows) is cut along K instead. */
 int nk_sgemm(int ta, int tb, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
              float beta, float *c, int ldc) {
   if (!g_sgemm) return -1;
@@ -946,6 +1008,23 @@ int nk_sgemm(int ta, int tb, int m, int n, int k, const float *a, int lda, const
   if (blocks > dim / 32) blocks = dim / 32;
   if (blocks > 1 && blocks % 2) blocks = blocks + 1 <= dim / 32 ? blocks + 1 : blocks - 1;
   if (blocks < 1) blocks = 1;
+  /* Each block packs the whole other operand ([K, N] or [M, K]) again: against a long K, blocks
+   * under 128 rows spend more on packing than a split along K spends on adding its partials
+   * (measured on x^T @ dy with 96-768 columns over 1,600-7,424 rows: 10-25% faster). */
+  if (k >= 1024 && macs >= (double)(1 << 23) && (dim + blocks - 1) / blocks < 128) {
+    long kblocks = k / 256;
+    if (kblocks > 8) kblocks = 8;
+    if (kblocks % 2) kblocks--;
+    float *partial = kblocks >= 2 ? malloc((size_t)kblocks * m * n * sizeof(float)) : NULL;
+    if (partial) {
+      ksplit_ctx kc = {ta, tb, m, n, k, lda, ldb, ldc, (k + kblocks - 1) / kblocks, kblocks,
+                       a, b, beta, c, partial};
+      parallel_for(kblocks, 1, 1, ksplit_task, &kc);
+      parallel_for(m, (1 << 14) / (n * kblocks) + 1, 1, ksplit_sum_task, &kc);
+      free(partial);
+      return 0;
+    }
+  }
   long block = (dim + blocks - 1) / blocks;
   block = (block + 15) / 16 * 16;
   ctx.block = block;
@@ -965,7 +1044,61 @@ typedef struct {
 } bmm_ctx;
 
 #define NR 16
-#define MR 4
+#define MR 6
+
+/* pc [mpad, npad] = pa [mpad, k] @ pb [k, npad] (row-major, packed) in register tiles of MR
+ * rows and NR columns; mpad and npad multiples of MR and NR, pb and pc 32-byte aligned. */
+static void micro_gemm(const float *pa, const float *pb, float *pc, long mpad, long npad, long k) {
+  for (long i = 0; i < mpad; i += MR) {
+    for (long j = 0; j < npad; j += NR) {
+      v8fa acc[MR][2];
+      for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = (v8fa){0};
+      for (long kk = 0; kk < k; kk++) {
+        const v8fa b0v = *(const v8fa *)(pb + kk * npad + j);
+        const v8fa b1v = *(const v8fa *)(pb + kk * npad + j + 8);
+        for (int r = 0; r < MR; r++) {
+          const float av = pa[(i + r) * k + kk];
+          const v8fa avv = {av, av, av, av, av, av, av, av};
+          acc[r][0] += avv * b0v;
+          acc[r][1] += avv * b1v;
+        }
+      }
+      for (int r = 0; r < MR; r++) {
+        *(v8fa *)(pc + (i + r) * npad + j) = acc[r][0];
+        *(v8fa *)(pc + (i + r) * npad + j + 8) = acc[r][1];
+      }
+    }
+  }
+}
+
+/* dst [rows_pad, cols_pad] (row-major) = src[r * rs + c * cs] for r < rows and c < cols, zeros
+ * elsewhere. A source contiguous along r (rs == 1: a transposed operand) is read in its own
+ * order, each column of dst written with a stride: dst is small and in cache, src may not be. */
+static void pack(float *dst, long rows_pad, long cols_pad, const float *src, long rows, long cols,
+                 long rs, long cs) {
+  if (rs == 1 && cs != 1 && rows > 1) {
+    for (long r = 0; r < rows; r++) {
+      for (long c = cols; c < cols_pad; c++) dst[r * cols_pad + c] = 0;
+    }
+    for (long c = 0; c < cols; c++) {
+      const float *scol = src + c * cs;
+      for (long r = 0; r < rows; r++) dst[r * cols_pad + c] = scol[r];
+    }
+    if (rows_pad > rows) memset(dst + rows * cols_pad, 0, (size_t)((rows_pad - rows) * cols_pad) * sizeof(float));
+    return;
+  }
+  for (long r = 0; r < rows_pad; r++) {
+    float *d = dst + r * cols_pad;
+    if (r >= rows) {
+      memset(d, 0, (size_t)cols_pad * sizeof(float));
+      continue;
+    }
+    const float *srow = src + r * rs;
+    if (cs == 1) memcpy(d, srow, (size_t)cols * sizeof(float));
+    else for (long c = 0; c < cols; c++) d[c] = srow[c * cs];
+    for (long c = cols; c < cols_pad; c++) d[c] = 0;
+  }
+}
 
 static void bmm_task(void *p, long b0, long b1) {
   bmm_ctx *c = p;
@@ -982,39 +1115,10 @@ static void bmm_task(void *p, long b0, long b1) {
     return;
   }
   for (long bi = b0; bi < b1; bi++) {
-    const float *A = c->a + bi * c->a_bs;
-    const float *B = c->b + bi * c->b_bs;
     /* Pack A as [mpad, k] and B as [k, npad], zero-padded. */
-    for (long i = 0; i < mpad; i++) {
-      if (i < m) for (long kk = 0; kk < k; kk++) pa[i * k + kk] = A[i * c->a_rs + kk * c->a_cs];
-      else memset(pa + i * k, 0, (size_t)k * sizeof(float));
-    }
-    for (long kk = 0; kk < k; kk++) {
-      float *dst = pb + kk * npad;
-      if (c->b_cs == 1) memcpy(dst, B + kk * c->b_rs, (size_t)n * sizeof(float));
-      else for (long j = 0; j < n; j++) dst[j] = B[kk * c->b_rs + j * c->b_cs];
-      for (long j = n; j < npad; j++) dst[j] = 0;
-    }
-    for (long i = 0; i < mpad; i += MR) {
-      for (long j = 0; j < npad; j += NR) {
-        v8fa acc[MR][2];
-        for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = (v8fa){0};
-        for (long kk = 0; kk < k; kk++) {
-          const v8fa b0v = *(const v8fa *)(pb + kk * npad + j);
-          const v8fa b1v = *(const v8fa *)(pb + kk * npad + j + 8);
-          for (int r = 0; r < MR; r++) {
-            const float av = pa[(i + r) * k + kk];
-            const v8fa avv = {av, av, av, av, av, av, av, av};
-            acc[r][0] += avv * b0v;
-            acc[r][1] += avv * b1v;
-          }
-        }
-        for (int r = 0; r < MR; r++) {
-          *(v8fa *)(pc + (i + r) * npad + j) = acc[r][0];
-          *(v8fa *)(pc + (i + r) * npad + j + 8) = acc[r][1];
-        }
-      }
-    }
+    pack(pa, mpad, k, c->a + bi * c->a_bs, m, k, c->a_rs, c->a_cs);
+    pack(pb, k, npad, c->b + bi * c->b_bs, k, n, c->b_rs, c->b_cs);
+    micro_gemm(pa, pb, pc, mpad, npad, k);
     float *C = c->c + bi * m * n;
     for (long i = 0; i < m; i++) memcpy(C + i * n, pc + i * npad, (size_t)n * sizeof(float));
   }
@@ -1148,5 +1252,509 @@ int nk_col2im(int n0, int count, int h, int w, int cin, int oh, int ow, int fh, 
               float *dx) {
   col2im_ctx c = {h, w, cin, oh, ow, fh, fw, sh, sw, dh, dw, pt, pl, n0, cols, dx};
   parallel_for(count, 1, 1, col2im_task, &c);
+  return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Fused transformer ops: GELU (tanh form) and layer norm over the last axis, forward and      */
+/* backward. Each replaces a chain of element-wise tfjs kernels (and the full-size temporaries  */
+/* tfjs' tape keeps of each) with one pass over the data.                                      */
+
+#define GELU_C 0.7978845608028654f /* sqrt(2 / pi) */
+#define GELU_A 0.044715f
+
+/* lib/nn/layers.ts' `gelu`, 0.5 x (1 + tanh(u)) with u = sqrt(2/pi) (x + 0.044715 x^3), in the
+ * equal form x * s with s = sigmoid(2u) = 0.5 (1 + tanh(u)): one exp and one division, where
+ * tanh needs a polynomial, an exp and a division. */
+static inline v8f v_gelu_sigmoid(v8f x) {
+  v8f u = vset1(GELU_C) * (x + vset1(GELU_A) * (x * x * x));
+  return vset1(1.0f) / (vset1(1.0f) + v_exp_normal(vset1(-2.0f) * u));
+}
+
+static inline v8f v_gelu(v8f x) { return x * v_gelu_sigmoid(x); }
+
+/* dy * d gelu / dx = dy * (s + 2 x s (1 - s) du/dx), du/dx = sqrt(2/pi) (1 + 3 * 0.044715 x^2):
+ * the derivative of 0.5 x (1 + tanh(u)), 0.5 (1 + t) + 0.5 x (1 - t^2) du/dx, with t = 2s - 1. */
+static inline v8f v_gelu_grad(v8f x, v8f dy) {
+  v8f s = v_gelu_sigmoid(x);
+  v8f du = vset1(GELU_C) * (vset1(1.0f) + vset1(3.0f * GELU_A) * (x * x));
+  return dy * (s + vset1(2.0f) * x * s * (vset1(1.0f) - s) * du);
+}
+
+typedef struct {
+  const float *x, *dy;
+  float *out;
+} gelu_ctx;
+
+static void gelu_task(void *p, long b, long e) {
+  gelu_ctx *c = p;
+  const float *x = c->x;
+  float *out = c->out;
+  VEC_MAP(v_gelu);
+}
+
+static void gelu_grad_task(void *p, long b, long e) {
+  gelu_ctx *c = p;
+  long i = b;
+  for (; i + 8 <= e; i += 8) vstore(c->out + i, v_gelu_grad(vload(c->x + i), vload(c->dy + i)));
+  if (i < e) {
+    float tx[8] = {0}, tdy[8] = {0}, tout[8];
+    memcpy(tx, c->x + i, (size_t)(e - i) * sizeof(float));
+    memcpy(tdy, c->dy + i, (size_t)(e - i) * sizeof(float));
+    vstore(tout, v_gelu_grad(vload(tx), vload(tdy)));
+    memcpy(c->out + i, tout, (size_t)(e - i) * sizeof(float));
+  }
+}
+
+/* out[i] = gelu(x[i]) for i < n. */
+int nk_gelu(int n, const float *x, float *out) {
+  gelu_ctx c = {x, NULL, out};
+  parallel_for(n, 1 << 14, 16, gelu_task, &c);
+  return 0;
+}
+
+/* dx[i] = dy[i] * gelu'(x[i]) for i < n. */
+int nk_gelu_grad(int n, const float *x, const float *dy, float *dx) {
+  gelu_ctx c = {x, dy, dx};
+  parallel_for(n, 1 << 14, 16, gelu_grad_task, &c);
+  return 0;
+}
+
+/* Sum of a[i] (b == NULL) or of a[i] * b[i] over i < n: 16 lanes, then the tail, in a fixed
+ * order. */
+static inline float dot_or_sum(const float *a, const float *b, long n) {
+  v8f s0 = vset1(0), s1 = vset1(0);
+  long i = 0;
+  if (b) {
+    for (; i + 16 <= n; i += 16) {
+      s0 += vload(a + i) * vload(b + i);
+      s1 += vload(a + i + 8) * vload(b + i + 8);
+    }
+  } else {
+    for (; i + 16 <= n; i += 16) {
+      s0 += vload(a + i);
+      s1 += vload(a + i + 8);
+    }
+  }
+  s0 += s1;
+  float s = 0;
+  for (int k = 0; k < 8; k++) s += s0[k];
+  for (; i < n; i++) s += b ? a[i] * b[i] : a[i];
+  return s;
+}
+
+/* Sum of (a[i] - m)^2 over i < n, in the same fixed order. */
+static inline float sum_sq_dev(const float *a, float m, long n) {
+  v8f s0 = vset1(0), s1 = vset1(0);
+  const v8f mv = vset1(m);
+  long i = 0;
+  for (; i + 16 <= n; i += 16) {
+    v8f d0 = vload(a + i) - mv, d1 = vload(a + i + 8) - mv;
+    s0 += d0 * d0;
+    s1 += d1 * d1;
+  }
+  s0 += s1;
+  float s = 0;
+  for (int k = 0; k < 8; k++) s += s0[k];
+  for (; i < n; i++) s += (a[i] - m) * (a[i] - m);
+  return s;
+}
+
+typedef struct {
+  long cols;
+  const float *x, *g, *b, *mean, *rstd, *dy;
+  float eps;
+  float *out, *mean_out, *rstd_out;
+  float *partial; /* [blocks, 2, cols]: per block of rows, sums of dy * xhat and of dy */
+  float *dg, *db;
+  long rows;
+} ln_ctx;
+
+static void ln_task(void *p, long rb, long re) {
+  ln_ctx *c = p;
+  const long n = c->cols;
+  const float inv_n = 1.0f / (float)n;
+  for (long r = rb; r < re; r++) {
+    const float *x = c->x + r * n;
+    float *o = c->out + r * n;
+    /* Two passes, as tf.moments: the mean, then the mean squared deviation from it. */
+    const float mu = dot_or_sum(x, NULL, n) * inv_n;
+    const float var = sum_sq_dev(x, mu, n) * inv_n;
+    const float rs = 1.0f / sqrtf(var + c->eps);
+    c->mean_out[r] = mu;
+    c->rstd_out[r] = rs;
+    const v8f muv = vset1(mu), rsv = vset1(rs);
+    long i = 0;
+    if (c->g) {
+      for (; i + 8 <= n; i += 8) {
+        vstore(o + i, (vload(x + i) - muv) * rsv * vload(c->g + i) + vload(c->b + i));
+      }
+      for (; i < n; i++) o[i] = (x[i] - mu) * rs * c->g[i] + c->b[i];
+    } else {
+      for (; i + 8 <= n; i += 8) vstore(o + i, (vload(x + i) - muv) * rsv);
+      for (; i < n; i++) o[i] = (x[i] - mu) * rs;
+    }
+  }
+}
+
+/* Layer norm of x [rows, cols] over its rows: out = (x - mean) * rstd (* g + b when g is not
+ * NULL; b must then be given too), rstd = 1 / sqrt(var + eps) with the biased variance. Writes
+ * each row's mean and rstd (for the backward pass). */
+int nk_layer_norm(int rows, int cols, const float *x, const float *g, const float *b, float eps,
+                  float *out, float *mean, float *rstd) {
+  if (rows <= 0 || cols <= 0) return 0;
+  ln_ctx c = {0};
+  c.cols = cols;
+  c.x = x;
+  c.g = g;
+  c.b = b;
+  c.eps = eps;
+  c.out = out;
+  c.mean_out = mean;
+  c.rstd_out = rstd;
+  parallel_for(rows, (1 << 14) / cols + 1, 1, ln_task, &c);
+  return 0;
+}
+
+/* Rows per block of the parameter gradients' partial sums: a constant, so the order of every
+ * sum depends on the shape alone. */
+#define LN_BLOCK 32
+
+/* Makes the compiler round `v` to float here: the layer norm gradient subtracts nearly equal
+ * terms (dyg - mean(dyg) - xhat * mean(dyg * xhat)) and scales the difference by rstd (1000 for a
+ * constant row at eps 1e-6), so dy * g must be the same rounded product in both of its passes;
+ * a fused multiply-add would keep it exact in one and leave a residue where the answer is 0. */
+#if defined(__x86_64__) || defined(__i386__)
+#define ROUNDED(v) __asm__("" : "+x"(v))
+#elif defined(__aarch64__)
+#define ROUNDED(v) __asm__("" : "+w"(v))
+#else
+#define ROUNDED(v) __asm__("" : "+m"(v))
+#endif
+
+static void ln_grad_task(void *p, long blk0, long blk1) {
+  ln_ctx *c = p;
+  const long n = c->cols;
+  const float inv_n = 1.0f / (float)n;
+  const float *g = c->g;
+  for (long blk = blk0; blk < blk1; blk++) {
+    long r0 = blk * LN_BLOCK, r1 = r0 + LN_BLOCK < c->rows ? r0 + LN_BLOCK : c->rows;
+    float *pg = c->partial ? c->partial + blk * 2 * n : NULL, *pb = pg ? pg + n : NULL;
+    if (pg) memset(pg, 0, (size_t)(2 * n) * sizeof(float));
+    for (long r = r0; r < r1; r++) {
+      const float *x = c->x + r * n, *dy = c->dy + r * n;
+      float *dx = c->out + r * n;
+      const float mu = c->mean[r], rs = c->rstd[r];
+      const v8f muv = vset1(mu), rsv = vset1(rs);
+      /* First pass: s1 = sum(dyg), s2 = sum(dyg * xhat), and the parameter sums. */
+      v8f a1 = vset1(0), a2 = vset1(0);
+      long i = 0;
+      for (; i + 8 <= n; i += 8) {
+        v8f xh = (vload(x + i) - muv) * rsv, d = vload(dy + i);
+        if (pg) {
+          vstore(pg + i, vload(pg + i) + d * xh);
+          vstore(pb + i, vload(pb + i) + d);
+        }
+        v8f dyg = g ? d * vload(g + i) : d;
+        ROUNDED(dyg);
+        a1 += dyg;
+        a2 += dyg * xh;
+      }
+      float s1 = 0, s2 = 0;
+      for (int k = 0; k < 8; k++) {
+        s1 += a1[k];
+        s2 += a2[k];
+      }
+      for (; i < n; i++) {
+        float xh = (x[i] - mu) * rs, d = dy[i];
+        if (pg) {
+          pg[i] += d * xh;
+          pb[i] += d;
+        }
+        float dyg = g ? d * g[i] : d;
+        ROUNDED(dyg);
+        s1 += dyg;
+        s2 += dyg * xh;
+      }
+      /* Second pass: dx (xhat and dyg recomputed: cheaper than a row of scratch). */
+      const float m1 = s1 * inv_n, m2 = s2 * inv_n;
+      const v8f m1v = vset1(m1), m2v = vset1(m2);
+      for (i = 0; i + 8 <= n; i += 8) {
+        v8f xh = (vload(x + i) - muv) * rsv, d = vload(dy + i);
+        v8f dyg = g ? d * vload(g + i) : d;
+        ROUNDED(dyg);
+        vstore(dx + i, rsv * (dyg - m1v - xh * m2v));
+      }
+      for (; i < n; i++) {
+        float xh = (x[i] - mu) * rs, dyg = g ? dy[i] * g[i] : dy[i];
+        ROUNDED(dyg);
+        dx[i] = rs * (dyg - m1 - xh * m2);
+      }
+    }
+  }
+}
+
+/* Sums the blocks' partial parameter gradients in block order, over columns [b, e). */
+static void ln_param_task(void *p, long b, long e) {
+  ln_ctx *c = p;
+  const long n = c->cols, blocks = (c->rows + LN_BLOCK - 1) / LN_BLOCK;
+  for (long i = b; i < e; i++) {
+    float sg = 0, sb = 0;
+    for (long blk = 0; blk < blocks; blk++) {
+      sg += c->partial[blk * 2 * n + i];
+      sb += c->partial[blk * 2 * n + n + i];
+    }
+    c->dg[i] = sg;
+    c->db[i] = sb;
+  }
+}
+
+/* The gradients of nk_layer_norm given dy [rows, cols] and the forward pass' mean and rstd:
+ * with xhat = (x - mean) * rstd and dyg = dy * g (dy when g is NULL),
+ *   dx = rstd * (dyg - mean(dyg) - xhat * mean(dyg * xhat))   (row means),
+ *   dg = sum over rows of dy * xhat, db = sum over rows of dy   (when dg is not NULL).
+ * Returns -1 when out of memory. */
+int nk_layer_norm_grad(int rows, int cols, const float *x, const float *mean, const float *rstd,
+                       const float *g, const float *dy, float *dx, float *dg, float *db) {
+  if (cols <= 0) return 0;
+  if (rows <= 0) {
+    if (dg) memset(dg, 0, (size_t)cols * sizeof(float));
+    if (db) memset(db, 0, (size_t)cols * sizeof(float));
+    return 0;
+  }
+  ln_ctx c = {0};
+  c.cols = cols;
+  c.rows = rows;
+  c.x = x;
+  c.mean = mean;
+  c.rstd = rstd;
+  c.g = g;
+  c.dy = dy;
+  c.out = dx;
+  c.dg = dg;
+  c.db = db;
+  const long blocks = (rows + LN_BLOCK - 1) / LN_BLOCK;
+  if (dg) {
+    c.partial = malloc((size_t)blocks * 2 * cols * sizeof(float));
+    if (!c.partial) return -1;
+  }
+  parallel_for(blocks, (1 << 14) / ((long)LN_BLOCK * cols) + 1, 1, ln_grad_task, &c);
+  if (dg) {
+    parallel_for(cols, (1 << 14) / blocks + 16, 16, ln_param_task, &c);
+    free(c.partial);
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Multi-head self-attention core: softmax(q k^T * scale + mask) v for every (sample, head),   */
+/* and its gradient. q, k and v are read where a fused projection leaves them, [B, N, 3, H, dh] */
+/* (the rows of x @ [Wq Wk Wv]); the output is written merged, [B, N, H, dh]: no transposes.   */
+/* Each (sample, head) is one item of the pool, its products done by micro_gemm on packed      */
+/* copies; an item's result does not depend on the thread that computes it.                    */
+
+typedef struct {
+  long n, heads, dh, d;
+  const float *qkv; /* [B, N, 3, H, dh] */
+  const float *mask; /* NULL, or read at b * m_bs + h * m_hs + i * m_rs + j * m_cs */
+  long m_bs, m_hs, m_rs, m_cs;
+  float scale;
+  float *out;         /* forward: [B, N, H, dh] */
+  float *probs;       /* forward: written, backward: read; [B, H, N, N] */
+  const float *dout;  /* backward: [B, N, H, dh] */
+  float *dqkv;        /* backward: [B, N, 3, H, dh] */
+} attn_ctx;
+
+/* Scratch of one part of the pool: packed operands and a product, each big enough for every
+ * product of an item ([N or dh rows] x [N or dh columns], padded). */
+typedef struct {
+  float *pa, *pb, *pc, *ds;
+} attn_scratch;
+
+static int attn_scratch_alloc(attn_scratch *s, const attn_ctx *c) {
+  const long n = c->n, dh = c->dh;
+  const long mpad = (n + MR - 1) / MR * MR;
+  const long npad = (n + NR - 1) / NR * NR, dhpad = (dh + NR - 1) / NR * NR;
+  const long kmax = n > dh ? n : dh, cmax = npad > dhpad ? npad : dhpad;
+  const long bsize = (dh * npad > n * dhpad ? dh * npad : n * dhpad);
+  s->pa = aligned_alloc(32, (size_t)((mpad * kmax + 8 + 7) / 8 * 8) * sizeof(float));
+  s->pb = aligned_alloc(32, (size_t)((bsize + 8 + 7) / 8 * 8) * sizeof(float));
+  s->pc = aligned_alloc(32, (size_t)((mpad * cmax + 8 + 7) / 8 * 8) * sizeof(float));
+  s->ds = malloc((size_t)(n * n + 8) * sizeof(float));
+  if (!s->pa || !s->pb || !s->pc || !s->ds) {
+    free(s->pa);
+    free(s->pb);
+    free(s->pc);
+    free(s->ds);
+    return -1;
+  }
+  return 0;
+}
+
+static void attn_scratch_free(attn_scratch *s) {
+  free(s->pa);
+  free(s->pb);
+  free(s->pc);
+  free(s->ds);
+}
+
+/* One row of attention weights: p[j] = softmax_j(row[j] * scale + mask[j * m_cs]) for j < n
+ * (mask NULL: none), as the composite computes it: max, exp of the difference, times 1 / sum.
+ * `row` has room for n rounded up to 8 (its tail lanes are scratch). */
+static void attn_softmax_row(float *row, long n, const float *mask, long m_cs, float scale,
+                             float *p) {
+  const long n8 = (n + 7) / 8 * 8;
+  const v8f sv = vset1(scale);
+  long j = 0;
+  if (mask && m_cs == 1) {
+    for (; j + 8 <= n; j += 8) vstore(row + j, vload(row + j) * sv + vload(mask + j));
+    for (; j < n; j++) row[j] = row[j] * scale + mask[j];
+  } else if (mask) {
+    for (; j < n; j++) row[j] = row[j] * scale + mask[j * m_cs];
+  } else {
+    for (; j + 8 <= n; j += 8) vstore(row + j, vload(row + j) * sv);
+    for (; j < n; j++) row[j] = row[j] * scale;
+  }
+  /* Max over the row (NaN if any is NaN), with the tail lanes at -inf. */
+  for (j = n; j < n8; j++) row[j] = -INFINITY;
+  v8f mx = vload(row);
+  v8i nan = (v8i)(mx != mx);
+  for (j = 8; j < n8; j += 8) {
+    v8f v = vload(row + j);
+    nan |= (v8i)(v != v);
+    mx = vsel(v > mx, v, mx);
+  }
+  float m = mx[0];
+  int any_nan = nan[0];
+  for (int k = 1; k < 8; k++) {
+    m = mx[k] > m ? mx[k] : m;
+    any_nan |= nan[k];
+  }
+  if (any_nan) m = NAN;
+  /* exp(x - max) and its sum (tail lanes zeroed, so they add nothing). */
+  const v8f mv = vset1(m);
+  v8f sum = vset1(0);
+  for (j = 0; j < n8; j += 8) {
+    v8f e = v_exp_normal(vload(row + j) - mv);
+    if (j + 8 > n) {
+      for (long k = n - j; k < 8; k++) e[k] = 0;
+    }
+    vstore(row + j, e);
+    sum += e;
+  }
+  float s = 0;
+  for (int k = 0; k < 8; k++) s += sum[k];
+  const v8f inv = vset1(1.0f / s);
+  for (j = 0; j + 8 <= n; j += 8) vstore(p + j, vload(row + j) * inv);
+  for (; j < n; j++) p[j] = row[j] * inv[0];
+}
+
+static void attn_task(void *p, long b0, long b1) {
+  attn_ctx *c = p;
+  const long n = c->n, dh = c->dh, d = c->d, H = c->heads, rs = 3 * d;
+  const long mpad = (n + MR - 1) / MR * MR;
+  const long npad = (n + NR - 1) / NR * NR, dhpad = (dh + NR - 1) / NR * NR;
+  attn_scratch s;
+  if (attn_scratch_alloc(&s, c) != 0) return;
+  for (long item = b0; item < b1; item++) {
+    const long bi = item / H, h = item % H;
+    const float *q = c->qkv + bi * n * rs + h * dh, *k = q + d, *v = q + 2 * d;
+    float *P = c->probs + item * n * n;
+    /* Logits: q [N, dh] @ k^T [dh, N], scaled, masked; softmax by rows into P. */
+    pack(s.pa, mpad, dh, q, n, dh, rs, 1);
+    pack(s.pb, dh, npad, k, dh, n, 1, rs);
+    micro_gemm(s.pa, s.pb, s.pc, mpad, npad, dh);
+    for (long i = 0; i < n; i++) {
+      const float *mrow = c->mask ? c->mask + bi * c->m_bs + h * c->m_hs + i * c->m_rs : NULL;
+      attn_softmax_row(s.pc + i * npad, n, mrow, c->m_cs, c->scale, P + i * n);
+    }
+    /* Output: P [N, N] @ v [N, dh], rows written into the merged layout. */
+    pack(s.pa, mpad, n, P, n, n, n, 1);
+    pack(s.pb, n, dhpad, v, n, dh, rs, 1);
+    micro_gemm(s.pa, s.pb, s.pc, mpad, dhpad, n);
+    for (long i = 0; i < n; i++) {
+      memcpy(c->out + (bi * n + i) * d + h * dh, s.pc + i * dhpad, (size_t)dh * sizeof(float));
+    }
+  }
+  attn_scratch_free(&s);
+}
+
+/* Copies rows of a product [N, dhpad] into the dh columns of slot `slot` of dqkv. */
+static void attn_put(const attn_ctx *c, long bi, long h, int slot, const float *pc, long dhpad) {
+  const long n = c->n, d = c->d, dh = c->dh;
+  for (long i = 0; i < n; i++) {
+    memcpy(c->dqkv + (bi * n + i) * 3 * d + slot * d + h * dh, pc + i * dhpad,
+           (size_t)dh * sizeof(float));
+  }
+}
+
+static void attn_grad_task(void *p, long b0, long b1) {
+  attn_ctx *c = p;
+  const long n = c->n, dh = c->dh, d = c->d, H = c->heads, rs = 3 * d;
+  const long mpad = (n + MR - 1) / MR * MR;
+  const long npad = (n + NR - 1) / NR * NR, dhpad = (dh + NR - 1) / NR * NR;
+  attn_scratch s;
+  if (attn_scratch_alloc(&s, c) != 0) return;
+  for (long item = b0; item < b1; item++) {
+    const long bi = item / H, h = item % H;
+    const float *q = c->qkv + bi * n * rs + h * dh, *k = q + d, *v = q + 2 * d;
+    const float *dO = c->dout + bi * n * d + h * dh;
+    const float *P = c->probs + item * n * n;
+    /* dv = P^T @ dO. */
+    pack(s.pa, mpad, n, P, n, n, 1, n);
+    pack(s.pb, n, dhpad, dO, n, dh, d, 1);
+    micro_gemm(s.pa, s.pb, s.pc, mpad, dhpad, n);
+    attn_put(c, bi, h, 2, s.pc, dhpad);
+    /* dP = dO @ v^T; dS = P * (dP - rowsum(dP * P)) * scale (softmax, then the scale). */
+    pack(s.pa, mpad, dh, dO, n, dh, d, 1);
+    pack(s.pb, dh, npad, v, dh, n, 1, rs);
+    micro_gemm(s.pa, s.pb, s.pc, mpad, npad, dh);
+    for (long i = 0; i < n; i++) {
+      const float *dp = s.pc + i * npad, *pr = P + i * n;
+      float *ds = s.ds + i * n;
+      for (long j = 0; j < n; j++) ds[j] = dp[j] * pr[j];
+      const float dot = reduce_row(R_SUM, ds, n);
+      for (long j = 0; j < n; j++) ds[j] = pr[j] * (dp[j] - dot) * c->scale;
+    }
+    /* dq = dS @ k; dk = dS^T @ q. */
+    pack(s.pa, mpad, n, s.ds, n, n, n, 1);
+    pack(s.pb, n, dhpad, k, n, dh, rs, 1);
+    micro_gemm(s.pa, s.pb, s.pc, mpad, dhpad, n);
+    attn_put(c, bi, h, 0, s.pc, dhpad);
+    pack(s.pa, mpad, n, s.ds, n, n, 1, n);
+    pack(s.pb, n, dhpad, q, n, dh, rs, 1);
+    micro_gemm(s.pa, s.pb, s.pc, mpad, dhpad, n);
+    attn_put(c, bi, h, 1, s.pc, dhpad);
+  }
+  attn_scratch_free(&s);
+}
+
+/* Forward: out [B, N, H, dh] and probs [B, H, N, N] from qkv [B, N, 3, H, dh]; mask (NULL for
+ * none) read through the strides m_* (0 along broadcast dims). Returns -1 when out of memory
+ * (checked up front: a part of the pool cannot report it). */
+int nk_attention(int batch, int n, int heads, int dh, const float *qkv, const float *mask,
+                 int m_bs, int m_hs, int m_rs, int m_cs, float scale, float *out, float *probs) {
+  if (batch <= 0 || n <= 0 || heads <= 0 || dh <= 0) return 0;
+  attn_ctx c = {n, heads, dh, (long)heads * dh, qkv, mask, m_bs, m_hs, m_rs, m_cs, scale,
+                out, probs, NULL, NULL};
+  attn_scratch probe;
+  if (attn_scratch_alloc(&probe, &c) != 0) return -1;
+  attn_scratch_free(&probe);
+  const long work = (long)n * n * dh + 1;
+  parallel_for((long)batch * heads, (1L << 16) / work + 1, 1, attn_task, &c);
+  return 0;
+}
+
+/* Backward: dqkv [B, N, 3, H, dh] from qkv, the forward's probs and dout [B, N, H, dh]. */
+int nk_attention_grad(int batch, int n, int heads, int dh, const float *qkv, const float *probs,
+                      const float *dout, float scale, float *dqkv) {
+  if (batch <= 0 || n <= 0 || heads <= 0 || dh <= 0) return 0;
+  attn_ctx c = {n, heads, dh, (long)heads * dh, qkv, NULL, 0, 0, 0, 0, scale,
+                NULL, (float *)probs, dout, dqkv};
+  attn_scratch probe;
+  if (attn_scratch_alloc(&probe, &c) != 0) return -1;
+  attn_scratch_free(&probe);
+  const long work = (long)n * n * dh + 1;
+  parallel_for((long)batch * heads, (1L << 15) / work + 1, 1, attn_grad_task, &c);
   return 0;
 }

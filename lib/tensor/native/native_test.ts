@@ -407,6 +407,16 @@ test("matMul: every transpose flag, batched, broadcast, small and empty", async 
     }, { atol: 1e-5, rtol: 1e-4 });
   }
   setSmallGemmMode(undefined);
+  // Weight-gradient shapes, x^T @ dy over many rows: split along K, partials added in order.
+  for (const [rows, m, n] of [[3000, 96, 130], [2049, 200, 64], [1100, 517, 33]]) {
+    for (const [ta, tb] of [[true, false], [false, true], [true, true]]) {
+      await compare(`matMul split along K ${rows} ${m}x${n} ta=${ta} tb=${tb}`, () => {
+        const a = randomTensor(`ka${rows}${m}`, ta ? [rows, m] : [m, rows]);
+        const b = randomTensor(`kb${rows}${n}`, tb ? [n, rows] : [rows, n]);
+        return tf.matMul(a, b, ta, tb);
+      }, { atol: 1e-4, rtol: 1e-4 });
+    }
+  }
 });
 
 test("fused matMul: bias and every activation", async () => {

@@ -26,6 +26,7 @@ import * as tf from "@tensorflow/tfjs";
 import { CONV_KERNELS } from "./conv.ts";
 import { ELEMENTWISE_KERNELS } from "./elementwise.ts";
 import { type NativeLibs, NativeUnavailable, openNative } from "./ffi.ts";
+import { FUSED_KERNELS } from "./fused.ts";
 import { LAYOUT_KERNELS } from "./layout.ts";
 import { matMulKernels } from "./matmul.ts";
 import { expose, isPooled, release } from "./pool.ts";
@@ -85,6 +86,9 @@ function nativeKernels(cpu: Map<string, tf.KernelFunc>): Record<string, NativeKe
 export const NATIVE_KERNEL_NAMES: readonly string[] = Object.keys(
   nativeKernels(new Map()),
 ).sort();
+
+/** Names of the kernels only the native backend has (fused_ops.ts: GELU, layer norm). */
+export const NATIVE_FUSED_KERNEL_NAMES: readonly string[] = Object.keys(FUSED_KERNELS).sort();
 
 const fallbacks = new Map<string, number>();
 
@@ -193,6 +197,22 @@ export function registerNativeBackend(): NativeInfo {
       : cpuKernel(config.kernelName, config.kernelFunc);
     if (natives[config.kernelName]) replaced.push(config.kernelName);
     tf.registerKernel({ ...config, backendName: NATIVE_BACKEND, kernelFunc });
+  }
+  // Kernels of our own, with no cpu kernel to hand a call to: one they cannot serve is a bug of
+  // the caller (fused_ops.ts checks dtypes and shapes first).
+  for (const [kernelName, native] of Object.entries(FUSED_KERNELS)) {
+    const kernelFunc: tf.KernelFunc = (args) => {
+      const out = native(
+        args as unknown as Parameters<NativeKernel>[0] & { backend: CpuLikeBackend },
+        libs,
+      );
+      if (out === undefined) {
+        throw new Error(`${kernelName}: unsupported inputs (float32, matching sizes expected)`);
+      }
+      return out;
+    };
+    tf.registerKernel({ kernelName, backendName: NATIVE_BACKEND, kernelFunc });
+    replaced.push(kernelName);
   }
   // Priority 0: never chosen by tfjs on its own; lib/tensor/backend.ts decides.
   tf.registerBackend(NATIVE_BACKEND, () => new NativeBackend(), 0);

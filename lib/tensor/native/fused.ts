@@ -1,0 +1,180 @@
+/**
+ * The native backend's fused transformer kernels (fused_ops.ts names and documents them): GELU
+ * in its tanh form, layer norm over the last axis and multi-head self-attention, forward and
+ * backward, each one call of kernels.c on float32 arrays. They have no cpu counterpart: a call
+ * they cannot serve (another dtype, mismatched shapes) is an error, and fused_ops' callers
+ * check dtypes first.
+ *
+ * @module
+ */
+
+import type * as tf from "@tensorflow/tfjs";
+import {
+  ATTENTION,
+  ATTENTION_GRAD,
+  GELU_TANH,
+  GELU_TANH_GRAD,
+  LAYER_NORM,
+  LAYER_NORM_GRAD,
+} from "./fused_ops.ts";
+import { alloc } from "./pool.ts";
+import { broadcastStrides, f32, type NativeKernel, sizeOf } from "./util.ts";
+
+const geluTanh: NativeKernel = ({ inputs, backend }, libs) => {
+  const x = inputs.x as tf.TensorInfo;
+  const xv = f32(backend, x);
+  if (!xv) return undefined;
+  const out = alloc(xv.length);
+  if (xv.length > 0) libs.k.nk_gelu(xv.length, xv, out);
+  return backend.makeTensorInfo(x.shape.slice(), "float32", out);
+};
+
+const geluTanhGrad: NativeKernel = ({ inputs, backend }, libs) => {
+  const x = inputs.x as tf.TensorInfo;
+  const dy = inputs.dy as tf.TensorInfo;
+  const xv = f32(backend, x);
+  const dyv = f32(backend, dy);
+  if (!xv || !dyv || xv.length !== dyv.length) return undefined;
+  const out = alloc(xv.length);
+  if (xv.length > 0) libs.k.nk_gelu_grad(xv.length, xv, dyv, out);
+  return backend.makeTensorInfo(x.shape.slice(), "float32", out);
+};
+
+/** `[rows, cols]` of x seen as rows of its last axis (a scalar is one row of one). */
+function rowsOf(shape: readonly number[]): { rows: number; cols: number } {
+  const cols = shape.length ? shape[shape.length - 1] : 1;
+  return { rows: cols > 0 ? sizeOf(shape) / cols : sizeOf(shape.slice(0, -1)), cols };
+}
+
+/** gamma and beta (both or neither), each with `cols` values; null for an invalid pair. */
+function affineValues(
+  backend: Parameters<NativeKernel>[0]["backend"],
+  inputs: tf.NamedTensorInfoMap,
+  cols: number,
+): { g: Float32Array | null; b: Float32Array | null } | null {
+  const gamma = inputs.gamma as tf.TensorInfo | undefined;
+  const beta = inputs.beta as tf.TensorInfo | undefined;
+  if (!gamma && !beta) return { g: null, b: null };
+  if (!gamma || !beta) return null;
+  const g = f32(backend, gamma);
+  const b = f32(backend, beta);
+  if (!g || !b || g.length !== cols || b.length !== cols) return null;
+  return { g, b };
+}
+
+const layerNorm: NativeKernel = ({ inputs, backend, attrs }, libs) => {
+  const x = inputs.x as tf.TensorInfo;
+  const xv = f32(backend, x);
+  if (!xv) return undefined;
+  const { rows, cols } = rowsOf(x.shape);
+  const affine = affineValues(backend, inputs, cols);
+  if (!affine) return undefined;
+  const eps = Number(attrs?.epsilon ?? 1e-6);
+  const out = alloc(xv.length);
+  const mean = alloc(rows);
+  const rstd = alloc(rows);
+  if (rows > 0 && cols > 0) {
+    libs.k.nk_layer_norm(rows, cols, xv, affine.g, affine.b, eps, out, mean, rstd);
+  }
+  return [
+    backend.makeTensorInfo(x.shape.slice(), "float32", out),
+    backend.makeTensorInfo([rows], "float32", mean),
+    backend.makeTensorInfo([rows], "float32", rstd),
+  ];
+};
+
+const layerNormGrad: NativeKernel = ({ inputs, backend }, libs) => {
+  const x = inputs.x as tf.TensorInfo;
+  const [xv, mean, rstd, dy] = (["x", "mean", "rstd", "dy"] as const).map((k) =>
+    f32(backend, inputs[k] as tf.TensorInfo)
+  );
+  if (!xv || !mean || !rstd || !dy || dy.length !== xv.length) return undefined;
+  const { rows, cols } = rowsOf(x.shape);
+  if (mean.length !== rows || rstd.length !== rows) return undefined;
+  const gamma = inputs.gamma as tf.TensorInfo | undefined;
+  const g = gamma ? f32(backend, gamma) : null;
+  if (g === undefined || (g && g.length !== cols)) return undefined;
+  const dx = alloc(xv.length);
+  const dg = g ? alloc(cols) : null;
+  const db = g ? alloc(cols) : null;
+  if (cols > 0 && libs.k.nk_layer_norm_grad(rows, cols, xv, mean, rstd, g, dy, dx, dg, db) !== 0) {
+    throw new Error("JepaLayerNormGrad: out of memory");
+  }
+  const out = [backend.makeTensorInfo(x.shape.slice(), "float32", dx)];
+  if (gamma && dg && db) {
+    out.push(
+      backend.makeTensorInfo(gamma.shape.slice(), "float32", dg),
+      backend.makeTensorInfo(gamma.shape.slice(), "float32", db),
+    );
+  }
+  return out;
+};
+
+/** `[B, N, 3D]` qkv and its heads: the dims of an attention call, or undefined if invalid. */
+function attentionDims(
+  qkv: tf.TensorInfo,
+  attrs: tf.NamedAttrMap | undefined,
+): { b: number; n: number; heads: number; dh: number; scale: number } | undefined {
+  const heads = Number(attrs?.heads);
+  const scale = Number(attrs?.scale);
+  if (qkv.shape.length !== 3 || !Number.isInteger(heads) || heads < 1) return undefined;
+  const [b, n, d3] = qkv.shape;
+  if (d3 % (3 * heads) !== 0 || !Number.isFinite(scale)) return undefined;
+  return { b, n, heads, dh: d3 / 3 / heads, scale };
+}
+
+const attention: NativeKernel = ({ inputs, backend, attrs }, libs) => {
+  const qkv = inputs.qkv as tf.TensorInfo;
+  const mask = inputs.mask as tf.TensorInfo | undefined;
+  const dims = attentionDims(qkv, attrs);
+  const qv = f32(backend, qkv);
+  if (!dims || !qv) return undefined;
+  const { b, n, heads, dh, scale } = dims;
+  let mv: Float32Array | null = null;
+  let ms = [0, 0, 0, 0];
+  if (mask) {
+    const m = f32(backend, mask);
+    if (!m || mask.shape.length > 4) return undefined;
+    try {
+      ms = broadcastStrides(mask.shape, [b, heads, n, n]);
+    } catch {
+      return undefined;
+    }
+    mv = m;
+  }
+  const out = alloc(b * n * heads * dh);
+  const probs = alloc(b * heads * n * n);
+  if (libs.k.nk_attention(b, n, heads, dh, qv, mv, ms[0], ms[1], ms[2], ms[3], scale, out, probs)) {
+    throw new Error("JepaAttention: out of memory");
+  }
+  return [
+    backend.makeTensorInfo([b, n, heads * dh], "float32", out),
+    backend.makeTensorInfo([b, heads, n, n], "float32", probs),
+  ];
+};
+
+const attentionGrad: NativeKernel = ({ inputs, backend, attrs }, libs) => {
+  const qkv = inputs.qkv as tf.TensorInfo;
+  const dims = attentionDims(qkv, attrs);
+  const qv = f32(backend, qkv);
+  const pv = f32(backend, inputs.probs as tf.TensorInfo);
+  const dyv = f32(backend, inputs.dy as tf.TensorInfo);
+  if (!dims || !qv || !pv || !dyv) return undefined;
+  const { b, n, heads, dh, scale } = dims;
+  if (pv.length !== b * heads * n * n || dyv.length !== b * n * heads * dh) return undefined;
+  const dqkv = alloc(qv.length);
+  if (libs.k.nk_attention_grad(b, n, heads, dh, qv, pv, dyv, scale, dqkv)) {
+    throw new Error("JepaAttentionGrad: out of memory");
+  }
+  return backend.makeTensorInfo(qkv.shape.slice(), "float32", dqkv);
+};
+
+/** The fused kernels, by name (registered on the native backend only). */
+export const FUSED_KERNELS: Record<string, NativeKernel> = {
+  [GELU_TANH]: geluTanh,
+  [GELU_TANH_GRAD]: geluTanhGrad,
+  [LAYER_NORM]: layerNorm,
+  [LAYER_NORM_GRAD]: layerNormGrad,
+  [ATTENTION]: attention,
+  [ATTENTION_GRAD]: attentionGrad,
+};

@@ -4,11 +4,14 @@
  * predicts the pixels of the next frame, patch by patch, with MSE:
  *
  *   h     = f(s_t)                                   ViT tokens [N, width]
- *   x_hat = D(h + pos + W_a onehot(a_t))             p x p pixels per patch of frame t+1
+ *   x_hat = x_t + D(h + pos + W_a onehot(a_t))       p x p pixels per patch of frame t+1
  *   loss  = MSE(x_hat, x_t+1)                        pixels in [0, 1]
  *
  * Only the newest frame of `s_t+1` is predicted: the other three are `s_t`'s and copying them
- * would flatter the pixel error.
+ * would flatter the pixel error. The decoder predicts the change from the newest frame of `s_t`
+ * (`x_t`), as video predictors do: most pixels do not move between frames, and a decoder that
+ * has to redraw them all spends its capacity on the static bricks and ends below "copy the last
+ * frame".
  *
  * @module
  */
@@ -65,6 +68,14 @@ export function nextFrameEmbedding(model: NextFrameModel, patches: tf.Tensor3D):
   return pool(encodeTokens(model, patches), model.cfg.encoder.cls);
 }
 
+/** The newest frame of patches `[B, N, p * p * k]` (channels interleaved): `[B, N, p * p]`. */
+export function newestFrame(model: NextFrameModel, patches: tf.Tensor3D): tf.Tensor3D {
+  const [b, n] = patches.shape;
+  const { patch: p, channels: k } = model.cfg.encoder;
+  return patches.reshape([b, n, p * p, k]).slice([0, 0, 0, k - 1], [b, n, p * p, 1])
+    .reshape([b, n, p * p]);
+}
+
 /** Predicted patches `[B, N, p * p]` of the next frame, from patches and one-hot actions. */
 export function predictNextFrame(
   model: NextFrameModel,
@@ -74,13 +85,14 @@ export function predictNextFrame(
   const [b, n] = patches.shape;
   const dc = model.cfg.decoder;
   const condition = linear(model.decoder.action as Params, actions).reshape([b, 1, dc.width]);
-  return decodeTokens(
+  const change = decodeTokens(
     model.decoder,
     dc.heads,
     encodeTokens(model, patches),
     tf.tensor3d(model.decoderPos, [1, n, dc.width]),
     condition,
   );
+  return tf.add(newestFrame(model, patches), change);
 }
 
 /** Pixel MSE against the next frame's patches `[B, N, p * p]` in [0, 1]. */

@@ -4,11 +4,15 @@
  *
  *   z_t     = pool(f(s_t))                       online ViT, mean of the final tokens
  *   zbar    = sg(pool(fbar(s_t+1)))              EMA target encoder, no gradient
- *   z_hat   = g([z_t, onehot(a_t)])              action-conditioned MLP predictor
- *   loss    = lambda MSE(z_hat, zbar) + mu v(z_t) + nu c(z_t)      (VICReg terms on z_t)
+ *   z_hat   = z_t + g([z_t, onehot(a_t)])        action-conditioned MLP predictor of the change
+ *   e_t     = h(z_t)                             VICReg's expander (lib/ssl/vicreg.ts)
+ *   loss    = lambda MSE(z_hat, zbar) + mu v(e_t) + nu c(e_t)
  *
- * With mu = nu = 0 it is a plain EMA JEPA on pooled embeddings, the ablation that shows what the
- * VICReg terms prevent (collapse: a falling embedding std and effective rank).
+ * The predictor predicts the change of the embedding: consecutive frames differ in a few pixels,
+ * so "no change" is the right starting point and the MLP only has to learn what the action and
+ * the ball's motion add. With mu = nu = 0 it is a plain EMA JEPA on pooled embeddings, the
+ * ablation that shows what the VICReg terms prevent (collapse: a falling embedding std and
+ * effective rank).
  *
  * @module
  */
@@ -18,7 +22,13 @@ import { initMlp, mlp } from "../nn/layers.ts";
 import { cloneParams, type Params } from "../nn/params.ts";
 import { initVit, pool, sincos2d, type VitConfig, vitEncode, vitGrid } from "../nn/vit.ts";
 import { mse } from "../ssl/losses.ts";
-import { vicregCovariance, vicregVariance, type VicregWeights } from "../ssl/vicreg.ts";
+import {
+  expander,
+  initExpander,
+  vicregCovariance,
+  vicregVariance,
+  type VicregWeights,
+} from "../ssl/vicreg.ts";
 import type { Rng } from "../tensor/rng.ts";
 
 /** The model's shape. */
@@ -26,14 +36,17 @@ export interface VicregJepaConfig {
   encoder: VitConfig;
   /** Hidden width of the predictor MLP. */
   hidden: number;
+  /** Widths of VICReg's expander (`[]`: the terms act on the embedding itself). */
+  expander: readonly number[];
   numActions: number;
 }
 
-/** Online encoder and predictor (trained) and the EMA target encoder. */
+/** Online encoder, predictor and expander (trained) and the EMA target encoder. */
 export interface VicregJepa {
   cfg: VicregJepaConfig;
   online: Params;
   predictor: Params;
+  expander: Params;
   target: Params;
   pos: Float32Array;
 }
@@ -47,6 +60,7 @@ export function initVicregJepa(rng: Rng, cfg: VicregJepaConfig): VicregJepa {
     cfg,
     online,
     predictor: initMlp(rng.fork("predictor"), d + cfg.numActions, cfg.hidden, d),
+    expander: initExpander(rng.fork("expander"), d, cfg.expander),
     target: cloneParams(online, false),
     pos: sincos2d(d, rows, cols),
   };
@@ -65,7 +79,7 @@ export function embedPatches(
 
 /** Predicted next embeddings `[B, width]` from embeddings `[B, width]` and one-hot actions. */
 export function predictEmbedding(model: VicregJepa, z: tf.Tensor2D, actions: tf.Tensor2D) {
-  return mlp(model.predictor, tf.concat([z, actions], 1)) as tf.Tensor2D;
+  return tf.add(z, mlp(model.predictor, tf.concat([z, actions], 1))) as tf.Tensor2D;
 }
 
 /** The loss's terms, unweighted, and their weighted sum. */
@@ -87,8 +101,9 @@ export function vicregJepaLoss(
   const z = embedPatches(model, model.online, now);
   const target = tf.tidy(() => embedPatches(model, model.target, next));
   const invariance = mse(predictEmbedding(model, z, actions), target);
-  const variance = vicregVariance(z, w.gamma, w.eps);
-  const covariance = vicregCovariance(z);
+  const expanded = expander(model.expander, z);
+  const variance = vicregVariance(expanded, w.gamma, w.eps);
+  const covariance = vicregCovariance(expanded);
   const total = tf.addN([
     tf.mul(invariance, w.invariance),
     tf.mul(variance, w.variance),

@@ -61,6 +61,8 @@ export interface TransitionConfig {
   encoder: Omit<VitConfig, "imageSize" | "channels">;
   /** Hidden width of the JEPA's predictor MLP. */
   predictorHidden: number;
+  /** Widths of VICReg's expander in the JEPA (`[]`: the terms act on the embedding itself). */
+  expander: number[];
   /** The pixel model's decoder. */
   decoder: PredictorConfig;
   /** VICReg weights of the `vicreg` method (`ema-only` zeroes variance and covariance). */
@@ -109,7 +111,15 @@ export function initTransitionModel(
   const rng = new Rng(deriveSeed(cfg.seed, `init/${method}`));
   return method === "pixel"
     ? { method, model: initNextFrame(rng, { encoder, decoder: cfg.decoder, numActions }) }
-    : { method, model: initVicregJepa(rng, { encoder, hidden: cfg.predictorHidden, numActions }) };
+    : {
+      method,
+      model: initVicregJepa(rng, {
+        encoder,
+        hidden: cfg.predictorHidden,
+        expander: cfg.expander,
+        numActions,
+      }),
+    };
 }
 
 /** Actions in the dataset's action set (the largest id taken, plus one). */
@@ -129,7 +139,11 @@ function variables(m: TransitionModel) {
     const trainable = [...named("encoder", m.model.encoder), ...named("decoder", m.model.decoder)];
     return { trainable, all: trainable };
   }
-  const trainable = [...named("online", m.model.online), ...named("predictor", m.model.predictor)];
+  const trainable = [
+    ...named("online", m.model.online),
+    ...named("predictor", m.model.predictor),
+    ...named("expander", m.model.expander),
+  ];
   return { trainable, all: [...trainable, ...named("target", m.model.target)] };
 }
 

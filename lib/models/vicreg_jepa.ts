@@ -5,14 +5,17 @@
  *   z_t     = pool(f(s_t))                       online ViT, mean of the final tokens
  *   zbar    = sg(pool(fbar(s_t+1)))              EMA target encoder, no gradient
  *   z_hat   = z_t + g([z_t, onehot(a_t)])        action-conditioned MLP predictor of the change
- *   e_t     = h(z_t)                             VICReg's expander (lib/ssl/vicreg.ts)
- *   loss    = lambda MSE(z_hat, zbar) + mu v(e_t) + nu c(e_t)
+ *   h                                            VICReg's expander (lib/ssl/vicreg.ts)
+ *   loss    = lambda MSE(h(z_hat), h(zbar)) + mu v(h(z_t)) + nu c(h(z_t))
  *
  * The predictor predicts the change of the embedding: consecutive frames differ in a few pixels,
  * so "no change" is the right starting point and the MLP only has to learn what the action and
- * the ball's motion add. With mu = nu = 0 it is a plain EMA JEPA on pooled embeddings, the
- * ablation that shows what the VICReg terms prevent (collapse: a falling embedding std and
- * effective rank).
+ * the ball's motion add. All three terms act on the expander's outputs, as in the paper: its
+ * batch norm makes them blind to the representation's overall scale, so the invariance term
+ * cannot be won by shrinking the representation while the expander scales it back up for the
+ * variance term. With mu = nu = 0 and no expander (`h` the identity) it is a plain EMA JEPA on
+ * pooled embeddings, the ablation that shows what the VICReg terms prevent (collapse: a falling
+ * embedding std and effective rank).
  *
  * @module
  */
@@ -100,8 +103,9 @@ export function vicregJepaLoss(
 ): VicregTerms {
   const z = embedPatches(model, model.online, now);
   const target = tf.tidy(() => embedPatches(model, model.target, next));
-  const invariance = mse(predictEmbedding(model, z, actions), target);
-  const expanded = expander(model.expander, z);
+  const h = (y: tf.Tensor2D) => expander(model.expander, y);
+  const invariance = mse(h(predictEmbedding(model, z, actions)), h(target));
+  const expanded = h(z);
   const variance = vicregVariance(expanded, w.gamma, w.eps);
   const covariance = vicregCovariance(expanded);
   const total = tf.addN([

@@ -4,7 +4,7 @@
  * `lib/models/next_frame.ts`). Three methods:
  *
  * - `vicreg`:   the JEPA with MSE + VICReg variance and covariance terms (25 / 25 / 1);
- * - `ema-only`: the same JEPA with the VICReg terms off (what they prevent: collapse);
+ * - `ema-only`: the same JEPA without the VICReg terms and expander (what they prevent: collapse);
  * - `pixel`:    the ViT encoder + action-conditioned transformer decoder predicting the next
  *               frame's pixels.
  *
@@ -61,7 +61,7 @@ export interface TransitionConfig {
   encoder: Omit<VitConfig, "imageSize" | "channels">;
   /** Hidden width of the JEPA's predictor MLP. */
   predictorHidden: number;
-  /** Widths of VICReg's expander in the JEPA (`[]`: the terms act on the embedding itself). */
+  /** Widths of VICReg's expander in the `vicreg` JEPA (`[]`: the terms act on the embedding). */
   expander: number[];
   /** The pixel model's decoder. */
   decoder: PredictorConfig;
@@ -116,7 +116,8 @@ export function initTransitionModel(
       model: initVicregJepa(rng, {
         encoder,
         hidden: cfg.predictorHidden,
-        expander: cfg.expander,
+        // The ablation is the plain EMA JEPA: no VICReg terms and nothing for them to act through.
+        expander: method === "ema-only" ? [] : cfg.expander,
         numActions,
       }),
     };

@@ -5,17 +5,16 @@
  *   z_t     = pool(f(s_t))                       online ViT, mean of the final tokens
  *   zbar    = sg(pool(fbar(s_t+1)))              EMA target encoder, no gradient
  *   z_hat   = z_t + g([z_t, onehot(a_t)])        action-conditioned MLP predictor of the change
- *   h                                            VICReg's expander (lib/ssl/vicreg.ts)
- *   loss    = lambda MSE(h(z_hat), h(zbar)) + mu v(h(z_t)) + nu c(h(z_t))
+ *   loss    = lambda MSE(z_hat, zbar) + mu v(z_t) + nu c(z_t)      (VICReg terms on z_t)
  *
  * The predictor predicts the change of the embedding: consecutive frames differ in a few pixels,
  * so "no change" is the right starting point and the MLP only has to learn what the action and
- * the ball's motion add. All three terms act on the expander's outputs, as in the paper: its
- * batch norm makes them blind to the representation's overall scale, so the invariance term
- * cannot be won by shrinking the representation while the expander scales it back up for the
- * variance term. With mu = nu = 0 and no expander (`h` the identity) it is a plain EMA JEPA on
- * pooled embeddings, the ablation that shows what the VICReg terms prevent (collapse: a falling
- * embedding std and effective rank).
+ * the ball's motion add. With mu = nu = 0 it is a plain EMA JEPA on pooled embeddings, the
+ * ablation that shows what the VICReg terms prevent (collapse: a falling embedding std).
+ *
+ * The terms act on the embeddings themselves, not through VICReg's expander (an MLP with batch
+ * norm): tried on the small preset, the expander's batch norm left the embedding's scale and
+ * offset free, and predictions in the embedding space drifted by hundreds of target variances.
  *
  * @module
  */
@@ -25,13 +24,7 @@ import { initMlp, mlp } from "../nn/layers.ts";
 import { cloneParams, type Params } from "../nn/params.ts";
 import { initVit, pool, sincos2d, type VitConfig, vitEncode, vitGrid } from "../nn/vit.ts";
 import { mse } from "../ssl/losses.ts";
-import {
-  expander,
-  initExpander,
-  vicregCovariance,
-  vicregVariance,
-  type VicregWeights,
-} from "../ssl/vicreg.ts";
+import { vicregCovariance, vicregVariance, type VicregWeights } from "../ssl/vicreg.ts";
 import type { Rng } from "../tensor/rng.ts";
 
 /** The model's shape. */
@@ -39,17 +32,14 @@ export interface VicregJepaConfig {
   encoder: VitConfig;
   /** Hidden width of the predictor MLP. */
   hidden: number;
-  /** Widths of VICReg's expander (`[]`: the terms act on the embedding itself). */
-  expander: readonly number[];
   numActions: number;
 }
 
-/** Online encoder, predictor and expander (trained) and the EMA target encoder. */
+/** Online encoder and predictor (trained) and the EMA target encoder. */
 export interface VicregJepa {
   cfg: VicregJepaConfig;
   online: Params;
   predictor: Params;
-  expander: Params;
   target: Params;
   pos: Float32Array;
 }
@@ -63,7 +53,6 @@ export function initVicregJepa(rng: Rng, cfg: VicregJepaConfig): VicregJepa {
     cfg,
     online,
     predictor: initMlp(rng.fork("predictor"), d + cfg.numActions, cfg.hidden, d),
-    expander: initExpander(rng.fork("expander"), d, cfg.expander),
     target: cloneParams(online, false),
     pos: sincos2d(d, rows, cols),
   };
@@ -103,11 +92,9 @@ export function vicregJepaLoss(
 ): VicregTerms {
   const z = embedPatches(model, model.online, now);
   const target = tf.tidy(() => embedPatches(model, model.target, next));
-  const h = (y: tf.Tensor2D) => expander(model.expander, y);
-  const invariance = mse(h(predictEmbedding(model, z, actions)), h(target));
-  const expanded = h(z);
-  const variance = vicregVariance(expanded, w.gamma, w.eps);
-  const covariance = vicregCovariance(expanded);
+  const invariance = mse(predictEmbedding(model, z, actions), target);
+  const variance = vicregVariance(z, w.gamma, w.eps);
+  const covariance = vicregCovariance(z);
   const total = tf.addN([
     tf.mul(invariance, w.invariance),
     tf.mul(variance, w.variance),

@@ -4,7 +4,7 @@
  * `lib/models/next_frame.ts`). Three methods:
  *
  * - `vicreg`:   the JEPA with MSE + VICReg variance and covariance terms (25 / 25 / 1);
- * - `ema-only`: the same JEPA without the VICReg terms and expander (what they prevent: collapse);
+ * - `ema-only`: the same JEPA with the VICReg terms off (what they prevent: collapse);
  * - `pixel`:    the ViT encoder + action-conditioned transformer decoder predicting the next
  *               frame's pixels.
  *
@@ -61,8 +61,6 @@ export interface TransitionConfig {
   encoder: Omit<VitConfig, "imageSize" | "channels">;
   /** Hidden width of the JEPA's predictor MLP. */
   predictorHidden: number;
-  /** Widths of VICReg's expander in the `vicreg` JEPA (`[]`: the terms act on the embedding). */
-  expander: number[];
   /** The pixel model's decoder. */
   decoder: PredictorConfig;
   /** VICReg weights of the `vicreg` method (`ema-only` zeroes variance and covariance). */
@@ -113,13 +111,7 @@ export function initTransitionModel(
     ? { method, model: initNextFrame(rng, { encoder, decoder: cfg.decoder, numActions }) }
     : {
       method,
-      model: initVicregJepa(rng, {
-        encoder,
-        hidden: cfg.predictorHidden,
-        // The ablation is the plain EMA JEPA: no VICReg terms and nothing for them to act through.
-        expander: method === "ema-only" ? [] : cfg.expander,
-        numActions,
-      }),
+      model: initVicregJepa(rng, { encoder, hidden: cfg.predictorHidden, numActions }),
     };
 }
 
@@ -140,11 +132,7 @@ function variables(m: TransitionModel) {
     const trainable = [...named("encoder", m.model.encoder), ...named("decoder", m.model.decoder)];
     return { trainable, all: trainable };
   }
-  const trainable = [
-    ...named("online", m.model.online),
-    ...named("predictor", m.model.predictor),
-    ...named("expander", m.model.expander),
-  ];
+  const trainable = [...named("online", m.model.online), ...named("predictor", m.model.predictor)];
   return { trainable, all: [...trainable, ...named("target", m.model.target)] };
 }
 
@@ -393,11 +381,13 @@ export function evaluateTransitionModel(
       };
       return;
     }
-    const z = embedPatches(m.model, m.model.online, x.now);
+    // Predicted from the target's embedding of s_t, the encoder the probes and copy baseline
+    // read: from the online one the error would mostly measure how far the EMA lags.
+    const current = embedPatches(m.model, m.model.target, x.now);
     out = {
-      pred: data(predictEmbedding(m.model, z, x.actions)),
+      pred: data(predictEmbedding(m.model, current, x.actions)),
       target: data(embedPatches(m.model, m.model.target, x.next)),
-      current: data(embedPatches(m.model, m.model.target, x.now)),
+      current: data(current),
       frame: null,
     };
   });

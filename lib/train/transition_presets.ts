@@ -29,7 +29,6 @@ const fullModel: TransitionConfig = {
   valFraction: 0.2,
   encoder: { patch: 12, width: 192, depth: 4, heads: 3, mlpRatio: 4, cls: false },
   predictorHidden: 512,
-  expander: [1024, 1024, 1024],
   decoder: { width: 96, depth: 2, heads: 2, mlpRatio: 4 },
   vicreg: VICREG_DEFAULTS,
   ema: [0.996, 1.0],
@@ -64,7 +63,6 @@ export const VICREG_PRESETS: Presets<VicregTaskConfig> = {
       ...fullModel,
       encoder: { ...fullModel.encoder, width: 32, depth: 1, heads: 2 },
       predictorHidden: 64,
-      expander: [64, 64],
       decoder: { width: 32, depth: 1, heads: 2, mlpRatio: 2 },
       train: {
         ...fullModel.train,
@@ -87,7 +85,6 @@ export const VICREG_PRESETS: Presets<VicregTaskConfig> = {
       ...fullModel,
       encoder: { ...fullModel.encoder, width: 64, depth: 2, heads: 2 },
       predictorHidden: 256,
-      expander: [256, 256, 256],
       decoder: { width: 32, depth: 1, heads: 2, mlpRatio: 4 },
       train: {
         ...fullModel.train,

@@ -36,7 +36,6 @@ const cfg: TransitionConfig = {
   valFraction: 0.25,
   encoder: { ...smoke.encoder, width: 16, heads: 2 },
   predictorHidden: 32,
-  expander: [32, 32],
   decoder: { width: 16, depth: 1, heads: 2, mlpRatio: 2 },
   train: { ...smoke.train, steps: 16, batchSize: 16, checkpointEvery: 8, monitorEvery: 8 },
   evalRows: 64,

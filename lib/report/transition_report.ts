@@ -111,7 +111,9 @@ export async function writeTransitionStudy(
     "",
     "Held-out episodes. Next-step error is measured in each model's own latent space, relative " +
     "to the variance of the targets (1 = no better than the mean embedding), beside copying the " +
-    "current latent. Collapse statistics are of the pooled embeddings of held-out frames.",
+    "latent the predictor reads (for the JEPAs: the online encoder's embedding of s_t, aimed at " +
+    "the EMA target's embedding of s_t+1). Collapse statistics are of the pooled embeddings of " +
+    "held-out frames under the encoder the probes read (the JEPAs' EMA target).",
     "",
     "| method | next-step error | copy-latent error | embedding std | effective rank | PSNR (dB) | copy-frame PSNR | ball x R^2 (grid) | ball y R^2 (grid) | paddle x R^2 (grid) |",
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",

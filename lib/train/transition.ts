@@ -316,7 +316,7 @@ export interface TransitionEval extends CollapseStats {
   method: TransitionMethod;
   /** Next-step error in the model's latent space over the targets' variance (lower is better). */
   latentError: number;
-  /** The same for predicting "no change" (the current latent). */
+  /** The same for predicting "no change" (copying the latent the predictor reads). */
   copyLatentError: number;
   /** Pixel model only: PSNR (dB) of the predicted next frame, and of copying the last one. */
   psnr?: number;
@@ -352,7 +352,13 @@ export function evaluateTransitionModel(
   const batch = heldOutTransitions(ds, cfg);
   const { b } = batch;
   const d = cfg.encoder.width;
-  type Arrays = { pred: Float32Array; target: Float32Array; current: Float32Array };
+  // `current` is what "no change" copies; `frozen` the embeddings of s_t that probes read.
+  type Arrays = {
+    pred: Float32Array;
+    target: Float32Array;
+    current: Float32Array;
+    frozen: Float32Array;
+  };
   let out!: Arrays & { frame: Float32Array | null };
   const data = (t: tf.Tensor) => t.dataSync() as Float32Array;
   // Typed arrays out, every tensor of the evaluation freed.
@@ -373,21 +379,25 @@ export function evaluateTransitionModel(
           mixed[i * patchDim + px * k + k - 1] = predicted[i * p * p + px];
         }
       }
+      const current = data(nextFrameEmbedding(m.model, x.now));
       out = {
         pred: data(nextFrameEmbedding(m.model, tf.tensor3d(mixed, [b, tokens, patchDim]))),
         target: data(nextFrameEmbedding(m.model, x.next)),
-        current: data(nextFrameEmbedding(m.model, x.now)),
+        current,
+        frozen: current,
         frame: predicted,
       };
       return;
     }
-    // Predicted from the target's embedding of s_t, the encoder the probes and copy baseline
-    // read: from the online one the error would mostly measure how far the EMA lags.
-    const current = embedPatches(m.model, m.model.target, x.now);
+    // The predictor reads the online encoder's embedding of s_t and aims at the EMA target's
+    // embedding of s_t+1; "no change" is judged from the same input, so both errors include how
+    // far the online encoder has moved from its EMA.
+    const current = embedPatches(m.model, m.model.online, x.now);
     out = {
       pred: data(predictEmbedding(m.model, current, x.actions)),
       target: data(embedPatches(m.model, m.model.target, x.next)),
       current: data(current),
+      frozen: data(embedPatches(m.model, m.model.target, x.now)),
       frame: null,
     };
   });
@@ -395,7 +405,7 @@ export function evaluateTransitionModel(
     method: m.method,
     latentError: relativeError(out.pred, out.target, b, d),
     copyLatentError: relativeError(out.current, out.target, b, d),
-    ...collapseStats(out.current, b, d),
+    ...collapseStats(out.frozen, b, d),
     rows: b,
   };
   if (out.frame) {

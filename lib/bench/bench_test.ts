@@ -19,6 +19,8 @@ Deno.test("the kernel profiler times each kernel once and restores the kernels",
   for (const k of ["Add", "BatchMatMul", "Sum"]) assert.ok(names.includes(k), names.join(","));
   assert.ok(rows.every((r) => r.ms >= 0 && r.calls >= 1));
   assert.equal(rows.find((r) => r.kernel === "BatchMatMul")!.elements, 64);
+  // The product's 64 floats were alive at the peak (the sum came after it).
+  assert.equal(rows.find((r) => r.kernel === "BatchMatMul")!.peakMiB, 256 / 2 ** 20);
   assert.match(formatKernelProfile(rows), /BatchMatMul\s+1\s/);
   a.dispose();
 });

@@ -18,6 +18,7 @@ import {
   initLinear,
   layerNorm,
   linear,
+  noGrad,
   normalize,
 } from "../nn/layers.ts";
 import { cloneParams, type Params, truncNormal } from "../nn/params.ts";
@@ -92,8 +93,9 @@ export function ijepaLoss(
   const m = masks.targets.length;
 
   // Targets: the target encoder sees every token; features are layer-normed, then the target
-  // blocks are picked out, block-major (block j of sample i at row j * B + i).
-  const targets = tf.tidy(() => {
+  // blocks are picked out, block-major (block j of sample i at row j * B + i). Off the gradient
+  // tape (`noGrad`, PyTorch's `torch.no_grad()`): no gradient flows into the EMA encoder.
+  const targets = noGrad(() => {
     const all = tf.tensor3d(patches, [b, n, patchDim]);
     const h = normalize(
       vitEncode(model.target, enc, all, tf.tensor3d(model.encoderPos, [1, n, d])),

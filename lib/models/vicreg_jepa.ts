@@ -20,7 +20,7 @@
  */
 
 import * as tf from "@tensorflow/tfjs";
-import { initMlp, mlp } from "../nn/layers.ts";
+import { initMlp, mlp, noGrad } from "../nn/layers.ts";
 import { cloneParams, type Params } from "../nn/params.ts";
 import { initVit, pool, sincos2d, type VitConfig, vitEncode, vitGrid } from "../nn/vit.ts";
 import { mse } from "../ssl/losses.ts";
@@ -91,7 +91,7 @@ export function vicregJepaLoss(
   w: VicregWeights,
 ): VicregTerms {
   const z = embedPatches(model, model.online, now);
-  const target = tf.tidy(() => embedPatches(model, model.target, next));
+  const target = noGrad(() => embedPatches(model, model.target, next));
   const invariance = mse(predictEmbedding(model, z, actions), target);
   const variance = vicregVariance(z, w.gamma, w.eps);
   const covariance = vicregCovariance(z);

@@ -19,7 +19,7 @@
  */
 
 import * as tf from "@tensorflow/tfjs";
-import { gelu, initLinear, linear, normalize } from "../nn/layers.ts";
+import { gelu, initLinear, linear, noGrad, normalize } from "../nn/layers.ts";
 import { cloneParams, type Params, truncNormal } from "../nn/params.ts";
 import { initVit, sincos2d, type VitConfig, vitEncode, vitGrid } from "../nn/vit.ts";
 import { randomMask } from "../ssl/masks.ts";
@@ -111,7 +111,7 @@ export function vjepaLoss(
   const d = enc.width;
   const x = tf.tensor3d(patches, [b, n, patchDim]);
   const pos = tf.tensor3d(model.pos, [1, n, d]);
-  const target = tf.tidy(() =>
+  const target = noGrad(() =>
     normalize(patchTokens(vitEncode(model.target, enc, x, pos), enc.cls))
   );
   const m = tf.tensor3d(mask, [b, n, 1]);

@@ -17,6 +17,8 @@ import {
   hasFusedKernels,
   LAYER_NORM,
   layerNormFused,
+  linearFused,
+  residualAdd,
   selfAttentionFused,
 } from "../tensor/native/fused_ops.ts";
 import type { Rng } from "../tensor/rng.ts";
@@ -32,11 +34,19 @@ export function initLinear(rng: Rng, dIn: number, dOut: number, std = INIT_STD):
 }
 
 /**
- * `x @ w + b` over the last axis of any rank. The product is `dense.ts`'s: its gradient takes
- * the backend's faster form (explicit transposes on wasm).
+ * `x @ w + b` over the last axis of any rank. On a backend with the fused kernels (`native`) one
+ * op with the bias added in the product (`linearFused`: less kept for the gradient); elsewhere
+ * `dense.ts`'s product, whose gradient takes the backend's faster form (explicit transposes on
+ * wasm), plus the bias.
  */
 export function linear(p: Params, x: tf.Tensor): tf.Tensor {
   const w = p.w as tf.Variable as tf.Tensor as tf.Tensor2D;
+  const b = p.b as tf.Variable as tf.Tensor;
+  if (
+    [x, w, b].every((t) => t.dtype === "float32") && b.rank === 1 && hasFusedKernels()
+  ) {
+    return linearFused(x, w, b as tf.Tensor1D);
+  }
   const [dIn, dOut] = w.shape;
   const lead = x.shape.slice(0, -1);
   const y = tf.add(dense(x.reshape([-1, dIn]) as tf.Tensor2D, w), p.b as tf.Variable);
@@ -166,13 +176,22 @@ export function initBlock(rng: Rng, d: number, mlpRatio = 4): Params {
   };
 }
 
+/**
+ * `x + branch` of a residual connection: with the fused kernels (`native`), an add that keeps
+ * neither input for its gradient (`residualAdd`); elsewhere `tf.add`.
+ */
+function residual(x: tf.Tensor3D, branch: tf.Tensor): tf.Tensor3D {
+  if (x.dtype === "float32" && hasFusedKernels()) return residualAdd(x, branch as tf.Tensor3D);
+  return tf.add(x, branch) as tf.Tensor3D;
+}
+
 /** Block forward. */
 export function block(p: Params, x: tf.Tensor3D, heads: number, mask?: tf.Tensor): tf.Tensor3D {
-  const h = tf.add(
+  const h = residual(
     x,
     attention(p.attn as Params, layerNorm(p.ln1 as Params, x) as tf.Tensor3D, heads, mask),
   );
-  return tf.add(h, mlp(p.mlp as Params, layerNorm(p.ln2 as Params, h))) as tf.Tensor3D;
+  return residual(h, mlp(p.mlp as Params, layerNorm(p.ln2 as Params, h)));
 }
 
 /** `depth` blocks, keyed "0", "1", ... */

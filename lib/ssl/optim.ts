@@ -8,6 +8,7 @@
  */
 
 import * as tf from "@tensorflow/tfjs";
+import { ADAMW, adamwFused, hasFusedKernel } from "../tensor/native/fused_ops.ts";
 
 /** AdamW hyper-parameters that do not follow a schedule. */
 export interface AdamWConfig {
@@ -46,12 +47,22 @@ export class AdamW {
     const { beta1, beta2, eps } = this.cfg;
     const c1 = 1 - beta1 ** this.step;
     const c2 = 1 - beta2 ** this.step;
+    // One kernel per parameter where the backend has it (native), instead of about fifteen.
+    const fused = hasFusedKernel(ADAMW);
     tf.tidy(() => {
       for (const [name, p] of this.params) {
         const g = grads[name];
         if (!g) continue;
         const m = this.m.get(name)!;
         const v = this.v.get(name)!;
+        if (fused && p.dtype === "float32" && g.dtype === "float32") {
+          const decay = decays(p) && weightDecay > 0 ? 1 - lr * weightDecay : 1;
+          const [p2, m2, v2] = adamwFused(p, g, m, v, { lr, beta1, beta2, eps, c1, c2, decay });
+          m.assign(m2);
+          v.assign(v2);
+          p.assign(p2);
+          continue;
+        }
         m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
         v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2)));
         const update = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), eps));

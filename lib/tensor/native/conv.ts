@@ -13,7 +13,7 @@
  */
 
 import * as tf from "@tensorflow/tfjs";
-import { sgemm } from "./ffi.ts";
+import { gemm, type NativeLibs } from "./ffi.ts";
 import { alloc, allocZeroed, release } from "./pool.ts";
 import { f32, type NativeKernel } from "./util.ts";
 
@@ -75,6 +75,41 @@ function convInfo(
   );
 }
 
+/** A convolution's product sizes: K (filter y, x, in channel), output rows per image, cout. */
+function productDims(info: ConvInfo): { K: number; rowsPerImage: number; cout: number } {
+  return {
+    K: info.filterHeight * info.filterWidth * info.inChannels,
+    rowsPerImage: info.outHeight * info.outWidth,
+    cout: info.outChannels,
+  };
+}
+
+/**
+ * Runs a convolution's product over the batch in chunks of images, each on the chunk's columns
+ * (`[count * rowsPerImage, K]`): `{ from: x }` fills them from the input first (im2col),
+ * `{ into: dx }` adds them into the input's gradient after (col2im). A pointwise convolution's
+ * columns are the input (or its gradient) itself: one product over the whole batch.
+ */
+function overColumns(
+  libs: NativeLibs,
+  info: ConvInfo,
+  io: { from: Float32Array } | { into: Float32Array },
+  product: (n0: number, count: number, cols: Float32Array) => void,
+): void {
+  const batch = info.batchSize;
+  if (isPointwise(info)) return product(0, batch, "from" in io ? io.from : io.into);
+  const { K, rowsPerImage } = productDims(info);
+  const chunk = chunkImages(info);
+  const cols = alloc(Math.min(chunk, batch) * rowsPerImage * K);
+  for (let n0 = 0; n0 < batch; n0 += chunk) {
+    const count = Math.min(chunk, batch - n0);
+    if ("from" in io) libs.k.nk_im2col(n0, count, ...geometry(info), io.from, cols);
+    product(n0, count, cols);
+    if ("into" in io) libs.k.nk_col2im(n0, count, ...geometry(info), cols, io.into);
+  }
+  release(cols);
+}
+
 const conv2D: NativeKernel = ({ inputs, backend, attrs }, libs) => {
   const x = inputs.x as tf.TensorInfo;
   const filter = inputs.filter as tf.TensorInfo;
@@ -88,57 +123,16 @@ const conv2D: NativeKernel = ({ inputs, backend, attrs }, libs) => {
     (attrs?.dilations ?? 1) as number | [number, number],
   );
   if (!info) return undefined;
-  const { batchSize, outHeight, outWidth, outChannels } = info;
-  const K = info.filterHeight * info.filterWidth * info.inChannels;
-  const rowsPerImage = outHeight * outWidth;
-  if (batchSize * rowsPerImage * outChannels === 0 || K === 0) {
-    return backend.makeTensorInfo(
-      info.outShape,
-      "float32",
-      allocZeroed(batchSize * rowsPerImage * outChannels),
-    );
+  const { K, rowsPerImage, cout } = productDims(info);
+  const size = info.batchSize * rowsPerImage * cout;
+  if (size === 0 || K === 0) {
+    return backend.makeTensorInfo(info.outShape, "float32", allocZeroed(size));
   }
-  const out = alloc(batchSize * rowsPerImage * outChannels);
-  if (isPointwise(info)) {
-    sgemm(
-      libs,
-      false,
-      false,
-      batchSize * rowsPerImage,
-      outChannels,
-      K,
-      xv,
-      K,
-      wv,
-      outChannels,
-      0,
-      out,
-      outChannels,
-    );
-    return backend.makeTensorInfo(info.outShape, "float32", out);
-  }
-  const chunk = chunkImages(info);
-  const cols = alloc(Math.min(chunk, batchSize) * rowsPerImage * K);
-  for (let n0 = 0; n0 < batchSize; n0 += chunk) {
-    const count = Math.min(chunk, batchSize - n0);
-    libs.k.nk_im2col(n0, count, ...geometry(info), xv, cols);
-    sgemm(
-      libs,
-      false,
-      false,
-      count * rowsPerImage,
-      outChannels,
-      K,
-      cols,
-      K,
-      wv,
-      outChannels,
-      0,
-      out.subarray(n0 * rowsPerImage * outChannels),
-      outChannels,
-    );
-  }
-  release(cols);
+  const out = alloc(size);
+  // y[rows, cout] = cols[rows, K] @ W[K, cout]
+  overColumns(libs, info, { from: xv }, (n0, count, cols) => {
+    gemm(libs, count * rowsPerImage, cout, K, cols, wv, out.subarray(n0 * rowsPerImage * cout));
+  });
   return backend.makeTensorInfo(info.outShape, "float32", out);
 };
 
@@ -151,53 +145,16 @@ const conv2DBackpropInput: NativeKernel = ({ inputs, backend, attrs }, libs) => 
   if (!dyv || !wv || !inputShape || inputShape.length !== 4) return undefined;
   const info = convInfo(inputShape, filter.shape, attrs, 1);
   if (!info || info.outShape.some((d, i) => d !== dy.shape[i])) return undefined;
-  const { batchSize, outHeight, outWidth, outChannels } = info;
-  const K = info.filterHeight * info.filterWidth * info.inChannels;
-  const rowsPerImage = outHeight * outWidth;
-  const dx = allocZeroed(batchSize * info.inHeight * info.inWidth * info.inChannels);
+  const { K, rowsPerImage, cout } = productDims(info);
+  const dx = allocZeroed(info.batchSize * info.inHeight * info.inWidth * info.inChannels);
   if (dx.length === 0 || dyv.length === 0 || K === 0) {
     return backend.makeTensorInfo(info.inShape, "float32", dx);
   }
-  if (isPointwise(info)) {
-    sgemm(
-      libs,
-      false,
-      true,
-      batchSize * rowsPerImage,
-      K,
-      outChannels,
-      dyv,
-      outChannels,
-      wv,
-      outChannels,
-      0,
-      dx,
-      K,
-    );
-    return backend.makeTensorInfo(info.inShape, "float32", dx);
-  }
-  const chunk = chunkImages(info);
-  const cols = alloc(Math.min(chunk, batchSize) * rowsPerImage * K);
-  for (let n0 = 0; n0 < batchSize; n0 += chunk) {
-    const count = Math.min(chunk, batchSize - n0);
-    sgemm(
-      libs,
-      false,
-      true,
-      count * rowsPerImage,
-      K,
-      outChannels,
-      dyv.subarray(n0 * rowsPerImage * outChannels),
-      outChannels,
-      wv,
-      outChannels,
-      0,
-      cols,
-      K,
-    );
-    libs.k.nk_col2im(n0, count, ...geometry(info), cols, dx);
-  }
-  release(cols);
+  // cols[rows, K] = dy[rows, cout] @ W^T, then added into dx (col2im)
+  overColumns(libs, info, { into: dx }, (n0, count, cols) => {
+    const dyChunk = dyv.subarray(n0 * rowsPerImage * cout);
+    gemm(libs, count * rowsPerImage, K, cout, dyChunk, wv, cols, { transB: true });
+  });
   return backend.makeTensorInfo(info.inShape, "float32", dx);
 };
 
@@ -210,53 +167,19 @@ const conv2DBackpropFilter: NativeKernel = ({ inputs, backend, attrs }, libs) =>
   if (!xv || !dyv || !filterShape || x.shape.length !== 4) return undefined;
   const info = convInfo(x.shape, filterShape, attrs, 1);
   if (!info || info.outShape.some((d, i) => d !== dy.shape[i])) return undefined;
-  const { batchSize, outHeight, outWidth, outChannels } = info;
-  const K = info.filterHeight * info.filterWidth * info.inChannels;
-  const rowsPerImage = outHeight * outWidth;
-  if (K * outChannels === 0 || batchSize * rowsPerImage === 0) {
-    return backend.makeTensorInfo(filterShape.slice(), "float32", allocZeroed(K * outChannels));
+  const { K, rowsPerImage, cout } = productDims(info);
+  if (K * cout === 0 || info.batchSize * rowsPerImage === 0) {
+    return backend.makeTensorInfo(filterShape.slice(), "float32", allocZeroed(K * cout));
   }
-  const dw = alloc(K * outChannels);
-  if (isPointwise(info)) {
-    sgemm(
-      libs,
-      true,
-      false,
-      K,
-      outChannels,
-      batchSize * rowsPerImage,
-      xv,
-      K,
-      dyv,
-      outChannels,
-      0,
-      dw,
-      outChannels,
-    );
-    return backend.makeTensorInfo(filterShape.slice(), "float32", dw);
-  }
-  const chunk = chunkImages(info);
-  const cols = alloc(Math.min(chunk, batchSize) * rowsPerImage * K);
-  for (let n0 = 0; n0 < batchSize; n0 += chunk) {
-    const count = Math.min(chunk, batchSize - n0);
-    libs.k.nk_im2col(n0, count, ...geometry(info), xv, cols);
-    sgemm(
-      libs,
-      true,
-      false,
-      K,
-      outChannels,
-      count * rowsPerImage,
-      cols,
-      K,
-      dyv.subarray(n0 * rowsPerImage * outChannels),
-      outChannels,
-      n0 === 0 ? 0 : 1,
-      dw,
-      outChannels,
-    );
-  }
-  release(cols);
+  const dw = alloc(K * cout);
+  // dW[K, cout] = sum over chunks of cols^T @ dy (the first chunk overwrites)
+  overColumns(libs, info, { from: xv }, (n0, count, cols) => {
+    const dyChunk = dyv.subarray(n0 * rowsPerImage * cout);
+    gemm(libs, K, cout, count * rowsPerImage, cols, dyChunk, dw, {
+      transA: true,
+      accumulate: n0 > 0,
+    });
+  });
   return backend.makeTensorInfo(filterShape.slice(), "float32", dw);
 };
 

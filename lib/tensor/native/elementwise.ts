@@ -211,14 +211,32 @@ const POW_SPECIAL: Record<number, number> = {
   [-1]: UNARY.reciprocal,
 };
 
-function binaryKernel(kernelName: keyof typeof BINARY_OPS): NativeKernel {
-  const op = BINARY_OPS[kernelName];
+/**
+ * A kernel of two float32 inputs `a` and `b` (it declines other dtypes): `run` gets each input
+ * with its values.
+ */
+function floatPairKernel(
+  run: (
+    a: tf.TensorInfo,
+    av: Float32Array,
+    b: tf.TensorInfo,
+    bv: Float32Array,
+    backend: Parameters<NativeKernel>[0]["backend"],
+    libs: NativeLibs,
+  ) => tf.TensorInfo | undefined,
+): NativeKernel {
   return ({ inputs, backend }, libs) => {
     const a = inputs.a as tf.TensorInfo;
     const b = inputs.b as tf.TensorInfo;
     const av = f32(backend, a);
     const bv = f32(backend, b);
-    if (!av || !bv) return undefined;
+    return av && bv ? run(a, av, b, bv, backend, libs) : undefined;
+  };
+}
+
+function binaryKernel(kernelName: keyof typeof BINARY_OPS): NativeKernel {
+  const op = BINARY_OPS[kernelName];
+  return floatPairKernel((a, av, b, bv, backend, libs) => {
     if (kernelName === "Pow" && bv.length === 1 && b.shape.length <= a.shape.length) {
       const special = POW_SPECIAL[bv[0]];
       const out = special === undefined
@@ -232,17 +250,12 @@ function binaryKernel(kernelName: keyof typeof BINARY_OPS): NativeKernel {
     });
     if (!r) return undefined;
     return backend.makeTensorInfo(r.shape, "float32", r.values);
-  };
+  });
 }
 
 function compareKernel(kernelName: keyof typeof COMPARE_OPS): NativeKernel {
   const op = COMPARE_OPS[kernelName];
-  return ({ inputs, backend }, libs) => {
-    const a = inputs.a as tf.TensorInfo;
-    const b = inputs.b as tf.TensorInfo;
-    const av = f32(backend, a);
-    const bv = f32(backend, b);
-    if (!av || !bv) return undefined;
+  return floatPairKernel((a, av, b, bv, backend, libs) => {
     const bc = broadcast(a, b);
     if (!bc) return undefined;
     const out = new Uint8Array(sizeOf(bc.outShape));
@@ -250,7 +263,7 @@ function compareKernel(kernelName: keyof typeof COMPARE_OPS): NativeKernel {
       libs.k.nk_compare(op, bc.shape.length, bc.shape, av, bc.aStrides, bv, bc.bStrides, out);
     }
     return backend.makeTensorInfo(bc.outShape.slice(), "bool", out);
-  };
+  });
 }
 
 /** AddN: a running sum in place, in input order (float32, equal shapes). */

@@ -1,6 +1,6 @@
 /**
  * The two native libraries of the `native` backend, opened through Deno FFI: OpenBLAS
- * (`libopenblas.so.0`, for `cblas_sgemm`) and the project's own kernels (`kernels.c`, compiled
+ * (`libopenblas.so.0`, whose `cblas_sgemm` the kernels call) and the project's own kernels (`kernels.c`, compiled
  * on first use by `build.ts`). Both are called on the tensors' typed arrays directly: FFI
  * `buffer` parameters pass a pointer to the array's (or subarray's) first element, no copy.
  *
@@ -9,30 +9,26 @@
 
 import { buildKernels, type NativeBuild, NativeBuildError } from "./build.ts";
 
-/** `Deno.dlopen` symbol table of OpenBLAS. */
+/**
+ * `Deno.dlopen` symbol table of OpenBLAS: what is reported about it. Its `cblas_sgemm` is
+ * called by kernels.c (found there with `dlsym`, see `nk_use_blas`), not from here.
+ */
 const BLAS_SYMBOLS = {
-  cblas_sgemm: {
-    parameters: [
-      "i32", // order (101 row-major)
-      "i32", // transA (111 no, 112 yes)
-      "i32", // transB
-      "i32", // M
-      "i32", // N
-      "i32", // K
-      "f32", // alpha
-      "buffer", // A
-      "i32", // lda
-      "buffer", // B
-      "i32", // ldb
-      "f32", // beta
-      "buffer", // C
-      "i32", // ldc
-    ],
-    result: "void",
-  },
   openblas_get_config: { parameters: [], result: "pointer" },
   openblas_get_num_threads: { parameters: [], result: "i32" },
   openblas_set_num_threads: { parameters: ["i32"], result: "void" },
+} as const;
+
+/** Binary ops and comparisons: op, rank, shape, a, a's strides, b, b's strides, out. */
+const BROADCAST_OP = {
+  parameters: ["i32", "i32", "buffer", "buffer", "buffer", "buffer", "buffer", "buffer"],
+  result: "i32",
+} as const;
+
+/** im2col / col2im: first image, count, 13 sizes of the geometry (conv.ts), source, target. */
+const COLUMNS_OP = {
+  parameters: [...Array(15).fill("i32"), "buffer", "buffer"] as ("i32" | "buffer")[],
+  result: "i32",
 } as const;
 
 /**
@@ -58,19 +54,14 @@ const KERNEL_SYMBOLS = {
       "f32", // beta
       "buffer", // C
       "i32", // ldc
+      "buffer", // bias (null: none), added to every row of C
     ],
     result: "i32",
   },
   nk_version: { parameters: [], result: "i32" },
   nk_unary: { parameters: ["i32", "i32", "buffer", "buffer", "f32", "f32"], result: "i32" },
-  nk_binary: {
-    parameters: ["i32", "i32", "buffer", "buffer", "buffer", "buffer", "buffer", "buffer"],
-    result: "i32",
-  },
-  nk_compare: {
-    parameters: ["i32", "i32", "buffer", "buffer", "buffer", "buffer", "buffer", "buffer"],
-    result: "i32",
-  },
+  nk_binary: BROADCAST_OP,
+  nk_compare: BROADCAST_OP,
   nk_reduce: {
     parameters: ["i32", "i32", "i32", "i32", "buffer", "buffer", "f32"],
     result: "i32",
@@ -104,6 +95,28 @@ const KERNEL_SYMBOLS = {
       "i32",
       "buffer",
       "i32",
+    ],
+    result: "i32",
+  },
+  nk_adamw: {
+    parameters: [
+      "i32", // n
+      "buffer", // p
+      "buffer", // g
+      "buffer", // m
+      "buffer", // v
+      "f32", // lr
+      "f32", // beta1
+      "f32", // 1 - beta1
+      "f32", // beta2
+      "f32", // 1 - beta2
+      "f32", // eps
+      "f32", // 1 - beta1^t
+      "f32", // 1 - beta2^t
+      "f32", // 1 - lr * weight decay (1 where the parameter does not decay)
+      "buffer", // p'
+      "buffer", // m'
+      "buffer", // v'
     ],
     result: "i32",
   },
@@ -170,14 +183,8 @@ const KERNEL_SYMBOLS = {
     ],
     result: "i32",
   },
-  nk_im2col: {
-    parameters: [...Array(15).fill("i32"), "buffer", "buffer"] as ("i32" | "buffer")[],
-    result: "i32",
-  },
-  nk_col2im: {
-    parameters: [...Array(15).fill("i32"), "buffer", "buffer"] as ("i32" | "buffer")[],
-    result: "i32",
-  },
+  nk_im2col: COLUMNS_OP,
+  nk_col2im: COLUMNS_OP,
 } as const;
 
 /** The OpenBLAS functions used. */
@@ -299,24 +306,33 @@ export function openNative(): NativeLibs {
   return opened;
 }
 
+/** Options of {@linkcode gemm}. */
+export interface GemmFlags {
+  transA?: boolean;
+  transB?: boolean;
+  /** Add the product to `c` rather than overwrite it. */
+  accumulate?: boolean;
+  /** `n` values added to every row of the product (a linear layer's bias). */
+  bias?: Float32Array;
+}
+
 /**
- * `C = op(A) @ op(B) + beta * C` on row-major float32 matrices (leading dimensions lda, ldb,
- * ldc), by OpenBLAS on blocks of C split over the kernels' pool.
+ * `c = op(a) @ op(b) (+ bias)` (`c += ...` with `accumulate`) on contiguous row-major float32 matrices:
+ * `op(a)` is `[m, k]` (`a` stored `[k, m]` with `transA`), `op(b)` is `[k, n]`, `c` is `[m, n]`;
+ * by OpenBLAS on blocks of `c` split over the kernels' pool. Subarrays pass without a copy.
  */
-export function sgemm(
+export function gemm(
   libs: NativeLibs,
-  transA: boolean,
-  transB: boolean,
   m: number,
   n: number,
   k: number,
   a: Float32Array,
-  lda: number,
   b: Float32Array,
-  ldb: number,
-  beta: number,
   c: Float32Array,
-  ldc: number,
+  { transA = false, transB = false, accumulate = false, bias }: GemmFlags = {},
 ): void {
-  libs.k.nk_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, a, lda, b, ldb, beta, c, ldc);
+  const lda = transA ? m : k;
+  const ldb = transB ? k : n;
+  const beta = accumulate ? 1 : 0;
+  libs.k.nk_sgemm(+transA, +transB, m, n, k, a, lda, b, ldb, beta, c, n, bias ?? null);
 }

@@ -10,6 +10,7 @@
 
 import type * as tf from "@tensorflow/tfjs";
 import {
+  ADAMW,
   ATTENTION,
   ATTENTION_GRAD,
   GELU_TANH,
@@ -169,6 +170,39 @@ const attentionGrad: NativeKernel = ({ inputs, backend, attrs }, libs) => {
   return backend.makeTensorInfo(qkv.shape.slice(), "float32", dqkv);
 };
 
+const adamw: NativeKernel = ({ inputs, backend, attrs }, libs) => {
+  const p = inputs.p as tf.TensorInfo;
+  const [pv, g, m, v] = (["p", "g", "m", "v"] as const).map((k) =>
+    f32(backend, inputs[k] as tf.TensorInfo)
+  );
+  if (!pv || !g || !m || !v || [g, m, v].some((t) => t.length !== pv.length)) return undefined;
+  const a = (k: string) => Number(attrs?.[k]);
+  const [po, mo, vo] = [alloc(pv.length), alloc(pv.length), alloc(pv.length)];
+  if (pv.length > 0) {
+    const [b1, b2] = [a("beta1"), a("beta2")];
+    libs.k.nk_adamw(
+      pv.length,
+      pv,
+      g,
+      m,
+      v,
+      a("lr"),
+      b1,
+      1 - b1,
+      b2,
+      1 - b2,
+      a("eps"),
+      a("c1"),
+      a("c2"),
+      a("decay"),
+      po,
+      mo,
+      vo,
+    );
+  }
+  return [po, mo, vo].map((out) => backend.makeTensorInfo(p.shape.slice(), "float32", out));
+};
+
 /** The fused kernels, by name (registered on the native backend only). */
 export const FUSED_KERNELS: Record<string, NativeKernel> = {
   [GELU_TANH]: geluTanh,
@@ -177,4 +211,5 @@ export const FUSED_KERNELS: Record<string, NativeKernel> = {
   [LAYER_NORM_GRAD]: layerNormGrad,
   [ATTENTION]: attention,
   [ATTENTION_GRAD]: attentionGrad,
+  [ADAMW]: adamw,
 };

@@ -49,6 +49,14 @@ export const ATTENTION = "JepaAttention";
  */
 export const ATTENTION_GRAD = "JepaAttentionGrad";
 
+/**
+ * One AdamW update of one parameter: inputs `{p, g, m, v}` (one shape), attrs `lr`, `beta1`,
+ * `beta2`, `eps`, `c1 = 1 - beta1^t`, `c2 = 1 - beta2^t`, `decay = 1 - lr * weightDecay`;
+ * outputs `[p', m', v']` (the formula is `AdamW.apply`'s in lib/ssl/optim.ts). Not
+ * differentiable: an optimiser's step.
+ */
+export const ADAMW = "JepaAdamW";
+
 /** Every fused kernel's name. */
 export const FUSED_KERNEL_NAMES: readonly string[] = [
   GELU_TANH,
@@ -57,6 +65,7 @@ export const FUSED_KERNEL_NAMES: readonly string[] = [
   LAYER_NORM_GRAD,
   ATTENTION,
   ATTENTION_GRAD,
+  ADAMW,
 ];
 
 /** Whether the active backend registers kernel `name`. */
@@ -192,4 +201,77 @@ export function selfAttentionFused(
     };
   });
   return op(x, ...w, ...bias) as tf.Tensor3D;
+}
+
+/**
+ * `x @ w + b` over x's last axis (`w: [dIn, dOut]`, `b: [dOut]`) as one differentiable op: one
+ * product with the bias added in place (`tf.fused.matMul`), saving only `x` and `w` for the
+ * backward pass. The composite `add(matMul(x, w), b)` also keeps the product before the bias
+ * (the add's gradient saves both its inputs), one more `[rows, dOut]` per layer until the
+ * gradient is done. Float32 inputs; any backend runs it (layers.ts uses it where the fused
+ * kernels are registered, its composite elsewhere).
+ */
+export function linearFused(x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor {
+  const [dIn, dOut] = w.shape;
+  const outShape = [...x.shape.slice(0, -1), dOut];
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const save = args.pop() as tf.GradSaveFunc;
+    const [input, weight, bias] = args as [tf.Tensor, tf.Tensor2D, tf.Tensor1D];
+    const x2 = input.reshape([-1, dIn]) as tf.Tensor2D;
+    save([x2, weight]);
+    return {
+      value: tf.fused.matMul({ a: x2, b: weight, bias }).reshape(outShape),
+      gradFunc: (dy: tf.Tensor, [sx, sw]: tf.Tensor[]) =>
+        tf.tidy(() => {
+          const dy2 = dy.reshape([-1, dOut]);
+          return [
+            tf.matMul(dy2, sw, false, true).reshape(input.shape),
+            tf.matMul(sx, dy2, true, false),
+            tf.sum(dy2, 0),
+          ];
+        }),
+    };
+  });
+  return op(x, w, b);
+}
+
+/**
+ * `a + b` for two tensors of one shape (a residual connection), saving nothing for the
+ * backward pass: both gradients are `dy`. The stock Add keeps both inputs alive until the
+ * gradient is done, only to read their shapes.
+ */
+export function residualAdd<T extends tf.Tensor>(a: T, b: T): T {
+  if (!tf.util.arraysEqual(a.shape, b.shape) || a.dtype !== b.dtype) {
+    throw new Error(`residualAdd: shapes ${a.shape} and ${b.shape} differ`);
+  }
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x, y] = args as tf.Tensor[];
+    return { value: tf.add(x, y), gradFunc: (dy: tf.Tensor) => [dy, dy.clone()] };
+  });
+  return op(a, b) as T;
+}
+
+/** The settings of one {@linkcode adamwFused} update. */
+export interface AdamWStep {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  /** `1 - beta1^t`, `1 - beta2^t`. */
+  c1: number;
+  c2: number;
+  /** `1 - lr * weightDecay`, or 1 for a parameter that does not decay. */
+  decay: number;
+}
+
+/** One AdamW update in one kernel ({@linkcode ADAMW}): `[p', m', v']`. */
+export function adamwFused(
+  p: tf.Tensor,
+  g: tf.Tensor,
+  m: tf.Tensor,
+  v: tf.Tensor,
+  step: AdamWStep,
+): [tf.Tensor, tf.Tensor, tf.Tensor] {
+  const [p2, m2, v2] = run(ADAMW, { p, g, m, v }, { ...step });
+  return [p2, m2, v2];
 }

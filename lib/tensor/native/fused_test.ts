@@ -7,14 +7,26 @@
 
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { attention, gelu, initAttention, layerNorm, normalize } from "../../nn/layers.ts";
+import {
+  attention,
+  block,
+  gelu,
+  initAttention,
+  initBlock,
+  layerNorm,
+  linear,
+  normalize,
+} from "../../nn/layers.ts";
 import { flattenParams, type Params } from "../../nn/params.ts";
+import { AdamW } from "../../ssl/optim.ts";
 import { Rng } from "../rng.ts";
 import {
   FUSED_KERNEL_NAMES,
   GELU_TANH,
   hasFusedKernel,
   LAYER_NORM,
+  linearFused,
+  residualAdd,
   selfAttentionFused,
 } from "./fused_ops.ts";
 import { NATIVE_BACKEND, NATIVE_FUSED_KERNEL_NAMES } from "./register.ts";
@@ -117,26 +129,89 @@ test("constant rows and empty tensors behave as the composite", async () => {
   });
 });
 
+/**
+ * How many data buffers each op adds while a gradient scope is open: its outputs and whatever
+ * it saves for the backward pass (a saved tensor that shares an existing buffer adds none).
+ */
+function buffersKept(x: tf.Tensor, ops: Record<string, (t: tf.Tensor) => tf.Tensor>) {
+  const grown: Record<string, number> = {};
+  for (const [name, op] of Object.entries(ops)) {
+    tf.grad((t: tf.Tensor) => {
+      const before = tf.memory().numDataBuffers;
+      const y = op(t);
+      grown[name] = tf.memory().numDataBuffers - before;
+      return tf.sum(y);
+    })(x).dispose();
+  }
+  return grown;
+}
+
 test("the fused ops keep only their output and what their backward pass reads", async () => {
   await tf.setBackend(NATIVE_BACKEND);
   const d = 96;
   const x = randomTensor("mx", [64, d]);
   const p = { g: tf.ones([d]), b: tf.zeros([d]) } as unknown as Params;
-  // Buffers are what holds memory (a tensor saved for the backward pass shares its buffer).
-  const grown: Record<string, number> = {};
-  const measure = (name: string, op: (t: tf.Tensor) => tf.Tensor) => (t: tf.Tensor) => {
-    const before = tf.memory().numDataBuffers;
-    const y = op(t);
-    grown[name] = tf.memory().numDataBuffers - before;
-    return tf.sum(y);
-  };
-  tf.dispose([
-    tf.grad(measure("gelu", gelu))(x),
-    tf.grad(measure("normalize", normalize))(x),
-    tf.grad(measure("layerNorm", (t) => layerNorm(p, t)))(x),
-  ]);
+  const grown = buffersKept(x, { gelu, normalize, layerNorm: (t) => layerNorm(p, t) });
   assert.deepEqual(grown, { gelu: 1, normalize: 3, layerNorm: 3 }, "output (+ mean and 1/std)");
   tf.dispose([x, p.g as tf.Tensor, p.b as tf.Tensor]);
+});
+
+test("linear: values and gradients w.r.t. x, weights and bias match the composite", async () => {
+  // [x shape, output width]: ranks 1 to 3, size-1 and empty dims, rows above the thread grain.
+  const cases: [number[], number][] = [
+    [[5], 3],
+    [[1, 7], 1],
+    [[4, 1], 6],
+    [[2, 3, 9], 17],
+    [[0, 4], 5],
+    [[3, 300, 48], 192],
+  ];
+  for (const [shape, dOut] of cases) {
+    const dIn = shape[shape.length - 1];
+    const x = () => randomTensor(`fx${shape}`, shape);
+    const w = () => randomTensor(`fw${shape}`, [dIn, dOut]);
+    const b = () => randomTensor(`fb${shape}`, [dOut]);
+    const dy = () => randomTensor(`fdy${shape}`, [...shape.slice(0, -1), dOut]);
+    const f = (xs: tf.Tensor, ws: tf.Tensor, bs: tf.Tensor) =>
+      linear({ w: ws, b: bs } as unknown as Params, xs);
+    await compare(`linear ${shape} -> ${dOut}`, () => f(x(), w(), b()), TOL);
+    await compare(
+      `linear grads ${shape} -> ${dOut}`,
+      () => tf.grads((xs, ws, bs) => tf.mul(f(xs, ws, bs), dy()))([x(), w(), b()]),
+      TOL,
+    );
+  }
+});
+
+test("a transformer block (fused linear and residual adds) matches the composite", async () => {
+  await compare("block", () => {
+    const p = initBlock(new Rng(5), 24, 2);
+    const leaves = flattenParams(p).map(([, v]) => v);
+    leaves.forEach((v, i) => v.shape.length === 1 && v.assign(randomTensor(`bb${i}`, v.shape)));
+    const x = randomTensor("bx", [3, 11, 24]) as tf.Tensor3D;
+    const dy = randomTensor("bdy", [3, 11, 24]);
+    const { value, grads } = tf.variableGrads(
+      () => tf.sum(tf.mul(block(p, x, 3), dy)) as tf.Scalar,
+      leaves,
+    );
+    const out = [value, ...leaves.map((v) => grads[v.name])].map((t) => t.clone());
+    tf.dispose([value, ...Object.values(grads), ...leaves]);
+    return out;
+  }, { atol: 2e-6, rtol: 2e-4 });
+});
+
+test("linear and residual adds keep only their output for the backward pass", async () => {
+  await tf.setBackend(NATIVE_BACKEND);
+  const x = randomTensor("rx", [4, 9, 16]);
+  const h = randomTensor("rh", [4, 9, 16]);
+  const w = randomTensor("rw", [16, 8]) as tf.Tensor2D;
+  const b = randomTensor("rb", [8]) as tf.Tensor1D;
+  const grown = buffersKept(x, {
+    linear: (t) => linearFused(t, w, b),
+    residual: (t) => residualAdd(t, h),
+  });
+  assert.deepEqual(grown, { linear: 1, residual: 1 });
+  tf.dispose([x, h, w, b]);
 });
 
 /** Attention inputs: [B, N, D], heads, and a mask of the given kind. */
@@ -209,4 +284,26 @@ test("fused attention keeps only its output, projections, weights and merged hea
   // merged heads (the output projection's input).
   assert.equal(grown, 5);
   tf.dispose([g, x, ...flattenParams(p).map(([, t]) => t)]);
+});
+
+test("AdamW in one kernel matches the composite update over steps, decayed or not", async () => {
+  // Rank >= 2 decays, rank 1 does not; the largest reaches the thread pool; [0, 3] is empty.
+  const shapes = [[0, 3], [1], [7], [33, 65], [130, 257]];
+  await compare("adamw", () => {
+    const params = shapes.map((s, i) =>
+      [`p${i}`, tf.variable(randomTensor(`adamw-p${i}`, s))] as [string, tf.Variable]
+    );
+    const opt = new AdamW(params);
+    for (let t = 0; t < 3; t++) {
+      const grads = Object.fromEntries(
+        params.map(([k, p], i) => [k, randomTensor(`adamw-g${i}-${t}`, p.shape, -2, 2)]),
+      );
+      opt.apply(grads, 1e-2 * (t + 1), 0.05);
+    }
+    const out = [...params.map(([, p]) => p), ...opt.stateTensors().map(([, s]) => s)]
+      .map((t) => tf.clone(t));
+    opt.dispose();
+    params.forEach(([, p]) => p.dispose());
+    return out;
+  }, { atol: 1e-6, rtol: 1e-5 });
 });

@@ -183,14 +183,10 @@ int nk_version(void) { return NK_VERSION; }
 /* ------------------------------------------------------------------------------------------ */
 /* Vector math (Cephes single precision).                                                     */
 
-static inline v8f v_exp(v8f x) {
-  const v8f hi = vset1(88.72283905206835f), lo = vset1(-103.972084f);
-  v8f xc = vsel(x > hi, hi, x);
-  xc = vsel(xc < lo, lo, xc);
-  v8f fx = xc * vset1(1.44269504088896341f) + vset1(0.5f);
-  v8f fl = __builtin_convertvector(__builtin_convertvector(fx, v8i), v8f);
-  fl = vsel(fl > fx, fl - vset1(1.0f), fl); /* floor */
-  v8f r = xc - fl * vset1(0.693359375f) - fl * vset1(-2.12194440e-4f);
+/* e^(x - n ln 2) for |x - n ln 2| <= ln 2 / 2: Cephes' expf polynomial on the reduced argument
+ * (ln 2 split in two parts for the reduction). */
+static inline v8f exp_reduced(v8f x, v8f n) {
+  const v8f r = x - n * vset1(0.693359375f) - n * vset1(-2.12194440e-4f);
   v8f z = r * r;
   v8f y = vset1(1.9875691500E-4f);
   y = y * r + vset1(1.3981999507E-3f);
@@ -199,6 +195,17 @@ static inline v8f v_exp(v8f x) {
   y = y * r + vset1(1.6666665459E-1f);
   y = y * r + vset1(5.0000001201E-1f);
   y = y * z + r + vset1(1.0f);
+  return y;
+}
+
+static inline v8f v_exp(v8f x) {
+  const v8f hi = vset1(88.72283905206835f), lo = vset1(-103.972084f);
+  v8f xc = vsel(x > hi, hi, x);
+  xc = vsel(xc < lo, lo, xc);
+  v8f fx = xc * vset1(1.44269504088896341f) + vset1(0.5f);
+  v8f fl = __builtin_convertvector(__builtin_convertvector(fx, v8i), v8f);
+  fl = vsel(fl > fx, fl - vset1(1.0f), fl); /* floor */
+  v8f y = exp_reduced(xc, fl);
   /* 2^n in two factors so that n in [-150, 128] stays representable. */
   v8i n = __builtin_convertvector(fl, v8i);
   v8i n1 = n >> 1, n2 = n - n1;
@@ -220,15 +227,7 @@ static inline v8f v_exp_normal(v8f x0) {
   x = vsel(x < hi, x, hi);
   v8f t = x * vset1(1.44269504088896341f) + magic; /* n = round(x / ln 2) in t's low bits */
   v8f n = t - magic;
-  v8f r = x - n * vset1(0.693359375f) - n * vset1(-2.12194440e-4f);
-  v8f z = r * r;
-  v8f y = vset1(1.9875691500E-4f);
-  y = y * r + vset1(1.3981999507E-3f);
-  y = y * r + vset1(8.3334519073E-3f);
-  y = y * r + vset1(4.1665795894E-2f);
-  y = y * r + vset1(1.6666665459E-1f);
-  y = y * r + vset1(5.0000001201E-1f);
-  y = y * z + r + vset1(1.0f);
+  v8f y = exp_reduced(x, n);
   v8i e = ((v8i)t - (v8i)magic + 127) << 23;
   return vsel(x0 < lo, vset1(0.0f), y * (v8f)e);
 }
@@ -425,7 +424,7 @@ enum { B_ADD = 0, B_SUB, B_MUL, B_DIV, B_MAX, B_MIN, B_SQDIFF, B_POW, B_COUNT };
 enum { C_LESS = 0, C_LESS_EQ, C_GREATER, C_GREATER_EQ, C_EQUAL, C_NOT_EQUAL, C_COUNT };
 
 typedef struct {
-  int op, rank;
+  int op, rank, compare;
   int shape[MAX_RANK];
   int as[MAX_RANK], bs[MAX_RANK];
   const float *a, *b;
@@ -531,72 +530,49 @@ static void broadcast_rows(binary_ctx *c, long rb, long re, int compare) {
 
 static void binary_task(void *p, long b, long e) {
   binary_ctx *c = p;
-  if (c->rank == 1) {
-    /* One flat row: split it. */
-    const int sa = c->as[0] != 0, sb = c->bs[0] != 0;
-    binary_row(c->op, e - b, c->a + (sa ? b : 0), sa, c->b + (sb ? b : 0), sb,
-               (float *)c->out + b);
-  } else {
-    broadcast_rows(c, b, e, 0);
+  if (c->rank > 1) {
+    broadcast_rows(c, b, e, c->compare);
+    return;
   }
+  /* One flat row: split it. */
+  const int sa = c->as[0] != 0, sb = c->bs[0] != 0;
+  const float *a = c->a + (sa ? b : 0), *bb = c->b + (sb ? b : 0);
+  if (c->compare) compare_row(c->op, e - b, a, sa, bb, sb, (uint8_t *)c->out + b);
+  else binary_row(c->op, e - b, a, sa, bb, sb, (float *)c->out + b);
 }
 
-static void compare_task(void *p, long b, long e) {
-  binary_ctx *c = p;
-  if (c->rank == 1) {
-    const int sa = c->as[0] != 0, sb = c->bs[0] != 0;
-    compare_row(c->op, e - b, c->a + (sa ? b : 0), sa, c->b + (sb ? b : 0), sb,
-                (uint8_t *)c->out + b);
-  } else {
-    broadcast_rows(c, b, e, 1);
-  }
-}
-
-static int binary_setup(binary_ctx *c, int op, int rank, const int32_t *shape,
-                        const float *a, const int32_t *as, const float *b, const int32_t *bs,
-                        void *out, long *rows, long *inner) {
+/* Runs a binary op or a comparison (`compare`) over `shape`: rank 1 split in flat parts, higher
+ * ranks by rows of the last dim. */
+static int binary_run(int op, int compare, int rank, const int32_t *shape, const float *a,
+                      const int32_t *as, const float *b, const int32_t *bs, void *out) {
   if (rank < 1 || rank > MAX_RANK) return -1;
-  c->op = op;
-  c->rank = rank;
-  c->a = a;
-  c->b = b;
-  c->out = out;
+  binary_ctx c = {.op = op, .rank = rank, .compare = compare, .a = a, .b = b, .out = out};
   long total = 1;
   for (int d = 0; d < rank; d++) {
-    c->shape[d] = shape[d];
-    c->as[d] = as[d];
-    c->bs[d] = bs[d];
+    c.shape[d] = shape[d];
+    c.as[d] = as[d];
+    c.bs[d] = bs[d];
     total *= shape[d];
   }
-  *inner = shape[rank - 1];
-  *rows = *inner > 0 ? total / *inner : 0;
-  return total > 0 ? 1 : 0;
+  if (total <= 0) return 0;
+  const long inner = shape[rank - 1];
+  if (rank == 1) parallel_for(inner, 1 << 15, 16, binary_task, &c);
+  else parallel_for(total / inner, ((1 << 15) + inner - 1) / inner, 1, binary_task, &c);
+  return 0;
 }
 
 /* out = a op b over `shape` (output order), a/b read through strides (0 where broadcast). */
 int nk_binary(int op, int rank, const int32_t *shape, const float *a, const int32_t *as,
               const float *b, const int32_t *bs, float *out) {
   if (op < 0 || op >= B_COUNT) return -1;
-  binary_ctx c;
-  long rows, inner;
-  int st = binary_setup(&c, op, rank, shape, a, as, b, bs, out, &rows, &inner);
-  if (st <= 0) return st;
-  if (rank == 1) parallel_for(inner, 1 << 15, 16, binary_task, &c);
-  else parallel_for(rows, ((1 << 15) + inner - 1) / inner, 1, binary_task, &c);
-  return 0;
+  return binary_run(op, 0, rank, shape, a, as, b, bs, out);
 }
 
 /* Comparisons of float32 inputs into a bool (uint8) output. */
 int nk_compare(int op, int rank, const int32_t *shape, const float *a, const int32_t *as,
                const float *b, const int32_t *bs, uint8_t *out) {
   if (op < 0 || op >= C_COUNT) return -1;
-  binary_ctx c;
-  long rows, inner;
-  int st = binary_setup(&c, op, rank, shape, a, as, b, bs, out, &rows, &inner);
-  if (st <= 0) return st;
-  if (rank == 1) parallel_for(inner, 1 << 15, 16, compare_task, &c);
-  else parallel_for(rows, ((1 << 15) + inner - 1) / inner, 1, compare_task, &c);
-  return 0;
+  return binary_run(op, 1, rank, shape, a, as, b, bs, out);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -931,24 +907,41 @@ typedef struct {
   const float *a, *b;
   float beta;
   float *c;
+  const float *bias; /* NULL, or n values added to every row of C */
 } sgemm_ctx;
+
+/* C[r0:r1, c0:c1] = beta * C + bias[c0:c1] (bias as a row, broadcast down): the start of a
+ * product that then accumulates into C (sgemm with beta 1, which skips OpenBLAS' own pass
+ * over C that scales it, zeroing it for beta 0). */
+static void start_with_bias(float *c, int ldc, long r0, long r1, long c0, long c1,
+                            const float *bias, float beta) {
+  for (long r = r0; r < r1; r++) {
+    float *row = c + r * ldc;
+    if (beta == 0.0f) memcpy(row + c0, bias + c0, (size_t)(c1 - c0) * sizeof(float));
+    else for (long j = c0; j < c1; j++) row[j] = beta * row[j] + bias[j];
+  }
+}
 
 static void sgemm_task(void *p, long b0, long b1) {
   sgemm_ctx *c = p;
+  const int ta = c->ta ? 112 : 111, tb = c->tb ? 112 : 111;
+  const float beta = c->bias ? 1.0f : c->beta;
   for (long blk = b0; blk < b1; blk++) {
     long lo = blk * c->block;
     long hi = lo + c->block;
     if (c->by_rows) {
       if (hi > c->m) hi = c->m;
+      if (c->bias) start_with_bias(c->c, c->ldc, lo, hi, 0, c->n, c->bias, c->beta);
       /* Rows lo..hi of op(A): A[lo] (row-major) or column lo of the stored A^T. */
       const float *a = c->a + (c->ta ? lo : lo * c->lda);
-      g_sgemm(101, c->ta ? 112 : 111, c->tb ? 112 : 111, (int)(hi - lo), c->n, c->k, 1.0f, a,
-              c->lda, c->b, c->ldb, c->beta, c->c + lo * c->ldc, c->ldc);
+      g_sgemm(101, ta, tb, (int)(hi - lo), c->n, c->k, 1.0f, a, c->lda, c->b, c->ldb, beta,
+              c->c + lo * c->ldc, c->ldc);
     } else {
       if (hi > c->n) hi = c->n;
+      if (c->bias) start_with_bias(c->c, c->ldc, 0, c->m, lo, hi, c->bias, c->beta);
       const float *b = c->b + (c->tb ? lo * c->ldb : lo);
-      g_sgemm(101, c->ta ? 112 : 111, c->tb ? 112 : 111, c->m, (int)(hi - lo), c->k, 1.0f, c->a,
-              c->lda, b, c->ldb, c->beta, c->c + lo, c->ldc);
+      g_sgemm(101, ta, tb, c->m, (int)(hi - lo), c->k, 1.0f, c->a, c->lda, b, c->ldb, beta,
+              c->c + lo, c->ldc);
     }
   }
 }
@@ -961,6 +954,7 @@ typedef struct {
   const float *a, *b;
   float beta;
   float *c, *partial; /* partial: [kblocks, m, n] */
+  const float *bias;
 } ksplit_ctx;
 
 static void ksplit_task(void *p, long b0, long b1) {
@@ -984,20 +978,21 @@ static void ksplit_sum_task(void *p, long r0, long r1) {
     for (long j = 0; j < c->n; j++) {
       float s = src[j];
       for (long blk = 1; blk < c->kblocks; blk++) s += src[blk * mn + j];
+      if (c->bias) s += c->bias[j];
       dst[j] = c->beta == 0.0f ? s : c->beta * dst[j] + s;
     }
   }
 }
 
-/* C[m, n] (row stride ldc) = op(A) @ op(B) + beta * C, row-major, on the pool: C is cut into
- * blocks of rows (or of columns when it is wide) of a size that depends only on the shape; a
- * product whose blocks would be thin against a long K (a weight gradient, x^T @ dy over many
- * rows) is cut along K instead. */
+/* C[m, n] (row stride ldc) = op(A) @ op(B) + beta * C (+ bias, n values added to every row,
+ * when not NULL), row-major, on the pool: C is cut into blocks of rows (or of columns when it is
+ * wide) of a size that depends only on the shape; a product whose blocks would be thin against
+ * a long K (a weight gradient, x^T @ dy over many rows) is cut along K instead. */
 int nk_sgemm(int ta, int tb, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
-             float beta, float *c, int ldc) {
+             float beta, float *c, int ldc, const float *bias) {
   if (!g_sgemm) return -1;
   if (m == 0 || n == 0) return 0;
-  sgemm_ctx ctx = {ta, tb, m, n, k, lda, ldb, ldc, m >= n, 0, a, b, beta, c};
+  sgemm_ctx ctx = {ta, tb, m, n, k, lda, ldb, ldc, m >= n, 0, a, b, beta, c, bias};
   const long dim = ctx.by_rows ? m : n;
   const double macs = (double)m * n * (k > 0 ? k : 1);
   /* Blocks of at least 2^21 multiply-adds and 32 rows, at most 8, an even number when more
@@ -1018,7 +1013,7 @@ int nk_sgemm(int ta, int tb, int m, int n, int k, const float *a, int lda, const
     float *partial = kblocks >= 2 ? malloc((size_t)kblocks * m * n * sizeof(float)) : NULL;
     if (partial) {
       ksplit_ctx kc = {ta, tb, m, n, k, lda, ldb, ldc, (k + kblocks - 1) / kblocks, kblocks,
-                       a, b, beta, c, partial};
+                       a, b, beta, c, partial, bias};
       parallel_for(kblocks, 1, 1, ksplit_task, &kc);
       parallel_for(m, (1 << 14) / (n * kblocks) + 1, 1, ksplit_sum_task, &kc);
       free(partial);
@@ -1100,6 +1095,18 @@ static void pack(float *dst, long rows_pad, long cols_pad, const float *src, lon
   }
 }
 
+/* pc [mpad, npad] = A [m, k] @ B [k, n], A[i][l] read at a[i * a_rs + l * a_cs] and B[l][j] at
+ * b[l * b_rs + j * b_cs], packed into pa and pb (zero-padded) first; returns npad, the row
+ * stride of pc (m and n rounded up to the micro-kernel's MR and NR). */
+static long packed_gemm(float *pa, float *pb, float *pc, long m, long n, long k, const float *a,
+                        long a_rs, long a_cs, const float *b, long b_rs, long b_cs) {
+  const long mpad = (m + MR - 1) / MR * MR, npad = (n + NR - 1) / NR * NR;
+  pack(pa, mpad, k, a, m, k, a_rs, a_cs);
+  pack(pb, k, npad, b, k, n, b_rs, b_cs);
+  micro_gemm(pa, pb, pc, mpad, npad, k);
+  return npad;
+}
+
 static void bmm_task(void *p, long b0, long b1) {
   bmm_ctx *c = p;
   const long m = c->m, n = c->n, k = c->k;
@@ -1115,10 +1122,8 @@ static void bmm_task(void *p, long b0, long b1) {
     return;
   }
   for (long bi = b0; bi < b1; bi++) {
-    /* Pack A as [mpad, k] and B as [k, npad], zero-padded. */
-    pack(pa, mpad, k, c->a + bi * c->a_bs, m, k, c->a_rs, c->a_cs);
-    pack(pb, k, npad, c->b + bi * c->b_bs, k, n, c->b_rs, c->b_cs);
-    micro_gemm(pa, pb, pc, mpad, npad, k);
+    packed_gemm(pa, pb, pc, m, n, k, c->a + bi * c->a_bs, c->a_rs, c->a_cs, c->b + bi * c->b_bs,
+                c->b_rs, c->b_cs);
     float *C = c->c + bi * m * n;
     for (long i = 0; i < m; i++) memcpy(C + i * n, pc + i * npad, (size_t)n * sizeof(float));
   }
@@ -1306,6 +1311,35 @@ static void gelu_grad_task(void *p, long b, long e) {
   }
 }
 
+/* AdamW on one parameter, in the composite's order of operations (lib/ssl/optim.ts):
+ *   m' = b1 m + b1c g,  v' = b2 v + b2c g^2,  p' = decay p - lr (m' / c1) / (sqrt(v' / c2) + eps)
+ * with b1c = 1 - b1, b2c = 1 - b2 and decay = 1 - lr wd worked out by the caller in double. */
+typedef struct {
+  const float *p, *g, *m, *v;
+  float *po, *mo, *vo;
+  float lr, b1, b1c, b2, b2c, eps, c1, c2, decay;
+} adamw_ctx;
+
+static void adamw_task(void *q, long b, long e) {
+  const adamw_ctx *c = q;
+  for (long i = b; i < e; i++) {
+    const float g = c->g[i];
+    const float m = c->m[i] * c->b1 + g * c->b1c;
+    const float v = c->v[i] * c->b2 + (g * g) * c->b2c;
+    c->mo[i] = m;
+    c->vo[i] = v;
+    c->po[i] = c->p[i] * c->decay - ((m / c->c1) / (sqrtf(v / c->c2) + c->eps)) * c->lr;
+  }
+}
+
+int nk_adamw(int n, const float *p, const float *g, const float *m, const float *v, float lr,
+             float b1, float b1c, float b2, float b2c, float eps, float c1, float c2, float decay,
+             float *po, float *mo, float *vo) {
+  adamw_ctx c = {p, g, m, v, po, mo, vo, lr, b1, b1c, b2, b2c, eps, c1, c2, decay};
+  parallel_for(n, 1 << 14, 16, adamw_task, &c);
+  return 0;
+}
+
 /* out[i] = gelu(x[i]) for i < n. */
 int nk_gelu(int n, const float *x, float *out) {
   gelu_ctx c = {x, NULL, out};
@@ -1403,15 +1437,8 @@ static void ln_task(void *p, long rb, long re) {
 int nk_layer_norm(int rows, int cols, const float *x, const float *g, const float *b, float eps,
                   float *out, float *mean, float *rstd) {
   if (rows <= 0 || cols <= 0) return 0;
-  ln_ctx c = {0};
-  c.cols = cols;
-  c.x = x;
-  c.g = g;
-  c.b = b;
-  c.eps = eps;
-  c.out = out;
-  c.mean_out = mean;
-  c.rstd_out = rstd;
+  ln_ctx c = {.cols = cols, .x = x, .g = g, .b = b, .eps = eps, .out = out,
+              .mean_out = mean, .rstd_out = rstd};
   parallel_for(rows, (1 << 14) / cols + 1, 1, ln_task, &c);
   return 0;
 }
@@ -1522,17 +1549,8 @@ int nk_layer_norm_grad(int rows, int cols, const float *x, const float *mean, co
     if (db) memset(db, 0, (size_t)cols * sizeof(float));
     return 0;
   }
-  ln_ctx c = {0};
-  c.cols = cols;
-  c.rows = rows;
-  c.x = x;
-  c.mean = mean;
-  c.rstd = rstd;
-  c.g = g;
-  c.dy = dy;
-  c.out = dx;
-  c.dg = dg;
-  c.db = db;
+  ln_ctx c = {.cols = cols, .rows = rows, .x = x, .mean = mean, .rstd = rstd, .g = g, .dy = dy,
+              .out = dx, .dg = dg, .db = db};
   const long blocks = (rows + LN_BLOCK - 1) / LN_BLOCK;
   if (dg) {
     c.partial = malloc((size_t)blocks * 2 * cols * sizeof(float));
@@ -1563,6 +1581,7 @@ typedef struct {
   float *probs;       /* forward: written, backward: read; [B, H, N, N] */
   const float *dout;  /* backward: [B, N, H, dh] */
   float *dqkv;        /* backward: [B, N, 3, H, dh] */
+  void *item;         /* the attn_item_fn run on each (sample, head) */
 } attn_ctx;
 
 /* Scratch of one part of the pool: packed operands and a product, each big enough for every
@@ -1649,34 +1668,38 @@ static void attn_softmax_row(float *row, long n, const float *mask, long m_cs, f
   for (; j < n; j++) p[j] = row[j] * inv[0];
 }
 
+/* One (sample, head) item of the forward or backward pass, given its q, k, v (rows 3 * d apart)
+ * and its attention weights P [N, N]. */
+typedef void (*attn_item_fn)(const attn_ctx *c, attn_scratch *s, long bi, long h, const float *q,
+                             float *P);
+
+/* Items [b0, b1) of a parallel region, each by `item` (ctx->item), with one scratch a part. */
 static void attn_task(void *p, long b0, long b1) {
   attn_ctx *c = p;
-  const long n = c->n, dh = c->dh, d = c->d, H = c->heads, rs = 3 * d;
-  const long mpad = (n + MR - 1) / MR * MR;
-  const long npad = (n + NR - 1) / NR * NR, dhpad = (dh + NR - 1) / NR * NR;
   attn_scratch s;
   if (attn_scratch_alloc(&s, c) != 0) return;
-  for (long item = b0; item < b1; item++) {
-    const long bi = item / H, h = item % H;
-    const float *q = c->qkv + bi * n * rs + h * dh, *k = q + d, *v = q + 2 * d;
-    float *P = c->probs + item * n * n;
-    /* Logits: q [N, dh] @ k^T [dh, N], scaled, masked; softmax by rows into P. */
-    pack(s.pa, mpad, dh, q, n, dh, rs, 1);
-    pack(s.pb, dh, npad, k, dh, n, 1, rs);
-    micro_gemm(s.pa, s.pb, s.pc, mpad, npad, dh);
-    for (long i = 0; i < n; i++) {
-      const float *mrow = c->mask ? c->mask + bi * c->m_bs + h * c->m_hs + i * c->m_rs : NULL;
-      attn_softmax_row(s.pc + i * npad, n, mrow, c->m_cs, c->scale, P + i * n);
-    }
-    /* Output: P [N, N] @ v [N, dh], rows written into the merged layout. */
-    pack(s.pa, mpad, n, P, n, n, n, 1);
-    pack(s.pb, n, dhpad, v, n, dh, rs, 1);
-    micro_gemm(s.pa, s.pb, s.pc, mpad, dhpad, n);
-    for (long i = 0; i < n; i++) {
-      memcpy(c->out + (bi * n + i) * d + h * dh, s.pc + i * dhpad, (size_t)dh * sizeof(float));
-    }
+  for (long it = b0; it < b1; it++) {
+    const long bi = it / c->heads, h = it % c->heads;
+    ((attn_item_fn)c->item)(c, &s, bi, h, c->qkv + bi * c->n * 3 * c->d + h * c->dh, c->probs + it * c->n * c->n);
   }
   attn_scratch_free(&s);
+}
+
+static void attn_forward_item(const attn_ctx *c, attn_scratch *s, long bi, long h,
+                              const float *q, float *P) {
+  const long n = c->n, dh = c->dh, d = c->d, rs = 3 * d;
+  const float *k = q + d, *v = q + 2 * d;
+  /* Logits: q [N, dh] @ k^T [dh, N], scaled, masked; softmax by rows into P. */
+  const long npad = packed_gemm(s->pa, s->pb, s->pc, n, n, dh, q, rs, 1, k, 1, rs);
+  for (long i = 0; i < n; i++) {
+    const float *mrow = c->mask ? c->mask + bi * c->m_bs + h * c->m_hs + i * c->m_rs : NULL;
+    attn_softmax_row(s->pc + i * npad, n, mrow, c->m_cs, c->scale, P + i * n);
+  }
+  /* Output: P [N, N] @ v [N, dh], rows written into the merged layout. */
+  const long dhpad = packed_gemm(s->pa, s->pb, s->pc, n, dh, n, P, n, 1, v, rs, 1);
+  for (long i = 0; i < n; i++) {
+    memcpy(c->out + (bi * n + i) * d + h * dh, s->pc + i * dhpad, (size_t)dh * sizeof(float));
+  }
 }
 
 /* Copies rows of a product [N, dhpad] into the dh columns of slot `slot` of dqkv. */
@@ -1688,45 +1711,38 @@ static void attn_put(const attn_ctx *c, long bi, long h, int slot, const float *
   }
 }
 
-static void attn_grad_task(void *p, long b0, long b1) {
-  attn_ctx *c = p;
-  const long n = c->n, dh = c->dh, d = c->d, H = c->heads, rs = 3 * d;
-  const long mpad = (n + MR - 1) / MR * MR;
-  const long npad = (n + NR - 1) / NR * NR, dhpad = (dh + NR - 1) / NR * NR;
-  attn_scratch s;
-  if (attn_scratch_alloc(&s, c) != 0) return;
-  for (long item = b0; item < b1; item++) {
-    const long bi = item / H, h = item % H;
-    const float *q = c->qkv + bi * n * rs + h * dh, *k = q + d, *v = q + 2 * d;
-    const float *dO = c->dout + bi * n * d + h * dh;
-    const float *P = c->probs + item * n * n;
-    /* dv = P^T @ dO. */
-    pack(s.pa, mpad, n, P, n, n, 1, n);
-    pack(s.pb, n, dhpad, dO, n, dh, d, 1);
-    micro_gemm(s.pa, s.pb, s.pc, mpad, dhpad, n);
-    attn_put(c, bi, h, 2, s.pc, dhpad);
-    /* dP = dO @ v^T; dS = P * (dP - rowsum(dP * P)) * scale (softmax, then the scale). */
-    pack(s.pa, mpad, dh, dO, n, dh, d, 1);
-    pack(s.pb, dh, npad, v, dh, n, 1, rs);
-    micro_gemm(s.pa, s.pb, s.pc, mpad, npad, dh);
-    for (long i = 0; i < n; i++) {
-      const float *dp = s.pc + i * npad, *pr = P + i * n;
-      float *ds = s.ds + i * n;
-      for (long j = 0; j < n; j++) ds[j] = dp[j] * pr[j];
-      const float dot = reduce_row(R_SUM, ds, n);
-      for (long j = 0; j < n; j++) ds[j] = pr[j] * (dp[j] - dot) * c->scale;
-    }
-    /* dq = dS @ k; dk = dS^T @ q. */
-    pack(s.pa, mpad, n, s.ds, n, n, n, 1);
-    pack(s.pb, n, dhpad, k, n, dh, rs, 1);
-    micro_gemm(s.pa, s.pb, s.pc, mpad, dhpad, n);
-    attn_put(c, bi, h, 0, s.pc, dhpad);
-    pack(s.pa, mpad, n, s.ds, n, n, 1, n);
-    pack(s.pb, n, dhpad, q, n, dh, rs, 1);
-    micro_gemm(s.pa, s.pb, s.pc, mpad, dhpad, n);
-    attn_put(c, bi, h, 1, s.pc, dhpad);
+static void attn_backward_item(const attn_ctx *c, attn_scratch *s, long bi, long h,
+                               const float *q, float *P) {
+  const long n = c->n, dh = c->dh, d = c->d, rs = 3 * d;
+  const float *k = q + d, *v = q + 2 * d;
+  const float *dO = c->dout + bi * n * d + h * dh;
+  /* dv = P^T @ dO. */
+  attn_put(c, bi, h, 2, s->pc, packed_gemm(s->pa, s->pb, s->pc, n, dh, n, P, 1, n, dO, d, 1));
+  /* dP = dO @ v^T; dS = P * (dP - rowsum(dP * P)) * scale (softmax, then the scale). */
+  const long npad = packed_gemm(s->pa, s->pb, s->pc, n, n, dh, dO, d, 1, v, 1, rs);
+  for (long i = 0; i < n; i++) {
+    const float *dp = s->pc + i * npad, *pr = P + i * n;
+    float *ds = s->ds + i * n;
+    for (long j = 0; j < n; j++) ds[j] = dp[j] * pr[j];
+    const float dot = reduce_row(R_SUM, ds, n);
+    for (long j = 0; j < n; j++) ds[j] = pr[j] * (dp[j] - dot) * c->scale;
   }
-  attn_scratch_free(&s);
+  /* dq = dS @ k; dk = dS^T @ q. */
+  attn_put(c, bi, h, 0, s->pc, packed_gemm(s->pa, s->pb, s->pc, n, dh, n, s->ds, n, 1, k, rs, 1));
+  attn_put(c, bi, h, 1, s->pc, packed_gemm(s->pa, s->pb, s->pc, n, dh, n, s->ds, 1, n, q, rs, 1));
+}
+
+/* Runs `item` over the batch * heads items of `c`, about `grain` multiply-adds a part. Returns
+ * -1 when out of memory (checked up front: a part of the pool cannot report it). */
+static int attn_run(attn_ctx *c, int batch, long grain, attn_item_fn item) {
+  c->item = item;
+  if (batch <= 0 || c->n <= 0 || c->heads <= 0 || c->dh <= 0) return 0;
+  attn_scratch probe;
+  if (attn_scratch_alloc(&probe, c) != 0) return -1;
+  attn_scratch_free(&probe);
+  const long work = (long)c->n * c->n * c->dh + 1;
+  parallel_for((long)batch * c->heads, grain / work + 1, 1, attn_task, c);
+  return 0;
 }
 
 /* Forward: out [B, N, H, dh] and probs [B, H, N, N] from qkv [B, N, 3, H, dh]; mask (NULL for
@@ -1734,27 +1750,15 @@ static void attn_grad_task(void *p, long b0, long b1) {
  * (checked up front: a part of the pool cannot report it). */
 int nk_attention(int batch, int n, int heads, int dh, const float *qkv, const float *mask,
                  int m_bs, int m_hs, int m_rs, int m_cs, float scale, float *out, float *probs) {
-  if (batch <= 0 || n <= 0 || heads <= 0 || dh <= 0) return 0;
   attn_ctx c = {n, heads, dh, (long)heads * dh, qkv, mask, m_bs, m_hs, m_rs, m_cs, scale,
-                out, probs, NULL, NULL};
-  attn_scratch probe;
-  if (attn_scratch_alloc(&probe, &c) != 0) return -1;
-  attn_scratch_free(&probe);
-  const long work = (long)n * n * dh + 1;
-  parallel_for((long)batch * heads, (1L << 16) / work + 1, 1, attn_task, &c);
-  return 0;
+                out, probs, NULL, NULL, NULL};
+  return attn_run(&c, batch, 1L << 16, attn_forward_item);
 }
 
 /* Backward: dqkv [B, N, 3, H, dh] from qkv, the forward's probs and dout [B, N, H, dh]. */
 int nk_attention_grad(int batch, int n, int heads, int dh, const float *qkv, const float *probs,
                       const float *dout, float scale, float *dqkv) {
-  if (batch <= 0 || n <= 0 || heads <= 0 || dh <= 0) return 0;
   attn_ctx c = {n, heads, dh, (long)heads * dh, qkv, NULL, 0, 0, 0, 0, scale,
-                NULL, (float *)probs, dout, dqkv};
-  attn_scratch probe;
-  if (attn_scratch_alloc(&probe, &c) != 0) return -1;
-  attn_scratch_free(&probe);
-  const long work = (long)n * n * dh + 1;
-  parallel_for((long)batch * heads, (1L << 15) / work + 1, 1, attn_grad_task, &c);
-  return 0;
+                NULL, (float *)probs, dout, dqkv, NULL};
+  return attn_run(&c, batch, 1L << 15, attn_backward_item);
 }

@@ -12,7 +12,7 @@
 
 import type * as tf from "@tensorflow/tfjs";
 import { applyActivationInPlace, BINARY_OPS, binaryValues } from "./elementwise.ts";
-import { type NativeLibs, sgemm } from "./ffi.ts";
+import { gemm, type NativeLibs } from "./ffi.ts";
 import { alloc, allocZeroed } from "./pool.ts";
 import { broadcastShape, f32, type NativeKernel, sizeOf } from "./util.ts";
 
@@ -71,7 +71,18 @@ export function matMulShape(
   return { batchA, batchB, m, n, k, outShape: [...outer, m, n] };
 }
 
-/** `C = op(A) @ op(B)` into a new Float32Array (`[batch, m, n]`). */
+/** `out` ([rows, n] flat) plus `bias` ([n]) on every row, in place; `out` without a bias. */
+function addRowBias(libs: NativeLibs, out: Float32Array, n: number, bias?: Float32Array) {
+  if (!bias || out.length === 0) return out;
+  const rows = { shape: [out.length / n, n], values: out };
+  binaryValues(libs, BINARY_OPS.Add, rows, { shape: [n], values: bias }, out);
+  return out;
+}
+
+/**
+ * `C = op(A) @ op(B)` into a new Float32Array (`[batch, m, n]`), plus `rowBias` (`n` values) on
+ * every row when given: OpenBLAS products start from the bias rather than from zeros.
+ */
 export function matMulValues(
   libs: NativeLibs,
   a: Float32Array,
@@ -79,16 +90,18 @@ export function matMulValues(
   s: MatMulShape,
   transposeA: boolean,
   transposeB: boolean,
+  rowBias?: Float32Array,
 ): Float32Array {
   const { batchA, batchB, m, n, k } = s;
   const batch = Math.max(batchA, batchB);
-  if (batch * m * n === 0 || k === 0) return allocZeroed(batch * m * n);
+  if (batch * m * n === 0 || k === 0) {
+    return addRowBias(libs, allocZeroed(batch * m * n), n, rowBias);
+  }
   const out = alloc(batch * m * n);
-  const lda = transposeA ? m : k;
-  const ldb = transposeB ? k : n;
+  const flags = { transA: transposeA, transB: transposeB, bias: rowBias };
   // A batched A against one B folds into the rows: one big product.
   if (batchB === 1 && !transposeA) {
-    sgemm(libs, transposeA, transposeB, batch * m, n, k, a, lda, b, ldb, 0, out, n);
+    gemm(libs, batch * m, n, k, a, b, out, flags);
     return out;
   }
   if (batch > 1 && m * n * k < SMALL_GEMM_MACS) {
@@ -113,12 +126,12 @@ export function matMulValues(
       out,
       smallGemmMode(transposeB),
     );
-    return out;
+    return addRowBias(libs, out, n, rowBias);
   }
   for (let i = 0; i < batch; i++) {
     const ai = batchA === 1 ? a : a.subarray(i * m * k);
     const bi = batchB === 1 ? b : b.subarray(i * k * n);
-    sgemm(libs, transposeA, transposeB, m, n, k, ai, lda, bi, ldb, 0, out.subarray(i * m * n), n);
+    gemm(libs, m, n, k, ai, bi, out.subarray(i * m * n), flags);
   }
   return out;
 }
@@ -137,8 +150,16 @@ const batchMatMul: NativeKernel = ({ inputs, backend, attrs }, libs) => {
   return backend.makeTensorInfo(s.outShape, "float32", out);
 };
 
+/** Whether `bias` is one value per column of `out`: `[n]`, or `[1, ..., 1, n]` of no higher rank. */
+function isRowOf(bias: readonly number[], out: readonly number[]): boolean {
+  const n = out[out.length - 1];
+  return bias.length >= 1 && bias.length <= out.length && bias[bias.length - 1] === n &&
+    bias.slice(0, -1).every((d) => d === 1);
+}
+
 /**
- * _FusedMatMul: the product, then `+ bias` (broadcast) in place, then the activation in place.
+ * _FusedMatMul: the product with a per-column bias added in it (any other bias shape: added
+ * after, broadcast, in place), then the activation in place.
  * PReLU hands its last step to the cpu kernel registered as `Prelu`.
  */
 function fusedMatMul(prelu: (args: unknown) => tf.TensorInfo): NativeKernel {
@@ -158,8 +179,10 @@ function fusedMatMul(prelu: (args: unknown) => tf.TensorInfo): NativeKernel {
     const s = matMulShape(a.shape, b.shape, transposeA, transposeB);
     if (!s) return undefined;
     let shape = s.outShape;
-    let out = matMulValues(libs, av, bv, s, transposeA, transposeB);
-    if (bias && biasValues) {
+    // A bias of the output's last dim (a linear layer's) goes into the product itself.
+    const rowBias = bias && isRowOf(bias.shape, shape) ? biasValues : undefined;
+    let out = matMulValues(libs, av, bv, s, transposeA, transposeB, rowBias);
+    if (bias && biasValues && !rowBias) {
       const withBias = binaryValues(libs, BINARY_OPS.Add, { shape, values: out }, {
         shape: bias.shape,
         values: biasValues,

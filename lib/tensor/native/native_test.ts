@@ -454,6 +454,27 @@ test("fused matMul: bias and every activation", async () => {
   }
 });
 
+test("fused matMul: a bias in every product path", async () => {
+  // [a, b, bias]: batched small products, rows and columns split over the pool, a split along
+  // K, an empty K, and a bias that is not one value per column.
+  const cases: [number[], number[], number[]][] = [
+    [[4, 5, 7], [4, 7, 6], [6]],
+    [[3, 300, 64], [64, 96], [1, 96]],
+    [[100, 128], [128, 1200], [1200]],
+    [[64, 2048], [2048, 96], [96]],
+    [[3, 0], [0, 5], [5]],
+    [[11, 13], [13, 9], [11, 1]],
+  ];
+  for (const [aShape, bShape, biasShape] of cases) {
+    await compare(`fused matMul ${aShape} @ ${bShape} + ${biasShape}`, () =>
+      tf.fused.matMul({
+        a: randomTensor(`ba${aShape}`, aShape),
+        b: randomTensor(`bb${bShape}`, bShape),
+        bias: randomTensor(`bbias${biasShape}`, biasShape),
+      }), { atol: 1e-4, rtol: 1e-4 });
+  }
+});
+
 test("conv2d and both of its gradients", async () => {
   const cases: {
     x: [number, number, number, number];

@@ -14,10 +14,12 @@
  * inputs it does not handle (another dtype, NCHW, an unusual attribute) calls the cpu kernel
  * it replaced.
  *
- * Two things differ from cpu besides speed: outputs of native kernels come from a pool of
- * recycled arrays (pool.ts; values read out with `dataSync`/`data` are copies of them), and the
+ * Three things differ from cpu besides speed: outputs of native kernels come from a pool of
+ * recycled arrays (pool.ts; values read out with `dataSync`/`data` are copies of them); the
  * C kernels and OpenBLAS share one pool of threads (kernels.c), splitting work in parts that
- * depend on the shapes only, so a seed gives the same numbers every run.
+ * depend on the shapes only, so a seed gives the same numbers every run; and while `native` is
+ * the active backend, gradient scopes free each tape node's tensors as soon as the backward
+ * pass is done with it (lean_grad.ts), rather than all at the end.
  *
  * @module
  */
@@ -28,6 +30,7 @@ import { ELEMENTWISE_KERNELS } from "./elementwise.ts";
 import { type NativeLibs, NativeUnavailable, openNative } from "./ffi.ts";
 import { FUSED_KERNELS } from "./fused.ts";
 import { LAYOUT_KERNELS } from "./layout.ts";
+import { installLeanGradients } from "./lean_grad.ts";
 import { matMulKernels } from "./matmul.ts";
 import { expose, isPooled, release } from "./pool.ts";
 import { REDUCE_KERNELS } from "./reduce.ts";
@@ -216,6 +219,8 @@ export function registerNativeBackend(): NativeInfo {
   }
   // Priority 0: never chosen by tfjs on its own; lib/tensor/backend.ts decides.
   tf.registerBackend(NATIVE_BACKEND, () => new NativeBackend(), 0);
+  // Backward passes free each tape node's tensors once done with it (lean_grad.ts).
+  installLeanGradients(() => tf.getBackend() === NATIVE_BACKEND);
   registered = {
     openblas: libs.blasConfig,
     openblasThreads: libs.blasThreads,

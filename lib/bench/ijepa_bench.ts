@@ -14,7 +14,7 @@ import * as tf from "@tensorflow/tfjs";
 import { type IJepaConfig, ijepaLoss, initIJepa } from "../models/ijepa.ts";
 import { flattenParams } from "../nn/params.ts";
 import { IJEPA_MASKS, multiBlockBatch } from "../ssl/masks.ts";
-import { AdamW, clipByGlobalNorm, emaUpdate } from "../ssl/optim.ts";
+import { AdamW, emaUpdate, globalNormClip } from "../ssl/optim.ts";
 import { Rng } from "../tensor/rng.ts";
 import type { Benchmark } from "./bench.ts";
 import { measureRate, peakRssMiB, resetPeakRss } from "./measure.ts";
@@ -89,7 +89,7 @@ export function makeIJepaStep(
         trainable.map(([, v]) => v),
       );
       const named = Object.fromEntries(trainable.map(([k, v]) => [k, grads[v.name]]));
-      tf.tidy(() => optimizer.apply(clipByGlobalNorm(named, 1).grads, 1e-4, 0.04));
+      optimizer.apply(named, 1e-4, 0.04, globalNormClip(named, 1).scale);
       const loss = value.dataSync()[0];
       tf.dispose([value, ...Object.values(grads)]);
       emaUpdate(target, context, 0.996);

@@ -19,7 +19,7 @@ import {
   type WorldModelLossConfig,
 } from "../models/world_model.ts";
 import { flattenParams } from "../nn/params.ts";
-import { AdamW, clipByGlobalNorm } from "../ssl/optim.ts";
+import { AdamW, globalNormClip } from "../ssl/optim.ts";
 import { Rng } from "../tensor/rng.ts";
 import { WORLDMODEL_PRESETS } from "../train/worldmodel_presets.ts";
 import type { Benchmark } from "./bench.ts";
@@ -73,7 +73,7 @@ export function makeWorldModelStep(
         trainable.map(([, v]) => v),
       );
       const named = Object.fromEntries(trainable.map(([k, v]) => [k, grads[v.name]]));
-      tf.tidy(() => optimizer.apply(clipByGlobalNorm(named, 1).grads, 1e-4, 0.05));
+      optimizer.apply(named, 1e-4, 0.05, globalNormClip(named, 1).scale);
       const loss = value.dataSync()[0];
       tf.dispose([value, ...Object.values(grads)]);
       return loss;

@@ -20,7 +20,7 @@ import { CLEANRL_ATARI, type EnvConfig, makeEnv } from "../envs/make.ts";
 import type { Env } from "../envs/types.ts";
 import type { FrozenEncoder } from "../models/encoder.ts";
 import { disposeParams, flattenParams } from "../nn/params.ts";
-import { AdamW, clipByGlobalNorm } from "../ssl/optim.ts";
+import { AdamW, globalNormClip } from "../ssl/optim.ts";
 import {
   assignTensors,
   hasCheckpoint,
@@ -689,13 +689,11 @@ export function optimizeRollout(
         tf.dispose([lossValue, ...Object.values(grads)]);
         throw new NonFiniteLossError(`loss became ${loss} in epoch ${epoch}`);
       }
-      sums[6] += tf.tidy(() => {
-        const named: Record<string, tf.Tensor> = {};
-        for (const [name, v] of trainable) named[name] = grads[v.name];
-        const clipped = clipByGlobalNorm(named, cfg.maxGradNorm);
-        agent.groups.forEach((g, i) => optimizers[i].apply(clipped.grads, lr * g.lrScale, 0));
-        return clipped.norm.dataSync()[0];
-      });
+      const named: Record<string, tf.Tensor> = {};
+      for (const [name, v] of trainable) named[name] = grads[v.name];
+      const clip = globalNormClip(named, cfg.maxGradNorm);
+      agent.groups.forEach((g, i) => optimizers[i].apply(named, lr * g.lrScale, 0, clip.scale));
+      sums[6] += clip.norm;
       tf.dispose([lossValue, ...Object.values(grads)]);
       for (let q = 0; q < 6; q++) sums[q] += statValues[q];
       lastKl = statValues[4];

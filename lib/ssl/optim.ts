@@ -8,7 +8,13 @@
  */
 
 import * as tf from "@tensorflow/tfjs";
-import { ADAMW, adamwFused, hasFusedKernel } from "../tensor/native/fused_ops.ts";
+import {
+  ADAMW,
+  adamwFused,
+  AXPBY,
+  axpbyFused,
+  hasFusedKernel,
+} from "../tensor/native/fused_ops.ts";
 
 /** AdamW hyper-parameters that do not follow a schedule. */
 export interface AdamWConfig {
@@ -41,8 +47,16 @@ export class AdamW {
     }
   }
 
-  /** One update with gradients keyed by parameter name (missing ones are skipped). */
-  apply(grads: Record<string, tf.Tensor>, lr: number, weightDecay: number): void {
+  /**
+   * One update with gradients keyed by parameter name (missing ones are skipped), each
+   * multiplied by `gradScale` first (the clipping factor of {@linkcode globalNormClip}).
+   */
+  apply(
+    grads: Record<string, tf.Tensor>,
+    lr: number,
+    weightDecay: number,
+    gradScale = 1,
+  ): void {
     this.step++;
     const { beta1, beta2, eps } = this.cfg;
     const c1 = 1 - beta1 ** this.step;
@@ -51,18 +65,20 @@ export class AdamW {
     const fused = hasFusedKernel(ADAMW);
     tf.tidy(() => {
       for (const [name, p] of this.params) {
-        const g = grads[name];
-        if (!g) continue;
+        const raw = grads[name];
+        if (!raw) continue;
         const m = this.m.get(name)!;
         const v = this.v.get(name)!;
-        if (fused && p.dtype === "float32" && g.dtype === "float32") {
+        if (fused && p.dtype === "float32" && raw.dtype === "float32") {
           const decay = decays(p) && weightDecay > 0 ? 1 - lr * weightDecay : 1;
-          const [p2, m2, v2] = adamwFused(p, g, m, v, { lr, beta1, beta2, eps, c1, c2, decay });
+          const step = { lr, beta1, beta2, eps, c1, c2, decay, gradScale };
+          const [p2, m2, v2] = adamwFused(p, raw, m, v, step);
           m.assign(m2);
           v.assign(v2);
           p.assign(p2);
           continue;
         }
+        const g = gradScale === 1 ? raw : tf.mul(raw, gradScale);
         m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
         v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2)));
         const update = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), eps));
@@ -86,19 +102,21 @@ export class AdamW {
 }
 
 /**
- * Scales gradients so their global L2 norm is at most `maxNorm` (PyTorch's
- * `clip_grad_norm_`). Returns the new gradients and the norm before clipping.
+ * Clipping by global norm (PyTorch's `clip_grad_norm_`): the norm of all gradients together
+ * and the factor that brings it down to `maxNorm`, `min(1, maxNorm / (norm + 1e-6))` in float32 as tfjs would compute it (1
+ * when `maxNorm <= 0`: no clipping). {@linkcode AdamW.apply} takes the factor, so the clipped
+ * gradients are never materialised.
  */
-export function clipByGlobalNorm(
+export function globalNormClip(
   grads: Record<string, tf.Tensor>,
   maxNorm: number,
-): { grads: Record<string, tf.Tensor>; norm: tf.Scalar } {
-  const norm = tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g))))) as tf.Scalar;
-  if (!(maxNorm > 0)) return { grads, norm };
-  const scale = tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6)));
-  const clipped: Record<string, tf.Tensor> = {};
-  for (const [k, g] of Object.entries(grads)) clipped[k] = tf.mul(g, scale);
-  return { grads: clipped, norm };
+): { norm: number; scale: number } {
+  const norm = tf.tidy(() =>
+    tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g))))).dataSync()[0]
+  );
+  if (!(maxNorm > 0)) return { norm, scale: 1 };
+  const f = Math.fround;
+  return { norm, scale: Math.min(1, f(f(maxNorm) / f(norm + f(1e-6)))) };
 }
 
 /** Linear warmup from `start` to `peak` over `warmup` steps, then cosine to `final` at `total`. */
@@ -132,11 +150,16 @@ export function emaUpdate(
   online: [string, tf.Variable][],
   m: number,
 ): void {
+  const fused = hasFusedKernel(AXPBY);
   tf.tidy(() => {
     target.forEach(([name, t], i) => {
       const [onlineName, o] = online[i];
       if (onlineName !== name) throw new Error(`emaUpdate: ${name} paired with ${onlineName}`);
-      t.assign(tf.add(tf.mul(t, m), tf.mul(o, 1 - m)));
+      t.assign(
+        fused && t.dtype === "float32" && o.dtype === "float32"
+          ? axpbyFused(t, o, m, 1 - m)
+          : tf.add(tf.mul(t, m), tf.mul(o, 1 - m)),
+      );
     });
   });
 }

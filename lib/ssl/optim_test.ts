@@ -1,13 +1,6 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import {
-  AdamW,
-  clipByGlobalNorm,
-  cosineRamp,
-  emaUpdate,
-  linearRamp,
-  warmupCosine,
-} from "./optim.ts";
+import { AdamW, cosineRamp, emaUpdate, globalNormClip, linearRamp, warmupCosine } from "./optim.ts";
 import { smoothL1 } from "./losses.ts";
 
 await tf.setBackend("cpu");
@@ -24,11 +17,27 @@ Deno.test("AdamW matches a hand computation and skips decay on rank-1 params", (
   assert.ok(Math.abs(b.dataSync()[0] - (0.5 + 0.01)) < 1e-6, "no decay on the bias");
 });
 
-Deno.test("global-norm clipping scales every gradient by the same factor", () => {
-  const { grads, norm } = clipByGlobalNorm({ a: tf.tensor1d([3]), b: tf.tensor1d([4]) }, 1);
-  assert.ok(Math.abs(norm.dataSync()[0] - 5) < 1e-6);
-  assert.ok(Math.abs(grads.a.dataSync()[0] - 0.6) < 1e-5);
-  assert.ok(Math.abs(grads.b.dataSync()[0] - 0.8) < 1e-5);
+Deno.test("global-norm clipping: one factor for every gradient, 1 within the bound", () => {
+  const grads = { a: tf.tensor1d([3]), b: tf.tensor1d([4]) };
+  const { norm, scale } = globalNormClip(grads, 1);
+  assert.ok(Math.abs(norm - 5) < 1e-6);
+  assert.ok(Math.abs(scale - 0.2) < 1e-6);
+  assert.equal(globalNormClip(grads, 10).scale, 1);
+  assert.equal(globalNormClip(grads, 0).scale, 1, "maxNorm 0: no clipping");
+});
+
+Deno.test("AdamW with a gradient scale steps as AdamW on the scaled gradients", () => {
+  const run = (scaleInside: boolean) => {
+    const p = tf.variable(tf.tensor2d([[0.5, -1], [2, 0.25]]));
+    const opt = new AdamW([["w", p]]);
+    for (let t = 0; t < 3; t++) {
+      const g = tf.tensor2d([[1, -2], [3, 0.5 * t]]);
+      if (scaleInside) opt.apply({ w: g }, 0.1, 0.05, 0.3);
+      else opt.apply({ w: tf.mul(g, 0.3) }, 0.1, 0.05);
+    }
+    return Array.from(p.dataSync());
+  };
+  assert.deepEqual(run(true), run(false));
 });
 
 Deno.test("schedules: warmup then cosine, cosine weight decay, linear EMA momentum", () => {

@@ -23,7 +23,7 @@
 
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { AdamW, clipByGlobalNorm, cosineRamp, warmupCosine } from "../ssl/optim.ts";
+import { AdamW, cosineRamp, globalNormClip, warmupCosine } from "../ssl/optim.ts";
 import {
   assignTensors,
   hasCheckpoint,
@@ -233,11 +233,9 @@ export async function trainLoop<B>(
       }
       const named: Record<string, tf.Tensor> = {};
       method.trainable.forEach(([name, v]) => (named[name] = grads[v.name]));
-      const gradNorm = tf.tidy(() => {
-        const clipped = clipByGlobalNorm(named, t.clipGrad);
-        optimizer.apply(clipped.grads, lr, wd);
-        return clipped.norm.dataSync()[0];
-      });
+      const clip = globalNormClip(named, t.clipGrad);
+      optimizer.apply(named, lr, wd, clip.scale);
+      const gradNorm = clip.norm;
       tf.dispose([value, ...Object.values(grads)]);
       method.afterStep?.(step);
       lastLoss = loss;

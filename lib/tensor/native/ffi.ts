@@ -105,6 +105,7 @@ const KERNEL_SYMBOLS = {
       "buffer", // g
       "buffer", // m
       "buffer", // v
+      "f32", // gradient scale
       "f32", // lr
       "f32", // beta1
       "f32", // 1 - beta1
@@ -120,6 +121,7 @@ const KERNEL_SYMBOLS = {
     ],
     result: "i32",
   },
+  nk_axpby: { parameters: ["i32", "buffer", "buffer", "f32", "f32", "buffer"], result: "i32" },
   nk_gelu: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   nk_gelu_grad: { parameters: ["i32", "buffer", "buffer", "buffer"], result: "i32" },
   nk_layer_norm: {

@@ -13,6 +13,7 @@ import {
   ADAMW,
   ATTENTION,
   ATTENTION_GRAD,
+  AXPBY,
   GELU_TANH,
   GELU_TANH_GRAD,
   LAYER_NORM,
@@ -186,6 +187,7 @@ const adamw: NativeKernel = ({ inputs, backend, attrs }, libs) => {
       g,
       m,
       v,
+      a("gradScale"),
       a("lr"),
       b1,
       1 - b1,
@@ -203,6 +205,16 @@ const adamw: NativeKernel = ({ inputs, backend, attrs }, libs) => {
   return [po, mo, vo].map((out) => backend.makeTensorInfo(p.shape.slice(), "float32", out));
 };
 
+const axpby: NativeKernel = ({ inputs, backend, attrs }, libs) => {
+  const x = inputs.x as tf.TensorInfo;
+  const xv = f32(backend, x);
+  const yv = f32(backend, inputs.y as tf.TensorInfo);
+  if (!xv || !yv || xv.length !== yv.length) return undefined;
+  const out = alloc(xv.length);
+  if (xv.length > 0) libs.k.nk_axpby(xv.length, xv, yv, Number(attrs?.a), Number(attrs?.b), out);
+  return backend.makeTensorInfo(x.shape.slice(), "float32", out);
+};
+
 /** The fused kernels, by name (registered on the native backend only). */
 export const FUSED_KERNELS: Record<string, NativeKernel> = {
   [GELU_TANH]: geluTanh,
@@ -212,4 +224,5 @@ export const FUSED_KERNELS: Record<string, NativeKernel> = {
   [ATTENTION]: attention,
   [ATTENTION_GRAD]: attentionGrad,
   [ADAMW]: adamw,
+  [AXPBY]: axpby,
 };

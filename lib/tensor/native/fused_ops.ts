@@ -50,12 +50,15 @@ export const ATTENTION = "JepaAttention";
 export const ATTENTION_GRAD = "JepaAttentionGrad";
 
 /**
- * One AdamW update of one parameter: inputs `{p, g, m, v}` (one shape), attrs `lr`, `beta1`,
- * `beta2`, `eps`, `c1 = 1 - beta1^t`, `c2 = 1 - beta2^t`, `decay = 1 - lr * weightDecay`;
+ * One AdamW update of one parameter: inputs `{p, g, m, v}` (one shape), attrs `gradScale` (g is
+ * multiplied by it first), `lr`, `beta1`, `beta2`, `eps`, `c1 = 1 - beta1^t`,
+ * `c2 = 1 - beta2^t`, `decay = 1 - lr * weightDecay`;
  * outputs `[p', m', v']` (the formula is `AdamW.apply`'s in lib/ssl/optim.ts). Not
  * differentiable: an optimiser's step.
  */
 export const ADAMW = "JepaAdamW";
+/** `a x + b y` for inputs `{x, y}` of one shape, attrs `a`, `b` (an EMA step). */
+export const AXPBY = "JepaAxpby";
 
 /** Every fused kernel's name. */
 export const FUSED_KERNEL_NAMES: readonly string[] = [
@@ -66,6 +69,7 @@ export const FUSED_KERNEL_NAMES: readonly string[] = [
   ATTENTION,
   ATTENTION_GRAD,
   ADAMW,
+  AXPBY,
 ];
 
 /** Whether the active backend registers kernel `name`. */
@@ -262,6 +266,8 @@ export interface AdamWStep {
   c2: number;
   /** `1 - lr * weightDecay`, or 1 for a parameter that does not decay. */
   decay: number;
+  /** Multiplies the gradient first (gradient clipping). */
+  gradScale: number;
 }
 
 /** One AdamW update in one kernel ({@linkcode ADAMW}): `[p', m', v']`. */
@@ -274,4 +280,9 @@ export function adamwFused(
 ): [tf.Tensor, tf.Tensor, tf.Tensor] {
   const [p2, m2, v2] = run(ADAMW, { p, g, m, v }, { ...step });
   return [p2, m2, v2];
+}
+
+/** `a x + b y` in one kernel ({@linkcode AXPBY}). */
+export function axpbyFused(x: tf.Tensor, y: tf.Tensor, a: number, b: number): tf.Tensor {
+  return run(AXPBY, { x, y }, { a, b })[0];
 }

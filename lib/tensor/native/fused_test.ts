@@ -18,7 +18,7 @@ import {
   normalize,
 } from "../../nn/layers.ts";
 import { flattenParams, type Params } from "../../nn/params.ts";
-import { AdamW } from "../../ssl/optim.ts";
+import { AdamW, emaUpdate } from "../../ssl/optim.ts";
 import { Rng } from "../rng.ts";
 import {
   FUSED_KERNEL_NAMES,
@@ -286,7 +286,7 @@ test("fused attention keeps only its output, projections, weights and merged hea
   tf.dispose([g, x, ...flattenParams(p).map(([, t]) => t)]);
 });
 
-test("AdamW in one kernel matches the composite update over steps, decayed or not", async () => {
+test("AdamW and the EMA step in one kernel match the composite updates", async () => {
   // Rank >= 2 decays, rank 1 does not; the largest reaches the thread pool; [0, 3] is empty.
   const shapes = [[0, 3], [1], [7], [33, 65], [130, 257]];
   await compare("adamw", () => {
@@ -298,12 +298,13 @@ test("AdamW in one kernel matches the composite update over steps, decayed or no
       const grads = Object.fromEntries(
         params.map(([k, p], i) => [k, randomTensor(`adamw-g${i}-${t}`, p.shape, -2, 2)]),
       );
-      opt.apply(grads, 1e-2 * (t + 1), 0.05);
+      opt.apply(grads, 1e-2 * (t + 1), 0.05, t === 1 ? 0.7 : 1);
     }
-    const out = [...params.map(([, p]) => p), ...opt.stateTensors().map(([, s]) => s)]
-      .map((t) => tf.clone(t));
+    const targets = params.map(([k, p]) => [k, tf.variable(tf.mul(p, 0.5))] as typeof params[0]);
+    emaUpdate(targets, params, 0.996);
+    const out = [...params, ...targets, ...opt.stateTensors()].map(([, t]) => tf.clone(t));
     opt.dispose();
-    params.forEach(([, p]) => p.dispose());
+    [...params, ...targets].forEach(([, p]) => p.dispose());
     return out;
   }, { atol: 1e-6, rtol: 1e-5 });
 });

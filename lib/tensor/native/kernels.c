@@ -1311,19 +1311,20 @@ static void gelu_grad_task(void *p, long b, long e) {
   }
 }
 
-/* AdamW on one parameter, in the composite's order of operations (lib/ssl/optim.ts):
- *   m' = b1 m + b1c g,  v' = b2 v + b2c g^2,  p' = decay p - lr (m' / c1) / (sqrt(v' / c2) + eps)
+/* AdamW on one parameter, in the composite's order of operations (lib/ssl/optim.ts), with the
+ * gradient first scaled by gs (the clipping factor):
+ *   g = gs g_in,  m' = b1 m + b1c g,  v' = b2 v + b2c g^2,  p' = decay p - lr (m' / c1) / (sqrt(v' / c2) + eps)
  * with b1c = 1 - b1, b2c = 1 - b2 and decay = 1 - lr wd worked out by the caller in double. */
 typedef struct {
   const float *p, *g, *m, *v;
   float *po, *mo, *vo;
-  float lr, b1, b1c, b2, b2c, eps, c1, c2, decay;
+  float gs, lr, b1, b1c, b2, b2c, eps, c1, c2, decay;
 } adamw_ctx;
 
 static void adamw_task(void *q, long b, long e) {
   const adamw_ctx *c = q;
   for (long i = b; i < e; i++) {
-    const float g = c->g[i];
+    const float g = c->g[i] * c->gs;
     const float m = c->m[i] * c->b1 + g * c->b1c;
     const float v = c->v[i] * c->b2 + (g * g) * c->b2c;
     c->mo[i] = m;
@@ -1332,11 +1333,29 @@ static void adamw_task(void *q, long b, long e) {
   }
 }
 
-int nk_adamw(int n, const float *p, const float *g, const float *m, const float *v, float lr,
-             float b1, float b1c, float b2, float b2c, float eps, float c1, float c2, float decay,
-             float *po, float *mo, float *vo) {
-  adamw_ctx c = {p, g, m, v, po, mo, vo, lr, b1, b1c, b2, b2c, eps, c1, c2, decay};
+int nk_adamw(int n, const float *p, const float *g, const float *m, const float *v, float gs,
+             float lr, float b1, float b1c, float b2, float b2c, float eps, float c1, float c2,
+             float decay, float *po, float *mo, float *vo) {
+  adamw_ctx c = {p, g, m, v, po, mo, vo, gs, lr, b1, b1c, b2, b2c, eps, c1, c2, decay};
   parallel_for(n, 1 << 14, 16, adamw_task, &c);
+  return 0;
+}
+
+/* out[i] = a x[i] + b y[i] for i < n: an EMA step, target' = m target + (1 - m) online. */
+typedef struct {
+  const float *x, *y;
+  float *out;
+  float a, b;
+} axpby_ctx;
+
+static void axpby_task(void *q, long lo, long hi) {
+  const axpby_ctx *c = q;
+  for (long i = lo; i < hi; i++) c->out[i] = c->x[i] * c->a + c->y[i] * c->b;
+}
+
+int nk_axpby(int n, const float *x, const float *y, float a, float b, float *out) {
+  axpby_ctx c = {x, y, out, a, b};
+  parallel_for(n, 1 << 14, 16, axpby_task, &c);
   return 0;
 }
 

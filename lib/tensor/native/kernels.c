@@ -588,21 +588,33 @@ typedef struct {
   float scale;
 } reduce_ctx;
 
+/* Sum of a[i] (b == NULL) or of a[i] * b[i] over i < n: 16 lanes, then the tail, in a fixed
+ * order. */
+static inline float dot_or_sum(const float *a, const float *b, long n) {
+  v8f s0 = vset1(0), s1 = vset1(0);
+  long i = 0;
+  if (b) {
+    for (; i + 16 <= n; i += 16) {
+      s0 += vload(a + i) * vload(b + i);
+      s1 += vload(a + i + 8) * vload(b + i + 8);
+    }
+  } else {
+    for (; i + 16 <= n; i += 16) {
+      s0 += vload(a + i);
+      s1 += vload(a + i + 8);
+    }
+  }
+  s0 += s1;
+  float s = 0;
+  for (int k = 0; k < 8; k++) s += s0[k];
+  for (; i < n; i++) s += b ? a[i] * b[i] : a[i];
+  return s;
+}
+
 /* Reduces one contiguous row of length n, with 16 lanes in a fixed order. */
 static float reduce_row(int op, const float *x, long n) {
   long i = 0;
-  if (op == R_SUM) {
-    v8f s0 = vset1(0), s1 = vset1(0);
-    for (; i + 16 <= n; i += 16) {
-      s0 += vload(x + i);
-      s1 += vload(x + i + 8);
-    }
-    s0 += s1;
-    float s = 0;
-    for (int k = 0; k < 8; k++) s += s0[k];
-    for (; i < n; i++) s += x[i];
-    return s;
-  }
+  if (op == R_SUM) return dot_or_sum(x, NULL, n);
   if (op == R_PROD) {
     float s = 1;
     for (; i < n; i++) s *= x[i];
@@ -1371,29 +1383,6 @@ int nk_gelu_grad(int n, const float *x, const float *dy, float *dx) {
   gelu_ctx c = {x, dy, dx};
   parallel_for(n, 1 << 14, 16, gelu_grad_task, &c);
   return 0;
-}
-
-/* Sum of a[i] (b == NULL) or of a[i] * b[i] over i < n: 16 lanes, then the tail, in a fixed
- * order. */
-static inline float dot_or_sum(const float *a, const float *b, long n) {
-  v8f s0 = vset1(0), s1 = vset1(0);
-  long i = 0;
-  if (b) {
-    for (; i + 16 <= n; i += 16) {
-      s0 += vload(a + i) * vload(b + i);
-      s1 += vload(a + i + 8) * vload(b + i + 8);
-    }
-  } else {
-    for (; i + 16 <= n; i += 16) {
-      s0 += vload(a + i);
-      s1 += vload(a + i + 8);
-    }
-  }
-  s0 += s1;
-  float s = 0;
-  for (int k = 0; k < 8; k++) s += s0[k];
-  for (; i < n; i++) s += b ? a[i] * b[i] : a[i];
-  return s;
 }
 
 /* Sum of (a[i] - m)^2 over i < n, in the same fixed order. */

@@ -121,7 +121,9 @@ export function ijepaLoss(
   );
   const queries = tf.add(p.maskToken as tf.Variable, tf.tensor3d(targetPos, [m * b, kt, pc.width]));
   const x = tf.concat([tf.concat(Array(m).fill(zp), 0), queries], 1) as tf.Tensor3D;
-  const y = layerNorm(p.norm as Params, blocks(p.blocks as Params, x, pc.heads));
-  const pred = linear(p.proj as Params, y.slice([0, kc, 0], [-1, kt, -1]));
+  // Only the mask tokens' outputs are read: the last block computes those alone (the same
+  // values; it skips the context tokens' attention output, MLP and norm).
+  const y = layerNorm(p.norm as Params, blocks(p.blocks as Params, x, pc.heads, undefined, kt));
+  const pred = linear(p.proj as Params, y);
   return smoothL1(pred, targets);
 }

@@ -139,13 +139,23 @@ export function initAttention(rng: Rng, d: number): Params {
 /**
  * Multi-head self-attention on `x: [B, N, D]`. `mask`, if given, is added to the attention
  * logits and broadcasts to `[B, heads, N, N]` (0 where allowed, a large negative number where
- * not), e.g. the block-causal mask of a world model. On a backend with the fused kernels
- * (`native`), the layer is one op (`selfAttentionFused`: q, k and v as one product, the heads as
- * one kernel): the same function, with less kept for the gradient.
+ * not), e.g. the block-causal mask of a world model. With `queries` (at most N), only the last
+ * `queries` tokens are queried: the result is `[B, queries, D]`, those rows of the full result,
+ * at that fraction of the cost of the query, output and later per-token work (keys and values
+ * still come from all N tokens). On a backend with the fused kernels (`native`), the layer is one
+ * op (`selfAttentionFused`: q, k and v as one product, the heads as one kernel): the same
+ * function, with less kept for the gradient.
  */
-export function attention(p: Params, x: tf.Tensor3D, heads: number, mask?: tf.Tensor): tf.Tensor3D {
+export function attention(
+  p: Params,
+  x: tf.Tensor3D,
+  heads: number,
+  mask?: tf.Tensor,
+  queries?: number,
+): tf.Tensor3D {
   const [b, n, d] = x.shape;
   if (d % heads !== 0) throw new Error(`attention: width ${d} is not divisible by ${heads} heads`);
+  const nq = queryCount(n, queries);
   const [q, k, v] = [p.q, p.k, p.v] as Params[];
   if (x.dtype === "float32" && (!mask || mask.dtype === "float32") && hasFusedKernels()) {
     // A backend with the fused kernels (native): q, k, v as one product and the whole layer as
@@ -153,17 +163,41 @@ export function attention(p: Params, x: tf.Tensor3D, heads: number, mask?: tf.Te
     const o = p.proj as Params;
     const w = [q.w, k.w, v.w, o.w] as [tf.Variable, tf.Variable, tf.Variable, tf.Variable];
     const bias = [q.b, k.b, v.b, o.b] as [tf.Variable, tf.Variable, tf.Variable, tf.Variable];
-    return selfAttentionFused(x, w, bias, heads, mask);
+    return selfAttentionFused(x, w, bias, heads, mask, nq);
   }
   const dh = d / heads;
-  const split = (t: tf.Tensor) => t.reshape([b, n, heads, dh]).transpose([0, 2, 1, 3]);
-  const qh = split(linear(q, x));
-  const kh = split(linear(k, x));
-  const vh = split(linear(v, x));
+  const split = (t: tf.Tensor, rows: number) =>
+    t.reshape([b, rows, heads, dh]).transpose([0, 2, 1, 3]);
+  const qh = split(linear(q, lastTokens(x, nq)), nq);
+  const kh = split(linear(k, x), n);
+  const vh = split(linear(v, x), n);
   let logits = tf.mul(tf.matMul(qh, kh, false, true), 1 / Math.sqrt(dh));
-  if (mask) logits = tf.add(logits, mask);
-  const out = tf.matMul(tf.softmax(logits), vh).transpose([0, 2, 1, 3]).reshape([b, n, d]);
+  if (mask) logits = tf.add(logits, maskRows(mask, n, nq));
+  const out = tf.matMul(tf.softmax(logits), vh).transpose([0, 2, 1, 3]).reshape([b, nq, d]);
   return linear(p.proj as Params, out) as tf.Tensor3D;
+}
+
+/** How many of N tokens are queried: `queries`, checked, or all N when it is undefined. */
+function queryCount(n: number, queries: number | undefined): number {
+  const nq = queries ?? n;
+  if (!Number.isInteger(nq) || nq < 0 || nq > n) {
+    throw new Error(`attention: queries ${queries} must be an integer in [0, ${n}] (the tokens)`);
+  }
+  return nq;
+}
+
+/** The last `count` tokens of `x: [B, N, D]` (`x` itself when that is all of them). */
+function lastTokens(x: tf.Tensor3D, count: number): tf.Tensor3D {
+  const n = x.shape[1];
+  return count === n ? x : x.slice([0, n - count, 0], [-1, count, -1]);
+}
+
+/** The rows of the last `count` query tokens of a mask broadcasting to `[..., N, N]`. */
+function maskRows(mask: tf.Tensor, n: number, count: number): tf.Tensor {
+  if (count === n || mask.rank < 2 || mask.shape[mask.rank - 2] !== n) return mask;
+  const begin = mask.shape.map((_, i) => (i === mask.rank - 2 ? n - count : 0));
+  const size = mask.shape.map((dim, i) => (i === mask.rank - 2 ? count : dim));
+  return mask.slice(begin, size);
 }
 
 /** Pre-norm transformer block: `x + attn(ln(x))`, then `x + mlp(ln(x))`. */
@@ -185,11 +219,21 @@ function residual(x: tf.Tensor3D, branch: tf.Tensor): tf.Tensor3D {
   return tf.add(x, branch) as tf.Tensor3D;
 }
 
-/** Block forward. */
-export function block(p: Params, x: tf.Tensor3D, heads: number, mask?: tf.Tensor): tf.Tensor3D {
+/**
+ * Block forward. With `queries`, only the last `queries` tokens come out (`[B, queries, D]`):
+ * their attention reads every token, and the rest of the block runs on them alone.
+ */
+export function block(
+  p: Params,
+  x: tf.Tensor3D,
+  heads: number,
+  mask?: tf.Tensor,
+  queries?: number,
+): tf.Tensor3D {
+  const nq = queryCount(x.shape[1], queries);
   const h = residual(
-    x,
-    attention(p.attn as Params, layerNorm(p.ln1 as Params, x) as tf.Tensor3D, heads, mask),
+    lastTokens(x, nq),
+    attention(p.attn as Params, layerNorm(p.ln1 as Params, x) as tf.Tensor3D, heads, mask, nq),
   );
   return residual(h, mlp(p.mlp as Params, layerNorm(p.ln2 as Params, h)));
 }
@@ -203,8 +247,21 @@ export function initBlocks(rng: Rng, depth: number, d: number, mlpRatio = 4): Pa
   return blocks;
 }
 
-/** Runs a stack of blocks. */
-export function blocks(p: Params, x: tf.Tensor3D, heads: number, mask?: tf.Tensor): tf.Tensor3D {
-  for (const k of Object.keys(p)) x = block(p[k] as Params, x, heads, mask);
+/**
+ * Runs a stack of blocks. With `lastQueries`, only the last `lastQueries` tokens' outputs are
+ * computed in the last block (see {@linkcode block}), the same values as slicing the full
+ * output: for a caller that reads only those (I-JEPA's predictor reads its mask tokens).
+ */
+export function blocks(
+  p: Params,
+  x: tf.Tensor3D,
+  heads: number,
+  mask?: tf.Tensor,
+  lastQueries?: number,
+): tf.Tensor3D {
+  const keys = Object.keys(p);
+  keys.forEach((k, i) => {
+    x = block(p[k] as Params, x, heads, mask, i === keys.length - 1 ? lastQueries : undefined);
+  });
   return x;
 }

@@ -3,7 +3,9 @@ import * as tf from "@tensorflow/tfjs";
 import { Rng } from "../tensor/rng.ts";
 import {
   attention,
+  blocks,
   initAttention,
+  initBlocks,
   initLayerNorm,
   initLinear,
   layerNorm,
@@ -38,6 +40,33 @@ Deno.test("an attention mask stops information flow", () => {
   a.forEach((v, i) => assert.ok(Math.abs(v - b[i]) < 1e-6));
   const c = attention(p, x2, 2).arraySync()[0][0];
   assert.ok(c.some((v, i) => Math.abs(v - a[i]) > 1e-4), "without the mask it does change");
+});
+
+Deno.test("blocks computing only the last tokens give those tokens' outputs and gradients", () => {
+  const p = initBlocks(new Rng(3), 2, 16, 2);
+  const leaves = flattenParams(p).map(([, v]) => v);
+  leaves.forEach((v, i) =>
+    v.shape.length === 1 && v.assign(tf.randomNormal(v.shape, 0, 0.1, "float32", 100 + i))
+  );
+  const x = tf.randomNormal([3, 9, 16], 0, 1, "float32", 4) as tf.Tensor3D;
+  const dy = tf.randomNormal([3, 4, 16], 0, 1, "float32", 5);
+  const causal = tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([9, 9]), -1, 0)), -1e9);
+  for (const mask of [undefined, causal]) {
+    const full = () => blocks(p, x, 2, mask).slice([0, 5, 0], [-1, 4, -1]);
+    const last = () => blocks(p, x, 2, mask, 4);
+    const loss = (f: () => tf.Tensor) => () => tf.sum(tf.mul(f(), dy)) as tf.Scalar;
+    assert.deepEqual(last().shape, [3, 4, 16]);
+    const a = tf.variableGrads(loss(full), leaves);
+    const b = tf.variableGrads(loss(last), leaves);
+    const close = (u: tf.Tensor, v: tf.Tensor, what: string) => {
+      const diff = tf.max(tf.abs(tf.sub(u, v))).dataSync()[0];
+      assert.ok(diff <= 1e-5 * (1 + tf.max(tf.abs(u)).dataSync()[0]), `${what}: ${diff}`);
+    };
+    close(full(), last(), `outputs, mask ${Boolean(mask)}`);
+    close(a.value, b.value, "loss");
+    for (const v of leaves) close(a.grads[v.name], b.grads[v.name], v.name);
+  }
+  assert.throws(() => blocks(p, x, 2, undefined, 10), /queries 10 must be an integer in \[0, 9\]/);
 });
 
 Deno.test("initialisers: truncated normal bounds and std, orthogonal rows", () => {

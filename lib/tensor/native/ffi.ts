@@ -157,6 +157,7 @@ const KERNEL_SYMBOLS = {
     parameters: [
       "i32", // batch
       "i32", // n (tokens)
+      "i32", // nq (queries: the last nq tokens)
       "i32", // heads
       "i32", // dh (width per head)
       "buffer", // qkv [B, N, 3, H, dh]
@@ -166,8 +167,8 @@ const KERNEL_SYMBOLS = {
       "i32",
       "i32",
       "f32", // scale
-      "buffer", // out [B, N, H, dh]
-      "buffer", // probs [B, H, N, N]
+      "buffer", // out [B, NQ, H, dh]
+      "buffer", // probs [B, H, NQ, N]
     ],
     result: "i32",
   },
@@ -175,11 +176,12 @@ const KERNEL_SYMBOLS = {
     parameters: [
       "i32", // batch
       "i32", // n
+      "i32", // nq
       "i32", // heads
       "i32", // dh
       "buffer", // qkv
       "buffer", // probs
-      "buffer", // dout [B, N, H, dh]
+      "buffer", // dout [B, NQ, H, dh]
       "f32", // scale
       "buffer", // dqkv [B, N, 3, H, dh]
     ],

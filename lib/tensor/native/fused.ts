@@ -19,7 +19,7 @@ import {
   LAYER_NORM,
   LAYER_NORM_GRAD,
 } from "./fused_ops.ts";
-import { alloc } from "./pool.ts";
+import { alloc, allocZeroed } from "./pool.ts";
 import { broadcastStrides, f32, type NativeKernel, sizeOf } from "./util.ts";
 
 const geluTanh: NativeKernel = ({ inputs, backend }, libs) => {
@@ -112,17 +112,22 @@ const layerNormGrad: NativeKernel = ({ inputs, backend }, libs) => {
   return out;
 };
 
-/** `[B, N, 3D]` qkv and its heads: the dims of an attention call, or undefined if invalid. */
+/**
+ * `[B, N, 3D]` qkv and its heads: the dims of an attention call (`nq`: how many of the last
+ * tokens are queries, attr `queries`, default all), or undefined if invalid.
+ */
 function attentionDims(
   qkv: tf.TensorInfo,
   attrs: tf.NamedAttrMap | undefined,
-): { b: number; n: number; heads: number; dh: number; scale: number } | undefined {
+): { b: number; n: number; nq: number; heads: number; dh: number; scale: number } | undefined {
   const heads = Number(attrs?.heads);
   const scale = Number(attrs?.scale);
   if (qkv.shape.length !== 3 || !Number.isInteger(heads) || heads < 1) return undefined;
   const [b, n, d3] = qkv.shape;
+  const nq = attrs?.queries === undefined ? n : Number(attrs.queries);
+  if (!Number.isInteger(nq) || nq < 0 || nq > n) return undefined;
   if (d3 % (3 * heads) !== 0 || !Number.isFinite(scale)) return undefined;
-  return { b, n, heads, dh: d3 / 3 / heads, scale };
+  return { b, n, nq, heads, dh: d3 / 3 / heads, scale };
 }
 
 const attention: NativeKernel = ({ inputs, backend, attrs }, libs) => {
@@ -131,7 +136,7 @@ const attention: NativeKernel = ({ inputs, backend, attrs }, libs) => {
   const dims = attentionDims(qkv, attrs);
   const qv = f32(backend, qkv);
   if (!dims || !qv) return undefined;
-  const { b, n, heads, dh, scale } = dims;
+  const { b, n, nq, heads, dh, scale } = dims;
   let mv: Float32Array | null = null;
   let ms = [0, 0, 0, 0];
   if (mask) {
@@ -144,14 +149,15 @@ const attention: NativeKernel = ({ inputs, backend, attrs }, libs) => {
     }
     mv = m;
   }
-  const out = alloc(b * n * heads * dh);
-  const probs = alloc(b * heads * n * n);
-  if (libs.k.nk_attention(b, n, heads, dh, qv, mv, ms[0], ms[1], ms[2], ms[3], scale, out, probs)) {
+  const out = alloc(b * nq * heads * dh);
+  const probs = alloc(b * heads * nq * n);
+  const [mb, mh, mr, mc] = ms;
+  if (libs.k.nk_attention(b, n, nq, heads, dh, qv, mv, mb, mh, mr, mc, scale, out, probs)) {
     throw new Error("JepaAttention: out of memory");
   }
   return [
-    backend.makeTensorInfo([b, n, heads * dh], "float32", out),
-    backend.makeTensorInfo([b, heads, n, n], "float32", probs),
+    backend.makeTensorInfo([b, nq, heads * dh], "float32", out),
+    backend.makeTensorInfo([b, heads, nq, n], "float32", probs),
   ];
 };
 
@@ -162,10 +168,11 @@ const attentionGrad: NativeKernel = ({ inputs, backend, attrs }, libs) => {
   const pv = f32(backend, inputs.probs as tf.TensorInfo);
   const dyv = f32(backend, inputs.dy as tf.TensorInfo);
   if (!dims || !qv || !pv || !dyv) return undefined;
-  const { b, n, heads, dh, scale } = dims;
-  if (pv.length !== b * heads * n * n || dyv.length !== b * n * heads * dh) return undefined;
-  const dqkv = alloc(qv.length);
-  if (libs.k.nk_attention_grad(b, n, heads, dh, qv, pv, dyv, scale, dqkv)) {
+  const { b, n, nq, heads, dh, scale } = dims;
+  if (pv.length !== b * heads * nq * n || dyv.length !== b * nq * heads * dh) return undefined;
+  // No queries: no gradient (the kernel then writes nothing).
+  const dqkv = nq === 0 ? allocZeroed(qv.length) : alloc(qv.length);
+  if (libs.k.nk_attention_grad(b, n, nq, heads, dh, qv, pv, dyv, scale, dqkv)) {
     throw new Error("JepaAttentionGrad: out of memory");
   }
   return backend.makeTensorInfo(qkv.shape.slice(), "float32", dqkv);

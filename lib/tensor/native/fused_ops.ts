@@ -38,13 +38,14 @@ export const LAYER_NORM_GRAD = "JepaLayerNormGrad";
 /**
  * Multi-head self-attention without its projections: inputs `{qkv, mask?}` with `qkv: [B, N, 3D]`
  * the rows of `x @ [Wq Wk Wv] + [bq bk bv]` (per row: q, k, v, each `heads` blocks of `D / heads`)
- * and `mask` broadcasting to `[B, heads, N, N]`; attrs `heads`, `scale`. Outputs `[out, probs]`:
- * `softmax(q k^T * scale + mask) v` with heads merged, `[B, N, D]`, and the attention weights,
- * `[B, heads, N, N]`.
+ * and `mask` broadcasting to `[B, heads, N, N]`; attrs `heads`, `scale` and optionally `queries`
+ * (NQ <= N: only the last NQ tokens are queried; default N). Outputs `[out, probs]`:
+ * `softmax(q k^T * scale + mask) v` with heads merged, `[B, NQ, D]`, and the attention weights,
+ * `[B, heads, NQ, N]`.
  */
 export const ATTENTION = "JepaAttention";
 /**
- * The gradient of {@linkcode ATTENTION} in `qkv`: inputs `{qkv, probs, dy}` (`dy: [B, N, D]`),
+ * The gradient of {@linkcode ATTENTION} in `qkv`: inputs `{qkv, probs, dy}` (`dy: [B, NQ, D]`),
  * attrs as the forward's; output `dqkv: [B, N, 3D]` (the mask takes no gradient).
  */
 export const ATTENTION_GRAD = "JepaAttentionGrad";
@@ -159,8 +160,10 @@ export function layerNormFused(
  * {@linkcode ATTENTION} kernel, which reads the heads where the product leaves them and writes
  * them merged (`[B, N, D]`, no transposes), then the output projection with its bias. `w` and
  * `bias` hold q, k, v and the output projection's weights and biases, in that order. `mask` (a
- * constant: it gets no gradient) broadcasts to `[B, heads, N, N]`. Needs a backend with the
- * kernels and float32 inputs (mask included).
+ * constant: it gets no gradient) broadcasts to `[B, heads, N, N]`. With `queries` (at most N),
+ * only the last `queries` tokens are queried: the output is `[B, queries, D]`, those tokens'
+ * rows of the full output (their keys and values, and the mask's columns, still span all N).
+ * Needs a backend with the kernels and float32 inputs (mask included).
  *
  * What stays alive for the backward pass: `x`, the concatenated weights, the projections
  * (`[B, N, 3D]`), the attention weights and the merged heads; the backward pass keeps only the
@@ -172,9 +175,14 @@ export function selfAttentionFused(
   bias: [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor],
   heads: number,
   mask?: tf.Tensor,
+  queries?: number,
 ): tf.Tensor3D {
   const [b, n, d] = x.shape;
-  const attrs = { heads, scale: 1 / Math.sqrt(d / heads) };
+  const nq = queries ?? n;
+  if (!Number.isInteger(nq) || nq < 0 || nq > n) {
+    throw new Error(`selfAttentionFused: queries ${queries} must be an integer in [0, ${n}]`);
+  }
+  const attrs = { heads, scale: 1 / Math.sqrt(d / heads), queries: nq };
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const save = args.pop() as tf.GradSaveFunc;
     const [input, wq, wk, wv, wo, bq, bk, bv, bo] = args as tf.Tensor[];
@@ -183,16 +191,16 @@ export function selfAttentionFused(
     const qkv = tf.fused.matMul({ a: x2, b: wAll, bias: tf.concat([bq, bk, bv]) })
       .reshape([b, n, 3 * d]);
     const [heads2, probs] = run(ATTENTION, mask ? { qkv, mask } : { qkv }, attrs);
-    const merged = heads2.reshape([b * n, d]) as tf.Tensor2D;
-    const out = tf.fused.matMul({ a: merged, b: wo as tf.Tensor2D, bias: bo }).reshape([b, n, d]);
+    const merged = heads2.reshape([b * nq, d]) as tf.Tensor2D;
+    const out = tf.fused.matMul({ a: merged, b: wo as tf.Tensor2D, bias: bo }).reshape([b, nq, d]);
     save([x2, wAll, qkv, probs, merged, wo]);
     return {
       value: out,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
         tf.tidy(() => {
           const [sx, sw, sqkv, sp, sMerged, sWo] = saved;
-          const dy2 = dy.reshape([b * n, d]);
-          const dMerged = tf.matMul(dy2, sWo, false, true).reshape([b, n, d]);
+          const dy2 = dy.reshape([b * nq, d]);
+          const dMerged = tf.matMul(dy2, sWo, false, true).reshape([b, nq, d]);
           const dWo = tf.matMul(sMerged, dy2, true, false);
           const dBo = tf.sum(dy2, 0);
           const dqkv = run(ATTENTION_GRAD, { qkv: sqkv, probs: sp, dy: dMerged }, attrs)[0]

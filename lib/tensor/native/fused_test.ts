@@ -184,20 +184,22 @@ test("linear: values and gradients w.r.t. x, weights and bias match the composit
 });
 
 test("a transformer block (fused linear and residual adds) matches the composite", async () => {
-  await compare("block", () => {
-    const p = initBlock(new Rng(5), 24, 2);
-    const leaves = flattenParams(p).map(([, v]) => v);
-    leaves.forEach((v, i) => v.shape.length === 1 && v.assign(randomTensor(`bb${i}`, v.shape)));
-    const x = randomTensor("bx", [3, 11, 24]) as tf.Tensor3D;
-    const dy = randomTensor("bdy", [3, 11, 24]);
-    const { value, grads } = tf.variableGrads(
-      () => tf.sum(tf.mul(block(p, x, 3), dy)) as tf.Scalar,
-      leaves,
-    );
-    const out = [value, ...leaves.map((v) => grads[v.name])].map((t) => t.clone());
-    tf.dispose([value, ...Object.values(grads), ...leaves]);
-    return out;
-  }, { atol: 2e-6, rtol: 2e-4 });
+  for (const queries of [undefined, 4]) {
+    await compare(`block, queries ${queries}`, () => {
+      const p = initBlock(new Rng(5), 24, 2);
+      const leaves = flattenParams(p).map(([, v]) => v);
+      leaves.forEach((v, i) => v.shape.length === 1 && v.assign(randomTensor(`bb${i}`, v.shape)));
+      const x = randomTensor("bx", [3, 11, 24]) as tf.Tensor3D;
+      const dy = randomTensor("bdy", [3, queries ?? 11, 24]);
+      const { value, grads } = tf.variableGrads(
+        () => tf.sum(tf.mul(block(p, x, 3, undefined, queries), dy)) as tf.Scalar,
+        leaves,
+      );
+      const out = [value, ...leaves.map((v) => grads[v.name])].map((t) => t.clone());
+      tf.dispose([value, ...Object.values(grads), ...leaves]);
+      return out;
+    }, { atol: 2e-6, rtol: 2e-4 });
+  }
 });
 
 test("linear and residual adds keep only their output for the backward pass", async () => {
@@ -214,13 +216,22 @@ test("linear and residual adds keep only their output for the backward pass", as
   tf.dispose([x, h, w, b]);
 });
 
-/** Attention inputs: [B, N, D], heads, and a mask of the given kind. */
-const ATTENTION_CASES: { shape: [number, number, number]; heads: number; mask?: string }[] = [
+/** Attention inputs: [B, N, D], heads, a mask of the given kind, and the last tokens queried. */
+const ATTENTION_CASES: {
+  shape: [number, number, number];
+  heads: number;
+  mask?: string;
+  queries?: number;
+}[] = [
   { shape: [2, 7, 12], heads: 3 },
   { shape: [3, 1, 8], heads: 2 },
   { shape: [2, 29, 16], heads: 1, mask: "causal [N, N]" },
   { shape: [3, 5, 6], heads: 2, mask: "per sample [B, 1, N, N]" },
   { shape: [4, 25, 48], heads: 3 },
+  { shape: [3, 29, 12], heads: 2, queries: 4 },
+  { shape: [2, 11, 16], heads: 1, mask: "causal [N, N]", queries: 3 },
+  { shape: [3, 5, 6], heads: 2, mask: "per sample [B, 1, N, N]", queries: 1 },
+  { shape: [2, 6, 8], heads: 2, queries: 0 },
 ];
 
 function maskFor(kind: string | undefined, b: number, n: number): tf.Tensor | undefined {
@@ -238,23 +249,25 @@ function maskFor(kind: string | undefined, b: number, n: number): tf.Tensor | un
 }
 
 test("attention: values and gradients w.r.t. x and every projection match the composite", async () => {
-  for (const { shape, heads, mask } of ATTENTION_CASES) {
+  for (const { shape, heads, mask, queries } of ATTENTION_CASES) {
     const [b, n, d] = shape;
-    const what = `attention ${shape} heads ${heads}${mask ? `, mask ${mask}` : ""}`;
+    const what = `attention ${shape} heads ${heads}${mask ? `, mask ${mask}` : ""}` +
+      (queries !== undefined ? `, last ${queries} queried` : "");
+    const att = (p: Params, t: tf.Tensor3D, m?: tf.Tensor) => attention(p, t, heads, m, queries);
     await compare(what, () => {
       const p = initAttention(new Rng(d * 31 + n), d);
       // Non-zero biases, so that their gradients and the bias concatenation are exercised.
       const leaves = flattenParams(p).map(([, v]) => v);
       leaves.forEach((v, i) => v.shape.length === 1 && v.assign(randomTensor(`ab${i}`, v.shape)));
       const x = randomTensor(`ax${shape}`, shape) as tf.Tensor3D;
-      const dy = randomTensor(`ady${shape}`, shape);
+      const dy = randomTensor(`ady${shape}`, [b, queries ?? n, d]);
       const m = maskFor(mask, b, n);
       const { value, grads } = tf.variableGrads(
-        () => tf.sum(tf.mul(attention(p, x, heads, m), dy)) as tf.Scalar,
+        () => tf.sum(tf.mul(att(p, x, m), dy)) as tf.Scalar,
         leaves,
       );
-      const dx = tf.grad((t: tf.Tensor) => tf.mul(attention(p, t as tf.Tensor3D, heads, m), dy))(x);
-      const out = [attention(p, x, heads, m), value, dx, ...leaves.map((v) => grads[v.name])];
+      const dx = tf.grad((t: tf.Tensor) => tf.mul(att(p, t as tf.Tensor3D, m), dy))(x);
+      const out = [att(p, x, m), value, dx, ...leaves.map((v) => grads[v.name])];
       const kept = out.map((t) => t.clone());
       tf.dispose([...out, ...leaves]);
       return kept;

@@ -1577,18 +1577,20 @@ int nk_layer_norm_grad(int rows, int cols, const float *x, const float *mean, co
 /* and its gradient. q, k and v are read where a fused projection leaves them, [B, N, 3, H, dh] */
 /* (the rows of x @ [Wq Wk Wv]); the output is written merged, [B, N, H, dh]: no transposes.   */
 /* Each (sample, head) is one item of the pool, its products done by micro_gemm on packed      */
-/* copies; an item's result does not depend on the thread that computes it.                    */
+/* copies; an item's result does not depend on the thread that computes it. Queries may be the  */
+/* last NQ <= N tokens alone (keys and values: all N): the outputs of those tokens, as when all  */
+/* N are queried, for a layer whose other outputs nobody reads (a predictor's last block).      */
 
 typedef struct {
-  long n, heads, dh, d;
+  long n, nq, heads, dh, d; /* queries: tokens n - nq .. n - 1 */
   const float *qkv; /* [B, N, 3, H, dh] */
-  const float *mask; /* NULL, or read at b * m_bs + h * m_hs + i * m_rs + j * m_cs */
+  const float *mask; /* NULL, or read at b * m_bs + h * m_hs + i * m_rs + j * m_cs (i < N) */
   long m_bs, m_hs, m_rs, m_cs;
   float scale;
-  float *out;         /* forward: [B, N, H, dh] */
-  float *probs;       /* forward: written, backward: read; [B, H, N, N] */
-  const float *dout;  /* backward: [B, N, H, dh] */
-  float *dqkv;        /* backward: [B, N, 3, H, dh] */
+  float *out;         /* forward: [B, NQ, H, dh] */
+  float *probs;       /* forward: written, backward: read; [B, H, NQ, N] */
+  const float *dout;  /* backward: [B, NQ, H, dh] */
+  float *dqkv;        /* backward: [B, N, 3, H, dh] (q rows of non-queries: 0) */
   void *item;         /* the attn_item_fn run on each (sample, head) */
 } attn_ctx;
 
@@ -1676,8 +1678,8 @@ static void attn_softmax_row(float *row, long n, const float *mask, long m_cs, f
   for (; j < n; j++) p[j] = row[j] * inv[0];
 }
 
-/* One (sample, head) item of the forward or backward pass, given its q, k, v (rows 3 * d apart)
- * and its attention weights P [N, N]. */
+/* One (sample, head) item of the forward or backward pass, given its q, k, v (rows 3 * d apart,
+ * from token 0) and its attention weights P [NQ, N]. */
 typedef void (*attn_item_fn)(const attn_ctx *c, attn_scratch *s, long bi, long h, const float *q,
                              float *P);
 
@@ -1688,85 +1690,96 @@ static void attn_task(void *p, long b0, long b1) {
   if (attn_scratch_alloc(&s, c) != 0) return;
   for (long it = b0; it < b1; it++) {
     const long bi = it / c->heads, h = it % c->heads;
-    ((attn_item_fn)c->item)(c, &s, bi, h, c->qkv + bi * c->n * 3 * c->d + h * c->dh, c->probs + it * c->n * c->n);
+    ((attn_item_fn)c->item)(c, &s, bi, h, c->qkv + bi * c->n * 3 * c->d + h * c->dh,
+                                      c->probs + it * c->nq * c->n);
   }
   attn_scratch_free(&s);
 }
 
 static void attn_forward_item(const attn_ctx *c, attn_scratch *s, long bi, long h,
                               const float *q, float *P) {
-  const long n = c->n, dh = c->dh, d = c->d, rs = 3 * d;
-  const float *k = q + d, *v = q + 2 * d;
-  /* Logits: q [N, dh] @ k^T [dh, N], scaled, masked; softmax by rows into P. */
-  const long npad = packed_gemm(s->pa, s->pb, s->pc, n, n, dh, q, rs, 1, k, 1, rs);
-  for (long i = 0; i < n; i++) {
-    const float *mrow = c->mask ? c->mask + bi * c->m_bs + h * c->m_hs + i * c->m_rs : NULL;
+  const long n = c->n, nq = c->nq, first = n - nq, dh = c->dh, d = c->d, rs = 3 * d;
+  const float *k = q + d, *v = q + 2 * d, *qq = q + first * rs;
+  /* Logits: q [NQ, dh] @ k^T [dh, N], scaled, masked; softmax by rows into P. */
+  const long npad = packed_gemm(s->pa, s->pb, s->pc, nq, n, dh, qq, rs, 1, k, 1, rs);
+  for (long i = 0; i < nq; i++) {
+    const float *mrow =
+        c->mask ? c->mask + bi * c->m_bs + h * c->m_hs + (first + i) * c->m_rs : NULL;
     attn_softmax_row(s->pc + i * npad, n, mrow, c->m_cs, c->scale, P + i * n);
   }
-  /* Output: P [N, N] @ v [N, dh], rows written into the merged layout. */
-  const long dhpad = packed_gemm(s->pa, s->pb, s->pc, n, dh, n, P, n, 1, v, rs, 1);
-  for (long i = 0; i < n; i++) {
-    memcpy(c->out + (bi * n + i) * d + h * dh, s->pc + i * dhpad, (size_t)dh * sizeof(float));
+  /* Output: P [NQ, N] @ v [N, dh], rows written into the merged layout. */
+  const long dhpad = packed_gemm(s->pa, s->pb, s->pc, nq, dh, n, P, n, 1, v, rs, 1);
+  for (long i = 0; i < nq; i++) {
+    memcpy(c->out + (bi * nq + i) * d + h * dh, s->pc + i * dhpad, (size_t)dh * sizeof(float));
   }
 }
 
-/* Copies rows of a product [N, dhpad] into the dh columns of slot `slot` of dqkv. */
-static void attn_put(const attn_ctx *c, long bi, long h, int slot, const float *pc, long dhpad) {
+/* Copies `rows` rows of a product [rows, dhpad] into the dh columns of slot `slot` of dqkv, from
+ * token `first` on. */
+static void attn_put(const attn_ctx *c, long bi, long h, int slot, long first, long rows,
+                     const float *pc, long dhpad) {
   const long n = c->n, d = c->d, dh = c->dh;
-  for (long i = 0; i < n; i++) {
-    memcpy(c->dqkv + (bi * n + i) * 3 * d + slot * d + h * dh, pc + i * dhpad,
+  for (long i = 0; i < rows; i++) {
+    memcpy(c->dqkv + (bi * n + first + i) * 3 * d + slot * d + h * dh, pc + i * dhpad,
            (size_t)dh * sizeof(float));
   }
 }
 
 static void attn_backward_item(const attn_ctx *c, attn_scratch *s, long bi, long h,
                                const float *q, float *P) {
-  const long n = c->n, dh = c->dh, d = c->d, rs = 3 * d;
-  const float *k = q + d, *v = q + 2 * d;
-  const float *dO = c->dout + bi * n * d + h * dh;
+  const long n = c->n, nq = c->nq, first = n - nq, dh = c->dh, d = c->d, rs = 3 * d;
+  const float *k = q + d, *v = q + 2 * d, *qq = q + first * rs;
+  const float *dO = c->dout + bi * nq * d + h * dh;
   /* dv = P^T @ dO. */
-  attn_put(c, bi, h, 2, s->pc, packed_gemm(s->pa, s->pb, s->pc, n, dh, n, P, 1, n, dO, d, 1));
+  attn_put(c, bi, h, 2, 0, n, s->pc,
+           packed_gemm(s->pa, s->pb, s->pc, n, dh, nq, P, 1, n, dO, d, 1));
   /* dP = dO @ v^T; dS = P * (dP - rowsum(dP * P)) * scale (softmax, then the scale). */
-  const long npad = packed_gemm(s->pa, s->pb, s->pc, n, n, dh, dO, d, 1, v, 1, rs);
-  for (long i = 0; i < n; i++) {
+  const long npad = packed_gemm(s->pa, s->pb, s->pc, nq, n, dh, dO, d, 1, v, 1, rs);
+  for (long i = 0; i < nq; i++) {
     const float *dp = s->pc + i * npad, *pr = P + i * n;
     float *ds = s->ds + i * n;
     for (long j = 0; j < n; j++) ds[j] = dp[j] * pr[j];
     const float dot = reduce_row(R_SUM, ds, n);
     for (long j = 0; j < n; j++) ds[j] = pr[j] * (dp[j] - dot) * c->scale;
   }
-  /* dq = dS @ k; dk = dS^T @ q. */
-  attn_put(c, bi, h, 0, s->pc, packed_gemm(s->pa, s->pb, s->pc, n, dh, n, s->ds, n, 1, k, rs, 1));
-  attn_put(c, bi, h, 1, s->pc, packed_gemm(s->pa, s->pb, s->pc, n, dh, n, s->ds, 1, n, q, rs, 1));
+  /* dq = dS @ k (queries; 0 for the other tokens); dk = dS^T @ q. */
+  for (long i = 0; i < first; i++) {
+    memset(c->dqkv + (bi * n + i) * 3 * d + h * dh, 0, (size_t)dh * sizeof(float));
+  }
+  attn_put(c, bi, h, 0, first, nq, s->pc,
+           packed_gemm(s->pa, s->pb, s->pc, nq, dh, n, s->ds, n, 1, k, rs, 1));
+  attn_put(c, bi, h, 1, 0, n, s->pc,
+           packed_gemm(s->pa, s->pb, s->pc, n, dh, nq, s->ds, 1, n, qq, rs, 1));
 }
 
 /* Runs `item` over the batch * heads items of `c`, about `grain` multiply-adds a part. Returns
  * -1 when out of memory (checked up front: a part of the pool cannot report it). */
 static int attn_run(attn_ctx *c, int batch, long grain, attn_item_fn item) {
   c->item = item;
-  if (batch <= 0 || c->n <= 0 || c->heads <= 0 || c->dh <= 0) return 0;
+  if (batch <= 0 || c->n <= 0 || c->nq <= 0 || c->heads <= 0 || c->dh <= 0) return 0;
   attn_scratch probe;
   if (attn_scratch_alloc(&probe, c) != 0) return -1;
   attn_scratch_free(&probe);
-  const long work = (long)c->n * c->n * c->dh + 1;
+  const long work = (long)c->nq * c->n * c->dh + 1;
   parallel_for((long)batch * c->heads, grain / work + 1, 1, attn_task, c);
   return 0;
 }
 
-/* Forward: out [B, N, H, dh] and probs [B, H, N, N] from qkv [B, N, 3, H, dh]; mask (NULL for
- * none) read through the strides m_* (0 along broadcast dims). Returns -1 when out of memory
- * (checked up front: a part of the pool cannot report it). */
-int nk_attention(int batch, int n, int heads, int dh, const float *qkv, const float *mask,
+/* Forward: out [B, NQ, H, dh] and probs [B, H, NQ, N] from qkv [B, N, 3, H, dh], the queries
+ * being the last nq tokens (nq = n: all); mask (NULL for none) read through the strides m_* (0
+ * along broadcast dims), its rows those of all N tokens. Returns -1 when out of memory (checked
+ * up front: a part of the pool cannot report it). */
+int nk_attention(int batch, int n, int nq, int heads, int dh, const float *qkv, const float *mask,
                  int m_bs, int m_hs, int m_rs, int m_cs, float scale, float *out, float *probs) {
-  attn_ctx c = {n, heads, dh, (long)heads * dh, qkv, mask, m_bs, m_hs, m_rs, m_cs, scale,
+  attn_ctx c = {n, nq, heads, dh, (long)heads * dh, qkv, mask, m_bs, m_hs, m_rs, m_cs, scale,
                 out, probs, NULL, NULL, NULL};
   return attn_run(&c, batch, 1L << 16, attn_forward_item);
 }
 
-/* Backward: dqkv [B, N, 3, H, dh] from qkv, the forward's probs and dout [B, N, H, dh]. */
-int nk_attention_grad(int batch, int n, int heads, int dh, const float *qkv, const float *probs,
-                      const float *dout, float scale, float *dqkv) {
-  attn_ctx c = {n, heads, dh, (long)heads * dh, qkv, NULL, 0, 0, 0, 0, scale,
+/* Backward: dqkv [B, N, 3, H, dh] from qkv, the forward's probs and dout [B, NQ, H, dh]. */
+int nk_attention_grad(int batch, int n, int nq, int heads, int dh, const float *qkv,
+                      const float *probs, const float *dout, float scale, float *dqkv) {
+  attn_ctx c = {n, nq, heads, dh, (long)heads * dh, qkv, NULL, 0, 0, 0, 0, scale,
                 NULL, (float *)probs, dout, dqkv, NULL};
   return attn_run(&c, batch, 1L << 15, attn_backward_item);
 }

@@ -91,22 +91,7 @@ export function ijepaLoss(
   const kc = masks.contextCount;
   const kt = masks.targetCount;
   const m = masks.targets.length;
-
-  // Targets: the target encoder sees every token; features are layer-normed, then the target
-  // blocks are picked out, block-major (block j of sample i at row j * B + i). Off the gradient
-  // tape (`noGrad`, PyTorch's `torch.no_grad()`): no gradient flows into the EMA encoder.
-  const targets = noGrad(() => {
-    const all = tf.tensor3d(patches, [b, n, patchDim]);
-    const h = normalize(
-      vitEncode(model.target, enc, all, tf.tensor3d(model.encoderPos, [1, n, d])),
-    );
-    const flat = h.reshape([b * n, d]);
-    const rows = new Int32Array(m * b * kt);
-    masks.targets.forEach((t, j) => {
-      for (let i = 0; i < b * kt; i++) rows[j * b * kt + i] = Math.floor(i / kt) * n + t[i];
-    });
-    return tf.gather(flat, tf.tensor1d(rows, "int32")).reshape([m * b, kt, d]);
-  });
+  const targets = ijepaTargets(model, patches, b, masks);
 
   const ctx = tf.tensor3d(gatherTokens(patches, n, patchDim, masks.context, kc), [b, kc, patchDim]);
   const ctxPos = tf.tensor3d(gatherTokens(model.encoderPos, n, d, masks.context, kc), [b, kc, d]);
@@ -126,4 +111,64 @@ export function ijepaLoss(
   const y = layerNorm(p.norm as Params, blocks(p.blocks as Params, x, pc.heads, undefined, kt));
   const pred = linear(p.proj as Params, y);
   return smoothL1(pred, targets);
+}
+
+/**
+ * The loss' targets `s_y`, `[M * B, kt, width]`: the layer-normed target-encoder features of
+ * each target block, block-major (block j of sample i at row j * B + i). The target encoder sees
+ * every token, and its last block computes the tokens some target block reads alone (the same
+ * values; see `vitEncode`). Off the gradient tape (`noGrad`, PyTorch's `torch.no_grad()`): no
+ * gradient flows into the EMA encoder, and nothing is kept for one.
+ */
+export function ijepaTargets(
+  model: IJepaModel,
+  patches: Float32Array,
+  b: number,
+  masks: BatchMasks,
+): tf.Tensor3D {
+  const enc = model.cfg.encoder;
+  const { tokens: n, patchDim } = vitGrid(enc);
+  const d = enc.width;
+  const { tokens, rows } = targetTokens(masks, b, n);
+  return noGrad(() => {
+    const all = tf.tensor3d(patches, [b, n, patchDim]);
+    const pos = tf.tensor3d(model.encoderPos, [1, n, d]);
+    const h = normalize(vitEncode(model.target, enc, all, pos, tokens));
+    const picked = tf.gather(h.reshape([-1, d]), tf.tensor1d(rows, "int32"));
+    return picked.reshape([masks.targets.length * b, masks.targetCount, d]) as tf.Tensor3D;
+  });
+}
+
+/**
+ * The tokens some target block reads, per sample, padded with the sample's first other tokens
+ * to the batch's largest count k: `tokens` (`[B * k]`), and where each target block's tokens sit
+ * among them: `rows` (`[M * B * kt]`, block-major, indices into `[B * k]`).
+ */
+export function targetTokens(
+  masks: BatchMasks,
+  b: number,
+  n: number,
+): { tokens: Int32Array; rows: Int32Array } {
+  const kt = masks.targetCount;
+  const perSample = Array.from({ length: b }, (_, i) => {
+    const read = new Set<number>();
+    for (const t of masks.targets) for (let j = 0; j < kt; j++) read.add(t[i * kt + j]);
+    return [...read];
+  });
+  const k = Math.max(0, ...perSample.map((s) => s.length));
+  const tokens = new Int32Array(b * k);
+  const slot = new Int32Array(b * n);
+  perSample.forEach((read, i) => {
+    const chosen = new Set(read);
+    for (let t = 0; chosen.size < k; t++) chosen.add(t);
+    [...chosen].forEach((t, j) => {
+      tokens[i * k + j] = t;
+      slot[i * n + t] = i * k + j;
+    });
+  });
+  const rows = new Int32Array(masks.targets.length * b * kt);
+  masks.targets.forEach((t, j) => {
+    for (let r = 0; r < b * kt; r++) rows[j * b * kt + r] = slot[Math.floor(r / kt) * n + t[r]];
+  });
+  return { tokens, rows };
 }

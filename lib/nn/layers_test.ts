@@ -12,7 +12,16 @@ import {
   linear,
 } from "./layers.ts";
 import { countParams, flattenParams, orthogonal, truncNormal } from "./params.ts";
-import { gatherTokens, patchify, sincos2d, unpatchify } from "./vit.ts";
+import {
+  gatherTokens,
+  initVit,
+  patchify,
+  sincos2d,
+  unpatchify,
+  type VitConfig,
+  vitEncode,
+  wantedLast,
+} from "./vit.ts";
 
 await tf.setBackend("cpu");
 
@@ -67,6 +76,42 @@ Deno.test("blocks computing only the last tokens give those tokens' outputs and 
     for (const v of leaves) close(a.grads[v.name], b.grads[v.name], v.name);
   }
   assert.throws(() => blocks(p, x, 2, undefined, 10), /queries 10 must be an integer in \[0, 9\]/);
+});
+
+Deno.test("vitEncode computes the outputs of the tokens asked for alone, the same values", () => {
+  for (const cls of [false, true]) {
+    for (const depth of [0, 1, 3]) {
+      const cfg: VitConfig = {
+        imageSize: [12, 12],
+        channels: 1,
+        patch: 4,
+        width: 8,
+        depth,
+        heads: 2,
+        mlpRatio: 2,
+        cls,
+      };
+      const p = initVit(new Rng(7 + depth), cfg);
+      const patches = tf.randomNormal([2, 9, 16], 0, 1, "float32", 8) as tf.Tensor3D;
+      const pos = tf.tensor3d(sincos2d(8, 3, 3), [1, 9, 8]);
+      const n = 9 + (cls ? 1 : 0);
+      const wanted = Int32Array.from([4, 0, 8, 2, 7, 1]); // 3 rows per sample, any order
+      const full = vitEncode(p, cfg, patches, pos);
+      const rows = Array.from(wanted, (t, j) => Math.floor(j / 3) * n + t);
+      const expected = tf.gather(full.reshape([2 * n, 8]), rows).reshape([2, 3, 8]);
+      const got = vitEncode(p, cfg, patches, pos, wanted);
+      assert.deepEqual(got.shape, [2, 3, 8]);
+      const diff = tf.max(tf.abs(tf.sub(got, expected))).dataSync()[0];
+      assert.ok(diff < 1e-5, `cls ${cls} depth ${depth}: ${diff}`);
+    }
+  }
+  // Each sample's wanted rows come last, in the order given; the rest keep theirs.
+  assert.deepEqual([...wantedLast(Int32Array.from([3, 1, 0, 2]), 2, 4)], [0, 2, 3, 1, 5, 7, 4, 6]);
+  assert.throws(
+    () => wantedLast(Int32Array.from([1, 1]), 1, 4),
+    /sample 0 must be distinct rows in \[0, 4\), got 1/,
+  );
+  assert.throws(() => wantedLast(Int32Array.from([5]), 1, 4), /got 5/);
 });
 
 Deno.test("initialisers: truncated normal bounds and std, orthogonal rows", () => {

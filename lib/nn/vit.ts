@@ -13,7 +13,15 @@
 
 import * as tf from "@tensorflow/tfjs";
 import type { Rng } from "../tensor/rng.ts";
-import { blocks, initBlocks, initLayerNorm, initLinear, layerNorm, linear } from "./layers.ts";
+import {
+  block,
+  blocks,
+  initBlocks,
+  initLayerNorm,
+  initLinear,
+  layerNorm,
+  linear,
+} from "./layers.ts";
 import { type Params, truncNormal } from "./params.ts";
 
 /** Shape of a ViT. */
@@ -62,20 +70,74 @@ export function initVit(rng: Rng, cfg: VitConfig): Params {
 /**
  * Encodes tokens: `patches [B, K, patchDim]` (any subset of the grid) with their positions
  * `pos [B or 1, K, width]`; returns `[B, K (+1 with CLS), width]` after the final norm.
+ *
+ * With `outputTokens` (`[B * k]`: k distinct rows of each sample's token sequence, the CLS token
+ * being row 0 when there is one), returns those tokens' outputs alone, `[B, k, width]` in that
+ * order: the same values, for less work. Every block but the last runs on all tokens; then each
+ * sample's tokens are reordered to put the wanted ones last (attention does not depend on the
+ * order of tokens: each carries its position embedding), and the last block computes those
+ * alone ({@linkcode blocks}' `lastQueries`).
  */
 export function vitEncode(
   p: Params,
   cfg: VitConfig,
   patches: tf.Tensor3D,
   pos: tf.Tensor,
+  outputTokens?: Int32Array,
 ): tf.Tensor3D {
   let x = tf.add(linear(p.patch as Params, patches), pos) as tf.Tensor3D;
   if (cfg.cls) {
     const cls = tf.tile(p.cls as tf.Variable, [x.shape[0], 1, 1]);
     x = tf.concat([cls, x], 1) as tf.Tensor3D;
   }
-  x = blocks(p.blocks as Params, x, cfg.heads);
+  if (!outputTokens) {
+    return layerNorm(p.norm as Params, blocks(p.blocks as Params, x, cfg.heads)) as tf.Tensor3D;
+  }
+  const [b, n, d] = x.shape;
+  const k = outputTokens.length / b;
+  const order = tf.tensor1d(wantedLast(outputTokens, b, n), "int32");
+  const wantedLastOf = (t: tf.Tensor3D) =>
+    tf.gather(t.reshape([b * n, d]), order).reshape([b, n, d]) as tf.Tensor3D;
+  const stack = Object.values(p.blocks as Params) as Params[];
+  if (stack.length === 0) x = wantedLastOf(x).slice([0, n - k, 0], [-1, k, -1]);
+  stack.forEach((params, i) => {
+    const last = i === stack.length - 1;
+    x = last
+      ? block(params, wantedLastOf(x), cfg.heads, undefined, k)
+      : block(params, x, cfg.heads);
+  });
   return layerNorm(p.norm as Params, x) as tf.Tensor3D;
+}
+
+/**
+ * Row indices into `[B * N]` that reorder each sample's N tokens so that its `wanted` ones
+ * (`[B * k]`, distinct per sample) come last, in the order given; the others keep their order.
+ */
+export function wantedLast(wanted: Int32Array, b: number, n: number): Int32Array {
+  const k = wanted.length / b;
+  if (!Number.isInteger(k) || k > n) {
+    throw new Error(
+      `vitEncode: outputTokens holds ${wanted.length} indices: not k <= ${n} per sample for ${b} samples`,
+    );
+  }
+  const order = new Int32Array(b * n);
+  const isWanted = new Uint8Array(n);
+  for (let i = 0; i < b; i++) {
+    isWanted.fill(0);
+    for (let j = 0; j < k; j++) {
+      const t = wanted[i * k + j];
+      if (!Number.isInteger(t) || t < 0 || t >= n || isWanted[t]) {
+        throw new Error(
+          `vitEncode: outputTokens of sample ${i} must be distinct rows in [0, ${n}), got ${t}`,
+        );
+      }
+      isWanted[t] = 1;
+      order[i * n + n - k + j] = i * n + t;
+    }
+    let o = i * n;
+    for (let t = 0; t < n; t++) if (!isWanted[t]) order[o++] = i * n + t;
+  }
+  return order;
 }
 
 /** One vector per image: the CLS token, or the mean of the tokens. */

@@ -1,0 +1,68 @@
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { normalize } from "../nn/layers.ts";
+import { vitEncode, vitGrid } from "../nn/vit.ts";
+import { IJEPA_MASKS, multiBlockBatch } from "../ssl/masks.ts";
+import { Rng } from "../tensor/rng.ts";
+import { type IJepaConfig, ijepaLoss, ijepaTargets, initIJepa, targetTokens } from "./ijepa.ts";
+
+await tf.setBackend("cpu");
+
+const CFG: IJepaConfig = {
+  encoder: {
+    imageSize: [24, 24],
+    channels: 2,
+    patch: 6,
+    width: 16,
+    depth: 2,
+    heads: 2,
+    mlpRatio: 2,
+    cls: false,
+  },
+  predictor: { width: 8, depth: 2, heads: 2, mlpRatio: 2 },
+};
+
+Deno.test("targetTokens: each sample's union of target tokens, padded, and where each sits", () => {
+  // 2 samples, 2 blocks of 2 tokens; sample 0 reads {1, 2, 5}, sample 1 reads {0, 3}.
+  const masks = {
+    context: new Int32Array(0),
+    contextCount: 0,
+    targets: [Int32Array.from([1, 2, 0, 3]), Int32Array.from([2, 5, 3, 0])],
+    targetCount: 2,
+  };
+  const { tokens, rows } = targetTokens(masks, 2, 6);
+  assert.deepEqual([...tokens], [1, 2, 5, 0, 3, 1]); // sample 1 padded with its first other token
+  // Block 0: sample 0 tokens 1, 2 -> rows 0, 1; sample 1 tokens 0, 3 -> rows 3, 4. Block 1 ...
+  assert.deepEqual([...rows], [0, 1, 3, 4, 1, 2, 4, 3]);
+});
+
+Deno.test("I-JEPA targets equal the target encoder's features at every token, gathered", () => {
+  const model = initIJepa(new Rng(3), CFG);
+  const { tokens: n, patchDim, rows, cols } = vitGrid(CFG.encoder);
+  const b = 3;
+  const rng = new Rng(4);
+  const patches = Float32Array.from({ length: b * n * patchDim }, () => rng.float());
+  const masks = multiBlockBatch(new Rng(5), b, rows, cols, IJEPA_MASKS, 6);
+  const { tokens } = targetTokens(masks, b, n);
+  assert.ok(tokens.length / b < n, "the masks leave tokens out of the target encoder's last block");
+  // The straightforward form: every token's output, normalised, then each block gathered.
+  const d = CFG.encoder.width;
+  const kt = masks.targetCount;
+  const all = vitEncode(
+    model.target,
+    CFG.encoder,
+    tf.tensor3d(patches, [b, n, patchDim]),
+    tf.tensor3d(model.encoderPos, [1, n, d]),
+  );
+  const h = normalize(all).reshape([b * n, d]);
+  const expected = tf.concat(
+    masks.targets.map((t) =>
+      tf.gather(h, Array.from(t, (tok, r) => Math.floor(r / kt) * n + tok)).reshape([b, kt, d])
+    ),
+  );
+  const got = ijepaTargets(model, patches, b, masks);
+  assert.deepEqual(got.shape, expected.shape);
+  const diff = tf.max(tf.abs(tf.sub(got, expected))).dataSync()[0];
+  assert.ok(diff < 1e-5, `max difference ${diff}`);
+  assert.ok(Number.isFinite(ijepaLoss(model, patches, b, masks).dataSync()[0]));
+});

@@ -9,7 +9,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { BENCHMARKS, type BenchResult } from "../lib/bench/bench.ts";
 import { formatKernelProfile, startKernelProfile } from "../lib/bench/kernel_profile.ts";
-import { PEER_SCRIPTS, type PeerResult, runPeer } from "../lib/bench/peers.ts";
+import { comparePeer, PEER_SCRIPTS, type PeerComparison } from "../lib/bench/peers.ts";
 import { soak, type SoakSample } from "../lib/bench/soak.ts";
 import { BACKEND_NAMES, initBackend } from "../lib/tensor/backend.ts";
 import { parseTaskArgs, runTask, UsageError } from "./cli.ts";
@@ -21,6 +21,8 @@ const spec = {
   options: {
     only: "run only these benchmarks (comma-separated names)",
     backend: `tfjs backend: auto | ${BACKEND_NAMES.join(" | ")} (default JEPA_BACKEND or auto)`,
+    rounds: "with --peers: alternate ours and the peer this many times and report the median " +
+      "of the rounds' ratios (default 3)",
     soak: "instead of timing, run N steps of each benchmark that has a step and print " +
       "numTensors and RSS every N/10 steps, and their growth from step N/10 to N",
   },
@@ -30,12 +32,13 @@ const spec = {
     quick: "short timing windows (a smoke check, not numbers to report)",
     peers: `also run the PyTorch peer of ${
       Object.keys(PEER_SCRIPTS).join(", ")
-    } (1 and 2 threads, the best kept) and print the ratio; needs torch`,
+    } (1 and 2 threads, the best kept, and its variants) and print the ratios; needs torch`,
     profile: "after each benchmark with a step, time every tfjs kernel over a few steps",
   },
   examples: [
     "deno task bench --only env-breakout --json",
     "deno task bench --only ijepa-step --peers",
+    "deno task bench --only ijepa-step --peers --rounds 5",
     "deno task bench --only ijepa-step --backend cpu --profile",
     "deno task bench --only ijepa-step --soak 1000",
   ],
@@ -50,15 +53,35 @@ function line(result: BenchResult): string {
   } ${result.value} ${result.unit}${range} [${result.backend}${peak}]`;
 }
 
-function peerLine(ours: BenchResult, best: PeerResult, runs: PeerResult[]): string[] {
-  const others = runs.filter((r) => r !== best).map((r) => `${r.threads} threads: ${r.value}`);
-  const range = best.range ? ` (min ${best.range[0]}, max ${best.range[1]})` : "";
+function peerLines(unit: string, c: PeerComparison): string[] {
+  const first = c.rounds[0].peer;
+  const others = c.threadRuns.filter((r) => r.threads !== first.threads)
+    .map((r) => `${r.threads} thread${r.threads === 1 ? "" : "s"}: ${r.value}`);
+  const values = (f: (r: PeerComparison["rounds"][number]) => number) =>
+    c.rounds.map((r) => f(r).toFixed(2)).join(", ");
+  const ratios = (f: (r: PeerComparison["rounds"][number]) => number) =>
+    c.rounds.map((r) => (r.ours / f(r)).toFixed(2)).join(", ");
+  const peak = first.peakRssMiB ? `, peak RSS ${first.peakRssMiB} MiB` : "";
+  const n = c.rounds.length;
   return [
-    `${"  pytorch".padEnd(20)} ${best.value} ${best.unit}${range} [torch ${best.torch}, ` +
-    `${best.threads} thread${best.threads === 1 ? "" : "s"}` +
-    `${others.length ? `; ${others.join(", ")}` : ""}` +
-    `${best.peakRssMiB ? `, peak RSS ${best.peakRssMiB} MiB` : ""}]`,
-    `${"  ours / pytorch".padEnd(20)} ${(ours.value / best.value).toFixed(2)}x`,
+    `${"  rounds".padEnd(20)} ${n} (ours, then the peer, in turn); medians below`,
+    `${"  ours".padEnd(20)} ${c.ours.toFixed(2)} ${unit} (rounds: ${values((r) => r.ours)})`,
+    `${"  pytorch".padEnd(20)} ${c.peer.toFixed(2)} ${unit} (rounds: ${
+      values((r) => r.peer.value)
+    }) [torch ${first.torch}, ${first.threads} thread${first.threads === 1 ? "" : "s"}${
+      others.length ? `; ${others.join(", ")}` : ""
+    }${peak}]`,
+    `${"  ours / pytorch".padEnd(20)} ${c.ratio.toFixed(2)}x (rounds: ${
+      ratios((r) => r.peer.value)
+    })`,
+    ...Object.entries(c.variants).flatMap(([name, v]) => [
+      `${`  pytorch ${name}`.padEnd(20)} ${v.value.toFixed(2)} ${unit} (rounds: ${
+        values((r) => r.variants[name].value)
+      })`,
+      `${`  ours / ${name}`.padEnd(20)} ${v.ratio.toFixed(2)}x (rounds: ${
+        ratios((r) => r.variants[name].value)
+      })`,
+    ]),
   ];
 }
 
@@ -106,6 +129,10 @@ if (import.meta.main) {
       );
     }
     const selected = BENCHMARKS.filter((b) => !names || names.includes(b.name));
+    const rounds = options.rounds === undefined ? 3 : Number(options.rounds);
+    if (!(Number.isInteger(rounds) && rounds >= 1)) {
+      throw new UsageError(`--rounds: expected an integer >= 1, got '${options.rounds}'`);
+    }
     if (options.soak !== undefined) {
       const steps = Number(options.soak);
       if (!(Number.isInteger(steps) && steps >= 1)) {
@@ -135,16 +162,19 @@ if (import.meta.main) {
       const result = await bench.run({ quick: switches.quick });
       console.log(switches.json ? JSON.stringify(result) : line(result));
       if (switches.peers && PEER_SCRIPTS[bench.name] && !result.config.skipped) {
-        const peer = await runPeer(bench.name, { quick: switches.quick });
+        const c = await comparePeer(
+          bench.name,
+          async () => (await bench.run({ quick: switches.quick })).value,
+          { rounds, quick: switches.quick, firstOurs: result.value },
+        );
         if (switches.json) {
           console.log(JSON.stringify(
-            peer.ok
-              ? { ...peer.best, runs: peer.runs, ratio: result.value / peer.best.value }
-              : { bench: bench.name, impl: "pytorch", skipped: peer.reason },
+            "reason" in c
+              ? { bench: bench.name, impl: "pytorch", skipped: c.reason }
+              : { bench: bench.name, impl: "pytorch", ...c },
           ));
-        } else if (peer.ok) {
-          for (const l of peerLine(result, peer.best, peer.runs)) console.log(l);
-        } else console.log(`${"  pytorch".padEnd(20)} skipped: ${peer.reason}`);
+        } else if ("reason" in c) console.log(`${"  pytorch".padEnd(20)} skipped: ${c.reason}`);
+        else for (const l of peerLines(result.unit, c)) console.log(l);
       }
       if (switches.profile && bench.prepare) console.log(profile(bench.prepare));
     }

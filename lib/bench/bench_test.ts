@@ -3,7 +3,7 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../tensor/backend.ts";
 import { formatKernelProfile, startKernelProfile } from "./kernel_profile.ts";
 import { peakRssMiB } from "./measure.ts";
-import { peerUnavailable, runPeer } from "./peers.ts";
+import { comparePeer, type PeerResult, peerUnavailable, runPeer } from "./peers.ts";
 import { soak } from "./soak.ts";
 
 await initBackend({ backend: "cpu" });
@@ -28,6 +28,49 @@ Deno.test("the kernel profiler times each kernel once and restores the kernels",
 Deno.test("peak RSS is read from /proc where there is one", () => {
   const peak = peakRssMiB();
   if (Deno.build.os === "linux") assert.ok(peak !== undefined && peak > 10, String(peak));
+});
+
+Deno.test("a peer comparison alternates rounds and reports the median of their ratios", async () => {
+  const peerValues = [100, 50, 80]; // the peer's speed drifts from round to round
+  const oursValues = [40, 90]; // ours after the first round, measured by the caller
+  const asked: (number[] | undefined)[] = [];
+  const result = (value: number, threads: number): PeerResult => ({
+    bench: "b",
+    impl: "pytorch",
+    value,
+    unit: "samples/s",
+    threads,
+  });
+  const c = await comparePeer("b", () => Promise.resolve(oursValues.shift()!), {
+    rounds: 3,
+    firstOurs: 110,
+    peer: (_bench, opts) => {
+      asked.push(opts?.threads);
+      const value = peerValues.shift()!;
+      const best = result(value, 2);
+      return Promise.resolve({
+        ok: true as const,
+        best,
+        runs: opts?.threads ? [best] : [result(value / 2, 1), best],
+        variants: { pruned: result(value * 2, 2) },
+      });
+    },
+  });
+  assert.ok(!("reason" in c));
+  if ("reason" in c) return;
+  // Round 1 tries every thread count; later rounds the best one.
+  assert.deepEqual(asked, [undefined, [2], [2]]);
+  assert.deepEqual(c.rounds.map((r) => r.ours), [110, 40, 90]);
+  assert.equal(c.threadRuns.length, 2);
+  assert.equal(c.ours, 90);
+  assert.equal(c.peer, 80);
+  // Ratios per round: 1.1, 0.8, 1.125: the median is 1.1, not 90 / 80.
+  assert.equal(c.ratio, 1.1);
+  assert.deepEqual(c.variants.pruned, { value: 160, ratio: 0.55 });
+  const failed = await comparePeer("b", () => Promise.resolve(1), {
+    peer: () => Promise.resolve({ ok: false as const, reason: "no torch" }),
+  });
+  assert.deepEqual(failed, { reason: "no torch" });
 });
 
 Deno.test("a peer without torch is skipped with the reason", async () => {
@@ -57,6 +100,12 @@ Deno.test({
     assert.equal(outcome.best.threads, 1);
     assert.ok(outcome.best.value > 0);
     assert.ok((outcome.best.peakRssMiB ?? 0) > 0);
+    // The pruned variant runs at the best thread count; the peer proper is not pruned.
+    const pruned = outcome.variants.pruned as PeerResult & { pruned?: boolean };
+    assert.equal((outcome.best as PeerResult & { pruned?: boolean }).pruned, false);
+    assert.equal(pruned.threads, 1);
+    assert.equal(pruned.pruned, true);
+    assert.ok(pruned.value > 0);
   },
 });
 

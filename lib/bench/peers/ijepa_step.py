@@ -8,9 +8,14 @@ to the layer-normed target features of 4 target blocks of 2x2 patches with 25 co
 per sample (fewer when a sample's context block keeps fewer, as ours); gradient clipping to norm 1; AdamW (lr 1e-4, weight decay 0.04 on weights of rank
 >= 2). Batch 64. One training step is: masks, forward, backward, clip, AdamW, EMA.
 
+By default the step is the formulation as published (I-JEPA's code): every token through every
+block of the target encoder and the predictor. With --pruned, the last block of each computes
+only the outputs the loss reads (the target tokens, the mask tokens), as ours does: the same
+loss for less work, so the two ratios bracket what the kernels and what the formulation bring.
+
 A measurement tool only, run by `deno task bench --peers` when `torch` is importable; never a
 dependency of the project. Prints one JSON line:
-  {"bench": "ijepa-step", "impl": "pytorch", "value": samples/s, "threads": N, ...}
+  {"bench": "ijepa-step", "impl": "pytorch", "value": samples/s, "threads": N, "pruned": ...}
 """
 
 import argparse
@@ -72,16 +77,19 @@ class Attention(nn.Module):
         self.heads = heads
         self.q, self.k, self.v, self.proj = (Linear(d, d) for _ in range(4))
 
-    def forward(self, x):
+    def forward(self, x, queries=None):
+        """Queries: all tokens, or the last `queries` alone (their rows of the full output)."""
         b, n, d = x.shape
         dh = d // self.heads
+        nq = n if queries is None else queries
 
-        def split(t):
-            return t.reshape(b, n, self.heads, dh).transpose(1, 2)
+        def split(t, rows):
+            return t.reshape(b, rows, self.heads, dh).transpose(1, 2)
 
-        q, k, v = split(self.q(x)), split(self.k(x)), split(self.v(x))
+        q = split(self.q(x[:, n - nq :]), nq)
+        k, v = split(self.k(x), n), split(self.v(x), n)
         att = torch.softmax((q @ k.transpose(-2, -1)) * (1 / math.sqrt(dh)), dim=-1)
-        out = (att @ v).transpose(1, 2).reshape(b, n, d)
+        out = (att @ v).transpose(1, 2).reshape(b, nq, d)
         return self.proj(out)
 
 
@@ -94,8 +102,9 @@ class Block(nn.Module):
         self.fc1 = Linear(d, round(d * mlp_ratio))
         self.fc2 = Linear(round(d * mlp_ratio), d)
 
-    def forward(self, x):
-        x = x + self.attn(self.ln1(x))
+    def forward(self, x, queries=None):
+        nq = x.shape[1] if queries is None else queries
+        x = x[:, x.shape[1] - nq :] + self.attn(self.ln1(x), queries)
         return x + self.fc2(F.gelu(self.fc1(self.ln2(x)), approximate="tanh"))
 
 
@@ -106,11 +115,20 @@ class Encoder(nn.Module):
         self.blocks = nn.ModuleList(Block(WIDTH, HEADS) for _ in range(DEPTH))
         self.norm = nn.LayerNorm(WIDTH, eps=EPS)
 
-    def forward(self, patches, pos):
+    def forward(self, patches, pos, output_tokens=None):
+        """All tokens' features, or those of `output_tokens` [B, k] alone (the last block
+        computes those alone, after a reordering that puts them last), as vitEncode's."""
         x = self.patch(patches) + pos
-        for blk in self.blocks:
+        if output_tokens is None:
+            for blk in self.blocks:
+                x = blk(x)
+            return self.norm(x)
+        b, n, d = x.shape
+        for blk in self.blocks[:-1]:
             x = blk(x)
-        return self.norm(x)
+        order = wanted_last(output_tokens, n)
+        x = torch.gather(x, 1, order.unsqueeze(-1).expand(-1, -1, d))
+        return self.norm(self.blocks[-1](x, output_tokens.shape[1]))
 
 
 class Predictor(nn.Module):
@@ -121,6 +139,32 @@ class Predictor(nn.Module):
         self.blocks = nn.ModuleList(Block(PRED_WIDTH, PRED_HEADS) for _ in range(PRED_DEPTH))
         self.norm = nn.LayerNorm(PRED_WIDTH, eps=EPS)
         self.proj = Linear(PRED_WIDTH, WIDTH)
+
+
+def wanted_last(wanted, n):
+    """[B, n] token orders with each sample's `wanted` tokens ([B, k]) last, in order."""
+    b, k = wanted.shape
+    is_wanted = torch.zeros(b, n, dtype=torch.bool).scatter_(1, wanted, True)
+    others = torch.arange(n).expand(b, n)[~is_wanted].reshape(b, n - k)
+    return torch.cat([others, wanted], 1)
+
+
+def target_tokens(tgt, n):
+    """As lib/models/ijepa.ts' targetTokens: the tokens some target block reads per sample,
+    padded with the sample's first other tokens to the batch's largest count k ([B, k]), and
+    where each block's tokens sit among them ([M, B, kt] indices into k)."""
+    m, b, kt = tgt.shape
+    reads = [list(dict.fromkeys(tgt[:, i].flatten().tolist())) for i in range(b)]
+    k = max(len(r) for r in reads)
+    tokens, slots = [], []
+    for r in reads:
+        chosen = r + [t for t in range(n) if t not in r][: k - len(r)]
+        tokens.append(chosen)
+        slots.append({t: j for j, t in enumerate(chosen)})
+    rows = torch.tensor(
+        [[[slots[i][t] for t in tgt[j, i].tolist()] for i in range(b)] for j in range(m)]
+    )
+    return torch.tensor(tokens), rows
 
 
 def gather_tokens(x, idx):
@@ -162,8 +206,9 @@ def draw_masks(rng, batch):
 
 
 class IJepa:
-    def __init__(self):
+    def __init__(self, pruned=False):
         torch.manual_seed(0)
+        self.pruned = pruned
         self.context = Encoder()
         self.predictor = Predictor()
         self.target = Encoder()
@@ -188,17 +233,24 @@ class IJepa:
         b = patches.shape[0]
         m, kt = tgt.shape[0], tgt.shape[2]
         with torch.no_grad():
-            h = self.target(patches, self.enc_pos)
-            h = F.layer_norm(h, (WIDTH,), eps=EPS)
-            targets = torch.cat([gather_tokens(h, tgt[j]) for j in range(m)], 0)  # [m*B, kt, d]
+            if self.pruned:
+                tokens, rows = target_tokens(tgt, TOKENS)
+                h = self.target(patches, self.enc_pos, tokens)
+                h = F.layer_norm(h, (WIDTH,), eps=EPS)
+                targets = torch.cat([gather_tokens(h, rows[j]) for j in range(m)], 0)
+            else:
+                h = self.target(patches, self.enc_pos)
+                h = F.layer_norm(h, (WIDTH,), eps=EPS)
+                targets = torch.cat([gather_tokens(h, tgt[j]) for j in range(m)], 0)  # [m*B, kt, d]
         z = self.context(gather_tokens(patches, ctx), gather_tokens(self.enc_pos, ctx))
         p = self.predictor
         zp = p.embed(z) + gather_tokens(self.pred_pos, ctx)
         pos_t = torch.cat([gather_tokens(self.pred_pos, tgt[j]) for j in range(m)], 0)
         queries = p.mask_token + pos_t
         x = torch.cat([zp.repeat(m, 1, 1), queries], 1)
-        for blk in p.blocks:
-            x = blk(x)
+        for i, blk in enumerate(p.blocks):
+            last = self.pruned and i == len(p.blocks) - 1
+            x = blk(x, kt if last else None)
         y = p.norm(x)
         pred = p.proj(y[:, -kt:, :])
         return F.smooth_l1_loss(pred, targets, beta=1.0)
@@ -250,9 +302,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     ap.add_argument("--quick", action="store_true", help="one short window (a smoke check)")
+    ap.add_argument(
+        "--pruned",
+        action="store_true",
+        help="compute only the outputs the loss reads, as ours does: the last block of the "
+        "predictor for the mask tokens, that of the target encoder for the target tokens (the "
+        "same loss; the default is the reference I-JEPA formulation, every token in every block)",
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    model = IJepa()
+    model = IJepa(args.pruned)
     rng = random.Random(1)
     patches = torch.rand(BATCH, TOKENS, PATCH_DIM, generator=torch.Generator().manual_seed(1))
     windows, seconds, warmup = (1, 0, 0) if args.quick else (3, 2, 1)
@@ -265,6 +324,7 @@ def main():
                 "impl": "pytorch",
                 "torch": torch.__version__,
                 "threads": torch.get_num_threads(),
+                "pruned": args.pruned,
                 "value": round(median, 2),
                 "unit": "samples/s",
                 "range": [round(lo, 2), round(hi, 2)],

@@ -37,7 +37,7 @@ const COLUMNS_OP = {
  * calls on V8's fast path.
  */
 const KERNEL_SYMBOLS = {
-  nk_init: { parameters: ["i32"], result: "i32" },
+  nk_init: { parameters: ["i32", "i32"], result: "i32" }, // threads, spin (microseconds)
   nk_pin: { parameters: ["buffer"], result: "i32" },
   nk_use_blas: { parameters: ["buffer"], result: "i32" },
   nk_sgemm: {
@@ -246,6 +246,22 @@ export function poolThreads(): number {
 }
 
 /**
+ * How long an idle pool worker spins before it sleeps, in microseconds: JEPA_NATIVE_SPIN_US,
+ * else 5,000. Waking a sleeping worker costs tens to hundreds of microseconds (more in a VM);
+ * kernels come in quick succession with the caller's work between them, so spinning through
+ * those gaps pays (the ijepa-step ran 5-10% faster on the 2-core VM than with 0.1 ms). Where
+ * other processes need the cores, a smaller value (or JEPA_NATIVE_THREADS=1) gives them back.
+ */
+export function poolSpinMicros(): number {
+  let fromEnv: string | undefined;
+  try {
+    fromEnv = Deno.env.get("JEPA_NATIVE_SPIN_US") || undefined;
+  } catch { /* no env permission */ }
+  const us = fromEnv === undefined ? 5000 : Number(fromEnv);
+  return Number.isInteger(us) && us >= 0 ? Math.min(us, 1_000_000) : 5000;
+}
+
+/**
  * Opens OpenBLAS and the kernels (compiling them on first use), once per process. Throws
  * {@linkcode NativeUnavailable} with a one-line reason when FFI is not permitted, OpenBLAS is
  * missing, or there is no C compiler.
@@ -298,7 +314,7 @@ export function openNative(): NativeLibs {
     throw new NativeUnavailable(`${blasName} has no cblas_sgemm`);
   }
   const configPtr = blas.openblas_get_config();
-  const threads = kLib.symbols.nk_init(poolThreads());
+  const threads = kLib.symbols.nk_init(poolThreads(), poolSpinMicros());
   opened = {
     blas,
     k: kLib.symbols,

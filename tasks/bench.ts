@@ -9,7 +9,13 @@
 import * as tf from "@tensorflow/tfjs";
 import { BENCHMARKS, type BenchResult } from "../lib/bench/bench.ts";
 import { formatKernelProfile, startKernelProfile } from "../lib/bench/kernel_profile.ts";
-import { comparePeer, PEER_SCRIPTS, type PeerComparison } from "../lib/bench/peers.ts";
+import {
+  type PairedComparison,
+  pairWithPeer,
+  PEER_SCRIPTS,
+  type PeerResult,
+  runPeer,
+} from "../lib/bench/peers.ts";
 import { soak, type SoakSample } from "../lib/bench/soak.ts";
 import { BACKEND_NAMES, initBackend } from "../lib/tensor/backend.ts";
 import { parseTaskArgs, runTask, UsageError } from "./cli.ts";
@@ -21,8 +27,8 @@ const spec = {
   options: {
     only: "run only these benchmarks (comma-separated names)",
     backend: `tfjs backend: auto | ${BACKEND_NAMES.join(" | ")} (default JEPA_BACKEND or auto)`,
-    rounds: "with --peers: alternate ours and the peer this many times and report the median " +
-      "of the rounds' ratios (default 3)",
+    windows: "with --peers: paired windows of 3 steps, ours then each form of the peer in turn, " +
+      "whose ratios' median is reported (default 10)",
     soak: "instead of timing, run N steps of each benchmark that has a step and print " +
       "numTensors and RSS every N/10 steps, and their growth from step N/10 to N",
   },
@@ -38,7 +44,7 @@ const spec = {
   examples: [
     "deno task bench --only env-breakout --json",
     "deno task bench --only ijepa-step --peers",
-    "deno task bench --only ijepa-step --peers --rounds 5",
+    "deno task bench --only ijepa-step --peers --windows 20",
     "deno task bench --only ijepa-step --backend cpu --profile",
     "deno task bench --only ijepa-step --soak 1000",
   ],
@@ -53,35 +59,35 @@ function line(result: BenchResult): string {
   } ${result.value} ${result.unit}${range} [${result.backend}${peak}]`;
 }
 
-function peerLines(unit: string, c: PeerComparison): string[] {
-  const first = c.rounds[0].peer;
-  const others = c.threadRuns.filter((r) => r.threads !== first.threads)
-    .map((r) => `${r.threads} thread${r.threads === 1 ? "" : "s"}: ${r.value}`);
-  const values = (f: (r: PeerComparison["rounds"][number]) => number) =>
-    c.rounds.map((r) => f(r).toFixed(2)).join(", ");
-  const ratios = (f: (r: PeerComparison["rounds"][number]) => number) =>
-    c.rounds.map((r) => (r.ours / f(r)).toFixed(2)).join(", ");
-  const peak = first.peakRssMiB ? `, peak RSS ${first.peakRssMiB} MiB` : "";
-  const n = c.rounds.length;
+function peerLines(
+  ours: BenchResult,
+  best: PeerResult,
+  runs: PeerResult[],
+  variants: Record<string, PeerResult>,
+): string[] {
+  const others = runs.filter((r) => r !== best).map((r) => `${r.threads} threads: ${r.value}`);
+  const range = (r: PeerResult) => r.range ? ` (min ${r.range[0]}, max ${r.range[1]})` : "";
+  const threads = (r: PeerResult) => `${r.threads} thread${r.threads === 1 ? "" : "s"}`;
+  const peak = (r: PeerResult) => r.peakRssMiB ? `, peak RSS ${r.peakRssMiB} MiB` : "";
   return [
-    `${"  rounds".padEnd(20)} ${n} (ours, then the peer, in turn); medians below`,
-    `${"  ours".padEnd(20)} ${c.ours.toFixed(2)} ${unit} (rounds: ${values((r) => r.ours)})`,
-    `${"  pytorch".padEnd(20)} ${c.peer.toFixed(2)} ${unit} (rounds: ${
-      values((r) => r.peer.value)
-    }) [torch ${first.torch}, ${first.threads} thread${first.threads === 1 ? "" : "s"}${
-      others.length ? `; ${others.join(", ")}` : ""
-    }${peak}]`,
-    `${"  ours / pytorch".padEnd(20)} ${c.ratio.toFixed(2)}x (rounds: ${
-      ratios((r) => r.peer.value)
-    })`,
-    ...Object.entries(c.variants).flatMap(([name, v]) => [
-      `${`  pytorch ${name}`.padEnd(20)} ${v.value.toFixed(2)} ${unit} (rounds: ${
-        values((r) => r.variants[name].value)
-      })`,
-      `${`  ours / ${name}`.padEnd(20)} ${v.ratio.toFixed(2)}x (rounds: ${
-        ratios((r) => r.variants[name].value)
-      })`,
-    ]),
+    `${"  pytorch".padEnd(20)} ${best.value} ${best.unit}${range(best)} [torch ${best.torch}, ` +
+    `${threads(best)}${others.length ? `; ${others.join(", ")}` : ""}${peak(best)}]`,
+    ...Object.entries(variants).map(([name, r]) =>
+      `${`  pytorch ${name}`.padEnd(20)} ${r.value} ${r.unit}${range(r)} [${threads(r)}${peak(r)}]`
+    ),
+  ];
+}
+
+function pairedLines(c: PairedComparison): string[] {
+  return [
+    `${"  paired".padEnd(20)} ${c.windows.length} windows of ${c.steps} steps: ours, then each ` +
+    `form of the peer (${c.threads} thread${c.threads === 1 ? "" : "s"}), in turn`,
+    ...Object.entries(c.ratios).map(([form, r]) =>
+      `${`  ours / ${form === "reference" ? "pytorch" : form}`.padEnd(20)} ` +
+      `${r.median.toFixed(2)}x (median of the windows; min ${r.min.toFixed(2)}, max ${
+        r.max.toFixed(2)
+      })`
+    ),
   ];
 }
 
@@ -129,9 +135,9 @@ if (import.meta.main) {
       );
     }
     const selected = BENCHMARKS.filter((b) => !names || names.includes(b.name));
-    const rounds = options.rounds === undefined ? 3 : Number(options.rounds);
-    if (!(Number.isInteger(rounds) && rounds >= 1)) {
-      throw new UsageError(`--rounds: expected an integer >= 1, got '${options.rounds}'`);
+    const windows = options.windows === undefined ? 10 : Number(options.windows);
+    if (!(Number.isInteger(windows) && windows >= 1)) {
+      throw new UsageError(`--windows: expected an integer >= 1, got '${options.windows}'`);
     }
     if (options.soak !== undefined) {
       const steps = Number(options.soak);
@@ -162,19 +168,34 @@ if (import.meta.main) {
       const result = await bench.run({ quick: switches.quick });
       console.log(switches.json ? JSON.stringify(result) : line(result));
       if (switches.peers && PEER_SCRIPTS[bench.name] && !result.config.skipped) {
-        const c = await comparePeer(
-          bench.name,
-          async () => (await bench.run({ quick: switches.quick })).value,
-          { rounds, quick: switches.quick, firstOurs: result.value },
-        );
+        // Each side on its own first (the peer's thread counts tried, peak memory), then paired.
+        const peer = await runPeer(bench.name, { quick: switches.quick });
+        let paired: PairedComparison | { reason: string } | undefined;
+        if (peer.ok && bench.prepare && bench.stepUnits) {
+          const run = bench.prepare();
+          try {
+            run.step(); // warm-up
+            paired = await pairWithPeer(bench.name, () => run.step(), bench.stepUnits, {
+              threads: peer.best.threads,
+              windows: switches.quick ? 1 : windows,
+              steps: switches.quick ? 1 : 3,
+            });
+          } finally {
+            run.dispose();
+          }
+        }
         if (switches.json) {
           console.log(JSON.stringify(
-            "reason" in c
-              ? { bench: bench.name, impl: "pytorch", skipped: c.reason }
-              : { bench: bench.name, impl: "pytorch", ...c },
+            peer.ok
+              ? { ...peer.best, runs: peer.runs, variants: peer.variants, paired }
+              : { bench: bench.name, impl: "pytorch", skipped: peer.reason },
           ));
-        } else if ("reason" in c) console.log(`${"  pytorch".padEnd(20)} skipped: ${c.reason}`);
-        else for (const l of peerLines(result.unit, c)) console.log(l);
+        } else if (peer.ok) {
+          for (const l of peerLines(result, peer.best, peer.runs, peer.variants)) console.log(l);
+          if (paired && "reason" in paired) {
+            console.log(`${"  paired".padEnd(20)} failed: ${paired.reason}`);
+          } else if (paired) { for (const l of pairedLines(paired)) console.log(l); }
+        } else console.log(`${"  pytorch".padEnd(20)} skipped: ${peer.reason}`);
       }
       if (switches.profile && bench.prepare) console.log(profile(bench.prepare));
     }

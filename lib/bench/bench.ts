@@ -30,8 +30,10 @@ export interface Benchmark {
   description: string;
   /** `quick` shortens the timing (for tests); numbers to report come from a full run. */
   run(opts: { quick?: boolean }): Promise<BenchResult>;
-  /** For tensor benchmarks: the timed step alone, for per-kernel profiles. */
+  /** For tensor benchmarks: the timed step alone, for per-kernel profiles and paired peers. */
   prepare?(): { step(): unknown; dispose(): void };
+  /** What one step of `prepare` counts in the result's unit (samples, env steps). */
+  stepUnits?: number;
 }
 
 /** Every benchmark, in the order `deno task bench` runs them. */

@@ -3,7 +3,13 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../tensor/backend.ts";
 import { formatKernelProfile, startKernelProfile } from "./kernel_profile.ts";
 import { peakRssMiB } from "./measure.ts";
-import { comparePeer, type PeerResult, peerUnavailable, runPeer } from "./peers.ts";
+import {
+  pairWithPeer,
+  type PeerResult,
+  peerUnavailable,
+  runPeer,
+  summarizeWindows,
+} from "./peers.ts";
 import { soak } from "./soak.ts";
 
 await initBackend({ backend: "cpu" });
@@ -30,47 +36,16 @@ Deno.test("peak RSS is read from /proc where there is one", () => {
   if (Deno.build.os === "linux") assert.ok(peak !== undefined && peak > 10, String(peak));
 });
 
-Deno.test("a peer comparison alternates rounds and reports the median of their ratios", async () => {
-  const peerValues = [100, 50, 80]; // the peer's speed drifts from round to round
-  const oursValues = [40, 90]; // ours after the first round, measured by the caller
-  const asked: (number[] | undefined)[] = [];
-  const result = (value: number, threads: number): PeerResult => ({
-    bench: "b",
-    impl: "pytorch",
-    value,
-    unit: "samples/s",
-    threads,
-  });
-  const c = await comparePeer("b", () => Promise.resolve(oursValues.shift()!), {
-    rounds: 3,
-    firstOurs: 110,
-    peer: (_bench, opts) => {
-      asked.push(opts?.threads);
-      const value = peerValues.shift()!;
-      const best = result(value, 2);
-      return Promise.resolve({
-        ok: true as const,
-        best,
-        runs: opts?.threads ? [best] : [result(value / 2, 1), best],
-        variants: { pruned: result(value * 2, 2) },
-      });
-    },
-  });
-  assert.ok(!("reason" in c));
-  if ("reason" in c) return;
-  // Round 1 tries every thread count; later rounds the best one.
-  assert.deepEqual(asked, [undefined, [2], [2]]);
-  assert.deepEqual(c.rounds.map((r) => r.ours), [110, 40, 90]);
-  assert.equal(c.threadRuns.length, 2);
-  assert.equal(c.ours, 90);
-  assert.equal(c.peer, 80);
-  // Ratios per round: 1.1, 0.8, 1.125: the median is 1.1, not 90 / 80.
-  assert.equal(c.ratio, 1.1);
-  assert.deepEqual(c.variants.pruned, { value: 160, ratio: 0.55 });
-  const failed = await comparePeer("b", () => Promise.resolve(1), {
-    peer: () => Promise.resolve({ ok: false as const, reason: "no torch" }),
-  });
-  assert.deepEqual(failed, { reason: "no torch" });
+Deno.test("paired windows: per form, the median, min and max of the windows' ratios", () => {
+  const ratios = summarizeWindows([
+    { ours: 110, peers: { reference: 100, pruned: 220 } },
+    { ours: 40, peers: { reference: 50, pruned: 80 } }, // the machine slowed for both sides
+    { ours: 90, peers: { reference: 80, pruned: 160 } },
+  ]);
+  // 1.1, 0.8, 1.125: the median is 1.1, though the sums' ratio is 240 / 230.
+  assert.deepEqual(ratios.reference, { median: 1.1, min: 0.8, max: 1.125 });
+  assert.deepEqual(ratios.pruned, { median: 0.5, min: 0.5, max: 0.5625 });
+  assert.deepEqual(summarizeWindows([]), {});
 });
 
 Deno.test("a peer without torch is skipped with the reason", async () => {
@@ -106,6 +81,24 @@ Deno.test({
     assert.equal(pruned.threads, 1);
     assert.equal(pruned.pruned, true);
     assert.ok(pruned.value > 0);
+    // Served, window by window, against a step of ours (here a stand-in of known speed).
+    const paired = await pairWithPeer(
+      "ijepa-step",
+      () => {
+        const until = performance.now() + 20;
+        while (performance.now() < until) { /* a 20 ms step */ }
+      },
+      64,
+      { threads: 1, windows: 2, steps: 1, pauseMs: 0 },
+    );
+    assert.ok(!("reason" in paired), "reason" in paired ? paired.reason : "");
+    if ("reason" in paired) return;
+    assert.equal(paired.windows.length, 2);
+    for (const w of paired.windows) {
+      assert.ok(w.ours > 0 && w.ours <= 3200, String(w.ours)); // 64 samples per >= 20 ms
+      assert.deepEqual(Object.keys(w.peers), ["reference", "pruned"]);
+    }
+    assert.ok(paired.ratios.reference.median > 0 && paired.ratios.pruned.median > 0);
   },
 });
 

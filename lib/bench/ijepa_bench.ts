@@ -109,6 +109,7 @@ export const ijepaStepBench: Benchmark = {
   name: "ijepa-step",
   description: "I-JEPA training step, reference ViT (192 wide, depth 4) on 84x84x4, batch 64",
   prepare: () => makeIJepaStep(),
+  stepUnits: IJEPA_BENCH_BATCH,
   async run({ quick }) {
     const batch = IJEPA_BENCH_BATCH;
     resetPeakRss();

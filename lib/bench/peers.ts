@@ -120,23 +120,19 @@ export async function runPeer(
   return { ok: true, best, runs, variants };
 }
 
-/** One round of a paired comparison: our run, then the peer's (and its variants'). */
-export interface PeerRound {
+/** Ours against each form of a peer, window by window (samples/s or the bench's unit). */
+export interface PairedWindow {
   ours: number;
-  peer: PeerResult;
-  variants: Record<string, PeerResult>;
+  /** `reference` (the peer proper) and each variant. */
+  peers: Record<string, number>;
 }
 
-/** A paired comparison over rounds: medians, and the median of each round's ratio. */
-export interface PeerComparison {
-  rounds: PeerRound[];
-  /** The first round's peer runs, every thread count (the best one is used from then on). */
-  threadRuns: PeerResult[];
-  ours: number;
-  peer: number;
-  /** Median over rounds of ours / peer in that round. */
-  ratio: number;
-  variants: Record<string, { value: number; ratio: number }>;
+/** Paired windows summed up: per form, the median, min and max of the windows' ratios. */
+export interface PairedComparison {
+  threads: number;
+  steps: number;
+  windows: PairedWindow[];
+  ratios: Record<string, { median: number; min: number; max: number }>;
 }
 
 const median = (xs: number[]) => {
@@ -144,46 +140,92 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-/**
- * Ours against the peer of `bench` in `rounds` alternating rounds (ours, then the peer), so
- * that a machine whose speed drifts (a shared one) moves both sides of each round's ratio
- * together; the ratio reported is the median of the rounds' ratios. The first round tries each
- * thread count of the peer; later rounds run the best one. `ours` runs our benchmark once and
- * returns its value.
- */
-export async function comparePeer(
-  bench: string,
-  ours: () => Promise<number>,
-  opts: {
-    rounds?: number;
-    quick?: boolean;
-    /** Our value of the first round, when already measured. */
-    firstOurs?: number;
-    /** Runs the peer ({@linkcode runPeer}; tests pass their own). */
-    peer?: typeof runPeer;
-  } = {},
-): Promise<PeerComparison | { reason: string }> {
-  const run = opts.peer ?? runPeer;
-  const rounds: PeerRound[] = [];
-  let threadRuns: PeerResult[] = [];
-  for (let r = 0; r < Math.max(1, opts.rounds ?? 3); r++) {
-    const value = r === 0 && opts.firstOurs !== undefined ? opts.firstOurs : await ours();
-    const threads = r === 0 ? undefined : [rounds[0].peer.threads];
-    const peer = await run(bench, { quick: opts.quick, threads });
-    if (!peer.ok) return { reason: peer.reason };
-    if (r === 0) threadRuns = peer.runs;
-    rounds.push({ ours: value, peer: peer.best, variants: peer.variants });
+/** The ratio of ours to each form of the peer, window by window, summed up. */
+export function summarizeWindows(windows: PairedWindow[]): PairedComparison["ratios"] {
+  const forms = Object.keys(windows[0]?.peers ?? {});
+  return Object.fromEntries(forms.map((form) => {
+    const r = windows.map((w) => w.ours / w.peers[form]);
+    return [form, { median: median(r), min: Math.min(...r), max: Math.max(...r) }];
+  }));
+}
+
+/** Reads a stream line by line. */
+async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  const decoder = new TextDecoder();
+  let buffered = "";
+  for await (const chunk of stream) {
+    buffered += decoder.decode(chunk, { stream: true });
+    let at: number;
+    while ((at = buffered.indexOf("\n")) >= 0) {
+      yield buffered.slice(0, at);
+      buffered = buffered.slice(at + 1);
+    }
   }
-  const names = Object.keys(rounds[0].variants);
-  return {
-    rounds,
-    threadRuns,
-    ours: median(rounds.map((r) => r.ours)),
-    peer: median(rounds.map((r) => r.peer.value)),
-    ratio: median(rounds.map((r) => r.ours / r.peer.value)),
-    variants: Object.fromEntries(names.map((name) => [name, {
-      value: median(rounds.map((r) => r.variants[name].value)),
-      ratio: median(rounds.map((r) => r.ours / r.variants[name].value)),
-    }])),
+  if (buffered) yield buffered;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Ours against the peer of `bench` in paired windows: the peer runs as a server (`--serve`,
+ * both its forms loaded), and each window times `steps` of our steps, then `steps` of each
+ * form of the peer, in turn. A shared machine's speed drifts over seconds; within a window pair
+ * both sides see about the same machine, so the median of the windows' ratios is steadier than
+ * a ratio of separate runs. `step` runs one of our steps of `units` samples (or env steps).
+ * A pause between turns lets the other side's idle threads stop spinning.
+ */
+export async function pairWithPeer(
+  bench: string,
+  step: () => void,
+  units: number,
+  opts: { threads: number; windows?: number; steps?: number; pauseMs?: number },
+): Promise<PairedComparison | { reason: string }> {
+  const script = PEER_SCRIPTS[bench];
+  if (!script) return { reason: `no peer for ${bench}` };
+  const { threads, windows = 10, steps = 3, pauseMs = 100 } = opts;
+  const path = fileURLToPath(new URL(script, import.meta.url));
+  const child = new Deno.Command(python(), {
+    args: [path, "--threads", String(threads), "--serve"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  const replies = lines(child.stdout);
+  const writer = child.stdin.getWriter();
+  const encoder = new TextEncoder();
+  const reply = async () => {
+    const next = await replies.next();
+    if (next.done) throw new Error(`the peer stopped: ${(await stderr).trim().split("\n").at(-1)}`);
+    return next.value;
   };
+  try {
+    if ((await reply()) !== "ready") throw new Error("the peer did not start serving");
+    const forms = ["reference", ...Object.keys(PEER_VARIANTS[bench] ?? {})];
+    const out: PairedWindow[] = [];
+    for (let w = 0; w < windows; w++) {
+      await sleep(pauseMs);
+      const start = performance.now();
+      for (let i = 0; i < steps; i++) step();
+      const ours = (steps * units) / ((performance.now() - start) / 1000);
+      const peers: Record<string, number> = {};
+      for (const form of forms) {
+        await sleep(pauseMs);
+        await writer.write(encoder.encode(`${form} ${steps}\n`));
+        const { seconds } = JSON.parse(await reply()) as { seconds: number };
+        peers[form] = (steps * units) / seconds;
+      }
+      out.push({ ours, peers });
+    }
+    return { threads, steps, windows: out, ratios: summarizeWindows(out) };
+  } catch (err) {
+    return { reason: err instanceof Error ? err.message : String(err) };
+  } finally {
+    await writer.close().catch(() => {});
+    try {
+      child.kill();
+    } catch { /* already gone */ }
+    await child.status;
+    await stderr;
+  }
 }

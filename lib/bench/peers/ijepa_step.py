@@ -298,6 +298,22 @@ def measure(work, units, windows, seconds, warmup):
     return statistics.median(rates), rates[0], rates[-1]
 
 
+def serve(patches):
+    """Paired timing: the caller alternates windows of our steps with windows of these."""
+    models = {"reference": IJepa(False), "pruned": IJepa(True)}
+    rngs = {name: random.Random(1) for name in models}
+    for name, model in models.items():
+        for _ in range(2):
+            model.step(patches, rngs[name])
+    print("ready", flush=True)
+    for line in sys.stdin:
+        name, steps = line.split()
+        start = time.perf_counter()
+        for _ in range(int(steps)):
+            models[name].step(patches, rngs[name])
+        print(json.dumps({"seconds": time.perf_counter() - start}), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
@@ -309,11 +325,20 @@ def main():
         "predictor for the mask tokens, that of the target encoder for the target tokens (the "
         "same loss; the default is the reference I-JEPA formulation, every token in every block)",
     )
+    ap.add_argument(
+        "--serve",
+        action="store_true",
+        help="build both forms, print 'ready', then for each line 'reference N' or 'pruned N' on "
+        "stdin run N steps of that form and print {\"seconds\": ...} (paired timing)",
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    patches = torch.rand(BATCH, TOKENS, PATCH_DIM, generator=torch.Generator().manual_seed(1))
+    if args.serve:
+        serve(patches)
+        return
     model = IJepa(args.pruned)
     rng = random.Random(1)
-    patches = torch.rand(BATCH, TOKENS, PATCH_DIM, generator=torch.Generator().manual_seed(1))
     windows, seconds, warmup = (1, 0, 0) if args.quick else (3, 2, 1)
     median, lo, hi = measure(lambda: model.step(patches, rng), BATCH, windows, seconds, warmup)
     peak_kib = peak_rss_kib()

@@ -60,7 +60,6 @@ function line(result: BenchResult): string {
 }
 
 function peerLines(
-  ours: BenchResult,
   best: PeerResult,
   runs: PeerResult[],
   variants: Record<string, PeerResult>,
@@ -191,7 +190,7 @@ if (import.meta.main) {
               : { bench: bench.name, impl: "pytorch", skipped: peer.reason },
           ));
         } else if (peer.ok) {
-          for (const l of peerLines(result, peer.best, peer.runs, peer.variants)) console.log(l);
+          for (const l of peerLines(peer.best, peer.runs, peer.variants)) console.log(l);
           if (paired && "reason" in paired) {
             console.log(`${"  paired".padEnd(20)} failed: ${paired.reason}`);
           } else if (paired) { for (const l of pairedLines(paired)) console.log(l); }

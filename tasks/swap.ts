@@ -59,8 +59,8 @@ const spec = {
   },
   options: {
     out: "swap directory (default results/swap-<preset>-<env>; the same dir continues a grid)",
-    jobs: "runs trained at once, each in its own process (default 1; 2 uses both cores of a " +
-      "2-core machine)",
+    jobs: "runs trained at once, each in its own process with its share of the cores' threads " +
+      "(default 1; 2 uses both cores of a 2-core machine, one each)",
     only: "train and evaluate only these runs, e.g. cnn-s0,jepa_frozen-s1 (no report; --jobs " +
       "uses it for its workers)",
     backend:
@@ -96,12 +96,17 @@ async function runWorkers(config: SwapConfig, run: RunDir, jobs: number): Promis
     if (a === "--jobs" || a === "--out") i++;
     else if (!a.startsWith("--jobs=") && !a.startsWith("--out=")) args.push(a);
   }
+  // The cores are shared out: each worker's native backend gets its share of threads (unless
+  // JEPA_NATIVE_THREADS says otherwise), so no worker's threads wait on another's cores.
+  const threads = Deno.env.get("JEPA_NATIVE_THREADS") ||
+    String(Math.max(1, Math.floor(navigator.hardwareConcurrency / jobs)));
   const failed: string[] = [];
   const worker = async () => {
     for (let name = pending.shift(); name !== undefined; name = pending.shift()) {
       run.log(`worker: ${name}`);
       const status = await new Deno.Command(Deno.execPath(), {
         args: ["run", "-A", import.meta.filename!, ...args, "--out", run.dir, "--only", name],
+        env: { JEPA_NATIVE_THREADS: threads },
         stdout: "inherit",
         stderr: "inherit",
       }).spawn().status;

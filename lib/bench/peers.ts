@@ -41,6 +41,8 @@ export const PEER_VARIANTS: Record<string, Record<string, string[]>> = {
   "ijepa-step": { pruned: ["--pruned"] },
 };
 
+const message = (err: unknown) => err instanceof Error ? err.message : String(err);
+
 /** The Python to use: JEPA_PYTHON, else python3. */
 function python(): string {
   try {
@@ -97,7 +99,6 @@ export async function runPeer(
     if (!r.ok) throw new Error(lastLine(r.stderr) || "failed");
     return JSON.parse(lastLine(r.stdout)) as PeerResult;
   };
-  const message = (err: unknown) => err instanceof Error ? err.message : String(err);
   const runs: PeerResult[] = [];
   const failures: string[] = [];
   for (const threads of opts.threads ?? [1, 2]) {
@@ -114,7 +115,7 @@ export async function runPeer(
     try {
       variants[name] = await run(best.threads, flags);
     } catch (err) {
-      throw new Error(`the peer's ${name} variant failed: ${message(err)}`);
+      return { ok: false, reason: `the peer's ${name} variant failed: ${message(err)}` };
     }
   }
   return { ok: true, best, runs, variants };
@@ -219,7 +220,7 @@ export async function pairWithPeer(
     }
     return { threads, steps, windows: out, ratios: summarizeWindows(out) };
   } catch (err) {
-    return { reason: err instanceof Error ? err.message : String(err) };
+    return { reason: message(err) };
   } finally {
     await writer.close().catch(() => {});
     try {

@@ -7,16 +7,16 @@
  */
 
 import * as tf from "@tensorflow/tfjs";
-import { BENCHMARKS, type BenchResult } from "../lib/bench/bench.ts";
-import { formatKernelProfile, startKernelProfile } from "../lib/bench/kernel_profile.ts";
+import { BENCHMARKS, type BenchResult } from "../lib/studies/bench/mod.ts";
+import { formatKernelProfile, startKernelProfile } from "../lib/studies/bench/mod.ts";
 import {
   type PairedComparison,
   pairWithPeer,
   PEER_SCRIPTS,
   type PeerResult,
   runPeer,
-} from "../lib/bench/peers.ts";
-import { soak, type SoakSample } from "../lib/bench/soak.ts";
+} from "../lib/studies/bench/mod.ts";
+import { soak, type SoakSample } from "../lib/studies/bench/mod.ts";
 import { BACKEND_NAMES, initBackend } from "../lib/tensor/backend.ts";
 import { parseTaskArgs, runTask, UsageError } from "./cli.ts";
 

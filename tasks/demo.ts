@@ -14,9 +14,14 @@ import { checkEnvConfig, makeEnv } from "../lib/envs/make.ts";
 import type { Presets } from "../lib/run/config.ts";
 import { writeFileAtomic } from "../lib/run/atomic.ts";
 import { RunDir } from "../lib/run/run_dir.ts";
-import { datasetFigures, datasetStats, perturbationGallery } from "../lib/report/dataset_report.ts";
-import { episodeGif } from "../lib/report/export.ts";
-import { encodePng, tileFrames, upscaleNearest } from "../lib/report/png.ts";
+import {
+  datasetFigures,
+  datasetStats,
+  episodeGif,
+  perturbationGallery,
+} from "../lib/studies/demo/mod.ts";
+
+import { encodePng, tileFrames, upscaleNearest } from "../lib/viz/png.ts";
 import { COLLECT_PRESETS, type CollectTaskConfig } from "./collect.ts";
 import {
   checkConfig,
@@ -95,7 +100,12 @@ if (import.meta.main) {
       { length: 16 },
       (_, i) => first.start + Math.floor((i * (first.length - 1)) / 15),
     );
-    const gallery = tileFrames(picks.map((i) => ds.frame(i)), w, h, c, 8, 2, 255);
+    const gallery = tileFrames(picks.map((i) => ds.frame(i)), {
+      width: w,
+      height: h,
+      channels: c,
+      columns: 8,
+    });
     await writeFileAtomic(
       run.path("frames_gallery.png"),
       encodePng(

@@ -6,7 +6,7 @@
 
 import { openDataset } from "../lib/data/dataset.ts";
 import { writeFileAtomic } from "../lib/run/atomic.ts";
-import { episodeGif, framePng } from "../lib/report/export.ts";
+import { episodeGif, framePng } from "../lib/studies/demo/mod.ts";
 import { parseTaskArgs, runTask, UsageError } from "./cli.ts";
 
 const spec = {

@@ -7,7 +7,11 @@
 
 import { join } from "node:path";
 import { aleStatus } from "../lib/envs/ale.ts";
-import { type FidelityConfig, measureFidelity, writeFidelityReport } from "../lib/envs/fidelity.ts";
+import {
+  type FidelityConfig,
+  measureFidelity,
+  writeFidelityReport,
+} from "../lib/studies/fidelity/mod.ts";
 import { checkEnvConfig, CLEANRL_ATARI, type EnvConfig, evalEnvConfig } from "../lib/envs/make.ts";
 import type { Presets } from "../lib/run/config.ts";
 import { writeFileAtomic } from "../lib/run/atomic.ts";

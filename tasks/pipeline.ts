@@ -17,7 +17,7 @@ import {
 import { hasWorldModel } from "../lib/pipeline/world_model_phases.ts";
 import { runPipeline } from "../lib/pipeline/runner.ts";
 import { writeFileAtomic } from "../lib/run/atomic.ts";
-import type { RunInfo } from "../lib/report/run_report.ts";
+import type { RunInfo } from "../lib/pipeline/report.ts";
 import { initBackend } from "../lib/tensor/backend.ts";
 import { checkConfig, color, envSlug, parseTaskArgs, ProgressBar, runTask } from "./cli.ts";
 

@@ -2,17 +2,17 @@
  * `deno task plan`: latent planning with the stage-2 world model on a Breakout goal-reaching
  * task (bring the paddle to where a goal frame shows it within H steps): CEM on the world model
  * against CEM on the action-blind model, random actions and doing nothing. The evaluation
- * itself is lib/plan/plan_study.ts.
+ * itself is lib/studies/world_model/plan.ts.
  *
  * @module
  */
 
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { runPlanStudy } from "../lib/plan/plan_study.ts";
+import { runPlanStudy } from "../lib/studies/world_model/mod.ts";
 import { RunDir, type RunDirOptions } from "../lib/run/run_dir.ts";
 import { initBackend } from "../lib/tensor/backend.ts";
-import { PLAN_PRESETS } from "../lib/train/worldmodel_presets.ts";
+import { PLAN_PRESETS } from "../lib/studies/world_model/mod.ts";
 import { parseTaskArgs, runTask, UsageError } from "./cli.ts";
 
 /** Opens a run directory; a clash with an existing run is a user mistake, not a crash. */

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { openDataset } from "../lib/data/dataset.ts";
 import { GRID_COMPONENTS, pixelSubject, type ProbeFeatures } from "../lib/eval/encoder_probe.ts";
 import { RunDir } from "../lib/run/run_dir.ts";
-import { writeProbeStudy } from "../lib/report/probe_report.ts";
+import { writeProbeStudy } from "../lib/studies/pretrain/mod.ts";
 import { initBackend } from "../lib/tensor/backend.ts";
 import { loadPretrainedEncoder, randomEncoder } from "../lib/train/pretrain.ts";
 import { parseTaskArgs, runTask, UsageError } from "./cli.ts";

@@ -5,7 +5,7 @@
  */
 
 import { existsSync } from "node:fs";
-import { writeRunReport } from "../lib/report/run_report.ts";
+import { writeRunReport } from "../lib/pipeline/report.ts";
 import { parseTaskArgs, runTask, UsageError } from "./cli.ts";
 
 const spec = {

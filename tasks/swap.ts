@@ -9,7 +9,7 @@
 
 import { join } from "node:path";
 import { checkEnvConfig } from "../lib/envs/make.ts";
-import { writeSwapReport } from "../lib/rl/swap_report.ts";
+import { writeSwapReport } from "../lib/studies/swap/mod.ts";
 import {
   checkSwapConfig,
   ensureEncoders,
@@ -17,7 +17,7 @@ import {
   runSwap,
   SWAP_PRESETS,
   type SwapConfig,
-} from "../lib/rl/swap.ts";
+} from "../lib/studies/swap/mod.ts";
 import { RunDir } from "../lib/run/run_dir.ts";
 import { initBackend } from "../lib/tensor/backend.ts";
 import {

@@ -9,8 +9,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { PERTURB_LEVELS } from "../lib/envs/perturb.ts";
-import { writeSwapReport } from "../lib/rl/swap_report.ts";
-import { checkSwapConfig, runSwap, type SwapConfig } from "../lib/rl/swap.ts";
+import { writeSwapReport } from "../lib/studies/swap/mod.ts";
+import { checkSwapConfig, runSwap, type SwapConfig } from "../lib/studies/swap/mod.ts";
 import { initBackend } from "../lib/tensor/backend.ts";
 import { checkConfig, parseTaskArgs, runTask, UsageError } from "./cli.ts";
 

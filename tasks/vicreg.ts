@@ -1,6 +1,6 @@
 /**
  * `deno task vicreg`: the VICReg JEPA, its EMA-only ablation and the pixel encoder-decoder,
- * trained on the same transitions and compared (lib/report/transition_report.ts).
+ * trained on the same transitions and compared (lib/studies/vicreg/).
  *
  * @module
  */
@@ -11,9 +11,9 @@ import { collectDataset } from "../lib/data/collect.ts";
 import { openDataset } from "../lib/data/dataset.ts";
 import { checkEnvConfig, CLEANRL_ATARI } from "../lib/envs/make.ts";
 import { RunDir } from "../lib/run/run_dir.ts";
-import { writeTransitionStudy } from "../lib/report/transition_report.ts";
+import { writeTransitionStudy } from "../lib/studies/vicreg/mod.ts";
 import { initBackend } from "../lib/tensor/backend.ts";
-import { VICREG_PRESETS, type VicregTaskConfig } from "../lib/train/transition_presets.ts";
+import { VICREG_PRESETS, type VicregTaskConfig } from "../lib/studies/vicreg/mod.ts";
 import { checkConfig, envSlug, parseTaskArgs, ProgressBar, runTask } from "./cli.ts";
 
 const spec = {

@@ -4,7 +4,7 @@
  * and trains the action-conditioned predictor, its action-blind control and a pixel decoder,
  * then evaluates rollouts and action sensitivity on held-out episodes. Both stages write under
  * `--out` (`stage1/`, `stage2/`); stage 2 finds stage 1's encoder there. The study itself is
- * lib/train/world_model_study.ts.
+ * lib/studies/world_model/study.ts.
  *
  * @module
  */
@@ -24,8 +24,8 @@ import {
   type WorldModelDataset,
   worldModelDataset,
   worldModelEnv,
-} from "../lib/train/world_model_study.ts";
-import { WORLDMODEL_PRESETS, type WorldModelTaskConfig } from "../lib/train/worldmodel_presets.ts";
+} from "../lib/studies/world_model/mod.ts";
+import { WORLDMODEL_PRESETS, type WorldModelTaskConfig } from "../lib/studies/world_model/mod.ts";
 import { checkConfig, parseTaskArgs, ProgressBar, runTask, UsageError } from "./cli.ts";
 
 /** Opens a run directory; a clash with an existing run is a user mistake, not a crash. */

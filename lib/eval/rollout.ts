@@ -27,9 +27,6 @@ import {
   type WorldModel,
 } from "../models/world_model.ts";
 import { unpatchify } from "../nn/vit.ts";
-import { encodeGif } from "../report/gif.ts";
-import { Plot, plotToSvg } from "../report/plot.ts";
-import { tileFrames, upscaleNearest } from "../report/png.ts";
 import type { LatentData } from "../train/world_model.ts";
 import { LAMBDAS, r2Score, ridge } from "./probe.ts";
 
@@ -412,49 +409,6 @@ export function evaluateWorldModel(
       ...(models.blind ? { blind: sensitivity(models.blind, true) } : {}),
     },
   };
-}
-
-/** The rollout-error-vs-horizon figure (SVG). */
-export function rolloutErrorFigure(curve: RolloutErrorPoint[], title?: string): string {
-  const rows = curve.flatMap((p) => [
-    { horizon: p.horizon, error: p.model, predictor: "world model" },
-    ...(p.blind === undefined
-      ? []
-      : [{ horizon: p.horizon, error: p.blind, predictor: "action-blind" }]),
-    { horizon: p.horizon, error: p.copy, predictor: "copy last latent" },
-  ]);
-  return plotToSvg({
-    title: title ?? "Rollout error on held-out episodes (L1 on layer-normed latents)",
-    height: 280,
-    x: { label: "horizon (steps)" },
-    y: { label: "L1 error", grid: true, zero: true },
-    color: { legend: true },
-    marks: [
-      Plot.line(rows, { x: "horizon", y: "error", stroke: "predictor" }),
-      Plot.dot(rows, { x: "horizon", y: "error", fill: "predictor", r: 2.5 }),
-    ],
-  });
-}
-
-/**
- * An animated GIF of a film strip: per step, real | decoded real | imagined side by side,
- * scaled up `scale` times, with a gap between panels.
- */
-export function filmStripGif(
-  strip: { real: Uint8Array[]; decoded: Uint8Array[]; imagined: Uint8Array[] },
-  size: [number, number],
-  scale = 3,
-): Uint8Array {
-  const [h, w] = size;
-  const frames = strip.real.map((real, i) => {
-    const panels = [real, strip.decoded[i], strip.imagined[i]].map((f) =>
-      upscaleNearest(f, w, h, 1, scale)
-    );
-    return tileFrames(panels, w * scale, h * scale, 1, 3, 4, 255).data;
-  });
-  const width = 3 * w * scale + 4 * 4;
-  const height = h * scale + 2 * 4;
-  return encodeGif(frames, width, height, 1, { delayMs: 250 });
 }
 
 /**

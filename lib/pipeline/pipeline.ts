@@ -28,8 +28,8 @@ import { checkEnvConfig, CLEANRL_ATARI } from "../envs/make.ts";
 import type { PolicyName } from "../envs/policies.ts";
 import { GRID_COMPONENTS, pixelSubject, type ProbeFeatures } from "../eval/encoder_probe.ts";
 import type { Presets } from "../run/config.ts";
-import { writeProbeStudy } from "../report/probe_report.ts";
-import { writeRunReport } from "../report/run_report.ts";
+import { writeProbeStudy } from "../studies/pretrain/mod.ts";
+import { writeRunReport } from "./report.ts";
 import {
   loadPretrainedEncoder,
   pretrain,

@@ -1,8 +1,8 @@
 /**
  * The encoder-swap phase of the pipeline (lib/pipeline/pipeline.ts), after `probe`: PPO agents
  * with the run's own I-JEPA and autoencoder encoders (frozen or fine-tuned), a random-init
- * encoder and an end-to-end CNN, evaluated at every perturbation level (lib/rl/swap.ts), with the
- * grid's report (lib/rl/swap_report.ts) under `<run>/swap`.
+ * encoder and an end-to-end CNN, evaluated at every perturbation level (lib/studies/swap/grid.ts), with the
+ * grid's report (lib/studies/swap/report.ts) under `<run>/swap`.
  *
  * Its config slice is `deno task swap`'s preset without the pretraining part (the pipeline's
  * `ijepa` and `ae` phases provide the encoders, so a new encoder re-runs the grid) and without
@@ -19,8 +19,8 @@ import {
   runSwap,
   SWAP_PRESETS,
   type SwapConfig,
-} from "../rl/swap.ts";
-import { writeSwapReport } from "../rl/swap_report.ts";
+} from "../studies/swap/mod.ts";
+import { writeSwapReport } from "../studies/swap/mod.ts";
 import type { PresetName } from "../run/config.ts";
 import { phaseRun, type PipelineProgress } from "./phase_run.ts";
 import type { Phase } from "./runner.ts";

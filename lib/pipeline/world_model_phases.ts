@@ -3,9 +3,9 @@
  *
  *   worldmodel  its own dataset (scripted play with held random actions), V-JEPA stage 1, stage 2
  *               with its action-blind control and pixel decoder, and their evaluation
- *               (lib/train/world_model_study.ts), under `<run>/worldmodel/{dataset,stage1,stage2}`
+ *               (lib/studies/world_model/study.ts), under `<run>/worldmodel/{dataset,stage1,stage2}`
  *   plan        CEM planning toward goal frames with that world model vs the action-blind model,
- *               random and no-op (lib/plan/plan_study.ts), under `<run>/plan`
+ *               random and no-op (lib/studies/world_model/plan.ts), under `<run>/plan`
  *
  * Their config slices are the presets of `deno task worldmodel` / `deno task plan` without their
  * seeds: the pipeline's one seed drives every phase. Both measure Breakout's paddle, so only a
@@ -17,7 +17,7 @@
 import { join } from "node:path";
 import { type EnvConfig, parseEnvId } from "../envs/make.ts";
 import type { GoalTaskConfig, PlannerConfig } from "../plan/goal.ts";
-import { runPlanStudy } from "../plan/plan_study.ts";
+import { runPlanStudy } from "../studies/world_model/mod.ts";
 import type { PresetName } from "../run/config.ts";
 import type { PretrainConfig } from "../train/pretrain.ts";
 import type { DecoderTrainConfig, WorldModelTrainConfig } from "../train/world_model.ts";
@@ -28,7 +28,7 @@ import {
   stage2RunConfig,
   worldModelDataset,
   worldModelEnv,
-} from "../train/world_model_study.ts";
+} from "../studies/world_model/mod.ts";
 import {
   PLAN_PRESETS,
   type PlanTaskConfig,
@@ -36,7 +36,7 @@ import {
   type WorldModelData,
   type WorldModelEval,
   type WorldModelTaskConfig,
-} from "../train/worldmodel_presets.ts";
+} from "../studies/world_model/mod.ts";
 import { phaseRun, type PipelineProgress } from "./phase_run.ts";
 import type { Phase } from "./runner.ts";
 

@@ -35,8 +35,6 @@ import {
   rollout,
   type WorldModel,
 } from "../models/world_model.ts";
-import { Plot, plotToSvg } from "../report/plot.ts";
-import { tileFrames, upscaleNearest } from "../report/png.ts";
 import { deriveSeed, Rng } from "../tensor/rng.ts";
 import { cem, type CemConfig } from "./cem.ts";
 
@@ -348,48 +346,4 @@ export function standardPlanners(
   planners.random = (_task, i) => randomPlanner(a, rng("random", i));
   planners["no-op"] = () => (_obs, remaining) => Array(remaining).fill(a.noop);
   return planners;
-}
-
-/** A planner's success-rate figure (SVG). */
-export function successFigure(summary: GoalSummary[], title: string): string {
-  return plotToSvg({
-    title,
-    height: 220,
-    marginLeft: 130,
-    x: { label: "success rate", domain: [0, 1], grid: true },
-    y: { label: null },
-    marks: [
-      Plot.barX(summary, { x: "success", y: "planner", fill: "steelblue", sort: { y: "-x" } }),
-      Plot.text(summary, {
-        x: "success",
-        y: "planner",
-        text: (d: GoalSummary) => `${(100 * d.success).toFixed(0)}%`,
-        dx: 16,
-      }),
-    ],
-  });
-}
-
-/**
- * GIF frames of one planning episode: per step, the goal frame beside the current one (the
- * newest frame of each stack), scaled up `scale` times.
- */
-export function planningFrames(
-  goalObs: Uint8Array,
-  frames: Uint8Array[],
-  size: [number, number],
-  stack: number,
-  scale = 3,
-): { frames: Uint8Array[]; width: number; height: number } {
-  const [h, w] = size;
-  const newest = (obs: Uint8Array) => {
-    const out = new Uint8Array(h * w);
-    for (let p = 0; p < h * w; p++) out[p] = obs[p * stack + stack - 1];
-    return upscaleNearest(out, w, h, 1, scale);
-  };
-  const goal = newest(goalObs);
-  const tiles = frames.map((f) =>
-    tileFrames([goal, newest(f)], w * scale, h * scale, 1, 2, 4, 255)
-  );
-  return { frames: tiles.map((t) => t.data), width: tiles[0].width, height: tiles[0].height };
 }

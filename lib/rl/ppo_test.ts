@@ -14,7 +14,7 @@ import {
   sampleActions,
   trainPpo,
 } from "./ppo.ts";
-import { SignalEnv } from "./toy_env.ts";
+import { SignalEnv } from "../envs/toy_env.ts";
 
 await initBackend({ backend: "cpu" });
 

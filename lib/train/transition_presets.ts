@@ -1,27 +1,15 @@
 /**
- * Presets of `deno task vicreg`: the VICReg JEPA, its EMA-only ablation and the pixel
- * encoder-decoder on the same transitions. `full` uses the reference encoder (DESIGN.md 5) and
- * VICReg's published weights, meant for a GPU; `small` gives a meaningful comparison on a 2-core
- * CPU; `smoke` runs in about a minute (tests, CI).
+ * Model presets of the transition trainer (`transition.ts`): the VICReg JEPA, its EMA-only
+ * ablation and the pixel encoder-decoder share them. `full` uses the reference encoder
+ * (DESIGN.md 5) and VICReg's published weights, meant for a GPU; `small` gives a meaningful
+ * comparison on a 2-core CPU; `smoke` trains in seconds (tests, CI).
  *
  * @module
  */
 
-import type { ExploreConfig } from "../data/collect.ts";
-import { GRID_COMPONENTS, type ProbeFeatures } from "../eval/encoder_probe.ts";
 import type { Presets } from "../run/config.ts";
 import { VICREG_DEFAULTS } from "../ssl/vicreg.ts";
-import type { TransitionConfig, TransitionMethod } from "./transition.ts";
-
-/** Everything `deno task vicreg` runs. */
-export interface VicregTaskConfig {
-  /** Scripted play with held random actions, so that actions matter in the transitions. */
-  data: { episodes: number; explore: ExploreConfig };
-  model: TransitionConfig;
-  methods: TransitionMethod[];
-  /** Probe rows per split, feature sets, principal directions per token of `grid` features. */
-  probe: { rows: number; features: ProbeFeatures[]; gridComponents: number };
-}
+import type { TransitionConfig } from "./transition.ts";
 
 const fullModel: TransitionConfig = {
   seed: 0,
@@ -47,58 +35,41 @@ const fullModel: TransitionConfig = {
   evalRows: 2000,
 };
 
-const full: VicregTaskConfig = {
-  data: { episodes: 120, explore: { prob: 0.15, hold: [2, 8] } },
-  model: fullModel,
-  methods: ["vicreg", "ema-only", "pixel"],
-  probe: { rows: 3000, features: ["pooled", "grid"], gridComponents: GRID_COMPONENTS },
-};
-
 /** The presets. */
-export const VICREG_PRESETS: Presets<VicregTaskConfig> = {
+export const TRANSITION_PRESETS: Presets<TransitionConfig> = {
   smoke: {
-    ...full,
-    data: { ...full.data, episodes: 3 },
-    model: {
-      ...fullModel,
-      encoder: { ...fullModel.encoder, width: 32, depth: 1, heads: 2 },
-      predictorHidden: 64,
-      decoder: { width: 32, depth: 1, heads: 2, mlpRatio: 2 },
-      train: {
-        ...fullModel.train,
-        steps: 40,
-        batchSize: 32,
-        lr: 1e-3,
-        startLr: 1e-4,
-        warmupSteps: 5,
-        checkpointEvery: 20,
-        monitorEvery: 20,
-      },
-      evalRows: 256,
+    ...fullModel,
+    encoder: { ...fullModel.encoder, width: 32, depth: 1, heads: 2 },
+    predictorHidden: 64,
+    decoder: { width: 32, depth: 1, heads: 2, mlpRatio: 2 },
+    train: {
+      ...fullModel.train,
+      steps: 40,
+      batchSize: 32,
+      lr: 1e-3,
+      startLr: 1e-4,
+      warmupSteps: 5,
+      checkpointEvery: 20,
+      monitorEvery: 20,
     },
-    probe: { rows: 400, features: ["pooled", "grid"], gridComponents: 16 },
+    evalRows: 256,
   },
   small: {
-    ...full,
-    data: { ...full.data, episodes: 20 },
-    model: {
-      ...fullModel,
-      encoder: { ...fullModel.encoder, width: 64, depth: 2, heads: 2 },
-      predictorHidden: 256,
-      decoder: { width: 32, depth: 1, heads: 2, mlpRatio: 4 },
-      train: {
-        ...fullModel.train,
-        steps: 1_000,
-        batchSize: 64,
-        lr: 5e-4,
-        startLr: 5e-5,
-        warmupSteps: 100,
-        checkpointEvery: 100,
-        monitorEvery: 100,
-      },
-      evalRows: 1000,
+    ...fullModel,
+    encoder: { ...fullModel.encoder, width: 64, depth: 2, heads: 2 },
+    predictorHidden: 256,
+    decoder: { width: 32, depth: 1, heads: 2, mlpRatio: 4 },
+    train: {
+      ...fullModel.train,
+      steps: 1_000,
+      batchSize: 64,
+      lr: 5e-4,
+      startLr: 5e-5,
+      warmupSteps: 100,
+      checkpointEvery: 100,
+      monitorEvery: 100,
     },
-    probe: { rows: 2000, features: ["pooled", "grid"], gridComponents: GRID_COMPONENTS },
+    evalRows: 1000,
   },
-  full,
+  full: fullModel,
 };

@@ -16,7 +16,7 @@ import {
   trainTransitionModel,
   type TransitionConfig,
 } from "./transition.ts";
-import { VICREG_PRESETS } from "./transition_presets.ts";
+import { TRANSITION_PRESETS } from "./transition_presets.ts";
 import { vitGrid } from "../nn/vit.ts";
 import { transitionEncoder } from "./transition.ts";
 
@@ -30,7 +30,7 @@ await collectDataset(join(root, "ds"), {
   env: { ...CLEANRL_ATARI, id: "native:breakout" },
 });
 const ds = await openDataset(join(root, "ds"));
-const smoke = VICREG_PRESETS.smoke.model;
+const smoke = TRANSITION_PRESETS.smoke;
 const cfg: TransitionConfig = {
   ...smoke,
   valFraction: 0.25,

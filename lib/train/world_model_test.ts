@@ -18,7 +18,7 @@ import {
   type WorldModelTrainConfig,
 } from "./world_model.ts";
 import { syntheticLatentData } from "./world_model_testing.ts";
-import { WORLDMODEL_PRESETS } from "./worldmodel_presets.ts";
+import { DECODER_PRESETS, STAGE1_PRESETS } from "./world_model_presets.ts";
 
 await initBackend({ backend: "wasm" });
 
@@ -44,7 +44,7 @@ async function latents(): Promise<LatentData> {
 
 /** Stage 1 at test size: the smoke preset, narrower, on 32x32 frames. */
 function stage1(steps: number): PretrainConfig {
-  const s = WORLDMODEL_PRESETS.smoke.stage1;
+  const s = STAGE1_PRESETS.smoke;
   return {
     ...s,
     encoder: { ...s.encoder, patch: 8, width: 16, depth: 1, heads: 2 },
@@ -185,7 +185,7 @@ Deno.test("the pixel decoder trains on frozen latents of a real encoder, and loa
   assert.deepEqual(data.spec, { tokens: 16, dim: 16, rows: 4, cols: 4, numActions: 4 });
   const losses: number[] = [];
   const dir = await Deno.makeTempDir();
-  const cfg = WORLDMODEL_PRESETS.smoke.decoder;
+  const cfg = DECODER_PRESETS.smoke;
   await trainPixelDecoder(
     {
       ...cfg,

@@ -1,0 +1,558 @@
+/**
+ * The encoder-swap experiment: PPO agents on an Atari game with five encoders, several training
+ * seeds each, evaluated under the study's visual perturbations.
+ *
+ * Conditions: `cnn` (Nature CNN end to end), `jepa_frozen`, `ae_frozen`, `random_frozen`
+ * (a ViT encoder from I-JEPA, from the pixel autoencoder, or a random init of the same shape;
+ * only the heads train) and `jepa_finetune` (the I-JEPA encoder trained at 0.1x the heads'
+ * learning rate). Training and evaluation share one wrapper stack (`evalEnvConfig` of the
+ * training config); the published study evaluated through different wrappers, and its numbers
+ * suffered.
+ *
+ * Layout of a swap directory:
+ * - `pretrain/{dataset,ijepa,ae}/`: the encoders' pretraining (unless checkpoints were given);
+ * - `runs/<condition>-s<seed>/`: one PPO run each (`config.json`, `metrics.jsonl`, `run.log`,
+ *   `checkpoints/`, `done.json` once finished, `eval.json` once evaluated). A finished run is
+ *   skipped and an interrupted one resumes, so re-running the grid continues where it stopped;
+ * - the report (`swap_report.ts`): tables, figures, saliency maps, GIFs.
+ *
+ * @module
+ */
+
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { collectDataset } from "../../data/collect.ts";
+import { openDataset } from "../../data/dataset.ts";
+import { CLEANRL_ATARI, type EnvConfig, makeEnv } from "../../envs/make.ts";
+import { parsePerturbLevel, PERTURB_LEVELS, type PerturbLevel } from "../../envs/perturb.ts";
+import {
+  type ActFn,
+  type EpisodeRecord,
+  type EvalOptions,
+  evaluateRobustness,
+  meanByLevel,
+} from "../../eval/robustness.ts";
+import { writeFileAtomic } from "../../run/atomic.ts";
+import type { Presets } from "../../run/config.ts";
+import { RunDir } from "../../run/run_dir.ts";
+import { hasCheckpoint } from "../../tensor/checkpoint.ts";
+import { pretrain } from "../../train/pretrain.ts";
+import { PRETRAIN_PRESETS } from "../../train/pretrain_presets.ts";
+import type { Agent, AgentConfig, Readout } from "../../rl/agent.ts";
+import {
+  checkPpoConfig,
+  CLEANRL_PPO_ATARI,
+  loadAgent,
+  type PpoConfig,
+  sampleActions,
+  trainPpo,
+} from "../../rl/ppo.ts";
+import * as tf from "@tensorflow/tfjs";
+
+/** The conditions of the study, in the order tables and figures show them. */
+export const SWAP_CONDITIONS = [
+  "cnn",
+  "jepa_frozen",
+  "ae_frozen",
+  "random_frozen",
+  "jepa_finetune",
+] as const;
+/** One of {@linkcode SWAP_CONDITIONS}. */
+export type SwapCondition = typeof SWAP_CONDITIONS[number];
+
+/** PPO hyper-parameters of every run of the grid (seed, env and agent come from the grid). */
+export type SwapPpoConfig = Omit<PpoConfig, "seed" | "env" | "agent">;
+
+/** Everything that defines a swap grid. */
+export interface SwapConfig {
+  /** The env and its wrapper stack (`--env` sets `env.id`). */
+  env: EnvConfig;
+  conditions: string[];
+  /** Training seeds; every condition runs each. */
+  seeds: number[];
+  ppo: SwapPpoConfig;
+  agent: {
+    /** Width of the dense layer under the actor and critic. */
+    hidden: number;
+    /** Fine-tuned encoder learning rate as a fraction of the heads'. */
+    encoderLrScale: number;
+    /** What the heads read of a ViT: all final tokens, or their mean (`AgentConfig.readout`). */
+    readout: Readout;
+  };
+  pretrain: {
+    /** I-JEPA checkpoint directory ("" = pretrain one here with `preset`). */
+    jepa: string;
+    /** Autoencoder checkpoint directory ("" = pretrain one here). */
+    ae: string;
+    /** Pretraining preset when pretraining here. */
+    preset: string;
+    /** Override of the preset's steps (0: keep). */
+    steps: number;
+    /** Episodes of scripted play collected for pretraining. */
+    episodes: number;
+  };
+  eval: {
+    /** Games per level and evaluation seed. */
+    episodes: number;
+    seeds: number[];
+    levels: string[];
+    /** Cap on a game's steps in evaluation (0: the env's `maxEpisodeSteps`). */
+    maxEpisodeSteps: number;
+  };
+  report: {
+    /** Frames per condition in the saliency maps (0: none). */
+    saliencyFrames: number;
+    /** Steps of the clean-vs-hard GIF (0: none). */
+    gifSteps: number;
+    /** The condition whose seed-0 agent plays the GIF. */
+    gifCondition: string;
+  };
+}
+
+const PPO_DEFAULTS: SwapPpoConfig = (() => {
+  const { seed: _s, env: _e, agent: _a, ...rest } = CLEANRL_PPO_ATARI;
+  return rest;
+})();
+
+const full: SwapConfig = {
+  env: { ...CLEANRL_ATARI },
+  conditions: [...SWAP_CONDITIONS],
+  seeds: [0, 1, 2],
+  ppo: PPO_DEFAULTS,
+  agent: { hidden: 512, encoderLrScale: 0.1, readout: "tokens" },
+  pretrain: { jepa: "", ae: "", preset: "full", steps: 0, episodes: 120 },
+  eval: { episodes: 10, seeds: [100, 101, 102], levels: [...PERTURB_LEVELS], maxEpisodeSteps: 0 },
+  report: { saliencyFrames: 6, gifSteps: 400, gifCondition: "cnn" },
+};
+
+/**
+ * The presets of `deno task swap`. `full`: CleanRL's 10M steps per run (meant for a GPU).
+ * `small`: CleanRL's hyper-parameters for 300K steps per run, with the `small` pretraining
+ * preset. PPO is slow to start on Breakout: in a sanity run on native Breakout the CNN went from
+ * 1.1 (its first 60 games; random play 1.5) to 3.0 (its games around 110K steps), steadily
+ * rising; 300K steps is about an hour per run on one core of the project's 2-core CPU (about 85
+ * env steps/s with an OpenBLAS backend, half that on wasm). `smoke`: the whole grid, one seed, a
+ * few hundred steps, in a minute or two (tests, notebooks, CI).
+ */
+export const SWAP_PRESETS: Presets<SwapConfig> = {
+  smoke: {
+    ...full,
+    // Short games, so that a few hundred training steps finish some (learning curves).
+    env: { ...CLEANRL_ATARI, maxEpisodeSteps: 50 },
+    seeds: [0],
+    ppo: {
+      ...PPO_DEFAULTS,
+      totalSteps: 2 * 2 * 32,
+      numEnvs: 2,
+      numSteps: 32,
+      numMinibatches: 2,
+      updateEpochs: 2,
+      checkpointEvery: 1,
+    },
+    agent: { hidden: 64, encoderLrScale: 0.1, readout: "tokens" },
+    pretrain: { jepa: "", ae: "", preset: "smoke", steps: 12, episodes: 2 },
+    eval: { episodes: 2, seeds: [100], levels: [...PERTURB_LEVELS], maxEpisodeSteps: 60 },
+    report: { saliencyFrames: 3, gifSteps: 40, gifCondition: "cnn" },
+  },
+  small: {
+    ...full,
+    ppo: { ...PPO_DEFAULTS, totalSteps: 300_000, checkpointEvery: 10 },
+    pretrain: { jepa: "", ae: "", preset: "small", steps: 0, episodes: 20 },
+    eval: { episodes: 8, seeds: [100, 101], levels: [...PERTURB_LEVELS], maxEpisodeSteps: 4500 },
+  },
+  full,
+};
+
+/** Checks a swap config before anything runs; throws naming the key. */
+export function checkSwapConfig(cfg: SwapConfig): void {
+  for (const c of cfg.conditions) {
+    if (!(SWAP_CONDITIONS as readonly string[]).includes(c)) {
+      throw new Error(
+        `conditions: unknown condition '${c}' (valid: ${SWAP_CONDITIONS.join(", ")})`,
+      );
+    }
+  }
+  if (cfg.conditions.length === 0) throw new Error("conditions: at least one is needed");
+  if (cfg.seeds.length === 0) throw new Error("seeds: at least one training seed is needed");
+  if (new Set(cfg.seeds).size !== cfg.seeds.length) throw new Error("seeds: repeated seed");
+  for (const l of cfg.eval.levels) parsePerturbLevel(l);
+  if (!(Number.isInteger(cfg.eval.episodes) && cfg.eval.episodes >= 1)) {
+    throw new Error(`eval.episodes must be an integer >= 1, got ${cfg.eval.episodes}`);
+  }
+  if (cfg.eval.seeds.length === 0) throw new Error("eval.seeds: at least one is needed");
+  if (!(cfg.pretrain.preset in PRETRAIN_PRESETS)) {
+    throw new Error(`pretrain.preset: unknown preset '${cfg.pretrain.preset}'`);
+  }
+  checkPpoConfig({ ...cfg.ppo, ...runConfig(cfg, "cnn", cfg.seeds[0], { jepa: "", ae: "" }) });
+}
+
+/** The run directory name of a condition and seed. */
+export function runName(condition: string, seed: number): string {
+  return `${condition}-s${seed}`;
+}
+
+/** The agent of a condition, given the pretraining checkpoints. */
+export function conditionAgent(
+  cfg: SwapConfig,
+  condition: string,
+  encoders: { jepa: string; ae: string },
+): AgentConfig {
+  const base = { ...cfg.agent, checkpoint: "", frozen: false };
+  switch (condition) {
+    case "cnn":
+      return { ...base, encoder: "cnn" };
+    case "jepa_frozen":
+      return { ...base, encoder: "jepa", checkpoint: encoders.jepa, frozen: true };
+    case "ae_frozen":
+      return { ...base, encoder: "ae", checkpoint: encoders.ae, frozen: true };
+    case "random_frozen":
+      // The JEPA checkpoint only gives the encoder's shape; the weights are a fresh init.
+      return { ...base, encoder: "random", checkpoint: encoders.jepa, frozen: true };
+    case "jepa_finetune":
+      return { ...base, encoder: "jepa", checkpoint: encoders.jepa, frozen: false };
+  }
+  throw new Error(`unknown condition '${condition}'`);
+}
+
+/** The PPO config of one run of the grid. */
+export function runConfig(
+  cfg: SwapConfig,
+  condition: string,
+  seed: number,
+  encoders: { jepa: string; ae: string },
+): PpoConfig {
+  return {
+    ...cfg.ppo,
+    seed,
+    env: cfg.env,
+    agent: conditionAgent(cfg, condition, encoders),
+  };
+}
+
+/** What the grid reports as it goes. */
+export interface SwapHooks {
+  log?(line: string): void;
+  /** A run starts (`resumed`), is skipped as finished, or finishes. */
+  onRun?(event: { run: string; status: "start" | "resume" | "skip" | "done"; from?: number }): void;
+  /** Progress inside a run: updates done of the run's total. */
+  onProgress?(run: string, update: number, total: number, meanReturn: number, sps: number): void;
+}
+
+/** What `done.json` of a finished run holds. */
+export interface RunSummary {
+  run: string;
+  condition: string;
+  seed: number;
+  updates: number;
+  globalStep: number;
+  /** Env steps per second of the training (the last session, when resumed). */
+  sps: number;
+  seconds: number;
+  /** Mean return of the last 20 training games (whole games, unclipped). */
+  finalTrainReturn: number;
+  finishedAt: string;
+}
+
+/** `eval.json` of a run. */
+export interface RunEvaluation {
+  run: string;
+  condition: string;
+  seed: number;
+  /** The eval config it was made with (re-evaluated when it changes). */
+  eval: SwapConfig["eval"];
+  /** The checkpoint's update (less than the run's total for an unfinished run). */
+  update: number;
+  means: Partial<Record<PerturbLevel, number>>;
+  episodes: EpisodeRecord[];
+}
+
+/**
+ * Pretrains the I-JEPA and autoencoder encoders the conditions need (unless given), on scripted
+ * play of the grid's env; finished pretraining is reused, interrupted pretraining resumes.
+ */
+export async function ensureEncoders(
+  cfg: SwapConfig,
+  dir: string,
+  hooks: SwapHooks = {},
+): Promise<{ jepa: string; ae: string }> {
+  const needs = (m: "jepa" | "ae") =>
+    cfg.conditions.some((c) =>
+      m === "jepa" ? c.startsWith("jepa") || c === "random_frozen" : c === "ae_frozen"
+    );
+  const out = { jepa: cfg.pretrain.jepa, ae: cfg.pretrain.ae };
+  for (const method of ["jepa", "ae"] as const) {
+    if (!needs(method)) continue;
+    if (out[method]) {
+      if (!hasCheckpoint(out[method])) {
+        throw new Error(`pretrain.${method}: no checkpoint in ${out[method]}`);
+      }
+      continue;
+    }
+    const base = PRETRAIN_PRESETS[cfg.pretrain.preset as keyof typeof PRETRAIN_PRESETS];
+    const pcfg = {
+      ...base,
+      method: method === "jepa" ? "ijepa" as const : "ae" as const,
+      train: {
+        ...base.train,
+        steps: cfg.pretrain.steps > 0 ? cfg.pretrain.steps : base.train.steps,
+        checkpointEvery: Math.min(base.train.checkpointEvery, cfg.pretrain.steps || Infinity),
+        monitorEvery: Math.min(base.train.monitorEvery, cfg.pretrain.steps || Infinity),
+      },
+    };
+    const ckpt = join(dir, "pretrain", pcfg.method, "checkpoints");
+    const marker = join(dir, "pretrain", pcfg.method, "done.json");
+    out[method] = ckpt;
+    if (existsSync(marker) && hasCheckpoint(ckpt)) {
+      hooks.log?.(`pretrain ${pcfg.method}: finished checkpoint in ${ckpt}`);
+      continue;
+    }
+    const datasetDir = join(dir, "pretrain", "dataset");
+    if (!existsSync(join(datasetDir, "manifest.json"))) {
+      hooks.log?.(
+        `collecting ${cfg.pretrain.episodes} scripted games of ${cfg.env.id} -> ${datasetDir}`,
+      );
+      await collectDataset(datasetDir, {
+        seed: 0,
+        policy: "scripted",
+        episodes: cfg.pretrain.episodes,
+        shardFrames: 4096,
+        env: cfg.env,
+      });
+    }
+    const ds = await openDataset(datasetDir);
+    hooks.log?.(`pretrain ${pcfg.method} (${cfg.pretrain.preset}, ${pcfg.train.steps} steps)`);
+    const result = await pretrain(pcfg, ds, { checkpointDir: ckpt, resume: true }, {
+      log: hooks.log,
+    });
+    tf.dispose(result.tensors.map(([, v]) => v));
+    await writeFileAtomic(
+      marker,
+      JSON.stringify({ steps: result.steps, lastLoss: result.lastLoss }) + "\n",
+    );
+  }
+  return out;
+}
+
+/** An agent as an evaluation policy: sampled actions, as CleanRL evaluates. */
+export function agentPolicy(agent: Agent): ActFn {
+  const numActions = agent.spec.numActions;
+  return (obs, n, rng) => {
+    const input = agent.featureDim > 0 ? agent.embed(obs, n) : obs;
+    const logits = tf.tidy(() => agent.forward(input, n).logits.dataSync() as Float32Array);
+    return sampleActions(logits, n, numActions, rng).actions;
+  };
+}
+
+/** Evaluates a policy under the grid's eval config: the same games for every policy. */
+export function evaluatePolicy(
+  cfg: SwapConfig,
+  act: ActFn,
+  onEpisode?: (e: EpisodeRecord) => void,
+): { means: Partial<Record<PerturbLevel, number>>; episodes: EpisodeRecord[] } {
+  const opts: EvalOptions = {
+    levels: cfg.eval.levels.map(parsePerturbLevel),
+    episodes: cfg.eval.episodes,
+    seeds: cfg.eval.seeds,
+    maxEpisodeSteps: cfg.eval.maxEpisodeSteps,
+  };
+  const episodes = evaluateRobustness(cfg.env, act, opts, undefined, onEpisode);
+  return { means: meanByLevel(episodes), episodes };
+}
+
+/** Evaluates one agent under the grid's eval config. */
+export function evaluateAgent(
+  cfg: SwapConfig,
+  agent: Agent,
+  onEpisode?: (e: EpisodeRecord) => void,
+): { means: Partial<Record<PerturbLevel, number>>; episodes: EpisodeRecord[] } {
+  return evaluatePolicy(cfg, agentPolicy(agent), onEpisode);
+}
+
+/**
+ * Uniformly random actions on the grid's clean evaluation games: the floor that "the agent
+ * learned" is measured against. Random actions ignore the frames, so every perturbation level
+ * would give the same games and scores: only `clean` is played.
+ */
+export function randomPlay(cfg: SwapConfig): Partial<Record<PerturbLevel, number>> {
+  const env = makeEnv({ ...cfg.env, perturbation: "clean" }, 0);
+  const numActions = env.spec.actionMeanings.length;
+  env.close();
+  const act: ActFn = (_obs, n, rng) => Array.from({ length: n }, () => rng.int(numActions));
+  return evaluatePolicy({ ...cfg, eval: { ...cfg.eval, levels: ["clean"] } }, act).means;
+}
+
+function readJson<T>(path: string): T | null {
+  return existsSync(path) ? JSON.parse(readFileSync(path, "utf8")) as T : null;
+}
+
+/** Evaluates a run's latest checkpoint and writes `eval.json`. */
+export async function evaluateRun(
+  cfg: SwapConfig,
+  runDir: string,
+  condition: string,
+  seed: number,
+  hooks: SwapHooks = {},
+): Promise<RunEvaluation> {
+  const { agent, update } = loadAgent(join(runDir, "checkpoints"));
+  try {
+    const run = runName(condition, seed);
+    hooks.log?.(`evaluating ${run} (update ${update})`);
+    const { means, episodes } = evaluateAgent(cfg, agent);
+    const result: RunEvaluation = {
+      run,
+      condition,
+      seed,
+      eval: cfg.eval,
+      update,
+      means,
+      episodes,
+    };
+    await writeFileAtomic(join(runDir, "eval.json"), JSON.stringify(result) + "\n");
+    hooks.log?.(
+      `${run}: ${Object.entries(means).map(([l, m]) => `${l} ${m!.toFixed(2)}`).join(", ")}`,
+    );
+    return result;
+  } finally {
+    agent.dispose();
+  }
+}
+
+/** Options of {@linkcode runSwap}. */
+export interface SwapOptions {
+  /** Re-evaluate runs that already have an `eval.json` for this eval config. */
+  reevaluate?: boolean;
+  /** Only evaluate (no training); runs without a checkpoint are skipped. */
+  evalOnly?: boolean;
+  /** Only these runs (`runName`s); the others are left alone (one worker of `--jobs`). */
+  only?: string[];
+}
+
+/**
+ * Runs the grid in `dir`: pretraining if needed, then every condition x seed (finished runs
+ * skipped, interrupted ones resumed), then the evaluation of every run. Returns every run's
+ * evaluation (the report is `writeSwapReport`'s).
+ */
+export async function runSwap(
+  cfg: SwapConfig,
+  dir: string,
+  hooks: SwapHooks = {},
+  opts: SwapOptions = {},
+): Promise<RunEvaluation[]> {
+  checkSwapConfig(cfg);
+  const encoders = opts.evalOnly ? { jepa: "", ae: "" } : await ensureEncoders(cfg, dir, hooks);
+  const evaluations: RunEvaluation[] = [];
+  for (const condition of cfg.conditions) {
+    for (const seed of cfg.seeds) {
+      const name = runName(condition, seed);
+      if (opts.only && !opts.only.includes(name)) continue;
+      const runDir = join(dir, "runs", name);
+      const ckptDir = join(runDir, "checkpoints");
+      if (!opts.evalOnly) await trainRun(cfg, condition, seed, runDir, encoders, hooks);
+      if (!hasCheckpoint(ckptDir)) {
+        hooks.log?.(`${name}: no checkpoint, not evaluated`);
+        continue;
+      }
+      const prior = readJson<RunEvaluation>(join(runDir, "eval.json"));
+      const current = prior && !opts.reevaluate &&
+        JSON.stringify(prior.eval) === JSON.stringify(cfg.eval) &&
+        prior.update === readJson<{ step: number }>(join(ckptDir, "latest.json"))?.step;
+      evaluations.push(
+        current ? prior : await evaluateRun(cfg, runDir, condition, seed, hooks),
+      );
+    }
+  }
+  return evaluations;
+}
+
+/** Trains one run of the grid unless it is finished; resumes an interrupted one. */
+async function trainRun(
+  cfg: SwapConfig,
+  condition: string,
+  seed: number,
+  runDir: string,
+  encoders: { jepa: string; ae: string },
+  hooks: SwapHooks,
+): Promise<void> {
+  const name = runName(condition, seed);
+  if (existsSync(join(runDir, "done.json"))) {
+    hooks.log?.(`${name}: finished, skipped`);
+    hooks.onRun?.({ run: name, status: "skip" });
+    return;
+  }
+  const ppo = runConfig(cfg, condition, seed, encoders);
+  const run = await RunDir.open({ task: "swap", config: ppo, dir: runDir, resume: true });
+  const ckptDir = join(runDir, "checkpoints");
+  const resuming = hasCheckpoint(ckptDir);
+  const from = resuming ? readJson<{ step: number }>(join(ckptDir, "latest.json"))?.step ?? 0 : 0;
+  hooks.onRun?.({ run: name, status: resuming ? "resume" : "start", from });
+  const log = (line: string) => {
+    run.log(line);
+    hooks.log?.(`${name}: ${line}`);
+  };
+  log(`${resuming ? "resuming" : "training"} ${condition}, seed ${seed}, ${ppo.totalSteps} steps`);
+  if (resuming) {
+    // The updates after the last checkpoint run again: drop what they logged the first time.
+    const saved = readJson<{ extra: { globalStep: number } }>(join(ckptDir, "latest.json"));
+    const upTo = saved?.extra.globalStep ?? 0;
+    const kept = run.readMetrics().filter((r) => (r.globalStep as number) <= upTo);
+    await writeFileAtomic(
+      join(runDir, "metrics.jsonl"),
+      kept.map((r) => JSON.stringify(r) + "\n").join(""),
+    );
+  }
+  const numUpdates = Math.floor(ppo.totalSteps / (ppo.numEnvs * ppo.numSteps));
+  const recent: number[] = [];
+  const start = performance.now();
+  const result = await trainPpo(ppo, { checkpointDir: ckptDir, resume: true }, {
+    log,
+    onEpisode: (e) => {
+      run.metric({ kind: "episode", ...e });
+      recent.push(e.return);
+      if (recent.length > 20) recent.shift();
+    },
+    onUpdate: (s) => {
+      run.metric({ kind: "update", ...s });
+      hooks.onProgress?.(name, s.update, numUpdates, s.meanReturn, s.sps);
+    },
+  });
+  result.agent.dispose();
+  await run.finish();
+  const summary: RunSummary = {
+    run: name,
+    condition,
+    seed,
+    updates: result.updates,
+    globalStep: result.globalStep,
+    sps: result.sps,
+    seconds: (performance.now() - start) / 1000,
+    finalTrainReturn: recent.length ? recent.reduce((a, b) => a + b, 0) / recent.length : NaN,
+    finishedAt: new Date().toISOString(),
+  };
+  await writeFileAtomic(join(runDir, "done.json"), JSON.stringify(summary, null, 1) + "\n");
+  log(
+    `done: ${result.globalStep} steps, ${result.sps.toFixed(1)} steps/s, last-20-games return ` +
+      `${summary.finalTrainReturn.toFixed(2)}`,
+  );
+  hooks.onRun?.({ run: name, status: "done" });
+}
+
+/** The runs of a grid, in order, and whether each is finished and evaluated already. */
+export function gridRuns(cfg: SwapConfig, dir: string): { name: string; complete: boolean }[] {
+  return cfg.conditions.flatMap((c) =>
+    cfg.seeds.map((s) => {
+      const runDir = join(dir, "runs", runName(c, s));
+      const evaluation = readJson<RunEvaluation>(join(runDir, "eval.json"));
+      const complete = existsSync(join(runDir, "done.json")) && evaluation !== null &&
+        JSON.stringify(evaluation.eval) === JSON.stringify(cfg.eval);
+      return { name: runName(c, s), complete };
+    })
+  );
+}
+
+/** The finished-run summaries of a swap directory. */
+export function readRunSummaries(dir: string, cfg: SwapConfig): RunSummary[] {
+  return cfg.conditions.flatMap((c) =>
+    cfg.seeds.map((s) => readJson<RunSummary>(join(dir, "runs", runName(c, s), "done.json")))
+      .filter((x): x is RunSummary => x !== null)
+  );
+}

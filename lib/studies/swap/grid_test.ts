@@ -1,0 +1,107 @@
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { CLEANRL_ATARI } from "../../envs/make.ts";
+import { runTask } from "../../run/task_testing.ts";
+import { initBackend } from "../../tensor/backend.ts";
+import { checkSwapConfig, runSwap, SWAP_PRESETS, type SwapConfig } from "./grid.ts";
+import { learningCurves, writeSwapReport } from "./report.ts";
+
+await initBackend({ backend: "cpu" });
+
+/** One CNN run at the Nature CNN's smallest input: seconds on the cpu backend. */
+function tinyGrid(): SwapConfig {
+  const smoke = SWAP_PRESETS.smoke;
+  return {
+    ...smoke,
+    env: { ...CLEANRL_ATARI, resize: [36, 36], maxEpisodeSteps: 20 },
+    conditions: ["cnn"],
+    seeds: [3],
+    ppo: { ...smoke.ppo, numSteps: 16, totalSteps: 2 * 2 * 16 },
+    agent: { hidden: 16, encoderLrScale: 0.1, readout: "tokens" },
+    eval: { episodes: 2, seeds: [5], levels: ["clean", "hard"], maxEpisodeSteps: 15 },
+    report: { saliencyFrames: 2, gifSteps: 5, gifCondition: "cnn" },
+  };
+}
+
+Deno.test("the grid skips finished runs and evaluations, and re-evaluates on request", async () => {
+  const dir = await Deno.makeTempDir();
+  const cfg = tinyGrid();
+  const events: string[] = [];
+  const hooks = {
+    onRun: (e: { run: string; status: string }) => events.push(`${e.run} ${e.status}`),
+  };
+  const first = await runSwap(cfg, dir, hooks);
+  assert.deepEqual(events, ["cnn-s3 start", "cnn-s3 done"]);
+  const run = join(dir, "runs", "cnn-s3");
+  for (const f of ["done.json", "eval.json", "metrics.jsonl", "config.json", "checkpoints"]) {
+    assert.ok(existsSync(join(run, f)), f);
+  }
+  const evalText = readFileSync(join(run, "eval.json"), "utf8");
+  const metricsText = readFileSync(join(run, "metrics.jsonl"), "utf8");
+
+  events.length = 0;
+  const second = await runSwap(cfg, dir, hooks);
+  assert.deepEqual(events, ["cnn-s3 skip"]);
+  assert.equal(readFileSync(join(run, "eval.json"), "utf8"), evalText, "evaluation reused");
+  assert.equal(readFileSync(join(run, "metrics.jsonl"), "utf8"), metricsText, "no training");
+  assert.deepEqual(second, first);
+
+  // A changed eval config (swap-eval) re-evaluates from the checkpoint without training.
+  const more = { ...cfg, eval: { ...cfg.eval, episodes: 3 } };
+  const third = await runSwap(more, dir, {}, { evalOnly: true });
+  assert.equal(third[0].episodes.length, 2 * 3);
+  assert.equal(readFileSync(join(run, "metrics.jsonl"), "utf8"), metricsText);
+
+  const report = await writeSwapReport(more, dir, third);
+  for (const f of ["REPORT.md", "ROBUSTNESS.md", "robustness.parquet", "figures/saliency.png"]) {
+    assert.ok(report.files.includes(f) && existsSync(join(dir, f)), f);
+  }
+  assert.ok(report.files.some((f) => f.endsWith(".gif")));
+  assert.match(report.table, /\| cnn \| 1 \|/);
+  // Random play on the same clean games.
+  const random = JSON.parse(readFileSync(join(dir, "random_play.json"), "utf8"));
+  assert.deepEqual(Object.keys(random.means), ["clean"]);
+  assert.ok(Object.values(random.means).every((m) => typeof m === "number" && m >= 0));
+  assert.match(
+    readFileSync(join(dir, "REPORT.md"), "utf8"),
+    /Random play \(uniform actions on the same evaluation games\): clean \d+\.\d\d \(the same/,
+  );
+  assert.ok(learningCurves(more, dir).length > 0, "training games make a learning curve");
+});
+
+Deno.test("a grid config with a mistake is refused before anything runs", () => {
+  const cfg = tinyGrid();
+  assert.throws(
+    () => checkSwapConfig({ ...cfg, conditions: ["cnn", "vit"] }),
+    /unknown condition 'vit'/,
+  );
+  assert.throws(() => checkSwapConfig({ ...cfg, seeds: [1, 1] }), /repeated seed/);
+  assert.throws(
+    () => checkSwapConfig({ ...cfg, eval: { ...cfg.eval, levels: ["blur"] } }),
+    /unknown perturbation 'blur'/,
+  );
+  assert.throws(
+    () => checkSwapConfig({ ...cfg, ppo: { ...cfg.ppo, numMinibatches: 3 } }),
+    /numMinibatches \(3\) must divide/,
+  );
+  for (const preset of ["smoke", "small", "full"] as const) checkSwapConfig(SWAP_PRESETS[preset]);
+});
+
+Deno.test("swap and swap-eval answer --help and refuse mistakes without a stack trace", async () => {
+  for (const script of ["swap.ts", "swap_eval.ts"]) {
+    const r = await runTask(script, ["--help"]);
+    assert.equal(r.code, 0, script);
+    assert.match(r.stdout, /Usage: deno task swap(-eval)? /);
+  }
+  const bad = await runTask("swap.ts", ["--set", "ppo.numEnv=4"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /unknown config key 'ppo.numEnv'\. Did you mean 'ppo.numEnvs'\?/);
+  const cond = await runTask("swap.ts", ["--conditions", "cnn,vit"]);
+  assert.equal(cond.code, 2);
+  assert.match(cond.stderr, /unknown condition 'vit'/);
+  assert.doesNotMatch(cond.stderr, /at .*\.ts:\d+/);
+  const noRun = await runTask("swap_eval.ts", ["--run", await Deno.makeTempDir()]);
+  assert.equal(noRun.code, 2);
+  assert.match(noRun.stderr, /no config\.json: not a swap directory/);
+});

@@ -1,0 +1,354 @@
+/**
+ * The two-stage V-JEPA 2-style world-model study, run into run directories; shared by
+ * `deno task worldmodel` and the pipeline's `worldmodel` phase.
+ *
+ * - {@linkcode worldModelDataset}: scripted play mixed with held random actions, collected once
+ *   (and again only when it was made differently);
+ * - {@linkcode runStage1}: masked-latent pretraining of the encoder (early stopping keeps the
+ *   best checkpoint), then a paddle-x probe of it beside a random-init encoder;
+ * - {@linkcode runStage2}: on the frozen encoder's latents, the action-conditioned predictor, its
+ *   action-blind control and a pixel decoder; then rollout error vs horizon against copying the
+ *   last latent and the action-blind model, action sensitivity, and a real-vs-imagined GIF.
+ *
+ * Each stage writes `results.json`, `REPORT.md`, figures and metrics into its RunDir, and with
+ * `resume` continues every model from its checkpoints (a finished model trains no further).
+ *
+ * @module
+ */
+
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { collectDataset } from "../../data/collect.ts";
+import { type Dataset, openDataset, splitEpisodes } from "../../data/dataset.ts";
+import { CLEANRL_ATARI, type EnvConfig, makeEnv } from "../../envs/make.ts";
+import {
+  encodeLatentsFor,
+  evaluateWorldModel,
+  filmStrip,
+  fitLatentProbe,
+  heldOutWindows,
+} from "../../eval/rollout.ts";
+import { filmStripGif, rolloutErrorFigure } from "./figures.ts";
+import type { FrozenEncoder } from "../../models/encoder.ts";
+import { paramSummary } from "../../nn/params.ts";
+import {
+  lossFigure,
+  metricPoints,
+  stage1Markdown,
+  type Stage1Results,
+  stage2LogLine,
+  stage2LossSeries,
+  stage2Markdown,
+  type Stage2Results,
+} from "./report.ts";
+import { writeFileAtomic } from "../../run/atomic.ts";
+import type { RunDir } from "../../run/run_dir.ts";
+import { evaluatedCheckpoint } from "../../train/loop.ts";
+import { loadPretrainedEncoder, pretrain, randomEncoder } from "../../train/pretrain.ts";
+import {
+  latentData,
+  loadPixelDecoder,
+  loadWorldModel,
+  trainPixelDecoder,
+  trainWorldModel,
+} from "../../train/world_model.ts";
+import type { WorldModelTaskConfig } from "./presets.ts";
+
+/** Progress of the study's long loops, for progress bars. */
+export interface StudyHooks {
+  /** `label` names the loop ("stage 1 (V-JEPA)", "pixel decoder", ...). */
+  onProgress?(label: string, done: number, total: number, stats: Record<string, number>): void;
+}
+
+/** The study's dataset and where it lives. */
+export interface WorldModelDataset {
+  ds: Dataset;
+  dir: string;
+}
+
+/** The env (and frame pipeline) the world model's data is collected from. */
+export function worldModelEnv(cfg: WorldModelTaskConfig, envId = CLEANRL_ATARI.id): EnvConfig {
+  return { ...CLEANRL_ATARI, id: envId, resize: [cfg.data.size, cfg.data.size] };
+}
+
+/** Whether the dataset in `dir` was collected with `cfg`'s data settings from `env`. */
+function datasetFits(dir: string, cfg: WorldModelTaskConfig, env: EnvConfig): boolean {
+  const manifest = join(dir, "manifest.json");
+  if (!existsSync(manifest)) return false;
+  const m = JSON.parse(readFileSync(manifest, "utf8"));
+  const d = cfg.data;
+  return m.numEpisodes === d.episodes &&
+    JSON.stringify(m.meta.explore) === JSON.stringify(d.explore) &&
+    m.frameShape[0] === d.size && m.meta.seed === d.seed && m.env === env.id;
+}
+
+/**
+ * Opens the study's dataset in `dir`, collecting it first when it is missing or was made
+ * differently (episodes, exploration, frame size, seed or env).
+ */
+export async function worldModelDataset(
+  cfg: WorldModelTaskConfig,
+  dir: string,
+  opts: { envId?: string; log?: (line: string) => void } & StudyHooks = {},
+): Promise<WorldModelDataset> {
+  const d = cfg.data;
+  const env = worldModelEnv(cfg, opts.envId);
+  if (!datasetFits(dir, cfg, env)) {
+    opts.log?.(
+      `collecting ${d.episodes} episodes of scripted Breakout with random segments -> ${dir}`,
+    );
+    await collectDataset(dir, {
+      seed: d.seed,
+      policy: "scripted",
+      episodes: d.episodes,
+      shardFrames: 4096,
+      env,
+      explore: d.explore,
+    }, (done, steps) => opts.onProgress?.("dataset", done, d.episodes, { steps }));
+  }
+  return { ds: await openDataset(dir), dir };
+}
+
+/** The dataset in one line, for logs and reports. */
+export function describeDataset({ ds, dir }: WorldModelDataset): string {
+  return `dataset ${dir}: ${ds.numFrames} frames ${ds.frameShape.join("x")}, ` +
+    `${ds.episodes().length} episodes`;
+}
+
+/** What stage 1's RunDir records as its config. */
+export function stage1RunConfig(cfg: WorldModelTaskConfig): unknown {
+  return { data: cfg.data, stage1: cfg.stage1 };
+}
+
+/** What stage 2's RunDir records as its config (`encoderDir`: the frozen encoder's checkpoints). */
+export function stage2RunConfig(cfg: WorldModelTaskConfig, encoderDir: string): unknown {
+  return {
+    data: cfg.data,
+    stage2: cfg.stage2,
+    decoder: cfg.decoder,
+    eval: cfg.eval,
+    encoder: encoderDir,
+  };
+}
+
+/** The paddle-x probe R^2 of an encoder's pooled latents (a quick check of stage 1). */
+function paddleProbe(enc: FrozenEncoder, ds: Dataset, cfg: WorldModelTaskConfig): number {
+  const stack = cfg.stage1.stack;
+  const { train, val } = splitEpisodes(ds, {
+    valFraction: cfg.stage1.valFraction,
+    seed: cfg.stage1.seed,
+  });
+  const set = (episodes: number[], seed: number) => {
+    const { x, rows } = encodeLatentsFor(enc, ds, stack, episodes, cfg.eval.probeRows, seed);
+    return { x, y: Float64Array.from(rows, (r) => ds.state("paddleX")[r]), n: rows.length };
+  };
+  return fitLatentProbe(set(train, 1), set(val, 2), enc.cfg.width).r2;
+}
+
+/**
+ * Stage 1 into `run`: masked-latent pretraining (checkpoints in `<run>/checkpoints`, the best
+ * under early stopping in its `best/`), the paddle-x probe of the evaluated encoder and of a
+ * random-init one, `figures/loss.svg`, `results.json` and `REPORT.md`.
+ */
+export async function runStage1(
+  run: RunDir,
+  cfg: WorldModelTaskConfig,
+  data: WorldModelDataset,
+  opts: { resume?: boolean } = {},
+  hooks: StudyHooks = {},
+): Promise<Stage1Results> {
+  if (cfg.stage1.method !== "vjepa") {
+    throw new Error(`stage1.method must be vjepa, got ${cfg.stage1.method}`);
+  }
+  const { ds, dir } = data;
+  run.log(describeDataset(data));
+  const start = performance.now();
+  const checkpoints = run.path("checkpoints");
+  const result = await pretrain(cfg.stage1, ds, {
+    checkpointDir: checkpoints,
+    resume: opts.resume,
+  }, {
+    log: (line) => run.log(line),
+    onStep: (s) => {
+      run.metric({ kind: "train", ...s });
+      hooks.onProgress?.("stage 1 (V-JEPA)", s.step, cfg.stage1.train.steps, {
+        loss: s.loss,
+        lr: s.lr,
+        "samples/s": s.samplesPerSec,
+      });
+    },
+    onMonitor: (m) => run.metric({ kind: "monitor", ...m }),
+    onValidate: (v) => {
+      run.metric({ kind: "val", ...v });
+      run.log(
+        `step ${v.step}: validation loss ${v.valLoss.toFixed(5)} (best ${
+          v.bestLoss.toFixed(5)
+        } at ${v.bestStep})`,
+      );
+    },
+  });
+  tf.dispose(result.tensors.map(([, v]) => v));
+  const seconds = (performance.now() - start) / 1000;
+  const evaluated = evaluatedCheckpoint(checkpoints);
+  const { encoder, step } = loadPretrainedEncoder(evaluated);
+  const probe = {
+    vjepa: paddleProbe(encoder, ds, cfg),
+    random: paddleProbe(randomEncoder(cfg.stage1, ds.frameShape), ds, cfg),
+  };
+  const records = run.readMetrics();
+  const figure = lossFigure("Stage 1: masked-latent L1 (train) and held-out loss", {
+    train: metricPoints(records, "train", "loss"),
+    validation: metricPoints(records, "val", "valLoss"),
+  });
+  if (figure) await writeFileAtomic(run.path("figures", "loss.svg"), figure);
+  const summary: Stage1Results = {
+    stage: 1,
+    dataset: dir,
+    steps: result.steps,
+    stoppedEarly: result.stoppedEarly,
+    best: result.best ?? null,
+    lastLoss: result.lastLoss,
+    evaluatedCheckpoint: evaluated,
+    evaluatedStep: step,
+    paddleProbeR2: probe,
+    encoderParams: paramSummary(encoder.params),
+    seconds,
+  };
+  await writeFileAtomic(run.path("results.json"), JSON.stringify(summary, null, 1) + "\n");
+  await writeFileAtomic(run.path("REPORT.md"), stage1Markdown(summary, describeDataset(data)));
+  await run.finish();
+  run.log(
+    `stage 1 done in ${seconds.toFixed(0)} s: ${JSON.stringify(summary.best)}; probe ${
+      JSON.stringify(probe)
+    }`,
+  );
+  return summary;
+}
+
+/**
+ * Stage 2 into `run`, on the frozen encoder in `encoderDir` (its best checkpoint when it has
+ * one): the world model and its action-blind control (`checkpoints/world-model`, `.../blind`),
+ * the pixel decoder (`checkpoints/decoder`), their evaluation on held-out episodes, the figures
+ * (`rollout_error.svg`, `real_vs_imagined.gif`, `loss.svg`), `results.json` and `REPORT.md`.
+ */
+export async function runStage2(
+  run: RunDir,
+  cfg: WorldModelTaskConfig,
+  data: WorldModelDataset,
+  opts: { encoderDir: string; resume?: boolean },
+  hooks: StudyHooks = {},
+): Promise<Stage2Results> {
+  const { ds, dir } = data;
+  run.log(describeDataset(data));
+  const evaluated = evaluatedCheckpoint(opts.encoderDir);
+  const { encoder } = loadPretrainedEncoder(evaluated);
+  run.log(`frozen encoder ${encoder.name} from ${evaluated}`);
+  const start = performance.now();
+  const latents = latentData(encoder, ds, cfg.stage2.model.tokens);
+  run.log(
+    `latents: ${ds.numFrames} rows x ${latents.spec.tokens} tokens x ${latents.spec.dim} ` +
+      `(${(performance.now() - start) / 1000 | 0} s)`,
+  );
+  const timings: Record<string, number> = {};
+  for (const blind of [false, true]) {
+    const name = blind ? "blind" : "world-model";
+    const t0 = performance.now();
+    const r = await trainWorldModel(cfg.stage2, latents, {
+      checkpointDir: run.path("checkpoints", name),
+      resume: opts.resume,
+      blind,
+    }, {
+      log: (line) => run.log(`${name}: ${line}`),
+      onStep: (s) => {
+        run.metric({ kind: "train", model: name, ...s });
+        hooks.onProgress?.(`stage 2 (${name})`, s.step, cfg.stage2.train.steps, {
+          loss: s.loss,
+          lr: s.lr,
+          "samples/s": s.samplesPerSec,
+        });
+      },
+      onValidate: (v) => {
+        run.metric({ kind: "val", model: name, ...v });
+        run.log(
+          `${name} step ${v.step}: validation ${v.valLoss.toFixed(4)} (teacher ${
+            v.teacher.toFixed(4)
+          }, rollout ${v.rollout.toFixed(4)}; best ${v.bestLoss.toFixed(4)} at ${v.bestStep})`,
+        );
+      },
+    });
+    timings[name] = (performance.now() - t0) / 1000;
+    run.log(
+      `${name}: ${r.result.steps} steps${r.result.stoppedEarly ? " (early stop)" : ""}, ${
+        timings[name].toFixed(0)
+      } s`,
+    );
+    tf.dispose(r.tensors.map(([, v]) => v));
+  }
+  const t0 = performance.now();
+  const trained = await trainPixelDecoder(cfg.decoder, latents, {
+    checkpointDir: run.path("checkpoints", "decoder"),
+    resume: opts.resume,
+  }, {
+    log: (line) => run.log(`decoder: ${line}`),
+    onStep: (s) => {
+      run.metric({ kind: "train", model: "decoder", ...s });
+      hooks.onProgress?.("pixel decoder", s.step, cfg.decoder.train.steps, { loss: s.loss });
+    },
+  });
+  tf.dispose(trained.tensors.map(([, v]) => v));
+  timings.decoder = (performance.now() - t0) / 1000;
+  run.log(`decoder: ${timings.decoder.toFixed(0)} s`);
+
+  const evalStart = performance.now();
+  // Evaluate the best checkpoints on held-out episodes.
+  const { model } = loadWorldModel(evaluatedCheckpoint(run.path("checkpoints", "world-model")));
+  const { model: blind } = loadWorldModel(evaluatedCheckpoint(run.path("checkpoints", "blind")));
+  const decoder = loadPixelDecoder(run.path("checkpoints", "decoder"));
+  const split = splitEpisodes(ds, { valFraction: cfg.stage2.valFraction, seed: cfg.stage2.seed });
+  const evaluation = evaluateWorldModel(
+    { model, blind },
+    latents,
+    split,
+    cfg.eval,
+    paddleActionIds(ds),
+  );
+  const window = heldOutWindows(latents, split.val, cfg.eval.horizon, 1, cfg.eval.seed + 3);
+  const strip = filmStrip(model, decoder, latents, window, cfg.eval.horizon);
+  const size: [number, number] = [ds.frameShape[0], ds.frameShape[1]];
+  await Deno.writeFile(run.path("figures", "real_vs_imagined.gif"), filmStripGif(strip, size));
+  await writeFileAtomic(
+    run.path("figures", "rollout_error.svg"),
+    rolloutErrorFigure(evaluation.curve),
+  );
+  const figure = lossFigure(
+    "Stage 2: training and held-out loss",
+    stage2LossSeries(run.readMetrics()),
+  );
+  if (figure) await writeFileAtomic(run.path("figures", "loss.svg"), figure);
+  for (const p of evaluation.curve) run.metric({ kind: "rollout", ...p });
+  timings.evaluation = (performance.now() - evalStart) / 1000;
+  const summary: Stage2Results = {
+    stage: 2,
+    dataset: dir,
+    encoderCheckpoint: evaluated,
+    timings,
+    ...evaluation,
+  };
+  await writeFileAtomic(run.path("results.json"), JSON.stringify(summary, null, 1) + "\n");
+  await writeFileAtomic(
+    run.path("REPORT.md"),
+    stage2Markdown(summary, describeDataset(data), cfg.eval.sensitivityHorizon),
+  );
+  await run.finish();
+  run.log(stage2LogLine(summary));
+  return summary;
+}
+
+/** The LEFT and RIGHT actions of the env the dataset was collected from. */
+function paddleActionIds(ds: Dataset): { left: number; right: number } {
+  const env = makeEnv(ds.manifest.meta.envConfig as EnvConfig);
+  const meanings = env.spec.actionMeanings;
+  env.close();
+  return { left: meanings.indexOf("LEFT"), right: meanings.indexOf("RIGHT") };
+}

@@ -26,6 +26,15 @@ export function flattenParams(tree: Params, prefix = ""): [string, tf.Variable][
   return out;
 }
 
+/**
+ * A model part's variables under their checkpoint names, `<group>/<dotted path>`
+ * (`context/blocks.0.attn.wq`): the one naming every trainer and checkpoint uses, the slash
+ * between the part and the tree, dots inside the tree.
+ */
+export function namedParams(group: string, tree: Params): [string, tf.Variable][] {
+  return flattenParams(tree).map(([path, v]) => [`${group}/${path}`, v]);
+}
+
 /** Number of scalar parameters in a tree. */
 export function countParams(tree: Params): number {
   return flattenParams(tree).reduce((n, [, v]) => n + v.size, 0);

@@ -19,7 +19,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { FrozenEncoder } from "../models/encoder.ts";
 import { initDense, initNatureCnn, natureCnn } from "../nn/cnn.ts";
 import { linear } from "../nn/layers.ts";
-import { cloneParams, disposeParams, flattenParams, type Params } from "../nn/params.ts";
+import { cloneParams, disposeParams, namedParams, type Params } from "../nn/params.ts";
 import {
   initVit,
   patchify,
@@ -354,13 +354,13 @@ export function buildAgent(
     const trainsEncoder = !(featureDim > 0);
     const isVit = spec.vit !== undefined;
     const groups: ParamGroup[] = [
-      { name: "heads", lrScale: 1, params: prefixed("heads", headParams) },
+      { name: "heads", lrScale: 1, params: namedParams("heads", headParams) },
     ];
     if (trainsEncoder) {
       groups.push({
         name: "encoder",
         lrScale: isVit ? encoderLrScale : 1,
-        params: prefixed("encoder", encoder),
+        params: namedParams("encoder", encoder),
       });
     }
     return {
@@ -380,19 +380,17 @@ export function buildAgent(
         return applyHeads(headParams, trunk(input, n));
       },
       saliency: (obs, n) => saliencyInput(obs, n),
-      tensors: () => [...prefixed("encoder", encoder), ...prefixed("heads", headParams)],
+      tensors: () => [...namedParams("encoder", encoder), ...namedParams("heads", headParams)],
       dispose() {
-        for (const [, v] of [...prefixed("encoder", encoder), ...prefixed("heads", headParams)]) {
+        for (
+          const [, v] of [...namedParams("encoder", encoder), ...namedParams("heads", headParams)]
+        ) {
           v.dispose();
         }
         extraDispose();
       },
     };
   }
-}
-
-function prefixed(group: string, p: Params): [string, tf.Variable][] {
-  return flattenParams(p).map(([k, v]) => [`${group}.${k}`, v]);
 }
 
 /** Per-patch values `[n, tokens, p*p*c]` back to pixels `[n, h, w, c]` (patchify's layout). */

@@ -20,7 +20,7 @@ import { CLEANRL_ATARI, type EnvConfig, makeEnv } from "../envs/make.ts";
 import type { Env } from "../envs/types.ts";
 import type { FrozenEncoder } from "../models/encoder.ts";
 import { disposeParams, flattenParams } from "../nn/params.ts";
-import { AdamW, globalNormClip } from "../ssl/optim.ts";
+import { AdamW, globalNormClip } from "../train/optim.ts";
 import {
   assignTensors,
   hasCheckpoint,
@@ -28,6 +28,7 @@ import {
   saveCheckpoint,
 } from "../tensor/checkpoint.ts";
 import { deriveSeed, Rng, type RngState } from "../tensor/rng.ts";
+import { NonFiniteLossError } from "../train/loop.ts";
 import { loadPretrainedEncoder, randomEncoder } from "../train/pretrain.ts";
 import { type Agent, type AgentConfig, type AgentSpec, buildAgent, createAgent } from "./agent.ts";
 import { type EnvSnapshot, ReplayVectorEnv } from "./replay_env.ts";
@@ -337,9 +338,6 @@ export interface PpoResult {
   /** Env steps per second over this call. */
   sps: number;
 }
-
-/** A loss that became NaN or infinite: the run stops and keeps its last good checkpoint. */
-export class NonFiniteLossError extends Error {}
 
 /**
  * Runs `build`, then disposes every tensor and variable it created except the variables of

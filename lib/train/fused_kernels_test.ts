@@ -18,7 +18,8 @@ import {
   normalize,
 } from "../nn/layers.ts";
 import { flattenParams, type Params } from "../nn/params.ts";
-import { AdamW, emaUpdate } from "../ssl/optim.ts";
+import { AdamW } from "./optim.ts";
+import { emaUpdate } from "../ssl/ema.ts";
 import { Rng } from "../tensor/rng.ts";
 import {
   FUSED_KERNEL_NAMES,

@@ -11,7 +11,7 @@
  * - the NaN guard: a non-finite loss stops the run before any update, naming the step and the
  *   last good checkpoint, which is kept;
  * - AdamW with warmup + cosine learning rate, a cosine weight-decay ramp and clipping by global
- *   norm (`lib/ssl/optim.ts`), with every step's temporaries freed (tf.memory().numTensors stays
+ *   norm (`lib/train/optim.ts`), with every step's temporaries freed (tf.memory().numTensors stays
  *   flat);
  * - early stopping: a validation loss every `every` steps; after `patience` evaluations without
  *   improvement the run stops, and the best weights so far sit in `<checkpointDir>/best`.
@@ -23,7 +23,7 @@
 
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { AdamW, cosineRamp, globalNormClip, warmupCosine } from "../ssl/optim.ts";
+import { AdamW, cosineRamp, globalNormClip, warmupCosine } from "./optim.ts";
 import {
   assignTensors,
   hasCheckpoint,
@@ -129,7 +129,10 @@ export interface LoopResult {
   best?: { step: number; valLoss: number; dir: string };
 }
 
-/** A loss that became NaN or infinite: the run stops and keeps its last good checkpoint. */
+/**
+ * A loss that became NaN or infinite: the run stops before the update and keeps its last good
+ * checkpoint. Every trainer throws this one class (the shared loop here, PPO, DQN).
+ */
 export class NonFiniteLossError extends Error {}
 
 /** Early-stopping state, kept in every checkpoint's sidecar so a resumed run continues it. */

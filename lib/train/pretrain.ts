@@ -21,23 +21,22 @@ import { autoencoderLoss, initAutoencoder } from "../models/autoencoder.ts";
 import { embedFrames, type FrozenEncoder } from "../models/encoder.ts";
 import { ijepaLoss, initIJepa, type PredictorConfig } from "../models/ijepa.ts";
 import { initVJepa, randomMaskBatch, vjepaLoss } from "../models/vjepa.ts";
-import { flattenParams, type Params } from "../nn/params.ts";
+import { namedParams } from "../nn/params.ts";
 import { patchify, type VitConfig, vitGrid } from "../nn/vit.ts";
 import { checkMultiBlock, multiBlockBatch, type MultiBlockConfig } from "../ssl/masks.ts";
-import { emaUpdate, linearRamp } from "../ssl/optim.ts";
+import { linearRamp } from "./optim.ts";
+import { emaUpdate } from "../ssl/ema.ts";
 import { assignTensors, loadCheckpoint } from "../tensor/checkpoint.ts";
 import { deriveSeed, Rng } from "../tensor/rng.ts";
 import {
   type EarlyStopping,
   type LoopResult,
-  NonFiniteLossError,
   trainLoop,
   type TrainMethod,
   type ValidationReport,
 } from "./loop.ts";
 
 export { evaluatedCheckpoint } from "./loop.ts";
-export { NonFiniteLossError };
 
 /** Everything that defines a pretraining run. */
 export interface PretrainConfig {
@@ -121,10 +120,6 @@ interface Method {
   encoder: FrozenEncoder;
 }
 
-function prefixed(group: string, p: Params): [string, tf.Variable][] {
-  return flattenParams(p).map(([k, v]) => [`${group}/${k}`, v]);
-}
-
 /** The encoder's full config for frames of `shape` stacked `stack` times. */
 export function encoderConfig(cfg: PretrainConfig, frameShape: readonly number[]): VitConfig {
   return {
@@ -140,9 +135,9 @@ function buildMethod(cfg: PretrainConfig, enc: VitConfig): Method {
   if (cfg.method === "ijepa") {
     checkMultiBlock(rows, cols, cfg.masks);
     const model = initIJepa(rng, { encoder: enc, predictor: cfg.predictor });
-    const context = prefixed("context", model.context);
-    const target = prefixed("target", model.target);
-    const trainable = [...context, ...prefixed("predictor", model.predictor)];
+    const context = namedParams("context", model.context);
+    const target = namedParams("target", model.target);
+    const trainable = [...context, ...namedParams("predictor", model.predictor)];
     const contextAsTarget = context.map(([k, v]) =>
       [k.replace(/^context/, "target"), v] as [string, tf.Variable]
     );
@@ -171,9 +166,9 @@ function buildMethod(cfg: PretrainConfig, enc: VitConfig): Method {
       encoder: enc,
       predictor: { hidden: cfg.predictor.width, depth: cfg.predictor.depth },
     });
-    const online = prefixed("online", model.online);
-    const target = prefixed("target", model.target);
-    const trainable = [...online, ...prefixed("predictor", model.predictor)];
+    const online = namedParams("online", model.online);
+    const target = namedParams("target", model.target);
+    const trainable = [...online, ...namedParams("predictor", model.predictor)];
     const onlineAsTarget = online.map(([k, v]) =>
       [k.replace(/^online/, "target"), v] as [string, tf.Variable]
     );
@@ -188,7 +183,10 @@ function buildMethod(cfg: PretrainConfig, enc: VitConfig): Method {
     };
   }
   const model = initAutoencoder(rng, { encoder: enc, decoder: cfg.predictor });
-  const trainable = [...prefixed("encoder", model.encoder), ...prefixed("decoder", model.decoder)];
+  const trainable = [
+    ...namedParams("encoder", model.encoder),
+    ...namedParams("decoder", model.decoder),
+  ];
   return {
     trainable,
     all: trainable,

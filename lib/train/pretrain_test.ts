@@ -6,7 +6,8 @@ import { type Dataset, openDataset } from "../data/dataset.ts";
 import { CLEANRL_ATARI } from "../envs/make.ts";
 import { initBackend } from "../tensor/backend.ts";
 import { hasCheckpoint, loadCheckpoint } from "../tensor/checkpoint.ts";
-import { NonFiniteLossError, pretrain, type PretrainConfig } from "./pretrain.ts";
+import { NonFiniteLossError } from "./loop.ts";
+import { pretrain, type PretrainConfig } from "./pretrain.ts";
 import { PRETRAIN_PRESETS } from "./pretrain_presets.ts";
 
 await initBackend({ backend: "wasm" });

@@ -38,9 +38,10 @@ import {
   predictNextFrame,
 } from "../models/next_frame.ts";
 import { actionOneHot } from "../models/world_model.ts";
-import { flattenParams, type Params } from "../nn/params.ts";
+import { namedParams } from "../nn/params.ts";
 import { patchify, type VitConfig, vitGrid } from "../nn/vit.ts";
-import { emaUpdate, linearRamp } from "../ssl/optim.ts";
+import { linearRamp } from "./optim.ts";
+import { emaUpdate } from "../ssl/ema.ts";
 import type { VicregWeights } from "../ssl/vicreg.ts";
 import { assignTensors, loadCheckpoint } from "../tensor/checkpoint.ts";
 import { deriveSeed, Rng } from "../tensor/rng.ts";
@@ -122,18 +123,20 @@ export function actionCount(ds: Dataset): number {
   return max + 1;
 }
 
-function named(group: string, p: Params): [string, tf.Variable][] {
-  return flattenParams(p).map(([k, v]) => [`${group}/${k}`, v]);
-}
-
 /** Variables of a model: trainable, and all (with the EMA target). */
 function variables(m: TransitionModel) {
   if (m.method === "pixel") {
-    const trainable = [...named("encoder", m.model.encoder), ...named("decoder", m.model.decoder)];
+    const trainable = [
+      ...namedParams("encoder", m.model.encoder),
+      ...namedParams("decoder", m.model.decoder),
+    ];
     return { trainable, all: trainable };
   }
-  const trainable = [...named("online", m.model.online), ...named("predictor", m.model.predictor)];
-  return { trainable, all: [...trainable, ...named("target", m.model.target)] };
+  const trainable = [
+    ...namedParams("online", m.model.online),
+    ...namedParams("predictor", m.model.predictor),
+  ];
+  return { trainable, all: [...trainable, ...namedParams("target", m.model.target)] };
 }
 
 /** Transition batches of `episodes`: windows of two rows inside an episode. */
@@ -237,8 +240,8 @@ export async function trainTransitionModel(
     ? { ...cfg.vicreg, variance: 0, covariance: 0 }
     : cfg.vicreg;
   const monitorBatch = heldOutTransitions(ds, cfg);
-  const onlinePairs = m.method === "pixel" ? [] : named("target", m.model.online);
-  const targets = m.method === "pixel" ? [] : named("target", m.model.target);
+  const onlinePairs = m.method === "pixel" ? [] : namedParams("target", m.model.online);
+  const targets = m.method === "pixel" ? [] : namedParams("target", m.model.target);
   const result = await trainLoop<TransitionBatch>(
     {
       trainable,

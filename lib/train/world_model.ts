@@ -38,7 +38,7 @@ import {
   worldModelLoss,
   type WorldModelLossConfig,
 } from "../models/world_model.ts";
-import { flattenParams, type Params } from "../nn/params.ts";
+import { namedParams } from "../nn/params.ts";
 import { patchify } from "../nn/vit.ts";
 import { assignTensors, loadCheckpoint } from "../tensor/checkpoint.ts";
 import { deriveSeed, Rng } from "../tensor/rng.ts";
@@ -137,10 +137,6 @@ export interface WorldModelResult {
   tensors: [string, tf.Variable][];
 }
 
-function prefixed(group: string, p: Params): [string, tf.Variable][] {
-  return flattenParams(p).map(([k, v]) => [`${group}/${k}`, v]);
-}
-
 function perFrame(spec: LatentSpec): number {
   return spec.tokens * spec.dim;
 }
@@ -204,13 +200,13 @@ export async function trainWorldModel(
       `world model: the training episodes hold fewer than ${t.batchSize} windows of ${length} steps`,
     );
   }
-  const trainable = prefixed(GROUP, model.params);
+  const trainable = namedParams(GROUP, model.params);
   const spans = ds.episodes().filter((e) => train.includes(e.episode));
   const scale = deltaScale(data.table, spans, perFrame(data.spec));
   (model.stats.deltaScale as tf.Variable).assign(
     tf.tensor2d(scale, [data.spec.tokens, data.spec.dim]),
   );
-  const all = [...trainable, ...prefixed("stats", model.stats)];
+  const all = [...trainable, ...namedParams("stats", model.stats)];
   const lossOf = (x: SequenceLatents) =>
     tf.tidy(() => {
       const { s, a } = sequenceTensors(data, x, length);
@@ -294,7 +290,7 @@ export function loadWorldModel(checkpointDir: string): { model: WorldModel; blin
   const cfg = meta.config as WorldModelTrainConfig & { blind: boolean };
   const model = initWorldModel(new Rng(0), cfg.model, meta.extra.spec as LatentSpec);
   assignTensors(
-    [...prefixed(GROUP, model.params), ...prefixed("stats", model.stats)],
+    [...namedParams(GROUP, model.params), ...namedParams("stats", model.stats)],
     tensors,
     checkpointDir,
   );
@@ -330,7 +326,7 @@ export async function trainPixelDecoder(
     (n, e) => n + e.length,
     0,
   );
-  const all = prefixed("decoder", decoder.params);
+  const all = namedParams("decoder", decoder.params);
   const grid = spec.rows * spec.cols;
   const p = data.patch;
   const result = await trainLoop<DecoderBatch>(
@@ -389,6 +385,6 @@ export function loadPixelDecoder(checkpointDir: string): PixelDecoder {
     meta.extra.spec as LatentSpec,
     meta.extra.patch as number,
   );
-  assignTensors(prefixed("decoder", decoder.params), tensors, checkpointDir);
+  assignTensors(namedParams("decoder", decoder.params), tensors, checkpointDir);
   return decoder;
 }

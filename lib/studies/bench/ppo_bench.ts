@@ -11,7 +11,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { createAgent } from "../../rl/agent.ts";
 import { CLEANRL_PPO_ATARI, optimizeRollout, type Rollout } from "../../rl/ppo.ts";
-import { AdamW } from "../../ssl/optim.ts";
+import { AdamW } from "../../train/optim.ts";
 import { Rng } from "../../tensor/rng.ts";
 import type { Benchmark } from "./measure.ts";
 

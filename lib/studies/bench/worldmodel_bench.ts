@@ -19,7 +19,7 @@ import {
   type WorldModelLossConfig,
 } from "../../models/world_model.ts";
 import { flattenParams } from "../../nn/params.ts";
-import { AdamW, globalNormClip } from "../../ssl/optim.ts";
+import { AdamW, globalNormClip } from "../../train/optim.ts";
 import { Rng } from "../../tensor/rng.ts";
 import { WORLDMODEL_PRESETS } from "../world_model/mod.ts";
 import type { Benchmark } from "./measure.ts";

@@ -54,7 +54,7 @@ export const ATTENTION_GRAD = "JepaAttentionGrad";
  * One AdamW update of one parameter: inputs `{p, g, m, v}` (one shape), attrs `gradScale` (g is
  * multiplied by it first), `lr`, `beta1`, `beta2`, `eps`, `c1 = 1 - beta1^t`,
  * `c2 = 1 - beta2^t`, `decay = 1 - lr * weightDecay`;
- * outputs `[p', m', v']` (the formula is `AdamW.apply`'s in lib/ssl/optim.ts). Not
+ * outputs `[p', m', v']` (the formula is `AdamW.apply`'s in lib/train/optim.ts). Not
  * differentiable: an optimiser's step.
  */
 export const ADAMW = "JepaAdamW";

@@ -1334,7 +1334,7 @@ static void gelu_grad_task(void *p, long b, long e) {
   }
 }
 
-/* AdamW on one parameter, in the composite's order of operations (lib/ssl/optim.ts), with the
+/* AdamW on one parameter, in the composite's order of operations (lib/train/optim.ts), with the
  * gradient first scaled by gs (the clipping factor):
  *   g = gs g_in,  m' = b1 m + b1c g,  v' = b2 v + b2c g^2,  p' = decay p - lr (m' / c1) / (sqrt(v' / c2) + eps)
  * with b1c = 1 - b1, b2c = 1 - b2 and decay = 1 - lr wd worked out by the caller in double. */

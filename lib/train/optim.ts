@@ -8,13 +8,7 @@
  */
 
 import * as tf from "@tensorflow/tfjs";
-import {
-  ADAMW,
-  adamwFused,
-  AXPBY,
-  axpbyFused,
-  hasFusedKernel,
-} from "../tensor/native/fused_ops.ts";
+import { ADAMW, adamwFused, hasFusedKernel } from "../tensor/native/fused_ops.ts";
 
 /** AdamW hyper-parameters that do not follow a schedule. */
 export interface AdamWConfig {
@@ -142,24 +136,4 @@ export function cosineRamp(step: number, total: number, from: number, to: number
 /** Linear from `from` to `to` over `total` steps (I-JEPA's EMA momentum 0.996 -> 1.0). */
 export function linearRamp(step: number, total: number, from: number, to: number): number {
   return from + (to - from) * Math.min(1, step / Math.max(1, total));
-}
-
-/** `target <- m * target + (1 - m) * online`, leaf by leaf (trees of the same shape). */
-export function emaUpdate(
-  target: [string, tf.Variable][],
-  online: [string, tf.Variable][],
-  m: number,
-): void {
-  const fused = hasFusedKernel(AXPBY);
-  tf.tidy(() => {
-    target.forEach(([name, t], i) => {
-      const [onlineName, o] = online[i];
-      if (onlineName !== name) throw new Error(`emaUpdate: ${name} paired with ${onlineName}`);
-      t.assign(
-        fused && t.dtype === "float32" && o.dtype === "float32"
-          ? axpbyFused(t, o, m, 1 - m)
-          : tf.add(tf.mul(t, m), tf.mul(o, 1 - m)),
-      );
-    });
-  });
 }

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { AdamW, cosineRamp, emaUpdate, globalNormClip, linearRamp, warmupCosine } from "./optim.ts";
-import { smoothL1 } from "./losses.ts";
+import { AdamW, cosineRamp, globalNormClip, linearRamp, warmupCosine } from "./optim.ts";
 
 await tf.setBackend("cpu");
 
@@ -48,18 +47,4 @@ Deno.test("schedules: warmup then cosine, cosine weight decay, linear EMA moment
   assert.ok(Math.abs(cosineRamp(0, 10, 0.04, 0.4) - 0.04) < 1e-12);
   assert.ok(Math.abs(cosineRamp(10, 10, 0.04, 0.4) - 0.4) < 1e-12);
   assert.ok(Math.abs(linearRamp(5, 10, 0.996, 1) - 0.998) < 1e-12);
-});
-
-Deno.test("EMA moves the target toward the online weights", () => {
-  const t = tf.variable(tf.tensor1d([0]));
-  const o = tf.variable(tf.tensor1d([1]));
-  emaUpdate([["x", t]], [["x", o]], 0.9);
-  assert.ok(Math.abs(t.dataSync()[0] - 0.1) < 1e-7);
-});
-
-Deno.test("smooth L1 is quadratic inside 1 and linear outside, with gradients", () => {
-  const loss = smoothL1(tf.tensor1d([0.5, 3]), tf.tensor1d([0, 0]));
-  assert.ok(Math.abs(loss.dataSync()[0] - (0.125 + 2.5) / 2) < 1e-6);
-  const g = tf.grad((x: tf.Tensor) => smoothL1(x, tf.zeros([2])))(tf.tensor1d([0.5, 3])).dataSync();
-  assert.ok(Math.abs(g[0] - 0.25) < 1e-6 && Math.abs(g[1] - 0.5) < 1e-6);
 });

@@ -9,7 +9,7 @@
 
 import { join } from "node:path";
 import { collectDataset } from "../lib/data/collect.ts";
-import { openDataset } from "../lib/data/dataset.ts";
+import { openDataset } from "../lib/data/reader.ts";
 import { checkEnvConfig, makeEnv } from "../lib/envs/make.ts";
 import type { Presets } from "../lib/run/config.ts";
 import { writeFileAtomic } from "../lib/run/atomic.ts";

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { openDataset } from "../lib/data/dataset.ts";
+import { openDataset } from "../lib/data/reader.ts";
 import { writeFileAtomic } from "../lib/run/atomic.ts";
 import { episodeGif, framePng } from "../lib/studies/demo/mod.ts";
 import { parseTaskArgs, runTask, UsageError } from "./cli.ts";

@@ -5,10 +5,9 @@
  * @module
  */
 
-import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { collectDataset } from "../lib/data/collect.ts";
-import { openDataset } from "../lib/data/dataset.ts";
+import { ensureDataset } from "../lib/data/ensure.ts";
+import { openDataset } from "../lib/data/reader.ts";
 import { checkEnvConfig, CLEANRL_ATARI } from "../lib/envs/make.ts";
 import { paramSummary } from "../lib/nn/params.ts";
 import { RunDir } from "../lib/run/run_dir.ts";
@@ -66,22 +65,16 @@ if (import.meta.main) {
     });
     run.log(`backend ${backend.backend}; run ${run.dir}`);
 
-    let datasetDir = options.dataset;
-    if (!datasetDir) {
-      const episodes = EPISODES[preset as keyof typeof EPISODES];
-      datasetDir = join("data", `pretrain-${preset}-${envSlug(envConfig.id)}-s${config.seed}`);
-      if (!existsSync(join(datasetDir, "manifest.json"))) {
-        run.log(`collecting ${episodes} episodes of scripted ${envConfig.id} -> ${datasetDir}`);
-        await collectDataset(datasetDir, {
-          seed: config.seed,
-          policy: "scripted",
-          episodes,
-          shardFrames: 4096,
-          env: envConfig,
-        });
-      }
-    }
-    const ds = await openDataset(datasetDir);
+    // A --dataset is used as it is; the default one is (re)collected unless it is current.
+    const datasetDir = options.dataset ??
+      join("data", `pretrain-${preset}-${envSlug(envConfig.id)}-s${config.seed}`);
+    const ds = options.dataset ? await openDataset(datasetDir) : await ensureDataset(datasetDir, {
+      seed: config.seed,
+      policy: "scripted",
+      episodes: EPISODES[preset as keyof typeof EPISODES],
+      shardFrames: 4096,
+      env: envConfig,
+    }, { log: (line) => run.log(line) });
     run.log(
       `dataset ${datasetDir}: ${ds.numFrames} frames ${
         ds.frameShape.join("x")

@@ -7,15 +7,15 @@
  */
 
 import { join } from "node:path";
-import { openDataset } from "../lib/data/dataset.ts";
-import { GRID_COMPONENTS, pixelSubject, type ProbeFeatures } from "../lib/eval/encoder_probe.ts";
+import { openDataset } from "../lib/data/reader.ts";
+import { type EncoderFeatures, GRID_COMPONENTS, pixelSubject } from "../lib/eval/encoder_probe.ts";
 import { RunDir } from "../lib/run/run_dir.ts";
 import { writeProbeStudy } from "../lib/studies/pretrain/mod.ts";
 import { initBackend } from "../lib/tensor/backend.ts";
-import { loadPretrainedEncoder, randomEncoder } from "../lib/train/pretrain.ts";
+import { loadEncoder, randomEncoder } from "../lib/models/encoder.ts";
 import { parseTaskArgs, runTask, UsageError } from "./cli.ts";
 
-const FEATURES: ProbeFeatures[] = ["pooled", "grid"];
+const FEATURES: EncoderFeatures[] = ["pooled", "grid"];
 
 const spec = {
   name: "probe",
@@ -48,7 +48,7 @@ if (import.meta.main) {
     if (!options.dataset) throw new UsageError("--dataset is required (see --help)");
     const features = (options.features ?? FEATURES.join(",")).split(",").map((f) => f.trim());
     for (const f of features) {
-      if (!FEATURES.includes(f as ProbeFeatures)) {
+      if (!FEATURES.includes(f as EncoderFeatures)) {
         throw new UsageError(`--features: unknown feature set "${f}" (expected pooled, grid)`);
       }
     }
@@ -70,20 +70,24 @@ if (import.meta.main) {
       echo: (l) => console.error(l),
     });
     const ds = await openDataset(options.dataset);
-    const loaded = options.checkpoint.split(",").map((dir) => loadPretrainedEncoder(dir.trim()));
-    const cfg = loaded[0].cfg;
+    const loaded = options.checkpoint.split(",").map((dir) => loadEncoder(dir.trim()));
+    // The first encoder's pretraining decides the split (its held-out episodes) and the seed
+    // the random control is drawn with, as its own initialisation was.
+    const first = loaded[0];
+    const { seed, valFraction } = first.record.source as { seed: number; valFraction: number };
+    const stack = first.encoder.cfg.channels / ds.frameShape[2];
     const encoders = [
       ...loaded.map((l) => l.encoder),
-      randomEncoder(cfg, ds.frameShape),
-      pixelSubject(ds.frameShape, cfg.stack, cfg.encoder.patch),
+      randomEncoder(first.encoder.cfg, seed),
+      pixelSubject(ds.frameShape, stack, first.encoder.cfg.patch),
     ];
     await writeProbeStudy(run, encoders, ds, {
       rows,
-      features: features as ProbeFeatures[],
+      features: features as EncoderFeatures[],
       gridComponents,
-      stack: cfg.stack,
-      valFraction: cfg.valFraction,
-      seed: cfg.seed,
+      stack,
+      valFraction,
+      seed,
       datasetName: options.dataset,
     });
     await run.finish();

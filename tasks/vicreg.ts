@@ -5,10 +5,9 @@
  * @module
  */
 
-import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { collectDataset } from "../lib/data/collect.ts";
-import { openDataset } from "../lib/data/dataset.ts";
+import { ensureDataset } from "../lib/data/ensure.ts";
+import { openDataset } from "../lib/data/reader.ts";
 import { checkEnvConfig, CLEANRL_ATARI } from "../lib/envs/make.ts";
 import { RunDir } from "../lib/run/run_dir.ts";
 import { writeTransitionStudy } from "../lib/studies/vicreg/mod.ts";
@@ -59,20 +58,17 @@ if (import.meta.main) {
     });
     run.log(`backend ${backend.backend}; run ${run.dir}`);
     const seed = config.model.seed;
+    // A --dataset is used as it is; the default one is (re)collected unless it is current.
     const datasetDir = options.dataset ??
       join("data", `vicreg-${preset}-${envSlug(env.id)}-s${seed}`);
-    if (!existsSync(join(datasetDir, "manifest.json"))) {
-      run.log(`collecting ${config.data.episodes} episodes of ${env.id} -> ${datasetDir}`);
-      await collectDataset(datasetDir, {
-        seed,
-        policy: "scripted",
-        explore: config.data.explore,
-        episodes: config.data.episodes,
-        shardFrames: 4096,
-        env,
-      });
-    }
-    const ds = await openDataset(datasetDir);
+    const ds = options.dataset ? await openDataset(datasetDir) : await ensureDataset(datasetDir, {
+      seed,
+      policy: "scripted",
+      explore: config.data.explore,
+      episodes: config.data.episodes,
+      shardFrames: 4096,
+      env,
+    }, { log: (line) => run.log(line) });
     const bars = new Map<string, ProgressBar>();
     await writeTransitionStudy(run.dir, config, ds, { resume: switches.resume }, {
       log: (line) => run.log(line),

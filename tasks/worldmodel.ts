@@ -11,7 +11,7 @@
 
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { openDataset } from "../lib/data/dataset.ts";
+import { openDataset } from "../lib/data/reader.ts";
 import { checkEnvConfig } from "../lib/envs/make.ts";
 import { RunDir, type RunDirOptions } from "../lib/run/run_dir.ts";
 import { initBackend } from "../lib/tensor/backend.ts";
@@ -110,7 +110,9 @@ async function runStageTask(
   }
   const run = await openRun({
     task: "worldmodel",
-    config: n === "1" ? stage1RunConfig(cfg) : stage2RunConfig(cfg, encoderDir),
+    config: n === "1"
+      ? stage1RunConfig(cfg)
+      : stage2RunConfig(cfg, encoderDir, join(out, "stage2")),
     dir: join(out, `stage${n}`),
     resume,
     echo: (l) => console.error(l),

@@ -1,5 +1,5 @@
 /**
- * Collects game play into a dataset (see `dataset.ts`): whole games under a behaviour policy,
+ * Collects game play into a dataset (see `format.ts`): whole games under a behaviour policy,
  * with the frames after the env's frame pipeline (frame skip, max-pool, perturbation, gray,
  * resize; no frame stack: readers build stacks) and every step's action, reward, flags and
  * ground-truth state.
@@ -10,7 +10,7 @@
 import { type EnvConfig, makeEnv } from "../envs/make.ts";
 import { makePolicy, type Policy, type PolicyName } from "../envs/policies.ts";
 import { Rng } from "../tensor/rng.ts";
-import { DatasetWriter } from "./dataset.ts";
+import { DatasetWriter } from "./writer.ts";
 
 /** What to collect. */
 export interface CollectConfig {
@@ -67,6 +67,15 @@ export function withRandomSegments(
   };
 }
 
+/**
+ * The spec a manifest records under `meta.collect`: the fields of a {@linkcode CollectConfig}
+ * and nothing else, as JSON keeps them (so a spec compares equal to itself read back).
+ */
+export function collectSpec(config: CollectConfig): CollectConfig {
+  const { seed, env, policy, episodes, shardFrames, explore } = config;
+  return JSON.parse(JSON.stringify({ seed, policy, episodes, shardFrames, env, explore }));
+}
+
 /** What a collection produced. */
 export interface CollectSummary {
   /** Rows stored (agent steps plus each episode's final observation). */
@@ -117,6 +126,8 @@ export async function collectDataset(
       policy: config.policy,
       ...(config.explore ? { explore: config.explore } : {}),
       envConfig,
+      // The whole request, so that `ensureDataset` can tell whether this is the dataset asked for.
+      collect: collectSpec(config),
       createdAt: new Date().toISOString(),
     },
   });

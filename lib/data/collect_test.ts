@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { CLEANRL_ATARI } from "../envs/make.ts";
 import { collectDataset, withRandomSegments } from "./collect.ts";
 import { Rng } from "../tensor/rng.ts";
-import { openDataset } from "./dataset.ts";
+import { openDataset } from "./reader.ts";
 
 const env = { ...CLEANRL_ATARI, id: "native:breakout" };
 

@@ -19,7 +19,8 @@
  * @module
  */
 
-import { type Dataset, frameStackBatches, splitEpisodes } from "../data/dataset.ts";
+import { frameStackBatches, splitEpisodes } from "../data/batches.ts";
+import type { Dataset } from "../data/reader.ts";
 import { type Embedding, embedFrames, type FrozenEncoder } from "../models/encoder.ts";
 import { patchify, vitGrid } from "../nn/vit.ts";
 import { columnMeans, covariance, symmetricEigen } from "./linalg.ts";
@@ -32,8 +33,8 @@ import {
   runProbes,
 } from "./probe.ts";
 
-/** The features a probe reads; see the module doc. */
-export type ProbeFeatures = "pooled" | "grid";
+/** The features a probe of a frozen encoder reads; see the module doc. */
+export type EncoderFeatures = "pooled" | "grid";
 
 /** How to sample the probe data. */
 export interface ProbeOptions {
@@ -44,7 +45,7 @@ export interface ProbeOptions {
   maxRows: number;
   variables?: ProbeVariable[];
   /** Default `pooled`. */
-  features?: ProbeFeatures;
+  features?: EncoderFeatures;
   /** Principal directions kept per token for `grid` features; default {@linkcode GRID_COMPONENTS}. */
   gridComponents?: number;
 }

@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { collectDataset } from "../data/collect.ts";
-import { openDataset } from "../data/dataset.ts";
+import { openDataset } from "../data/reader.ts";
 import { CLEANRL_ATARI } from "../envs/make.ts";
 import { PRETRAIN_PRESETS } from "../train/pretrain_presets.ts";
-import { randomEncoder } from "../train/pretrain.ts";
+import { randomEncoder } from "../models/encoder.ts";
+import { encoderConfig } from "../train/pretrain.ts";
 import { pixelSubject, probeEncoder, probeSplits, retrieval } from "./encoder_probe.ts";
 
 const dir = join(await Deno.makeTempDir(), "ds");
@@ -17,7 +18,7 @@ await collectDataset(dir, {
 });
 const ds = await openDataset(dir);
 const cfg = PRETRAIN_PRESETS.smoke;
-const enc = randomEncoder(cfg, ds.frameShape);
+const enc = randomEncoder(encoderConfig(cfg, ds.frameShape), cfg.seed);
 const opts = { stack: cfg.stack, valFraction: 0.34, seed: 0, maxRows: 300 };
 
 Deno.test("grid features keep where the paddle is, which the mean of the tokens loses", () => {

@@ -1,9 +1,10 @@
 /**
  * Linear probes from frozen embeddings to the games' ground truth, trained on some episodes and
  * reported on held-out ones (AtariARI's protocol, with closed-form linear models):
- * - regression: ridge on standardised embeddings, R^2 per variable; the penalty is chosen from
- *   a grid on held-out training episodes (a fifth of them), then the probe is refitted on all
- *   the training rows;
+ * - regression: ridge on globally scaled embeddings, R^2 per variable; the penalty is chosen
+ *   from a grid on held-out training episodes (a fifth of them), then the probe is refitted on
+ *   all the training rows. {@linkcode fitRidgeProbe} is that probe, for every caller (the
+ *   world model's paddle read-out too);
  * - classification of binned positions: a least-squares (ridge, one-hot) linear classifier,
  *   support-weighted F1 over the bins.
  * Also a 1-nearest-neighbour probe (cosine) and a PCA projection for scatter plots.
@@ -66,19 +67,22 @@ function rows(data: ProbeData, v: ProbeVariable): number[] {
   return out;
 }
 
-/** Standardises columns with the training rows' mean and std (plus a bias column). */
-function design(
-  data: ProbeData,
-  idx: number[],
-  mean: Float64Array,
-  std: Float64Array,
-): Float64Array {
-  const d = data.d + 1;
-  const out = new Float64Array(idx.length * d);
-  idx.forEach((r, i) => {
-    for (let j = 0; j < data.d; j++) out[i * d + j] = (data.x[r * data.d + j] - mean[j]) / std[j];
-    out[i * d + data.d] = 1;
-  });
+/** Rows `idx` (default: all) of `x [., d]`, scaled, with a bias column: `[rows, d + 1]`. */
+function design(x: Float32Array, d: number, s: FeatureScaling, idx?: number[]): Float64Array {
+  const n = idx ? idx.length : x.length / d;
+  const out = new Float64Array(n * (d + 1));
+  for (let i = 0; i < n; i++) {
+    const r = idx ? idx[i] : i;
+    for (let j = 0; j < d; j++) out[i * (d + 1) + j] = (x[r * d + j] - s.mean[j]) / s.scale;
+    out[i * (d + 1) + d] = 1;
+  }
+  return out;
+}
+
+/** Rows `idx` of `x [., d]`: `[idx.length, d]`. */
+function takeRows(x: Float32Array, d: number, idx: number[]): Float32Array {
+  const out = new Float32Array(idx.length * d);
+  idx.forEach((r, i) => out.set(x.subarray(r * d, (r + 1) * d), i * d));
   return out;
 }
 
@@ -124,18 +128,6 @@ export function solveRidge(eq: NormalEquations, lambda: number): Float64Array {
   for (let p = 0; p < d - 1; p++) a[p * d + p] += lambda;
   a[(d - 1) * d + (d - 1)] += 1e-9;
   return choleskySolve(a, eq.xty, d, m);
-}
-
-/** Ridge solution `w [d, m]` of `X [n, d] w ~ Y [n, m]`; the last column (bias) is not penalised. */
-export function ridge(
-  x: Float64Array,
-  y: Float64Array,
-  n: number,
-  d: number,
-  m: number,
-  lambda: number,
-): Float64Array {
-  return solveRidge(normalEquations(x, y, n, d, m), lambda);
 }
 
 function predict(x: Float64Array, w: Float64Array, n: number, d: number, m: number): Float64Array {
@@ -223,9 +215,11 @@ export function nearestNeighbours(
 }
 
 /**
- * Fits every probe on `train` and reports it on `test`. `lambda` fixes the ridge penalty on
- * standardised features (default: chosen per variable from {@linkcode LAMBDAS});
- * `knnTrainRows` caps the rows the nearest-neighbour search scans.
+ * Fits every probe on `train` and reports it on `test`: per variable, one
+ * {@linkcode fitRidgeProbe} for the value and its one-hot bins (on the scaling of all of
+ * `train`'s rows, the penalty chosen on the value), and the 1-NN probe. `lambda` fixes the
+ * ridge penalty (default: chosen per variable from {@linkcode LAMBDAS}); `knnTrainRows` caps the
+ * rows the nearest-neighbour search scans.
  */
 export function runProbes(
   train: ProbeData,
@@ -233,13 +227,12 @@ export function runProbes(
   variables: ProbeVariable[],
   opts: { lambda?: number; knnTrainRows?: number } = {},
 ): ProbeResult[] {
-  const mean = columnMeans(train.x, train.n, train.d);
-  const std = globalScale(train.x, train.n, train.d, mean);
-  const d = train.d + 1;
+  // One scaling for every variable, though some read only a subset of the rows.
+  const scaling = globalScaling(train.x, train.n, train.d);
   // Variables that select the same rows share their nearest neighbours (the search costs n^2 d).
   const neighbours = new Map<ProbeVariable["when"], number[]>();
   return variables.map((v) => {
-    const { order: trIdx, fit } = validationSplit(train, rows(train, v));
+    const trIdx = rows(train, v);
     const teIdx = rows(test, v);
     if (trIdx.length < 2 || teIdx.length < 2) {
       return {
@@ -250,20 +243,21 @@ export function runProbes(
         testRows: teIdx.length,
       };
     }
-    const xTr = design(train, trIdx, mean, std);
-    const xTe = design(test, teIdx, mean, std);
-    const yTr = Float64Array.from(trIdx, (r) => train.state[v.name][r]);
+    const groups = train.groups && Int32Array.from(trIdx, (r) => train.groups![r]);
     const yTe = Float64Array.from(teIdx, (r) => test.state[v.name][r]);
-    const lam = opts.lambda ?? chooseLambda(xTr, yTr, trIdx.length, d, fit);
     // One system for the regression target and the one-hot bins: one pass over the rows.
     const k = v.bins ? v.bins[2] : 0;
     const y = new Float64Array(trIdx.length * (1 + k));
-    yTr.forEach((value, i) => {
+    trIdx.forEach((r, i) => {
+      const value = train.state[v.name][r];
       y[i * (1 + k)] = value;
       if (v.bins) y[i * (1 + k) + 1 + binOf(value, v.bins)] = 1;
     });
-    const w = solveRidge(normalEquations(xTr, y, trIdx.length, d, 1 + k), lam);
-    const scores = predict(xTe, w, teIdx.length, d, 1 + k);
+    const probe = fitRidgeProbe(
+      { x: takeRows(train.x, train.d, trIdx), n: trIdx.length, d: train.d, y, m: 1 + k, groups },
+      { lambda: opts.lambda, scaling },
+    );
+    const scores = probe.predict(takeRows(test.x, test.d, teIdx), teIdx.length);
     const result: ProbeResult = {
       variable: v.name,
       r2: r2Score(yTe, Float64Array.from(teIdx, (_, i) => scores[i * (1 + k)])),
@@ -282,9 +276,12 @@ export function runProbes(
       result.f1 = weightedF1(Int32Array.from(yTe, (y) => binOf(y, v.bins!)), pred, k);
     }
     if (!neighbours.has(v.when)) {
+      // The search scans the rows in the ridge probe's order (fitting episodes first): the
+      // subsample and the choice among equally near rows follow it.
+      const order = penaltySplit(trIdx.length, groups).order.map((i) => trIdx[i]);
       const cap = opts.knnTrainRows ?? 4000;
-      const stride = Math.max(1, Math.floor(trIdx.length / cap));
-      const knnIdx = trIdx.filter((_, i) => i % stride === 0);
+      const stride = Math.max(1, Math.floor(order.length / cap));
+      const knnIdx = order.filter((_, i) => i % stride === 0);
       neighbours.set(v.when, nearestNeighbours(train, knnIdx, test, teIdx));
     }
     const nn = neighbours.get(v.when)!;
@@ -293,29 +290,106 @@ export function runProbes(
   });
 }
 
+/** Features scaled as `(x - mean) / scale`. */
+export interface FeatureScaling {
+  /** Column means `[d]`. */
+  mean: Float64Array;
+  /** One scale for every column. */
+  scale: number;
+}
+
 /**
- * One scale for every column: the root mean column variance. Per-column standardisation would
- * blow up columns that barely vary on the training rows (a background patch a ball crossed once)
- * and make the probe extrapolate wildly on new episodes; a global scale keeps the penalty grid
- * meaningful without that.
+ * One scale for every column: the root mean column variance of `x [n, d]`. Per-column
+ * standardisation would blow up columns that barely vary on the training rows (a background
+ * patch a ball crossed once) and make the probe extrapolate wildly on new episodes; a global
+ * scale keeps the penalty grid meaningful without that.
  */
-function globalScale(x: Float32Array, n: number, d: number, mean: Float64Array): Float64Array {
+export function globalScaling(x: Float32Array, n: number, d: number): FeatureScaling {
+  const mean = columnMeans(x, n, d);
   let sq = 0;
   for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) sq += (x[i * d + j] - mean[j]) ** 2;
-  return new Float64Array(d).fill(Math.sqrt(sq / Math.max(1, n - 1) / d) || 1);
+  return { mean, scale: Math.sqrt(sq / Math.max(1, n - 1) / d) || 1 };
 }
 
 /** Ridge penalties tried when none is given. */
 export const LAMBDAS = [0.01, 0.1, 1, 10, 100, 1000, 10000];
 
+/** The training rows of a ridge probe. */
+export interface RidgeProbeData {
+  /** Features `[n, d]`. */
+  x: Float32Array;
+  n: number;
+  d: number;
+  /** Targets `[n, m]`. */
+  y: ArrayLike<number>;
+  /** Targets per row; default 1. */
+  m?: number;
+  /**
+   * Episode of each row. With it, the penalty is validated on whole held-out episodes (see
+   * {@linkcode ProbeData}); without, on the last fifth of the rows, which must then be shuffled.
+   */
+  groups?: ArrayLike<number>;
+}
+
+/** Options of {@linkcode fitRidgeProbe}. */
+export interface RidgeProbeOptions {
+  /** A fixed penalty; default: the best of {@linkcode LAMBDAS} on held-out training rows. */
+  lambda?: number;
+  /** The features' scaling; default: {@linkcode globalScaling} of the training rows. */
+  scaling?: FeatureScaling;
+}
+
+/** A fitted ridge probe. */
+export interface RidgeProbe {
+  /** Predictions `[n, m]` for feature rows `x [n, d]`. */
+  predict(x: Float32Array, n: number): Float64Array;
+  /** The penalty it was fitted with. */
+  lambda: number;
+  d: number;
+  m: number;
+}
+
 /**
- * Orders training rows for the penalty search: rows `[0, fit)` fit, rows `[fit, n)` validate.
- * With episodes, the last fifth of the episodes (at least one) validates; without, the last
- * fifth of the (already shuffled) rows.
+ * The ridge probe of the project: features scaled by {@linkcode globalScaling}, a bias column
+ * that is not penalised, the penalty chosen from {@linkcode LAMBDAS} by the R^2 of the first
+ * target on held-out training episodes (`groups`; else the last fifth of the rows), then the
+ * probe refitted on every training row. Further target columns (one-hot bins) share the penalty.
  */
-function validationSplit(data: ProbeData, idx: number[]): { order: number[]; fit: number } {
-  const groups = data.groups;
-  const fallback = { order: idx, fit: Math.floor(idx.length * 0.8) };
+export function fitRidgeProbe(train: RidgeProbeData, opts: RidgeProbeOptions = {}): RidgeProbe {
+  const { x, n, d } = train;
+  const m = train.m ?? 1;
+  if (n < 1) throw new Error("fitRidgeProbe: no training rows");
+  const scaling = opts.scaling ?? globalScaling(x, n, d);
+  const { order, fit } = penaltySplit(n, train.groups);
+  const xTr = design(x, d, scaling, order);
+  const y = new Float64Array(n * m);
+  order.forEach((r, i) => {
+    for (let c = 0; c < m; c++) y[i * m + c] = train.y[r * m + c];
+  });
+  const first = m === 1 ? y : Float64Array.from({ length: n }, (_, i) => y[i * m]);
+  const lambda = opts.lambda ?? chooseLambda(xTr, first, n, d + 1, fit);
+  const w = solveRidge(normalEquations(xTr, y, n, d + 1, m), lambda);
+  return {
+    predict(xs, rows) {
+      if (xs.length < rows * d) {
+        throw new Error(`RidgeProbe.predict: ${xs.length} values are not ${rows} rows of ${d}`);
+      }
+      return predict(design(xs.subarray(0, rows * d), d, scaling), w, rows, d + 1, m);
+    },
+    lambda,
+    d,
+    m,
+  };
+}
+
+/**
+ * Orders `n` training rows for the penalty search: rows `order[0, fit)` fit, rows
+ * `order[fit, n)` validate. With episodes, the last fifth of the episodes (at least one)
+ * validates; without, the last fifth of the (already shuffled) rows.
+ */
+function penaltySplit(n: number, groups?: ArrayLike<number>): { order: number[]; fit: number } {
+  const idx = Array.from({ length: n }, (_, i) => i);
+  const fallback = { order: idx, fit: Math.floor(n * 0.8) };
   if (!groups) return fallback;
   const ids = [...new Set(idx.map((r) => groups[r]))].sort((a, b) => a - b);
   if (ids.length < 2) return fallback;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Rng } from "../tensor/rng.ts";
-import { pca2, r2Score, runProbes, weightedF1 } from "./probe.ts";
+import { fitRidgeProbe, pca2, r2Score, runProbes, weightedF1 } from "./probe.ts";
 
 function synthetic(n: number, seed: number, informative: boolean) {
   const rng = new Rng(seed);
@@ -77,5 +77,34 @@ Deno.test("a column that barely varies in training does not wreck predictions on
   for (const lambda of [0.01, 1, 100]) {
     const { r2 } = runProbes(train, test, vars, { lambda })[0];
     assert.ok(r2 > 0.9, `lambda ${lambda}: r2 ${r2}`);
+  }
+});
+
+Deno.test("runProbes' regression is fitRidgeProbe, episodes and all", () => {
+  const withEpisodes = (data: ReturnType<typeof synthetic>) => ({
+    ...data,
+    groups: Int32Array.from({ length: data.n }, (_, i) => Math.floor(i / 100)),
+  });
+  const train = withEpisodes(synthetic(800, 1, true));
+  const test = synthetic(300, 2, true);
+  const probe = fitRidgeProbe({ ...train, y: train.state.pos });
+  const r2 = r2Score(test.state.pos, probe.predict(test.x, test.n));
+  assert.equal(runProbes(train, test, [{ name: "pos" }])[0].r2, r2);
+  assert.ok(r2 > 0.95, `r2 ${r2}`);
+});
+
+Deno.test("a ridge probe leaves the bias unpenalised and fits several targets at once", () => {
+  const train = synthetic(400, 1, true);
+  const y = new Float64Array(train.n * 2);
+  train.state.pos.forEach((v, i) => y.set([v, 7], i * 2));
+  // An overwhelming penalty zeroes the weights: what is left is the bias, the targets' mean.
+  const flat = fitRidgeProbe({ ...train, y, m: 2 }, { lambda: 1e12 });
+  assert.equal(flat.lambda, 1e12);
+  const mean = train.state.pos.reduce((a, b) => a + b, 0) / train.n;
+  const pred = flat.predict(train.x.subarray(0, 3 * train.d), 3);
+  assert.equal(pred.length, 6);
+  for (let i = 0; i < 3; i++) {
+    assert.ok(Math.abs(pred[i * 2] - mean) < 1e-3, `${pred[i * 2]} vs ${mean}`);
+    assert.ok(Math.abs(pred[i * 2 + 1] - 7) < 1e-6);
   }
 });

@@ -16,7 +16,8 @@
  */
 
 import * as tf from "@tensorflow/tfjs";
-import { type Dataset, frameStackBatches, sequenceBatches } from "../data/dataset.ts";
+import { frameStackBatches, sequenceBatches } from "../data/batches.ts";
+import type { Dataset } from "../data/reader.ts";
 import type { FrozenEncoder } from "../models/encoder.ts";
 import { decodePatches, type PixelDecoder } from "../models/pixel_decoder.ts";
 import {
@@ -28,7 +29,7 @@ import {
 } from "../models/world_model.ts";
 import { unpatchify } from "../nn/vit.ts";
 import type { LatentData } from "../train/world_model.ts";
-import { LAMBDAS, r2Score, ridge } from "./probe.ts";
+import { fitRidgeProbe, r2Score, type RidgeProbe } from "./probe.ts";
 
 /** Rollout error at one horizon (mean absolute error on layer-normed latents). */
 export interface RolloutErrorPoint {
@@ -124,8 +125,11 @@ export function rolloutErrorCurve(
   }));
 }
 
-/** Features a probe reads from latents `[n, N, D]`: the token mean, or every token. */
-export type ProbeFeatures = "pooled" | "flat";
+/**
+ * Features a probe reads from world-model latents `[n, N, D]`: the token mean, or every token
+ * (the frozen-encoder probes' feature sets are `EncoderFeatures`, in encoder_probe.ts).
+ */
+export type LatentFeatures = "pooled" | "flat";
 
 /** Probe features `[n, F]` of latents `[n, N, D]`. */
 export function latentFeatures(
@@ -133,7 +137,7 @@ export function latentFeatures(
   n: number,
   tokens: number,
   dim: number,
-  features: ProbeFeatures,
+  features: LatentFeatures,
 ): { x: Float32Array; d: number } {
   if (features === "flat") return { x: latents, d: tokens * dim };
   const x = new Float32Array(n * dim);
@@ -143,77 +147,6 @@ export function latentFeatures(
     }
   }
   return { x, d: dim };
-}
-
-/** A fitted linear read-out of one variable from latent features. */
-export interface LatentProbe {
-  /** Predictions for `n` feature rows `[n, d]`. */
-  predict(x: Float32Array, n: number): Float64Array;
-  /** R^2 on the held-out rows it was checked on. */
-  r2: number;
-  lambda: number;
-  d: number;
-}
-
-function standardized(
-  x: Float32Array,
-  n: number,
-  d: number,
-  mean: Float64Array,
-  std: Float64Array,
-): Float64Array {
-  const out = new Float64Array(n * (d + 1));
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j < d; j++) out[i * (d + 1) + j] = (x[i * d + j] - mean[j]) / std[j];
-    out[i * (d + 1) + d] = 1;
-  }
-  return out;
-}
-
-function applyRidge(x: Float64Array, w: Float64Array, n: number, d: number): Float64Array {
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    let s = 0;
-    for (let j = 0; j < d; j++) s += x[i * d + j] * w[j];
-    out[i] = s;
-  }
-  return out;
-}
-
-/**
- * Fits a ridge probe (standardised features, bias unpenalised; the penalty chosen from
- * {@linkcode LAMBDAS} on the last fifth of the training rows) and reports its R^2 on `test`.
- */
-export function fitLatentProbe(
-  train: { x: Float32Array; y: ArrayLike<number>; n: number },
-  test: { x: Float32Array; y: ArrayLike<number>; n: number },
-  d: number,
-): LatentProbe {
-  const mean = new Float64Array(d);
-  const std = new Float64Array(d);
-  for (let i = 0; i < train.n; i++) for (let j = 0; j < d; j++) mean[j] += train.x[i * d + j];
-  mean.forEach((_, j) => (mean[j] /= train.n));
-  for (let i = 0; i < train.n; i++) {
-    for (let j = 0; j < d; j++) std[j] += (train.x[i * d + j] - mean[j]) ** 2;
-  }
-  std.forEach((v, j) => (std[j] = Math.sqrt(v / train.n) || 1));
-  const xTr = standardized(train.x, train.n, d, mean, std);
-  const yTr = Float64Array.from(train.y);
-  const fit = Math.floor(train.n * 0.8);
-  let lambda = 1;
-  let best = -Infinity;
-  for (const lam of LAMBDAS) {
-    const w = ridge(xTr.subarray(0, fit * (d + 1)), yTr.subarray(0, fit), fit, d + 1, 1, lam);
-    const r2 = r2Score(
-      yTr.subarray(fit),
-      applyRidge(xTr.subarray(fit * (d + 1)), w, train.n - fit, d + 1),
-    );
-    if (r2 > best) [best, lambda] = [r2, lam];
-  }
-  const w = ridge(xTr, yTr, train.n, d + 1, 1, lambda);
-  const predict = (x: Float32Array, n: number) =>
-    applyRidge(standardized(x, n, d, mean, std), w, n, d + 1);
-  return { predict, r2: r2Score(test.y, predict(test.x, test.n)), lambda, d };
 }
 
 /** How often held LEFT / RIGHT rollouts move the probed paddle the right way. */
@@ -232,7 +165,7 @@ export interface SensitivityResult {
  */
 export function actionSensitivity(
   endFeatures: (action: number) => Float32Array,
-  probe: LatentProbe,
+  probe: Pick<RidgeProbe, "predict">,
   n: number,
   actions: { left: number; right: number },
 ): SensitivityResult {
@@ -257,7 +190,7 @@ export function heldActionFeatures(
   starts: Int32Array,
   action: number,
   horizon: number,
-  features: ProbeFeatures,
+  features: LatentFeatures,
   blind = false,
 ): Float32Array {
   const { tokens, dim, numActions } = data.spec;
@@ -337,7 +270,7 @@ export interface WorldModelEvalConfig {
   sensitivityHorizon: number;
   sensitivityStarts: number;
   probeRows: number;
-  probeFeatures: ProbeFeatures;
+  probeFeatures: LatentFeatures;
 }
 
 /** Everything {@linkcode evaluateWorldModel} measures. */
@@ -369,23 +302,22 @@ export function evaluateWorldModel(
   const { tokens, dim } = data.spec;
   const per = tokens * dim;
   const paddle = data.ds.state("paddleX");
+  const episode = data.ds.column("episode");
   const probeSet = (episodes: number[], seed: number) => {
     const rows = sampleRows(data, episodes, cfg.probeRows, seed);
-    const { x } = latentFeatures(
+    const { x, d } = latentFeatures(
       gatherLatents(data.table, rows, per),
       rows.length,
       tokens,
       dim,
       cfg.probeFeatures,
     );
-    return { x, y: Float64Array.from(rows, (r) => paddle[r]), n: rows.length };
+    const y = Float64Array.from(rows, (r) => paddle[r]);
+    return { x, d, y, n: rows.length, groups: Int32Array.from(rows, (r) => episode[r]) };
   };
-  const d = cfg.probeFeatures === "flat" ? per : dim;
-  const probe = fitLatentProbe(
-    probeSet(split.train, cfg.seed),
-    probeSet(split.val, cfg.seed + 1),
-    d,
-  );
+  // With the rows' episodes, the penalty is validated on whole held-out training episodes.
+  const probe = fitRidgeProbe(probeSet(split.train, cfg.seed));
+  const test = probeSet(split.val, cfg.seed + 1);
   const starts = heldOutWindows(
     data,
     split.val,
@@ -403,7 +335,7 @@ export function evaluateWorldModel(
     );
   return {
     curve,
-    probeR2: probe.r2,
+    probeR2: r2Score(test.y, probe.predict(test.x, test.n)),
     sensitivity: {
       model: sensitivity(models.model, false),
       ...(models.blind ? { blind: sensitivity(models.blind, true) } : {}),

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { splitEpisodes } from "../data/dataset.ts";
+import { splitEpisodes } from "../data/batches.ts";
 import { initPixelDecoder } from "../models/pixel_decoder.ts";
 import { initWorldModel, type WorldModel } from "../models/world_model.ts";
 import { initBackend } from "../tensor/backend.ts";
@@ -11,11 +11,11 @@ import {
   actionSensitivity,
   evaluateWorldModel,
   filmStrip,
-  fitLatentProbe,
   heldOutWindows,
   latentFeatures,
   rolloutErrorCurve,
 } from "./rollout.ts";
+import { fitRidgeProbe, r2Score } from "./probe.ts";
 
 await initBackend({ backend: "wasm" });
 
@@ -48,8 +48,10 @@ Deno.test("a linear probe of latent features recovers what they encode", () => {
     y.forEach((v, i) => x.set(syntheticLatent(v, rng.float() * 6), i * 16));
     return { x, y, n };
   };
-  const probe = fitLatentProbe(make(400), make(200), 16);
-  assert.ok(probe.r2 > 0.95, `R^2 ${probe.r2}`);
+  const probe = fitRidgeProbe({ ...make(400), d: 16 });
+  const test = make(200);
+  const r2 = r2Score(test.y, probe.predict(test.x, test.n));
+  assert.ok(r2 > 0.95, `R^2 ${r2}`);
   const pooled = latentFeatures(Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]), 2, 2, 2, "pooled");
   assert.deepEqual(Array.from(pooled.x), [2, 3, 6, 7]);
 });
@@ -65,7 +67,7 @@ Deno.test("action sensitivity: a model that moves the paddle scores 1, an action
     y.forEach((v, i) => x.set(syntheticLatent(v, rng.float() * 6), i * 16));
     return { x, y, n: 400 };
   })();
-  const probe = fitLatentProbe(train, train, 16);
+  const probe = fitRidgeProbe({ ...train, d: 16 });
   const end = (move: (x: number, action: number) => number) => (action: number) => {
     const out = new Float32Array(n * 16);
     starts.forEach((x, i) => out.set(syntheticLatent(move(x, action), 1), i * 16));

@@ -27,8 +27,8 @@
  */
 
 import * as tf from "@tensorflow/tfjs";
-import type { Dataset } from "../data/dataset.ts";
-import { frameStackBatches } from "../data/dataset.ts";
+import type { Dataset } from "../data/reader.ts";
+import { frameStackBatches } from "../data/batches.ts";
 import { blocks, initBlocks, initLayerNorm, initLinear, layerNorm, linear } from "../nn/layers.ts";
 import { type Params, truncNormal } from "../nn/params.ts";
 import { sincos2d, vitGrid } from "../nn/vit.ts";

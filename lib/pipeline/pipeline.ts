@@ -22,20 +22,17 @@
  */
 
 import { join } from "node:path";
-import { collectDataset } from "../data/collect.ts";
-import { type Dataset, openDataset } from "../data/dataset.ts";
+import { recordPath } from "../run/run_dir.ts";
+import { ensureDataset } from "../data/ensure.ts";
+import { openDataset } from "../data/reader.ts";
 import { checkEnvConfig, CLEANRL_ATARI } from "../envs/make.ts";
 import type { PolicyName } from "../envs/policies.ts";
-import { GRID_COMPONENTS, pixelSubject, type ProbeFeatures } from "../eval/encoder_probe.ts";
+import { type EncoderFeatures, GRID_COMPONENTS, pixelSubject } from "../eval/encoder_probe.ts";
 import type { Presets } from "../run/config.ts";
 import { writeProbeStudy } from "../studies/pretrain/mod.ts";
 import { writeRunReport } from "./report.ts";
-import {
-  loadPretrainedEncoder,
-  pretrain,
-  type PretrainConfig,
-  randomEncoder,
-} from "../train/pretrain.ts";
+import { loadEncoder, randomEncoder } from "../models/encoder.ts";
+import { encoderConfig, pretrain, type PretrainConfig } from "../train/pretrain.ts";
 import { PRETRAIN_PRESETS } from "../train/pretrain_presets.ts";
 import { phaseRun, type PipelineProgress } from "./phase_run.ts";
 import type { Phase, PhaseContext } from "./runner.ts";
@@ -68,7 +65,7 @@ export interface PipelineConfig {
    * `pixels`: also probe the raw patches, the encoder-free baseline; `gridComponents`: principal
    * directions per token of `grid` features.
    */
-  probe: { rows: number; features: ProbeFeatures[]; pixels: boolean; gridComponents: number };
+  probe: { rows: number; features: EncoderFeatures[]; pixels: boolean; gridComponents: number };
   /** The world model (Breakout only): `deno task worldmodel`'s config, its seeds from `seed`. */
   worldmodel: PipelineWorldModelConfig;
   /** Latent planning with it: `deno task plan`'s config, its seed from `seed`. */
@@ -147,7 +144,7 @@ export function pipelinePhases(cfg: PipelineConfig, progress?: PipelineProgress)
       });
       await run.finish();
       return {
-        checkpoints: run.path("checkpoints"),
+        checkpoints: recordPath(ctx.runDir, run.path("checkpoints")),
         lastLoss: result.lastLoss,
         steps: result.steps,
         finalMonitor: monitors.at(-1) ?? null,
@@ -161,23 +158,21 @@ export function pipelinePhases(cfg: PipelineConfig, progress?: PipelineProgress)
       inputs: { ...common, data: cfg.data },
       async run(ctx) {
         const dataset = join(ctx.dir, "dataset");
-        let ds: Dataset;
-        try {
-          ds = await openDataset(dataset);
-          ctx.log(`dataset ${dataset} is already complete`);
-        } catch {
-          ctx.log(`collecting ${cfg.data.episodes} episodes of ${cfg.data.policy} ${cfg.env}`);
-          await Deno.remove(dataset, { recursive: true }).catch(() => {});
-          await collectDataset(dataset, {
-            seed: cfg.seed,
-            policy: cfg.data.policy,
-            episodes: cfg.data.episodes,
-            shardFrames: 4096,
-            env: { ...CLEANRL_ATARI, id: cfg.env },
-          }, (done, steps) => progress?.("data", done, cfg.data.episodes, { steps }));
-          ds = await openDataset(dataset);
-        }
-        return { dataset, frames: ds.numFrames, episodes: ds.episodes().length };
+        const ds = await ensureDataset(dataset, {
+          seed: cfg.seed,
+          policy: cfg.data.policy,
+          episodes: cfg.data.episodes,
+          shardFrames: 4096,
+          env: { ...CLEANRL_ATARI, id: cfg.env },
+        }, {
+          log: ctx.log,
+          onProgress: (done, steps) => progress?.("data", done, cfg.data.episodes, { steps }),
+        });
+        return {
+          dataset: recordPath(ctx.runDir, dataset),
+          frames: ds.numFrames,
+          episodes: ds.episodes().length,
+        };
       },
     },
     pretrainPhase("ijepa"),
@@ -191,14 +186,14 @@ export function pipelinePhases(cfg: PipelineConfig, progress?: PipelineProgress)
         const run = await phaseRun(ctx, cfg.probe, { fresh: true });
         const ds = await openDataset(datasetDir(ctx));
         const encoders = ["ijepa", "ae"].map((m) =>
-          loadPretrainedEncoder(join(ctx.runDir, m, "checkpoints"))
+          loadEncoder(join(ctx.runDir, m, "checkpoints")).encoder
         );
-        const pcfg = encoders[0].cfg;
+        const pcfg: PretrainConfig = { seed: cfg.seed, method: "ijepa", ...cfg.pretrain };
         const table = await writeProbeStudy(
           run,
           [
-            ...encoders.map((e) => e.encoder),
-            randomEncoder(pcfg, ds.frameShape),
+            ...encoders,
+            randomEncoder(encoderConfig(pcfg, ds.frameShape), pcfg.seed),
             ...(cfg.probe.pixels
               ? [pixelSubject(ds.frameShape, pcfg.stack, pcfg.encoder.patch)]
               : []),

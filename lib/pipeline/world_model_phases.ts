@@ -15,6 +15,7 @@
  */
 
 import { join } from "node:path";
+import { recordPath } from "../run/run_dir.ts";
 import { type EnvConfig, parseEnvId } from "../envs/make.ts";
 import type { GoalTaskConfig, PlannerConfig } from "../plan/goal.ts";
 import { runPlanStudy } from "../studies/world_model/mod.ts";
@@ -136,13 +137,15 @@ export function worldModelPhases(
         const run1 = await phaseRun(ctx, stage1RunConfig(wm), { sub: "stage1" });
         const stage1 = await runStage1(run1, wm, data, { resume: ctx.resume }, hooks);
         const encoderDir = run1.path("checkpoints");
-        const run2 = await phaseRun(ctx, stage2RunConfig(wm, encoderDir), { sub: "stage2" });
+        const run2 = await phaseRun(ctx, stage2RunConfig(wm, encoderDir, join(ctx.dir, "stage2")), {
+          sub: "stage2",
+        });
         const stage2 = await runStage2(run2, wm, data, { encoderDir, resume: ctx.resume }, hooks);
         return {
-          dataset: data.dir,
+          dataset: recordPath(ctx.runDir, data.dir),
           frames: data.ds.numFrames,
-          stage1: run1.dir,
-          stage2: run2.dir,
+          stage1: recordPath(ctx.runDir, run1.dir),
+          stage2: recordPath(ctx.runDir, run2.dir),
           paddleProbeR2: stage1.paddleProbeR2.vjepa,
           rightWay: {
             model: stage2.sensitivity.model.correct,

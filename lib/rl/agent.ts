@@ -41,8 +41,9 @@ export interface AgentConfig {
   /** `cnn` (end to end), `jepa` / `ae` (a pretraining checkpoint), `random` (random-init ViT), `mlp`. */
   encoder: EncoderKind;
   /**
-   * Pretraining checkpoint directory for `jepa` / `ae`; for `random`, a checkpoint whose encoder
-   * shape to copy (its weights are not used).
+   * Where the encoder artifact (`encoder.safetensors`) of a `jepa` / `ae` agent is: a
+   * pretraining checkpoint directory, or the file; for `random`, one whose encoder shape to copy
+   * (its weights are not used).
    */
   checkpoint: string;
   /** Keep the encoder's weights fixed (only the heads train); ViT encoders only. */
@@ -111,7 +112,7 @@ export interface Agent {
    * `a`, `[n, h, w, c]`.
    */
   saliency(obs: Uint8Array, n: number): Float32Array;
-  /** Every variable by checkpoint name (`encoder.*`, `heads.*`), frozen ones included. */
+  /** Every variable by checkpoint name (`encoder/*`, `heads/*`), frozen ones included. */
   tensors(): [string, tf.Variable][];
   dispose(): void;
 }

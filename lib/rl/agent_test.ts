@@ -2,12 +2,13 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { collectDataset } from "../data/collect.ts";
-import { openDataset } from "../data/dataset.ts";
+import { openDataset } from "../data/reader.ts";
 import { CLEANRL_ATARI } from "../envs/make.ts";
 import { flattenParams } from "../nn/params.ts";
 import { initBackend } from "../tensor/backend.ts";
 import { Rng } from "../tensor/rng.ts";
-import { loadPretrainedEncoder, pretrain } from "../train/pretrain.ts";
+import { loadEncoder } from "../models/encoder.ts";
+import { pretrain } from "../train/pretrain.ts";
 import { PRETRAIN_PRESETS } from "../train/pretrain_presets.ts";
 import { createAgent } from "./agent.ts";
 import { CLEANRL_PPO_ATARI, type PpoConfig, trainPpo } from "./ppo.ts";
@@ -38,12 +39,12 @@ Deno.test("CleanRL's orthogonal init: W^T W = gain^2 I, zero biases, actor 0.01,
   const agent = createAgent(CLEANRL_PPO_ATARI.agent, [84, 84, 4], 4, new Rng(0));
   const params = Object.fromEntries(agent.tensors());
   const cases: [string, number][] = [
-    ["encoder.c1.w", 2],
-    ["encoder.c2.w", 2],
-    ["encoder.c3.w", 2],
-    ["encoder.fc.w", 2],
-    ["heads.actor.w", 1e-4],
-    ["heads.critic.w", 1],
+    ["encoder/c1.w", 2],
+    ["encoder/c2.w", 2],
+    ["encoder/c3.w", 2],
+    ["encoder/fc.w", 2],
+    ["heads/actor.w", 1e-4],
+    ["heads/critic.w", 1],
   ];
   for (const [name, gain2] of cases) {
     const { g, cols } = gram(params[name]);
@@ -110,9 +111,9 @@ function vitConfig(frozen: boolean, checkpoint: string): PpoConfig {
 
 Deno.test("a frozen encoder never changes (features cached); a fine-tuned one trains at 0.1x", async () => {
   const ckpt = await tinyCheckpoint();
-  const original = loadPretrainedEncoder(ckpt).encoder;
+  const original = loadEncoder(ckpt).encoder;
   const before = new Map(
-    flattenParams(original.params).map(([k, v]) => [`encoder.${k}`, Array.from(v.dataSync())]),
+    flattenParams(original.params).map(([k, v]) => [`encoder/${k}`, Array.from(v.dataSync())]),
   );
   const changed = (agentTensors: [string, tf.Variable][], prefix: string) =>
     agentTensors.filter(([k]) => k.startsWith(prefix)).filter(([k, v]) =>
@@ -122,8 +123,8 @@ Deno.test("a frozen encoder never changes (features cached); a fine-tuned one tr
   const frozen = await trainPpo(vitConfig(true, ckpt), { checkpointDir: await Deno.makeTempDir() });
   assert.equal(frozen.agent.featureDim, 49 * 16, "the rollout stores the 7x7 tokens");
   assert.deepEqual(frozen.agent.groups.map((g) => g.name), ["heads"]);
-  assert.deepEqual(changed(frozen.agent.tensors(), "encoder."), [], "frozen encoder unchanged");
-  const heads = frozen.agent.tensors().filter(([k]) => k.startsWith("heads."));
+  assert.deepEqual(changed(frozen.agent.tensors(), "encoder/"), [], "frozen encoder unchanged");
+  const heads = frozen.agent.tensors().filter(([k]) => k.startsWith("heads/"));
   assert.ok(heads.length > 0);
   frozen.agent.dispose();
 
@@ -132,7 +133,7 @@ Deno.test("a frozen encoder never changes (features cached); a fine-tuned one tr
     { checkpointDir: await Deno.makeTempDir() },
   );
   assert.equal(mean.agent.featureDim, 16, "or their mean");
-  assert.deepEqual(changed(mean.agent.tensors(), "encoder."), []);
+  assert.deepEqual(changed(mean.agent.tensors(), "encoder/"), []);
   mean.agent.dispose();
 
   const tuned = await trainPpo(vitConfig(false, ckpt), { checkpointDir: await Deno.makeTempDir() });
@@ -141,19 +142,19 @@ Deno.test("a frozen encoder never changes (features cached); a fine-tuned one tr
     ["heads", 1],
     ["encoder", 0.1],
   ]);
-  const moved = changed(tuned.agent.tensors(), "encoder.");
-  assert.ok(moved.length > 0 && moved.includes("encoder.patch.w"), `changed: ${moved}`);
+  const moved = changed(tuned.agent.tensors(), "encoder/");
+  assert.ok(moved.length > 0 && moved.includes("encoder/patch.w"), `changed: ${moved}`);
   tuned.agent.dispose();
   // The pretraining checkpoint's encoder was copied, not trained in place.
-  const again = loadPretrainedEncoder(ckpt).encoder;
+  const again = loadEncoder(ckpt).encoder;
   for (const [k, v] of flattenParams(again.params)) {
-    assert.deepEqual(Array.from(v.dataSync()), before.get(`encoder.${k}`));
+    assert.deepEqual(Array.from(v.dataSync()), before.get(`encoder/${k}`));
   }
 });
 
 Deno.test("saliency maps have the frame shape and are finite for CNN and ViT agents", async () => {
   const ckpt = await tinyCheckpoint();
-  const vit = loadPretrainedEncoder(ckpt).encoder;
+  const vit = loadEncoder(ckpt).encoder;
   const obs = Uint8Array.from({ length: 2 * 84 * 84 * 4 }, (_, i) => (i * 7) % 256);
   for (
     const agent of [

@@ -18,7 +18,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { CLEANRL_ATARI, type EnvConfig, makeEnv } from "../envs/make.ts";
 import type { Env } from "../envs/types.ts";
-import type { FrozenEncoder } from "../models/encoder.ts";
+import { type FrozenEncoder, loadEncoder, randomEncoder } from "../models/encoder.ts";
 import { disposeParams, flattenParams } from "../nn/params.ts";
 import { AdamW, globalNormClip } from "../train/optim.ts";
 import {
@@ -29,7 +29,6 @@ import {
 } from "../tensor/checkpoint.ts";
 import { deriveSeed, Rng, type RngState } from "../tensor/rng.ts";
 import { NonFiniteLossError } from "../train/loop.ts";
-import { loadPretrainedEncoder, randomEncoder } from "../train/pretrain.ts";
 import { type Agent, type AgentConfig, type AgentSpec, buildAgent, createAgent } from "./agent.ts";
 import { type EnvSnapshot, ReplayVectorEnv } from "./replay_env.ts";
 
@@ -133,26 +132,47 @@ export function checkPpoConfig(cfg: PpoConfig): void {
 // The PPO equations
 
 /**
- * Generalised advantage estimation over a rollout of `numSteps x numEnvs` (index
- * `t * numEnvs + i`), CleanRL's convention: `dones[t]` says that the observation of step t is the
- * first of a new episode, `nextDone` / `nextValue` are those of the observation after the last
- * step.
+ * What {@linkcode gae} reads: a rollout of `numSteps x numEnvs` steps (index `t * numEnvs + i`,
+ * `numEnvs` the length of `nextValue`) in CleanRL's convention, and the discounts.
+ */
+export interface GaeInput {
+  /** `r_t`, `[numSteps * numEnvs]`. */
+  rewards: Float32Array;
+  /** `V(s_t)`, `[numSteps * numEnvs]`. */
+  values: Float32Array;
+  /** `done_t`: the observation of step t is the first of a new episode. */
+  dones: Uint8Array;
+  /** `V` of the observation after the last step, `[numEnvs]`. */
+  nextValue: Float32Array;
+  /** `done` of the observation after the last step, `[numEnvs]`. */
+  nextDone: Uint8Array;
+  /** The discount. */
+  gamma: number;
+  /** GAE's lambda. */
+  lambda: number;
+}
+
+/**
+ * Generalised advantage estimation over a rollout (see {@linkcode GaeInput}):
  *
  *   delta_t = r_t + gamma * V(s_{t+1}) * (1 - done_{t+1}) - V(s_t)
  *   A_t     = delta_t + gamma * lambda * (1 - done_{t+1}) * A_{t+1}
  *   R_t     = A_t + V(s_t)   (the value target)
  */
-export function gae(
-  rewards: Float32Array,
-  values: Float32Array,
-  dones: Uint8Array,
-  nextValue: Float32Array,
-  nextDone: Uint8Array,
-  numSteps: number,
-  numEnvs: number,
-  gamma: number,
-  lambda: number,
-): { advantages: Float32Array; returns: Float32Array } {
+export function gae(input: GaeInput): { advantages: Float32Array; returns: Float32Array } {
+  const { rewards, values, dones, nextValue, nextDone, gamma, lambda } = input;
+  const numEnvs = nextValue.length;
+  const numSteps = rewards.length / numEnvs;
+  if (
+    !Number.isInteger(numSteps) || values.length !== rewards.length ||
+    dones.length !== rewards.length || nextDone.length !== numEnvs
+  ) {
+    throw new Error(
+      `gae: rewards, values and dones need steps of ${numEnvs} envs (nextValue's length) and ` +
+        `nextDone one per env; got ${rewards.length}, ${values.length}, ${dones.length} and ` +
+        `${nextDone.length}`,
+    );
+  }
   const advantages = new Float32Array(numSteps * numEnvs);
   const returns = new Float32Array(numSteps * numEnvs);
   for (let i = 0; i < numEnvs; i++) {
@@ -362,14 +382,11 @@ export function built<T>(build: () => T, keep: (result: T) => tf.Variable[]): T 
 export function loadAgentEncoder(agent: AgentConfig, seed: number): FrozenEncoder | null {
   if (agent.encoder === "cnn" || agent.encoder === "mlp") return null;
   return built(() => {
-    const loaded = loadPretrainedEncoder(agent.checkpoint);
-    if (agent.encoder !== "random") return { ...loaded.encoder, name: agent.encoder };
-    const c = loaded.encoder.cfg;
-    return randomEncoder(
-      loaded.cfg,
-      [c.imageSize[0], c.imageSize[1], c.channels / loaded.cfg.stack],
-      deriveSeed(seed, "random-encoder"),
-    );
+    const { encoder } = loadEncoder(agent.checkpoint);
+    if (agent.encoder !== "random") return { ...encoder, name: agent.encoder };
+    // The random control copies the pretrained encoder's shape, never its weights.
+    disposeParams(encoder.params);
+    return randomEncoder(encoder.cfg, deriveSeed(seed, "random-encoder"));
   }, (enc) => flattenParams(enc.params).map(([, v]) => v));
 }
 
@@ -515,17 +532,15 @@ export async function trainPpo(
         });
       }
       const nextValue = evaluate(current(), N)[1];
-      const { advantages, returns } = gae(
+      const { advantages, returns } = gae({
         rewards,
         values,
         dones,
         nextValue,
         nextDone,
-        T,
-        N,
-        cfg.gamma,
-        cfg.gaeLambda,
-      );
+        gamma: cfg.gamma,
+        lambda: cfg.gaeLambda,
+      });
       const t1 = performance.now();
 
       // --- Optimisation: updateEpochs passes over the rollout in shuffled minibatches.

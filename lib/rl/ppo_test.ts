@@ -31,17 +31,15 @@ Deno.test("GAE matches a hand-computed example, per env, with episode boundaries
   const rewards = Float32Array.from([1, 0, 0, 0, 2, 0]);
   const values = Float32Array.from([0.5, 0, 1, 0, 1.5, 0]);
   const dones = Uint8Array.from([0, 0, 0, 0, 1, 0]);
-  const { advantages, returns } = gae(
+  const { advantages, returns } = gae({
     rewards,
     values,
     dones,
-    Float32Array.from([2, 0]),
-    Uint8Array.from([0, 1]),
-    3,
-    2,
-    0.5,
-    0.5,
-  );
+    nextValue: Float32Array.from([2, 0]),
+    nextDone: Uint8Array.from([0, 1]),
+    gamma: 0.5,
+    lambda: 0.5,
+  });
   [0.75, -1, 1.5].forEach((a, t) => close(advantages[t * 2], a));
   [1.25, 0, 3].forEach((r, t) => close(returns[t * 2], r));
   [0, 0, 0].forEach((a, t) => close(advantages[t * 2 + 1], a));

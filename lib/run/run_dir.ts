@@ -7,7 +7,7 @@
  */
 
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 import pl from "nodejs-polars";
 import { writeFileAtomic } from "./atomic.ts";
 
@@ -140,4 +140,18 @@ function diffKeys(a: unknown, b: unknown, prefix = ""): string[] {
       prefix ? `${prefix}.${k}` : k,
     )
   );
+}
+
+/**
+ * A path as run records store it: relative to the run directory `runDir` (as `..`-paths where
+ * it lies outside), so a run directory copied, committed or read on another machine still
+ * points at its own files. {@linkcode resolveRecordPath} reads it back.
+ */
+export function recordPath(runDir: string, path: string): string {
+  return relative(resolve(runDir), resolve(path)) || ".";
+}
+
+/** A path read from a run record of `runDir`: relative ones resolve against the run directory. */
+export function resolveRecordPath(runDir: string, path: string): string {
+  return resolve(runDir, path);
 }

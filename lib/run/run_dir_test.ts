@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import pl from "nodejs-polars";
-import { RunDir } from "./run_dir.ts";
+import { recordPath, resolveRecordPath, RunDir } from "./run_dir.ts";
 import { writeDirAtomic, writeFileAtomic } from "./atomic.ts";
 
 Deno.test("a run directory holds config, log, metrics JSONL and Parquet", async () => {
@@ -49,4 +49,20 @@ Deno.test("atomic directory writes leave the old directory on failure", async ()
   await writeDirAtomic(target, (tmp) => writeFileAtomic(join(tmp, "a"), "v3"));
   assert.equal(readFileSync(join(target, "a"), "utf8"), "v3");
   assert.ok(existsSync(target));
+});
+
+Deno.test("record paths are relative to the run directory and resolve back against it", () => {
+  const run = "/data/results/pipeline-smoke";
+  assert.equal(
+    recordPath(run, "/data/results/pipeline-smoke/ijepa/checkpoints"),
+    "ijepa/checkpoints",
+  );
+  assert.equal(recordPath(run, "/data/results/pipeline-smoke"), ".");
+  assert.equal(recordPath(`${run}/worldmodel/stage2`, `${run}/worldmodel/stage1`), "../stage1");
+  assert.equal(
+    resolveRecordPath(`${run}/worldmodel/stage2`, "../stage1"),
+    `${run}/worldmodel/stage1`,
+  );
+  // Records written before paths were relative hold absolute ones: they still resolve.
+  assert.equal(resolveRecordPath(run, "/elsewhere/encoder"), "/elsewhere/encoder");
 });

@@ -39,9 +39,12 @@ export interface LoadedTensor {
 
 const SIDECAR = "latest.json";
 
-/** Serialises named float32 tensors as safetensors. */
-export function encodeSafetensors(tensors: [string, Float32Array, number[]][]): Uint8Array {
-  const header: Record<string, unknown> = {};
+/** Serialises named float32 tensors as safetensors, with an optional string `metadata` map. */
+export function encodeSafetensors(
+  tensors: [string, Float32Array, number[]][],
+  metadata?: Record<string, string>,
+): Uint8Array {
+  const header: Record<string, unknown> = metadata ? { __metadata__: metadata } : {};
   let offset = 0;
   for (const [name, data, shape] of tensors) {
     header[name] = { dtype: "F32", shape, data_offsets: [offset, offset + data.byteLength] };
@@ -62,8 +65,11 @@ export function encodeSafetensors(tensors: [string, Float32Array, number[]][]): 
   return out;
 }
 
-/** Parses safetensors bytes; errors name `file` and what is wrong. */
-export function decodeSafetensors(bytes: Uint8Array, file: string): Map<string, LoadedTensor> {
+/** The safetensors header of `bytes`, parsed; errors name `file` and what is wrong. */
+function safetensorsHeader(
+  bytes: Uint8Array,
+  file: string,
+): { header: Record<string, unknown>; base: number } {
   if (bytes.length < 8) {
     throw new Error(`${file}: truncated safetensors file (${bytes.length} bytes)`);
   }
@@ -71,13 +77,29 @@ export function decodeSafetensors(bytes: Uint8Array, file: string): Map<string, 
   if (8 + headerLen > bytes.length) {
     throw new Error(`${file}: header length ${headerLen} exceeds the file`);
   }
-  let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
   try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLen)));
+    return {
+      header: JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLen))),
+      base: 8 + headerLen,
+    };
   } catch {
     throw new Error(`${file}: safetensors header is not valid JSON`);
   }
-  const base = 8 + headerLen;
+}
+
+/** The string map in a safetensors file's `__metadata__` (empty when it has none). */
+export function safetensorsMetadata(bytes: Uint8Array, file: string): Record<string, string> {
+  const meta = safetensorsHeader(bytes, file).header.__metadata__;
+  return (meta && typeof meta === "object" ? meta : {}) as Record<string, string>;
+}
+
+/** Parses safetensors bytes; errors name `file` and what is wrong. */
+export function decodeSafetensors(bytes: Uint8Array, file: string): Map<string, LoadedTensor> {
+  const { header: parsed, base } = safetensorsHeader(bytes, file);
+  const header = parsed as Record<
+    string,
+    { dtype: string; shape: number[]; data_offsets: [number, number] }
+  >;
   const out = new Map<string, LoadedTensor>();
   for (const [name, info] of Object.entries(header)) {
     if (name === "__metadata__") continue;

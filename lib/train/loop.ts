@@ -73,6 +73,11 @@ export interface TrainMethod<B> {
   monitor?: { every: number; run(done: number): void };
   /** The validation loss of the current weights, for early stopping (deterministic). */
   validate?: EarlyStopping & { loss(): number };
+  /**
+   * After each checkpoint is committed to `dir` (the latest, or the best under early
+   * stopping): files that belong beside it, such as the encoder artifact.
+   */
+  onSave?(dir: string, step: number): Promise<void>;
 }
 
 /** Where and how one call runs. */
@@ -179,8 +184,13 @@ export async function trainLoop<B>(
     validate && state.bestLoss !== null
       ? { step: state.bestStep, valLoss: state.bestLoss, dir: bestDir }
       : undefined;
-  const save = (dir: string, step: number) =>
-    saveCheckpoint(dir, step, saved(), opts.config, { ...opts.extra, earlyStop: { ...state } });
+  const save = async (dir: string, step: number) => {
+    await saveCheckpoint(dir, step, saved(), opts.config, {
+      ...opts.extra,
+      earlyStop: { ...state },
+    });
+    await method.onSave?.(dir, step);
+  };
 
   try {
     let start = 0;

@@ -15,10 +15,11 @@
  */
 
 import * as tf from "@tensorflow/tfjs";
-import { type Dataset, frameStackBatches, splitEpisodes } from "../data/dataset.ts";
+import { frameStackBatches, splitEpisodes } from "../data/batches.ts";
+import type { Dataset } from "../data/reader.ts";
 import { collapseStats } from "../eval/collapse.ts";
 import { autoencoderLoss, initAutoencoder } from "../models/autoencoder.ts";
-import { embedFrames, type FrozenEncoder } from "../models/encoder.ts";
+import { embedFrames, type FrozenEncoder, saveEncoder } from "../models/encoder.ts";
 import { ijepaLoss, initIJepa, type PredictorConfig } from "../models/ijepa.ts";
 import { initVJepa, randomMaskBatch, vjepaLoss } from "../models/vjepa.ts";
 import { namedParams } from "../nn/params.ts";
@@ -26,7 +27,6 @@ import { patchify, type VitConfig, vitGrid } from "../nn/vit.ts";
 import { checkMultiBlock, multiBlockBatch, type MultiBlockConfig } from "../ssl/masks.ts";
 import { linearRamp } from "./optim.ts";
 import { emaUpdate } from "../ssl/ema.ts";
-import { assignTensors, loadCheckpoint } from "../tensor/checkpoint.ts";
 import { deriveSeed, Rng } from "../tensor/rng.ts";
 import {
   type EarlyStopping,
@@ -257,6 +257,14 @@ export async function pretrain(
     loss: (patches, step) =>
       method.loss(patches, t.batchSize, new Rng(deriveSeed(cfg.seed, `mask/${step}`))),
     afterStep: (step) => method.afterStep(step),
+    onSave: async (dir, step) => {
+      // The probes split episodes as pretraining did: they need its seed and held-out fraction.
+      const { method: name, seed, stack, valFraction } = cfg;
+      await saveEncoder(dir, method.encoder, {
+        step,
+        source: { method: name, seed, stack, valFraction },
+      });
+    },
     monitor: {
       every: t.monitorEvery,
       run: (done) => {
@@ -309,29 +317,6 @@ function heldOutLoss(
     count++;
   }
   return total / count;
-}
-
-/** Rebuilds the evaluated encoder of a finished (or partial) run from its checkpoint. */
-export function loadPretrainedEncoder(
-  checkpointDir: string,
-): { encoder: FrozenEncoder; cfg: PretrainConfig; step: number } {
-  const { meta, tensors } = loadCheckpoint(checkpointDir);
-  const cfg = meta.config as PretrainConfig;
-  const enc = meta.extra.encoder as VitConfig;
-  const method = buildMethod(cfg, enc);
-  assignTensors(method.all, tensors, checkpointDir);
-  return { encoder: method.encoder, cfg, step: meta.step };
-}
-
-/** A randomly initialised encoder of the same shape (the untrained control). */
-export function randomEncoder(
-  cfg: PretrainConfig,
-  frameShape: readonly number[],
-  seed = cfg.seed,
-): FrozenEncoder {
-  const enc = encoderConfig(cfg, frameShape);
-  const method = buildMethod({ ...cfg, seed, method: "ae" }, enc);
-  return { ...method.encoder, name: "random" };
 }
 
 /** Patch tokens per image and their width, for logs. */

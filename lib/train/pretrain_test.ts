@@ -2,12 +2,14 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { collectDataset } from "../data/collect.ts";
-import { type Dataset, openDataset } from "../data/dataset.ts";
+import { type Dataset, openDataset } from "../data/reader.ts";
 import { CLEANRL_ATARI } from "../envs/make.ts";
 import { initBackend } from "../tensor/backend.ts";
 import { hasCheckpoint, loadCheckpoint } from "../tensor/checkpoint.ts";
+import { ENCODER_FILE, loadEncoder, randomEncoder } from "../models/encoder.ts";
+import { flattenParams } from "../nn/params.ts";
 import { NonFiniteLossError } from "./loop.ts";
-import { pretrain, type PretrainConfig } from "./pretrain.ts";
+import { encoderConfig, pretrain, type PretrainConfig } from "./pretrain.ts";
 import { PRETRAIN_PRESETS } from "./pretrain_presets.ts";
 
 await initBackend({ backend: "wasm" });
@@ -74,6 +76,45 @@ Deno.test("a run stopped mid-way and resumed ends with the same weights", async 
   const resumed = await pretrain(cfg, ds, { checkpointDir: dir, resume: true });
   const got = resumed.tensors.map(([k, v]) => [k, Array.from(v.dataSync())] as const);
   assert.deepEqual(got, want);
+});
+
+Deno.test("every checkpoint has its encoder artifact beside it, loadable without the method", async () => {
+  const ds = await dataset();
+  for (const method of ["ijepa", "ae"] as const) {
+    const dir = await ckptDir();
+    const cfg = tiny(method, 4);
+    const result = await pretrain(cfg, ds, { checkpointDir: dir });
+    const { encoder, record } = loadEncoder(dir);
+    assert.equal(record.step, 4);
+    assert.deepEqual(record.source, { method, seed: cfg.seed, stack: 4, valFraction: 0.2 });
+    assert.equal(encoder.name, method);
+    assert.deepEqual(encoder.cfg, result.encoder.cfg);
+    const values = (e: typeof encoder) =>
+      flattenParams(e.params).map(([k, v]) => [k, Array.from(v.dataSync())]);
+    // I-JEPA evaluates its EMA target encoder; the autoencoder its encoder.
+    assert.deepEqual(values(encoder), values(result.encoder));
+    assert.ok(hasCheckpoint(dir) && Deno.statSync(join(dir, ENCODER_FILE)).isFile);
+  }
+});
+
+Deno.test("the random control is the autoencoder's encoder before its first step", async () => {
+  const ds = await dataset();
+  const cfg = { ...tiny("ae", 1), seed: 5 };
+  const dir = await ckptDir();
+  // Learning rate 0 at step 0 (warmup from startLr 0): the saved encoder is the initial one.
+  await pretrain({ ...cfg, train: { ...cfg.train, startLr: 0, lr: 0, finalLr: 0 } }, ds, {
+    checkpointDir: dir,
+  });
+  const initial = loadEncoder(dir).encoder;
+  const random = randomEncoder(encoderConfig(cfg, ds.frameShape), 5);
+  assert.equal(random.name, "random");
+  for (
+    const [[k, a], [, b]] of flattenParams(initial.params).map((e, i) =>
+      [e, flattenParams(random.params)[i]] as const
+    )
+  ) {
+    assert.deepEqual(Array.from(a.dataSync()), Array.from(b.dataSync()), k);
+  }
 });
 
 Deno.test("tf.memory().numTensors stays flat across training steps", async () => {

@@ -19,7 +19,8 @@
  */
 
 import * as tf from "@tensorflow/tfjs";
-import { type Dataset, sequenceBatches, splitEpisodes } from "../data/dataset.ts";
+import { sequenceBatches, splitEpisodes } from "../data/batches.ts";
+import type { Dataset } from "../data/reader.ts";
 import { type CollapseStats, collapseStats } from "../eval/collapse.ts";
 import type { FrozenEncoder } from "../models/encoder.ts";
 import type { PredictorConfig } from "../models/ijepa.ts";

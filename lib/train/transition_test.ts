@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { collectDataset } from "../data/collect.ts";
-import { openDataset } from "../data/dataset.ts";
+import { openDataset } from "../data/reader.ts";
 import { CLEANRL_ATARI } from "../envs/make.ts";
 import { flattenParams } from "../nn/params.ts";
 import { vicregVariance } from "../ssl/vicreg.ts";

@@ -12,12 +12,8 @@
  */
 
 import * as tf from "@tensorflow/tfjs";
-import {
-  type Dataset,
-  frameStackBatches,
-  sequenceBatches,
-  splitEpisodes,
-} from "../data/dataset.ts";
+import { frameStackBatches, sequenceBatches, splitEpisodes } from "../data/batches.ts";
+import type { Dataset } from "../data/reader.ts";
 import type { FrozenEncoder } from "../models/encoder.ts";
 import {
   initPixelDecoder,

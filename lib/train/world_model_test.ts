@@ -2,12 +2,13 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { collectDataset } from "../data/collect.ts";
-import { type Dataset, openDataset } from "../data/dataset.ts";
+import { type Dataset, openDataset } from "../data/reader.ts";
 import { CLEANRL_ATARI } from "../envs/make.ts";
 import { initBackend } from "../tensor/backend.ts";
 import { loadCheckpoint } from "../tensor/checkpoint.ts";
 import { NonFiniteLossError } from "./loop.ts";
-import { loadPretrainedEncoder, pretrain, type PretrainConfig } from "./pretrain.ts";
+import { loadEncoder } from "../models/encoder.ts";
+import { pretrain, type PretrainConfig } from "./pretrain.ts";
 import {
   type LatentData,
   latentData,
@@ -109,9 +110,9 @@ Deno.test("stage 1 (V-JEPA) reduces its loss and its held-out loss; its encoder 
   ) {
     assert.ok(k in names, k);
   }
-  const loaded = loadPretrainedEncoder(join(dir, "best"));
+  const loaded = loadEncoder(join(dir, "best"));
   assert.equal(loaded.encoder.name, "vjepa");
-  assert.equal(loaded.step, r.best!.step);
+  assert.equal(loaded.record.step, r.best!.step);
 });
 
 Deno.test("stage 1 resumes to the same weights, early-stopping state included", async () => {

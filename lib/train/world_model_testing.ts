@@ -9,7 +9,8 @@
  */
 
 import { join } from "node:path";
-import { type Dataset, DatasetWriter, openDataset } from "../data/dataset.ts";
+import { type Dataset, openDataset } from "../data/reader.ts";
+import { DatasetWriter } from "../data/writer.ts";
 import { Rng } from "../tensor/rng.ts";
 import type { LatentData } from "./world_model.ts";
 

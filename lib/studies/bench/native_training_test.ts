@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
 import { IJEPA_BENCH_CONFIG, makeIJepaStep } from "./ijepa_bench.ts";
 import { collectDataset } from "../../data/collect.ts";
-import { openDataset } from "../../data/dataset.ts";
+import { openDataset } from "../../data/reader.ts";
 import { CLEANRL_ATARI } from "../../envs/make.ts";
 import type { IJepaConfig } from "../../models/ijepa.ts";
 import { attention, block, gelu, initBlock, layerNorm, linear } from "../../nn/layers.ts";
@@ -186,9 +186,9 @@ test("results do not depend on the number of threads", async () => {
   const here = new URL(".", import.meta.url).href;
   const code = `
 import * as tf from "@tensorflow/tfjs";
-import { registerNativeBackend } from "${here}register.ts";
-import { makeIJepaStep } from "${here}../../bench/ijepa_bench.ts";
-import { randomTensor } from "${here}testing.ts";
+import { registerNativeBackend } from "${here}../../tensor/native/register.ts";
+import { makeIJepaStep } from "${here}ijepa_bench.ts";
+import { randomTensor } from "${here}../../tensor/native/testing.ts";
 registerNativeBackend();
 await tf.setBackend("native");
 const x = randomTensor("t", [1100, 517]);

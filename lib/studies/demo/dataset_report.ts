@@ -12,7 +12,7 @@ import { type EnvConfig, makeEnv, RAW_FRAMES } from "../../envs/make.ts";
 import { PERTURB_LEVELS, type PerturbLevel } from "../../envs/perturb.ts";
 import { ballTrackingPolicy } from "../../envs/policies.ts";
 import { Rng } from "../../tensor/rng.ts";
-import { STEPS_FILE } from "../../data/dataset.ts";
+import { STEPS_FILE } from "../../data/format.ts";
 import { Plot, plotToSvg } from "../../viz/plot.ts";
 import { type Image, tileFrames } from "../../viz/png.ts";
 

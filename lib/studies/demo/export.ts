@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Dataset } from "../../data/dataset.ts";
+import type { Dataset } from "../../data/reader.ts";
 import { encodeGif } from "../../viz/gif.ts";
 import { encodePng, upscaleNearest } from "../../viz/png.ts";
 

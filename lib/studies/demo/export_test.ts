@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { DatasetWriter, openDataset } from "../../data/dataset.ts";
+import { openDataset } from "../../data/reader.ts";
+import { DatasetWriter } from "../../data/writer.ts";
 import { decodePng } from "../../viz/png.ts";
 import { episodeGif, framePng } from "./export.ts";
 

@@ -8,9 +8,9 @@
  * @module
  */
 
-import type { Dataset } from "../../data/dataset.ts";
+import type { Dataset } from "../../data/reader.ts";
 import {
-  type ProbeFeatures,
+  type EncoderFeatures,
   probeSplits,
   type ProbeSubject,
   retrieval,
@@ -31,7 +31,7 @@ import {
 export interface ProbeStudyOptions {
   /** Stacks sampled from the training episodes and from the held-out ones. */
   rows: number;
-  features: ProbeFeatures[];
+  features: EncoderFeatures[];
   /** Principal directions per token of `grid` features. */
   gridComponents: number;
   stack: number;

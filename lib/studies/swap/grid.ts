@@ -21,8 +21,7 @@
 
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { collectDataset } from "../../data/collect.ts";
-import { openDataset } from "../../data/dataset.ts";
+import { ensureDataset } from "../../data/ensure.ts";
 import { CLEANRL_ATARI, type EnvConfig, makeEnv } from "../../envs/make.ts";
 import { parsePerturbLevel, PERTURB_LEVELS, type PerturbLevel } from "../../envs/perturb.ts";
 import {
@@ -34,7 +33,7 @@ import {
 } from "../../eval/robustness.ts";
 import { writeFileAtomic } from "../../run/atomic.ts";
 import type { Presets } from "../../run/config.ts";
-import { RunDir } from "../../run/run_dir.ts";
+import { recordPath, RunDir } from "../../run/run_dir.ts";
 import { hasCheckpoint } from "../../tensor/checkpoint.ts";
 import { pretrain } from "../../train/pretrain.ts";
 import { PRETRAIN_PRESETS } from "../../train/pretrain_presets.ts";
@@ -307,19 +306,13 @@ export async function ensureEncoders(
       continue;
     }
     const datasetDir = join(dir, "pretrain", "dataset");
-    if (!existsSync(join(datasetDir, "manifest.json"))) {
-      hooks.log?.(
-        `collecting ${cfg.pretrain.episodes} scripted games of ${cfg.env.id} -> ${datasetDir}`,
-      );
-      await collectDataset(datasetDir, {
-        seed: 0,
-        policy: "scripted",
-        episodes: cfg.pretrain.episodes,
-        shardFrames: 4096,
-        env: cfg.env,
-      });
-    }
-    const ds = await openDataset(datasetDir);
+    const ds = await ensureDataset(datasetDir, {
+      seed: 0,
+      policy: "scripted",
+      episodes: cfg.pretrain.episodes,
+      shardFrames: 4096,
+      env: cfg.env,
+    }, { log: hooks.log });
     hooks.log?.(`pretrain ${pcfg.method} (${cfg.pretrain.preset}, ${pcfg.train.steps} steps)`);
     const result = await pretrain(pcfg, ds, { checkpointDir: ckpt, resume: true }, {
       log: hooks.log,
@@ -480,7 +473,16 @@ async function trainRun(
     return;
   }
   const ppo = runConfig(cfg, condition, seed, encoders);
-  const run = await RunDir.open({ task: "swap", config: ppo, dir: runDir, resume: true });
+  // The run's record names its encoder relative to the run directory; training reads it as given.
+  const agent = ppo.agent.checkpoint
+    ? { ...ppo.agent, checkpoint: recordPath(runDir, ppo.agent.checkpoint) }
+    : ppo.agent;
+  const run = await RunDir.open({
+    task: "swap",
+    config: { ...ppo, agent },
+    dir: runDir,
+    resume: true,
+  });
   const ckptDir = join(runDir, "checkpoints");
   const resuming = hasCheckpoint(ckptDir);
   const from = resuming ? readJson<{ step: number }>(join(ckptDir, "latest.json"))?.step ?? 0 : 0;

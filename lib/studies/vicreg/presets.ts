@@ -8,7 +8,7 @@
  */
 
 import type { ExploreConfig } from "../../data/collect.ts";
-import { GRID_COMPONENTS, type ProbeFeatures } from "../../eval/encoder_probe.ts";
+import { type EncoderFeatures, GRID_COMPONENTS } from "../../eval/encoder_probe.ts";
 import type { Presets } from "../../run/config.ts";
 import type { TransitionConfig, TransitionMethod } from "../../train/transition.ts";
 import { TRANSITION_PRESETS } from "../../train/transition_presets.ts";
@@ -20,7 +20,7 @@ export interface VicregTaskConfig {
   model: TransitionConfig;
   methods: TransitionMethod[];
   /** Probe rows per split, feature sets, principal directions per token of `grid` features. */
-  probe: { rows: number; features: ProbeFeatures[]; gridComponents: number };
+  probe: { rows: number; features: EncoderFeatures[]; gridComponents: number };
 }
 
 const full: VicregTaskConfig = {

@@ -8,7 +8,7 @@
  */
 
 import { join } from "node:path";
-import type { Dataset } from "../../data/dataset.ts";
+import type { Dataset } from "../../data/reader.ts";
 import { writeFileAtomic } from "../../run/atomic.ts";
 import { RunDir } from "../../run/run_dir.ts";
 import { hasCheckpoint, loadCheckpoint } from "../../tensor/checkpoint.ts";

@@ -10,14 +10,14 @@
 
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { openDataset } from "../../data/dataset.ts";
+import { openDataset } from "../../data/reader.ts";
 import { type EnvConfig, makeEnv } from "../../envs/make.ts";
 import { encodeGif } from "../../viz/gif.ts";
 import { planFigureTitle, planMarkdown, type PlanResults, type Stage2Results } from "./report.ts";
 import { writeFileAtomic } from "../../run/atomic.ts";
-import type { RunDir } from "../../run/run_dir.ts";
+import { resolveRecordPath, type RunDir } from "../../run/run_dir.ts";
 import { evaluatedCheckpoint } from "../../train/loop.ts";
-import { loadPretrainedEncoder } from "../../train/pretrain.ts";
+import { loadEncoder } from "../../models/encoder.ts";
 import { loadWorldModel } from "../../train/world_model.ts";
 import type { PlanTaskConfig } from "./presets.ts";
 import {
@@ -48,8 +48,8 @@ export async function runPlanStudy(
   const stage2 = JSON.parse(
     readFileSync(join(stage2Dir, "results.json"), "utf8"),
   ) as Stage2Results;
-  const ds = await openDataset(stage2.dataset);
-  const { encoder } = loadPretrainedEncoder(stage2.encoderCheckpoint);
+  const ds = await openDataset(resolveRecordPath(stage2Dir, stage2.dataset));
+  const { encoder } = loadEncoder(resolveRecordPath(stage2Dir, stage2.encoderCheckpoint));
   const stack = encoder.cfg.channels / ds.frameShape[2];
   const envCfg: EnvConfig = { ...(ds.manifest.meta.envConfig as EnvConfig), frameStack: stack };
   const model = loadWorldModel(evaluatedCheckpoint(join(stage2Dir, "checkpoints", "world-model")));

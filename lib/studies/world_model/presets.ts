@@ -13,7 +13,7 @@
 import type { ExploreConfig } from "../../data/collect.ts";
 import type { GoalTaskConfig, PlannerConfig } from "../../plan/goal.ts";
 import type { Presets } from "../../run/config.ts";
-import type { ProbeFeatures } from "../../eval/rollout.ts";
+import type { LatentFeatures } from "../../eval/rollout.ts";
 import type { PretrainConfig } from "../../train/pretrain.ts";
 import type { DecoderTrainConfig, WorldModelTrainConfig } from "../../train/world_model.ts";
 import {
@@ -43,7 +43,7 @@ export interface WorldModelEval {
   sensitivityStarts: number;
   /** Rows to fit (and to check) the paddle-x probe on. */
   probeRows: number;
-  probeFeatures: ProbeFeatures;
+  probeFeatures: LatentFeatures;
 }
 
 /** Everything `deno task worldmodel` runs. */

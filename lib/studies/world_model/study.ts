@@ -3,7 +3,7 @@
  * `deno task worldmodel` and the pipeline's `worldmodel` phase.
  *
  * - {@linkcode worldModelDataset}: scripted play mixed with held random actions, collected once
- *   (and again only when it was made differently);
+ *   (and again only when it was collected with another spec, or is damaged);
  * - {@linkcode runStage1}: masked-latent pretraining of the encoder (early stopping keeps the
  *   best checkpoint), then a paddle-x probe of it beside a random-init encoder;
  * - {@linkcode runStage2}: on the frozen encoder's latents, the action-conditioned predictor, its
@@ -16,19 +16,18 @@
  * @module
  */
 
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { collectDataset } from "../../data/collect.ts";
-import { type Dataset, openDataset, splitEpisodes } from "../../data/dataset.ts";
+import { ensureDataset } from "../../data/ensure.ts";
+import { splitEpisodes } from "../../data/batches.ts";
+import type { Dataset } from "../../data/reader.ts";
 import { CLEANRL_ATARI, type EnvConfig, makeEnv } from "../../envs/make.ts";
 import {
   encodeLatentsFor,
   evaluateWorldModel,
   filmStrip,
-  fitLatentProbe,
   heldOutWindows,
 } from "../../eval/rollout.ts";
+import { fitRidgeProbe, r2Score } from "../../eval/probe.ts";
 import { filmStripGif, rolloutErrorFigure } from "./figures.ts";
 import type { FrozenEncoder } from "../../models/encoder.ts";
 import { paramSummary } from "../../nn/params.ts";
@@ -43,9 +42,10 @@ import {
   type Stage2Results,
 } from "./report.ts";
 import { writeFileAtomic } from "../../run/atomic.ts";
-import type { RunDir } from "../../run/run_dir.ts";
+import { recordPath, type RunDir } from "../../run/run_dir.ts";
 import { evaluatedCheckpoint } from "../../train/loop.ts";
-import { loadPretrainedEncoder, pretrain, randomEncoder } from "../../train/pretrain.ts";
+import { loadEncoder, randomEncoder } from "../../models/encoder.ts";
+import { encoderConfig, pretrain } from "../../train/pretrain.ts";
 import {
   latentData,
   loadPixelDecoder,
@@ -72,20 +72,10 @@ export function worldModelEnv(cfg: WorldModelTaskConfig, envId = CLEANRL_ATARI.i
   return { ...CLEANRL_ATARI, id: envId, resize: [cfg.data.size, cfg.data.size] };
 }
 
-/** Whether the dataset in `dir` was collected with `cfg`'s data settings from `env`. */
-function datasetFits(dir: string, cfg: WorldModelTaskConfig, env: EnvConfig): boolean {
-  const manifest = join(dir, "manifest.json");
-  if (!existsSync(manifest)) return false;
-  const m = JSON.parse(readFileSync(manifest, "utf8"));
-  const d = cfg.data;
-  return m.numEpisodes === d.episodes &&
-    JSON.stringify(m.meta.explore) === JSON.stringify(d.explore) &&
-    m.frameShape[0] === d.size && m.meta.seed === d.seed && m.env === env.id;
-}
-
 /**
- * Opens the study's dataset in `dir`, collecting it first when it is missing or was made
- * differently (episodes, exploration, frame size, seed or env).
+ * Opens the study's dataset in `dir`, collecting it first when it is missing, damaged, or was
+ * collected with another spec (any of episodes, exploration, frame size, seed, env: see
+ * {@linkcode ensureDataset}).
  */
 export async function worldModelDataset(
   cfg: WorldModelTaskConfig,
@@ -93,21 +83,18 @@ export async function worldModelDataset(
   opts: { envId?: string; log?: (line: string) => void } & StudyHooks = {},
 ): Promise<WorldModelDataset> {
   const d = cfg.data;
-  const env = worldModelEnv(cfg, opts.envId);
-  if (!datasetFits(dir, cfg, env)) {
-    opts.log?.(
-      `collecting ${d.episodes} episodes of scripted Breakout with random segments -> ${dir}`,
-    );
-    await collectDataset(dir, {
-      seed: d.seed,
-      policy: "scripted",
-      episodes: d.episodes,
-      shardFrames: 4096,
-      env,
-      explore: d.explore,
-    }, (done, steps) => opts.onProgress?.("dataset", done, d.episodes, { steps }));
-  }
-  return { ds: await openDataset(dir), dir };
+  const ds = await ensureDataset(dir, {
+    seed: d.seed,
+    policy: "scripted",
+    episodes: d.episodes,
+    shardFrames: 4096,
+    env: worldModelEnv(cfg, opts.envId),
+    explore: d.explore,
+  }, {
+    log: opts.log,
+    onProgress: (done, steps) => opts.onProgress?.("dataset", done, d.episodes, { steps }),
+  });
+  return { ds, dir };
 }
 
 /** The dataset in one line, for logs and reports. */
@@ -122,13 +109,17 @@ export function stage1RunConfig(cfg: WorldModelTaskConfig): unknown {
 }
 
 /** What stage 2's RunDir records as its config (`encoderDir`: the frozen encoder's checkpoints). */
-export function stage2RunConfig(cfg: WorldModelTaskConfig, encoderDir: string): unknown {
+export function stage2RunConfig(
+  cfg: WorldModelTaskConfig,
+  encoderDir: string,
+  runDir: string,
+): unknown {
   return {
     data: cfg.data,
     stage2: cfg.stage2,
     decoder: cfg.decoder,
     eval: cfg.eval,
-    encoder: encoderDir,
+    encoder: recordPath(runDir, encoderDir),
   };
 }
 
@@ -139,11 +130,15 @@ function paddleProbe(enc: FrozenEncoder, ds: Dataset, cfg: WorldModelTaskConfig)
     valFraction: cfg.stage1.valFraction,
     seed: cfg.stage1.seed,
   });
+  const episode = ds.column("episode");
   const set = (episodes: number[], seed: number) => {
     const { x, rows } = encodeLatentsFor(enc, ds, stack, episodes, cfg.eval.probeRows, seed);
-    return { x, y: Float64Array.from(rows, (r) => ds.state("paddleX")[r]), n: rows.length };
+    const y = Float64Array.from(rows, (r) => ds.state("paddleX")[r]);
+    const groups = Int32Array.from(rows, (r) => episode[r]);
+    return { x, d: enc.cfg.width, y, n: rows.length, groups };
   };
-  return fitLatentProbe(set(train, 1), set(val, 2), enc.cfg.width).r2;
+  const test = set(val, 2);
+  return r2Score(test.y, fitRidgeProbe(set(train, 1)).predict(test.x, test.n));
 }
 
 /**
@@ -191,10 +186,14 @@ export async function runStage1(
   tf.dispose(result.tensors.map(([, v]) => v));
   const seconds = (performance.now() - start) / 1000;
   const evaluated = evaluatedCheckpoint(checkpoints);
-  const { encoder, step } = loadPretrainedEncoder(evaluated);
+  const { encoder, record: { step } } = loadEncoder(evaluated);
   const probe = {
     vjepa: paddleProbe(encoder, ds, cfg),
-    random: paddleProbe(randomEncoder(cfg.stage1, ds.frameShape), ds, cfg),
+    random: paddleProbe(
+      randomEncoder(encoderConfig(cfg.stage1, ds.frameShape), cfg.stage1.seed),
+      ds,
+      cfg,
+    ),
   };
   const records = run.readMetrics();
   const figure = lossFigure("Stage 1: masked-latent L1 (train) and held-out loss", {
@@ -204,12 +203,12 @@ export async function runStage1(
   if (figure) await writeFileAtomic(run.path("figures", "loss.svg"), figure);
   const summary: Stage1Results = {
     stage: 1,
-    dataset: dir,
+    dataset: recordPath(run.dir, dir),
     steps: result.steps,
     stoppedEarly: result.stoppedEarly,
-    best: result.best ?? null,
+    best: result.best ? { ...result.best, dir: recordPath(run.dir, result.best.dir) } : null,
     lastLoss: result.lastLoss,
-    evaluatedCheckpoint: evaluated,
+    evaluatedCheckpoint: recordPath(run.dir, evaluated),
     evaluatedStep: step,
     paddleProbeR2: probe,
     encoderParams: paramSummary(encoder.params),
@@ -242,7 +241,7 @@ export async function runStage2(
   const { ds, dir } = data;
   run.log(describeDataset(data));
   const evaluated = evaluatedCheckpoint(opts.encoderDir);
-  const { encoder } = loadPretrainedEncoder(evaluated);
+  const { encoder } = loadEncoder(evaluated);
   run.log(`frozen encoder ${encoder.name} from ${evaluated}`);
   const start = performance.now();
   const latents = latentData(encoder, ds, cfg.stage2.model.tokens);
@@ -330,8 +329,8 @@ export async function runStage2(
   timings.evaluation = (performance.now() - evalStart) / 1000;
   const summary: Stage2Results = {
     stage: 2,
-    dataset: dir,
-    encoderCheckpoint: evaluated,
+    dataset: recordPath(run.dir, dir),
+    encoderCheckpoint: recordPath(run.dir, evaluated),
     timings,
     ...evaluation,
   };

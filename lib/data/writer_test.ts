@@ -1,0 +1,129 @@
+import assert from "node:assert/strict";
+import { readdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import pl from "nodejs-polars";
+import { openDataset } from "./reader.ts";
+import {
+  frameOf,
+  SHAPE,
+  SHARD_FRAMES,
+  STATE_KEYS,
+  syntheticRows,
+  withDataset,
+  withTempDir,
+  writeSynthetic,
+} from "./synthetic_testing.ts";
+import { DatasetWriter } from "./writer.ts";
+
+Deno.test("steps.parquet stores int32, float32, bool and float64 columns", async () => {
+  await withDataset((path) => {
+    const df = pl.readParquet(join(path, "steps.parquet"));
+    const dtypes = Object.fromEntries(df.columns.map((c) => [c, df.getColumn(c).dtype.variant]));
+    assert.deepEqual(dtypes, {
+      episode: "Int32",
+      step: "Int32",
+      action: "Int32",
+      reward: "Float32",
+      terminated: "Bool",
+      truncated: "Bool",
+      lives: "Int32",
+      state_ballX: "Float64",
+      state_paddleX: "Float64",
+    });
+  });
+});
+
+Deno.test("abort leaves no dataset and no staging directory", async () => {
+  await withTempDir(async (dir) => {
+    const path = join(dir, "ds");
+    const writer = await DatasetWriter.create(path, {
+      env: "native:test",
+      frameShape: SHAPE,
+      stateKeys: STATE_KEYS,
+      shardFrames: SHARD_FRAMES,
+    });
+    syntheticRows([20]).forEach((row, i) => writer.add(frameOf(i), row)); // flushes 2 shards
+    await writer.abort();
+    await writer.abort(); // idempotent
+    assert.deepEqual(await readdir(dir), []);
+    assert.throws(() => writer.add(frameOf(0), syntheticRows([1])[0]), /add after finish\/abort/);
+  });
+});
+
+Deno.test("an existing dataset survives aborted and crashed writers, and a finished one replaces it", async () => {
+  await withTempDir(async (dir) => {
+    const path = join(dir, "ds");
+    await writeSynthetic(path, [4, 4]);
+    const original = await openDataset(path);
+    const start = (lengths: number[]) =>
+      DatasetWriter.create(path, {
+        env: "native:other",
+        frameShape: SHAPE,
+        stateKeys: STATE_KEYS,
+        shardFrames: SHARD_FRAMES,
+      }).then((writer) => {
+        syntheticRows(lengths).forEach((row, i) => writer.add(frameOf(100 + i), row));
+        return writer;
+      });
+    const aborted = await start([10]);
+    await aborted.abort();
+    // A crash: the process dies before finish(); the writer is simply never finished.
+    const crashed = await start([10]);
+    const kept = await openDataset(path);
+    assert.deepEqual(kept.manifest, original.manifest);
+    assert.deepEqual(kept.frame(7), frameOf(7));
+
+    const replacing = await start([3, 2]);
+    await replacing.finish();
+    const replaced = await openDataset(path);
+    assert.equal(replaced.manifest.env, "native:other");
+    assert.equal(replaced.numFrames, 5);
+    assert.deepEqual(replaced.frame(0), frameOf(100));
+    // Only the crashed writer's hidden staging directory is left beside the dataset.
+    const names = await readdir(dir);
+    assert.equal(names.length, 2);
+    assert.ok(names.some((n) => n.startsWith(".ds.partial-")), names.join(", "));
+    await crashed.abort();
+    assert.deepEqual(await readdir(dir), ["ds"]);
+  });
+});
+
+Deno.test("DatasetWriter.create refuses to replace a directory that is not a dataset", async () => {
+  await withTempDir(async (dir) => {
+    const opts = { env: "native:test", frameShape: SHAPE, stateKeys: STATE_KEYS };
+    await writeFile(join(dir, "notes.txt"), "keep me");
+    await assert.rejects(DatasetWriter.create(dir, opts), /is not a dataset; refusing/);
+    await Deno.mkdir(join(dir, "empty"));
+    await (await DatasetWriter.create(join(dir, "empty"), opts)).abort();
+  });
+});
+
+Deno.test("DatasetWriter.add rejects wrong frame sizes, missing state and split episodes", async () => {
+  await withTempDir(async (dir) => {
+    const writer = await DatasetWriter.create(join(dir, "ds"), {
+      env: "native:test",
+      frameShape: SHAPE,
+      stateKeys: STATE_KEYS,
+    });
+    const [row] = syntheticRows([1]);
+    assert.throws(
+      () => writer.add(new Uint8Array(5), row),
+      /frame has 5 bytes, expected 4x3x2 = 24/,
+    );
+    assert.throws(
+      () => writer.add(frameOf(0), { ...row, state: { ballX: 1 } }),
+      /has no state "paddleX"/,
+    );
+    writer.add(frameOf(0), { ...row, episode: 1 });
+    writer.add(frameOf(1), { ...row, episode: 2 });
+    assert.throws(() => writer.add(frameOf(2), { ...row, episode: 1 }), /episode 1 was already/);
+    await writer.abort();
+    const empty = await DatasetWriter.create(join(dir, "ds"), {
+      env: "native:test",
+      frameShape: SHAPE,
+      stateKeys: [],
+    });
+    await assert.rejects(empty.finish(), /no steps added/);
+    assert.deepEqual(await readdir(dir), []);
+  });
+});

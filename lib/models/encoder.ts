@@ -13,7 +13,7 @@
  */
 
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { flattenParams, type Params } from "../nn/params.ts";
 import {
@@ -28,6 +28,7 @@ import {
 import { writeFileAtomic } from "../run/atomic.ts";
 import {
   assignTensors,
+  checkpointStep,
   decodeSafetensors,
   encodeSafetensors,
   safetensorsMetadata,
@@ -202,15 +203,12 @@ export function loadEncoder(path: string): { encoder: FrozenEncoder; record: Enc
     );
   }
   const cfg = checkVitConfig(record.config, file);
-  const sidecar = join(isDir ? path : join(file, ".."), "latest.json");
-  if (existsSync(sidecar)) {
-    const step = JSON.parse(readFileSync(sidecar, "utf8")).step;
-    if (step !== record.step) {
-      throw new Error(
-        `${file}: written at step ${record.step}, but the checkpoint beside it is at step ${step} ` +
-          `(the run stopped between the two writes: resume it to rewrite both)`,
-      );
-    }
+  const step = checkpointStep(dirname(file));
+  if (step !== null && step !== record.step) {
+    throw new Error(
+      `${file}: written at step ${record.step}, but the checkpoint beside it is at step ${step} ` +
+        `(the run stopped between the two writes: resume it to rewrite both)`,
+    );
   }
   const tensors = decodeSafetensors(bytes, file);
   const params = tf.tidy(() => initVit(new Rng(0), cfg));

@@ -112,6 +112,11 @@ export function checkPipelineConfig(cfg: PipelineConfig): void {
   checkSwapPhaseConfig(cfg.swap, cfg.env);
 }
 
+/** The pretraining config of `method` in a pipeline run (the probes read the I-JEPA one). */
+function pretrainConfig(cfg: PipelineConfig, method: PretrainConfig["method"]): PretrainConfig {
+  return { seed: cfg.seed, method, ...cfg.pretrain };
+}
+
 /** The phases of a run with config `cfg`. */
 export function pipelinePhases(cfg: PipelineConfig, progress?: PipelineProgress): Phase[] {
   const common = { seed: cfg.seed, env: cfg.env };
@@ -124,7 +129,7 @@ export function pipelinePhases(cfg: PipelineConfig, progress?: PipelineProgress)
     needs: ["data"],
     inputs: { ...common, method, pretrain: cfg.pretrain },
     async run(ctx) {
-      const config: PretrainConfig = { seed: cfg.seed, method, ...cfg.pretrain };
+      const config = pretrainConfig(cfg, method);
       const run = await phaseRun(ctx, config);
       const ds = await openDataset(datasetDir(ctx));
       const monitors: Record<string, number>[] = [];
@@ -188,7 +193,7 @@ export function pipelinePhases(cfg: PipelineConfig, progress?: PipelineProgress)
         const encoders = ["ijepa", "ae"].map((m) =>
           loadEncoder(join(ctx.runDir, m, "checkpoints")).encoder
         );
-        const pcfg: PretrainConfig = { seed: cfg.seed, method: "ijepa", ...cfg.pretrain };
+        const pcfg = pretrainConfig(cfg, "ijepa");
         const table = await writeProbeStudy(
           run,
           [

@@ -384,8 +384,8 @@ export function loadAgentEncoder(agent: AgentConfig, seed: number): FrozenEncode
   return built(() => {
     const { encoder } = loadEncoder(agent.checkpoint);
     if (agent.encoder !== "random") return { ...encoder, name: agent.encoder };
-    // The random control copies the pretrained encoder's shape, never its weights.
-    disposeParams(encoder.params);
+    // The random control copies the pretrained encoder's shape, never its weights (built()
+    // disposes them).
     return randomEncoder(encoder.cfg, deriveSeed(seed, "random-encoder"));
   }, (enc) => flattenParams(enc.params).map(([, v]) => v));
 }

@@ -152,6 +152,17 @@ export async function saveCheckpoint(
   return meta;
 }
 
+/** The step of the committed checkpoint in `dir`, read from its sidecar alone (null: none). */
+export function checkpointStep(dir: string): number | null {
+  const sidecar = join(dir, SIDECAR);
+  if (!existsSync(sidecar)) return null;
+  try {
+    return JSON.parse(readFileSync(sidecar, "utf8")).step ?? null;
+  } catch {
+    throw new Error(`${sidecar}: not valid JSON`);
+  }
+}
+
 /** True when `dir` holds a committed checkpoint. */
 export function hasCheckpoint(dir: string): boolean {
   return existsSync(join(dir, SIDECAR));

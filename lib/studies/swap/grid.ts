@@ -34,7 +34,7 @@ import {
 import { writeFileAtomic } from "../../run/atomic.ts";
 import type { Presets } from "../../run/config.ts";
 import { recordPath, RunDir } from "../../run/run_dir.ts";
-import { hasCheckpoint } from "../../tensor/checkpoint.ts";
+import { checkpointStep, hasCheckpoint } from "../../tensor/checkpoint.ts";
 import { pretrain } from "../../train/pretrain.ts";
 import { PRETRAIN_PRESETS } from "../../train/pretrain_presets.ts";
 import type { Agent, AgentConfig, Readout } from "../../rl/agent.ts";
@@ -448,7 +448,7 @@ export async function runSwap(
       const prior = readJson<RunEvaluation>(join(runDir, "eval.json"));
       const current = prior && !opts.reevaluate &&
         JSON.stringify(prior.eval) === JSON.stringify(cfg.eval) &&
-        prior.update === readJson<{ step: number }>(join(ckptDir, "latest.json"))?.step;
+        prior.update === checkpointStep(ckptDir);
       evaluations.push(
         current ? prior : await evaluateRun(cfg, runDir, condition, seed, hooks),
       );
@@ -485,7 +485,7 @@ async function trainRun(
   });
   const ckptDir = join(runDir, "checkpoints");
   const resuming = hasCheckpoint(ckptDir);
-  const from = resuming ? readJson<{ step: number }>(join(ckptDir, "latest.json"))?.step ?? 0 : 0;
+  const from = checkpointStep(ckptDir) ?? 0;
   hooks.onRun?.({ run: name, status: resuming ? "resume" : "start", from });
   const log = (line: string) => {
     run.log(line);

@@ -1,6 +1,6 @@
 /**
  * What every `deno task` shares: flag parsing with `--help`, preset + `--config` + `--set`
- * resolution, error reporting without stack traces for user mistakes, and a progress bar.
+ * resolution, error reporting without stack traces for user mistakes.
  *
  * @module
  */
@@ -185,46 +185,6 @@ export async function runTask(main: () => Promise<void>): Promise<void> {
 /** Colours text only when stderr is a terminal. */
 export function color(style: Parameters<typeof styleText>[0], text: string): string {
   return Deno.stderr.isTerminal() ? styleText(style, text) : text;
-}
-
-/**
- * A progress bar on stderr: redrawn in place on a terminal, a plain line every few seconds
- * otherwise (CI logs, notebooks).
- */
-export class ProgressBar {
-  #start = performance.now();
-  #lastDraw = 0;
-  readonly #tty = Deno.stderr.isTerminal();
-  readonly #encoder = new TextEncoder();
-
-  constructor(readonly label: string, readonly total: number) {}
-
-  /** Updates the bar to `done` of `total`, with extra fields (loss, lr, ...). */
-  update(done: number, fields: Record<string, string | number> = {}): void {
-    const now = performance.now();
-    const finished = done >= this.total;
-    if (!finished && now - this.#lastDraw < (this.#tty ? 100 : 5000)) return;
-    this.#lastDraw = now;
-    const frac = this.total > 0 ? Math.min(1, done / this.total) : 1;
-    const elapsed = (now - this.#start) / 1000;
-    const eta = frac > 0 ? elapsed * (1 - frac) / frac : 0;
-    const width = 24;
-    const filled = Math.round(frac * width);
-    const bar = "#".repeat(filled) + "-".repeat(width - filled);
-    const extra = Object.entries(fields)
-      .map(([k, v]) => `${k}=${typeof v === "number" ? formatNumber(v) : v}`)
-      .join(" ");
-    const line = `${this.label} [${bar}] ${done}/${this.total} ${elapsed.toFixed(0)}s` +
-      (finished ? "" : ` eta ${eta.toFixed(0)}s`) + (extra ? ` ${extra}` : "");
-    const text = this.#tty ? `\r\x1b[2K${line}${finished ? "\n" : ""}` : `${line}\n`;
-    Deno.stderr.writeSync(this.#encoder.encode(text));
-  }
-}
-
-function formatNumber(v: number): string {
-  if (Number.isInteger(v)) return String(v);
-  const a = Math.abs(v);
-  return a !== 0 && (a < 1e-3 || a >= 1e5) ? v.toExponential(2) : v.toPrecision(4);
 }
 
 /**

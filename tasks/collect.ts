@@ -16,10 +16,10 @@ import {
   envSlug,
   GAME_FLAG,
   parseTaskArgs,
-  ProgressBar,
   rejectBothEnvFlags,
   runTask,
 } from "./cli.ts";
+import { progressBars, stepRecorder } from "../lib/run/progress.ts";
 
 /** The collect task's config. */
 export interface CollectTaskConfig {
@@ -98,11 +98,15 @@ if (import.meta.main) {
     run.log(
       `collecting ${config.episodes} episodes of ${config.env.id} (${config.policy}) -> ${out}`,
     );
-    const bar = new ProgressBar("collect", config.episodes);
-    const summary = await collectDataset(out, config, (done, steps, ret) => {
-      run.metric({ episode: done - 1, return: ret ?? 0, steps });
-      bar.update(done, { steps, return: ret ?? 0 });
-    });
+    const summary = await collectDataset(
+      out,
+      config,
+      stepRecorder({
+        metric: (r) => run.metric(r),
+        fields: { kind: "episode" },
+        then: progressBars(),
+      }),
+    );
     await run.finish();
     const mean = summary.returns.reduce((a, b) => a + b, 0) / summary.returns.length;
     run.log(

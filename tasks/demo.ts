@@ -29,10 +29,10 @@ import {
   envSlug,
   GAME_FLAG,
   parseTaskArgs,
-  ProgressBar,
   rejectBothEnvFlags,
   runTask,
 } from "./cli.ts";
+import { progressBars, stepRecorder } from "../lib/run/progress.ts";
 
 const base = COLLECT_PRESETS.smoke;
 const presets: Presets<CollectTaskConfig> = {
@@ -76,11 +76,15 @@ if (import.meta.main) {
     const datasetDir = join("data", `demo-${envSlug(config.env.id)}-s${config.seed}`);
 
     run.log(`1/4 collecting ${config.episodes} episodes of ${config.env.id} -> ${datasetDir}`);
-    const bar = new ProgressBar("collect", config.episodes);
-    const summary = await collectDataset(datasetDir, config, (done, steps, ret) => {
-      run.metric({ episode: done - 1, return: ret ?? 0, rows: steps });
-      bar.update(done, { steps, return: ret ?? 0 });
-    });
+    const summary = await collectDataset(
+      datasetDir,
+      config,
+      stepRecorder({
+        metric: (r) => run.metric(r),
+        fields: { kind: "episode" },
+        then: progressBars(),
+      }),
+    );
 
     run.log("2/4 reading the dataset back (checksums verified) and computing statistics");
     const ds = await openDataset(datasetDir);

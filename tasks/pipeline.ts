@@ -19,7 +19,8 @@ import { runPipeline } from "../lib/pipeline/runner.ts";
 import { writeFileAtomic } from "../lib/run/atomic.ts";
 import type { RunInfo } from "../lib/pipeline/report.ts";
 import { initBackend } from "../lib/tensor/backend.ts";
-import { checkConfig, color, envSlug, parseTaskArgs, ProgressBar, runTask } from "./cli.ts";
+import { checkConfig, color, envSlug, parseTaskArgs, runTask } from "./cli.ts";
+import { progressBars } from "../lib/run/progress.ts";
 
 const spec = {
   name: "pipeline",
@@ -77,13 +78,9 @@ if (import.meta.main) {
     if (!hasWorldModel(config.env)) {
       console.error(`no worldmodel and plan phases: they need Breakout, not ${config.env}`);
     }
-    const bars = new Map<string, ProgressBar>();
     const outcome = await runPipeline(
       out,
-      pipelinePhases(config, (phase, done, total, stats) => {
-        if (!bars.has(phase)) bars.set(phase, new ProgressBar(`  ${phase}`, total));
-        bars.get(phase)!.update(done, stats);
-      }),
+      pipelinePhases(config, progressBars({ prefix: "  ", show: ["loss", "meanReturn", "steps"] })),
       {
         log: (line) => console.error(color("dim", line)),
         onPhase: (name, action) => {

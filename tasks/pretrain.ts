@@ -14,7 +14,8 @@ import { RunDir } from "../lib/run/run_dir.ts";
 import { initBackend } from "../lib/tensor/backend.ts";
 import { pretrain } from "../lib/train/pretrain.ts";
 import { PRETRAIN_PRESETS } from "../lib/train/pretrain_presets.ts";
-import { checkConfig, envSlug, parseTaskArgs, ProgressBar, runTask } from "./cli.ts";
+import { checkConfig, envSlug, parseTaskArgs, runTask } from "./cli.ts";
+import { progressBars, stepRecorder } from "../lib/run/progress.ts";
 
 /** Episodes of scripted Breakout collected per preset when no --dataset is given. */
 const EPISODES = { smoke: 2, small: 20, full: 120 };
@@ -81,23 +82,17 @@ if (import.meta.main) {
       }, ${ds.episodes().length} episodes`,
     );
 
-    const bar = new ProgressBar(`pretrain ${config.method}`, config.train.steps);
     const result = await pretrain(config, ds, {
       checkpointDir: run.path("checkpoints"),
       resume: switches.resume,
     }, {
       log: (line) => run.log(line),
-      onStep: (s) => {
-        run.metric({
-          kind: "train",
-          step: s.step,
-          loss: s.loss,
-          lr: s.lr,
-          gradNorm: s.gradNorm,
-          samplesPerSec: s.samplesPerSec,
-        });
-        bar.update(s.step, { loss: s.loss, lr: s.lr, "samples/s": s.samplesPerSec });
-      },
+      onStep: stepRecorder({
+        metric: (r) => run.metric(r),
+        fields: { kind: "train" },
+        loop: `pretrain ${config.method}`,
+        then: progressBars({ show: ["loss", "lr", "samplesPerSec"] }),
+      }),
       onMonitor: (m) => {
         run.metric({ kind: "monitor", ...m });
         run.log(

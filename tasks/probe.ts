@@ -12,7 +12,7 @@ import { type EncoderFeatures, GRID_COMPONENTS, pixelSubject } from "../lib/eval
 import { RunDir } from "../lib/run/run_dir.ts";
 import { writeProbeStudy } from "../lib/studies/pretrain/mod.ts";
 import { initBackend } from "../lib/tensor/backend.ts";
-import { loadEncoder, randomEncoder } from "../lib/models/encoder.ts";
+import { loadEncoder, randomEncoder, requireVit } from "../lib/models/encoder.ts";
 import { parseTaskArgs, runTask, UsageError } from "./cli.ts";
 
 const FEATURES: EncoderFeatures[] = ["pooled", "grid"];
@@ -76,10 +76,12 @@ if (import.meta.main) {
     const first = loaded[0];
     const { seed, valFraction } = first.record.source as { seed: number; valFraction: number };
     const stack = first.encoder.cfg.channels / ds.frameShape[2];
+    // The raw-pixel baseline cuts the frames into the first encoder's patches.
+    const { patch } = requireVit(first.encoder, "the raw-pixel baseline (first --checkpoint)").cfg;
     const encoders = [
       ...loaded.map((l) => l.encoder),
       randomEncoder(first.encoder.cfg, seed),
-      pixelSubject(ds.frameShape, stack, first.encoder.cfg.patch),
+      pixelSubject(ds.frameShape, stack, patch),
     ];
     await writeProbeStudy(run, encoders, ds, {
       rows,

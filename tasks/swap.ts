@@ -25,11 +25,11 @@ import {
   ENV_FLAG,
   envSlug,
   parseTaskArgs,
-  ProgressBar,
   rejectBothEnvFlags,
   runTask,
   UsageError,
 } from "./cli.ts";
+import { progressBars } from "../lib/run/progress.ts";
 
 const spec = {
   name: "swap",
@@ -145,20 +145,10 @@ if (import.meta.main) {
     if (jobs > 1 && !only) {
       await runWorkers(config, run, jobs);
     }
-    let bar: ProgressBar | null = null;
-    let from = 0;
-    const updates = Math.floor(config.ppo.totalSteps / (config.ppo.numEnvs * config.ppo.numSteps));
     const evals = await runSwap(config, run.dir, {
       log: (line) => run.log(line),
-      onRun: (e) => {
-        if (e.status === "start" || e.status === "resume") {
-          // A resumed run's bar counts the updates left, so its rate and ETA are this session's.
-          from = e.from ?? 0;
-          bar = new ProgressBar(`${e.run} (updates ${from}..${updates})`, updates - from);
-        }
-      },
-      onProgress: (_name, update, _total, meanReturn, sps) =>
-        bar?.update(update - from, { return: meanReturn, "steps/s": sps }),
+      // A resumed run's bar starts at its checkpoint, so its rate and ETA are this session's.
+      onStep: progressBars({ show: ["meanReturn", "sps"] }),
     }, { only });
     if (only) return;
     const report = await writeSwapReport(config, run.dir, evals, (l) => run.log(l));

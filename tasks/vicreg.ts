@@ -13,7 +13,8 @@ import { RunDir } from "../lib/run/run_dir.ts";
 import { writeTransitionStudy } from "../lib/studies/vicreg/mod.ts";
 import { initBackend } from "../lib/tensor/backend.ts";
 import { VICREG_PRESETS, type VicregTaskConfig } from "../lib/studies/vicreg/mod.ts";
-import { checkConfig, envSlug, parseTaskArgs, ProgressBar, runTask } from "./cli.ts";
+import { checkConfig, envSlug, parseTaskArgs, runTask } from "./cli.ts";
+import { progressBars } from "../lib/run/progress.ts";
 
 const spec = {
   name: "vicreg",
@@ -69,13 +70,9 @@ if (import.meta.main) {
       shardFrames: 4096,
       env,
     }, { log: (line) => run.log(line) });
-    const bars = new Map<string, ProgressBar>();
     await writeTransitionStudy(run.dir, config, ds, { resume: switches.resume }, {
       log: (line) => run.log(line),
-      onStep: (method, step, total, loss) => {
-        if (!bars.has(method)) bars.set(method, new ProgressBar(method, total));
-        bars.get(method)!.update(step, { loss });
-      },
+      onStep: progressBars({ show: ["loss"] }),
     });
     await run.finish();
     console.log(Deno.readTextFileSync(join(run.dir, "COMPARISON.md")));

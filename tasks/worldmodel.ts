@@ -26,7 +26,8 @@ import {
   worldModelEnv,
 } from "../lib/studies/world_model/mod.ts";
 import { WORLDMODEL_PRESETS, type WorldModelTaskConfig } from "../lib/studies/world_model/mod.ts";
-import { checkConfig, parseTaskArgs, ProgressBar, runTask, UsageError } from "./cli.ts";
+import { checkConfig, parseTaskArgs, runTask, UsageError } from "./cli.ts";
+import { progressBars } from "../lib/run/progress.ts";
 
 /** Opens a run directory; a clash with an existing run is a user mistake, not a crash. */
 async function openRun(opts: RunDirOptions): Promise<RunDir> {
@@ -70,14 +71,8 @@ const spec = {
 };
 
 /** Progress bars, one per training loop. */
-function progressBars(): StudyHooks {
-  const bars = new Map<string, ProgressBar>();
-  return {
-    onProgress(label, done, total, stats) {
-      if (!bars.has(label)) bars.set(label, new ProgressBar(label, total));
-      bars.get(label)!.update(done, stats);
-    },
-  };
+function progressBarHooks(): StudyHooks {
+  return { onStep: progressBars({ show: ["loss", "lr", "samplesPerSec"] }) };
 }
 
 /** Opens `--dataset`, or the preset's own dataset under data/ (collected when missing). */
@@ -118,8 +113,8 @@ async function runStageTask(
     echo: (l) => console.error(l),
   });
   const data = await dataset(cfg, options.dataset, preset, run);
-  if (n === "1") await runStage1(run, cfg, data, { resume }, progressBars());
-  else await runStage2(run, cfg, data, { encoderDir, resume }, progressBars());
+  if (n === "1") await runStage1(run, cfg, data, { resume }, progressBarHooks());
+  else await runStage2(run, cfg, data, { encoderDir, resume }, progressBarHooks());
 }
 
 if (import.meta.main) {

@@ -10,6 +10,7 @@
 import { type EnvConfig, makeEnv } from "../envs/make.ts";
 import { makePolicy, type Policy, type PolicyName } from "../envs/policies.ts";
 import { Rng } from "../tensor/rng.ts";
+import type { OnStep } from "../run/progress.ts";
 import { DatasetWriter } from "./writer.ts";
 
 /** What to collect. */
@@ -85,9 +86,6 @@ export interface CollectSummary {
   seconds: number;
 }
 
-/** Progress callback: episodes finished and steps stored so far. */
-export type CollectProgress = (episodesDone: number, steps: number, lastReturn?: number) => void;
-
 /**
  * The env config a collection really uses: whole games with raw rewards and single frames,
  * whatever the training stack says.
@@ -98,12 +96,13 @@ export function collectionEnvConfig(env: EnvConfig): EnvConfig {
 
 /**
  * Plays `config.episodes` games and writes them to `path` atomically: the dataset appears
- * complete when this resolves, and nothing appears if it throws.
+ * complete when this resolves, and nothing appears if it throws. `onStep` receives each finished
+ * game as loop "collect" (values: `steps` stored so far, the game's `return`).
  */
 export async function collectDataset(
   path: string,
   config: CollectConfig,
-  onProgress?: CollectProgress,
+  onStep?: OnStep,
 ): Promise<CollectSummary> {
   if (!Number.isInteger(config.episodes) || config.episodes < 1) {
     throw new Error(`episodes must be an integer >= 1, got ${config.episodes}`);
@@ -171,7 +170,12 @@ export async function collectDataset(
           break;
         }
       }
-      onProgress?.(episode + 1, summary.steps, total);
+      onStep?.({
+        loop: "collect",
+        step: episode + 1,
+        total: config.episodes,
+        values: { steps: summary.steps, return: total },
+      });
     }
     await writer.finish();
   } catch (err) {

@@ -9,19 +9,15 @@
 
 import { readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import {
-  type CollectConfig,
-  collectDataset,
-  type CollectProgress,
-  collectSpec,
-} from "./collect.ts";
+import { type CollectConfig, collectDataset, collectSpec } from "./collect.ts";
+import type { OnStep } from "../run/progress.ts";
 import { DATASET_FORMAT, MANIFEST_FILE } from "./format.ts";
 import { type Dataset, openDataset } from "./reader.ts";
 
 /** Options for {@linkcode ensureDataset}. */
 export interface EnsureDatasetOptions {
-  /** Called after each collected episode (only when it collects). */
-  onProgress?: CollectProgress;
+  /** Each collected episode, as loop "collect" (only when it collects). */
+  onStep?: OnStep;
   /** Receives one line on what it found and whether it collects. */
   log?: (line: string) => void;
 }
@@ -61,7 +57,7 @@ export async function ensureDataset(
     `collecting ${spec.episodes} episodes of ${spec.policy} ${spec.env.id}` +
       `${spec.explore ? " with random action segments" : ""} -> ${dir}`,
   );
-  await collectDataset(dir, spec, opts.onProgress);
+  await collectDataset(dir, spec, opts.onStep);
   return await openDataset(dir);
 }
 

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { readdir, readFile, stat, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CLEANRL_ATARI } from "../envs/make.ts";
+import type { OnStep } from "../run/progress.ts";
 import { type CollectConfig, collectDataset } from "./collect.ts";
 import { ensureDataset } from "./ensure.ts";
 import { openDataset } from "./reader.ts";
@@ -16,9 +17,9 @@ const SPEC: CollectConfig = {
 };
 
 /** `ensureDataset` with its log lines collected. */
-async function ensure(dir: string, spec: CollectConfig, onProgress?: () => void) {
+async function ensure(dir: string, spec: CollectConfig, onStep?: OnStep) {
   const lines: string[] = [];
-  const ds = await ensureDataset(dir, spec, { log: (line) => lines.push(line), onProgress });
+  const ds = await ensureDataset(dir, spec, { log: (line) => lines.push(line), onStep });
   return { ds, lines, collected: lines.some((line) => line.startsWith("collecting ")) };
 }
 

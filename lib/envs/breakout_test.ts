@@ -48,7 +48,8 @@ Deno.test("breakout: ALE's interface (actions, state keys, lives)", () => {
 });
 
 Deno.test("breakout: the same seed and actions give the same frames", () => {
-  assert.equal(playHash(new Breakout(), 3, 11, 400), playHash(new Breakout(), 3, 11, 400));
+  const play = { seed: 3, actionSeed: 11, ticks: 400 };
+  assert.equal(playHash(new Breakout(), play), playHash(new Breakout(), play));
 });
 
 Deno.test("breakout: different seeds serve differently", () => {
@@ -61,7 +62,10 @@ Deno.test("breakout: different seeds serve differently", () => {
     serves.add(`${s.ballX},${s.ballDx}`);
   }
   assert.ok(serves.size > 1, `all seeds served the same way: ${[...serves]}`);
-  assert.notEqual(playHash(new Breakout(), 0, 11, 300), playHash(new Breakout(), 1, 11, 300));
+  assert.notEqual(
+    playHash(new Breakout(), { seed: 0, actionSeed: 11, ticks: 300 }),
+    playHash(new Breakout(), { seed: 1, actionSeed: 11, ticks: 300 }),
+  );
 });
 
 Deno.test("breakout: the ball waits for FIRE, then comes down at 1 px/frame", () => {

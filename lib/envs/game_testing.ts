@@ -14,11 +14,22 @@ function fnv1a(data: Uint8Array, h: number): number {
   return h;
 }
 
+/** What {@linkcode playHash} plays. */
+export interface PlayHashOptions {
+  /** Seed the game is reset with. */
+  seed: number;
+  /** Seed of the uniform random actions. */
+  actionSeed: number;
+  /** Frames (ticks) to play. */
+  ticks: number;
+}
+
 /**
  * Hash of the rewards and every 5th RGB frame of `ticks` frames of `game`, reset with `seed`,
  * under uniform random actions drawn with `actionSeed`.
  */
-export function playHash(game: Game, seed: number, actionSeed: number, ticks: number): number {
+export function playHash(game: Game, opts: PlayHashOptions): number {
+  const { seed, actionSeed, ticks } = opts;
   game.reset(seed);
   const rng = new Rng(actionSeed);
   const canvas = new RgbCanvas(game.width, game.height);

@@ -33,12 +33,15 @@ Deno.test("pong: ALE's interface (actions, state keys, no lives)", () => {
 });
 
 Deno.test("pong: the same seed and actions give the same frames", () => {
-  assert.equal(playHash(new Pong(), 7, 2, 600), playHash(new Pong(), 7, 2, 600));
+  const play = { seed: 7, actionSeed: 2, ticks: 600 };
+  assert.equal(playHash(new Pong(), play), playHash(new Pong(), play));
 });
 
 Deno.test("pong: different seeds give different games", () => {
   const hashes = new Set<number>();
-  for (let seed = 0; seed < 4; seed++) hashes.add(playHash(new Pong(), seed, 2, 600));
+  for (let seed = 0; seed < 4; seed++) {
+    hashes.add(playHash(new Pong(), { seed, actionSeed: 2, ticks: 600 }));
+  }
   assert.ok(hashes.size > 1);
 });
 

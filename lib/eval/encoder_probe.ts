@@ -21,7 +21,12 @@
 
 import { frameStackBatches, splitEpisodes } from "../data/batches.ts";
 import type { Dataset } from "../data/reader.ts";
-import { type Embedding, embedFrames, type FrozenEncoder } from "../models/encoder.ts";
+import {
+  type Embedding,
+  embeddingShape,
+  embedFrames,
+  type FrozenEncoder,
+} from "../models/encoder.ts";
 import { patchify, vitGrid } from "../nn/vit.ts";
 import { columnMeans, covariance, symmetricEigen } from "./linalg.ts";
 import {
@@ -73,23 +78,32 @@ export function probeStacks(
 }
 
 /**
- * What a probe reads features from: a frozen encoder's final tokens, or (the encoder-free
- * baseline) the raw pixels of the patches, both as a grid of `tokens` vectors of `width`.
+ * What a probe reads features from: a frozen encoder's final tokens (a CNN's last feature
+ * map), or (the encoder-free baseline) the raw pixels of the patches, both as a grid of
+ * `tokens` vectors of `tokenWidth`, and as one pooled vector of `width`.
  */
 export interface ProbeSubject {
   name: string;
   tokens: number;
+  /** Width of the pooled vector. */
   width: number;
-  /** `[n, width]` pooled vectors, or `[n, tokens, width]` with `"tokens"`. */
+  /**
+   * Width of each grid vector, where it is not `width`: a CNN's feature map has 64 channels
+   * under a dense output of 512. Default `width`.
+   */
+  tokenWidth?: number;
+  /** `[n, width]` pooled vectors, or `[n, tokens, tokenWidth]` with `"tokens"`. */
   embed(frames: Uint8Array, n: number, embedding: Embedding): Float32Array;
 }
 
-/** A frozen encoder as a probe subject. */
+/** A frozen encoder (ViT or CNN) as a probe subject. */
 export function encoderSubject(enc: FrozenEncoder): ProbeSubject {
+  const { tokens, width, tokenWidth } = embeddingShape(enc.cfg);
   return {
     name: enc.name,
-    tokens: vitGrid(enc.cfg).tokens,
-    width: enc.cfg.width,
+    tokens,
+    width,
+    tokenWidth,
     embed: (frames, n, embedding) => embedFrames(enc, frames, n, 128, embedding),
   };
 }
@@ -159,7 +173,8 @@ export function probeSplits(
   if ((opts.features ?? "pooled") === "pooled") {
     return [probeData(subject, ds, train, opts), probeData(subject, ds, val, opts)];
   }
-  const { tokens, width: w } = subject;
+  const { tokens } = subject;
+  const w = subject.tokenWidth ?? subject.width;
   const k = Math.min(opts.gridComponents ?? GRID_COMPONENTS, w);
   const sets = [train, val].map((eps) => {
     const { frames, n, state, groups } = probeStacks(ds, eps, opts);

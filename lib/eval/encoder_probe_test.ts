@@ -6,7 +6,13 @@ import { CLEANRL_ATARI } from "../envs/make.ts";
 import { PRETRAIN_PRESETS } from "../train/pretrain_presets.ts";
 import { randomEncoder } from "../models/encoder.ts";
 import { encoderConfig } from "../train/pretrain.ts";
-import { pixelSubject, probeEncoder, probeSplits, retrieval } from "./encoder_probe.ts";
+import {
+  encoderSubject,
+  pixelSubject,
+  probeEncoder,
+  probeSplits,
+  retrieval,
+} from "./encoder_probe.ts";
 
 const dir = join(await Deno.makeTempDir(), "ds");
 await collectDataset(dir, {
@@ -67,4 +73,17 @@ Deno.test("the raw-pixel baseline: patches as tokens, their mean pooled", () => 
   const r2 = probeEncoder(pixels, ds, { ...opts, features: "grid" }).results
     .find((r) => r.variable === "paddleX")!.r2;
   assert.ok(r2 > 0.8, `paddle x from pixels: ${r2}`);
+});
+
+Deno.test("a CNN encoder probes its dense output pooled, its last feature map as the grid", () => {
+  const cnn = randomEncoder({ arch: "cnn", imageSize: [84, 84], channels: 4, features: 32 }, 0);
+  // 84x84 -> 20x20 -> 9x9 -> 7x7 positions of 64 channels, under a 32-wide dense output.
+  const subject = encoderSubject(cnn);
+  assert.deepEqual([subject.tokens, subject.width, subject.tokenWidth], [49, 32, 64]);
+  const few = { ...opts, maxRows: 100 };
+  const [pooled] = probeSplits(cnn, ds, { ...few, features: "pooled" });
+  assert.equal(pooled.d, 32);
+  const [train, test] = probeSplits(cnn, ds, { ...few, features: "grid", gridComponents: 8 });
+  assert.equal(train.d, 49 * 8);
+  assert.equal(test.x.length, test.n * 49 * 8);
 });

@@ -41,14 +41,24 @@ export interface RolloutErrorPoint {
   copy: number;
 }
 
+/** Which held-out windows {@linkcode heldOutWindows} samples. */
+export interface HeldOutWindowsOptions {
+  /** Episodes to draw the windows from (e.g. the validation split's). */
+  episodes: number[];
+  /** Steps after each window's first row: a window is `horizon + 1` consecutive rows. */
+  horizon: number;
+  /** How many windows to sample (at most; fewer when the episodes hold fewer). */
+  count: number;
+  /** Seed of the sample (a fixed sample for a seed). */
+  seed: number;
+}
+
 /** Windows of `horizon + 1` held-out rows: row indices and actions, `[n, horizon + 1]`. */
 export function heldOutWindows(
   data: LatentData,
-  episodes: number[],
-  horizon: number,
-  count: number,
-  seed: number,
+  opts: HeldOutWindowsOptions,
 ): { rows: Int32Array; actions: Int32Array; n: number } {
+  const { episodes, horizon, count, seed } = opts;
   const batch = sequenceBatches(data.ds, {
     episodes,
     batchSize: count,
@@ -62,6 +72,14 @@ export function heldOutWindows(
   return { rows: batch.indices, actions: batch.actions, n: batch.shape[0] };
 }
 
+/** How far {@linkcode rolloutWindows} rolls out, and whether the model is action-blind. */
+export interface RolloutWindowsOptions {
+  /** Steps predicted after each window's first latent (windows are `horizon + 1` rows long). */
+  horizon: number;
+  /** Blank the actions (for a predictor trained action-blind); default false. */
+  blind?: boolean;
+}
+
 /**
  * Open-loop rollouts of `model` from the first latent of each window with the window's actions:
  * `[n, horizon, N, D]` predicted latents of steps 1..horizon.
@@ -70,9 +88,9 @@ export function rolloutWindows(
   model: WorldModel,
   data: LatentData,
   windows: { rows: Int32Array; actions: Int32Array; n: number },
-  horizon: number,
-  blind = false,
+  opts: RolloutWindowsOptions,
 ): Float32Array {
+  const { horizon, blind = false } = opts;
   const { tokens, dim, numActions } = data.spec;
   const per = tokens * dim;
   const len = horizon + 1;
@@ -97,7 +115,7 @@ export function rolloutErrorCurve(
   opts: { horizon: number; windows: number; seed: number },
 ): RolloutErrorPoint[] {
   const H = opts.horizon;
-  const w = heldOutWindows(data, episodes, H, opts.windows, opts.seed);
+  const w = heldOutWindows(data, { episodes, horizon: H, count: opts.windows, seed: opts.seed });
   const per = data.spec.tokens * data.spec.dim;
   const truth = gatherLatents(data.table, w.rows, per);
   const err = (pred: (i: number, h: number) => Float32Array) =>
@@ -112,10 +130,10 @@ export function rolloutErrorCurve(
     });
   const fromRollout = (r: Float32Array) => (i: number, h: number) =>
     r.subarray((i * H + h - 1) * per, (i * H + h) * per);
-  const model = err(fromRollout(rolloutWindows(models.model, data, w, H)));
+  const model = err(fromRollout(rolloutWindows(models.model, data, w, { horizon: H })));
   const copy = err((i) => truth.subarray(i * (H + 1) * per, (i * (H + 1) + 1) * per));
   const blind = models.blind
-    ? err(fromRollout(rolloutWindows(models.blind, data, w, H, true)))
+    ? err(fromRollout(rolloutWindows(models.blind, data, w, { horizon: H, blind: true })))
     : undefined;
   return model.map((m, k) => ({
     horizon: k + 1,
@@ -131,14 +149,24 @@ export function rolloutErrorCurve(
  */
 export type LatentFeatures = "pooled" | "flat";
 
+/** The layout of the latents {@linkcode latentFeatures} reads, and the features to take. */
+export interface LatentFeaturesOptions {
+  /** Number of latents `n`. */
+  n: number;
+  /** Tokens per latent `N`. */
+  tokens: number;
+  /** Width of a token `D`. */
+  dim: number;
+  /** `pooled` (the token mean, `F = D`) or `flat` (every token, `F = N * D`). */
+  features: LatentFeatures;
+}
+
 /** Probe features `[n, F]` of latents `[n, N, D]`. */
 export function latentFeatures(
   latents: Float32Array,
-  n: number,
-  tokens: number,
-  dim: number,
-  features: LatentFeatures,
+  opts: LatentFeaturesOptions,
 ): { x: Float32Array; d: number } {
+  const { n, tokens, dim, features } = opts;
   if (features === "flat") return { x: latents, d: tokens * dim };
   const x = new Float32Array(n * dim);
   for (let i = 0; i < n; i++) {
@@ -180,6 +208,20 @@ export function actionSensitivity(
   return { correct: correct / n, meanShift: shift / n, n };
 }
 
+/** What {@linkcode heldActionFeatures} rolls out, from where, and which features it returns. */
+export interface HeldActionFeaturesOptions {
+  /** Start rows: each row's true latent is the rollout's one-step context. */
+  starts: Int32Array;
+  /** The action held at every step. */
+  action: number;
+  /** Steps to hold it; the features are of the predicted latent at this step. */
+  horizon: number;
+  /** Probe features of the predicted latent: see {@linkcode LatentFeatures}. */
+  features: LatentFeatures;
+  /** Blank the actions (for a predictor trained action-blind); default false. */
+  blind?: boolean;
+}
+
 /**
  * Probe features of the latent a world model predicts after holding `action` for `horizon`
  * steps from each start row (the row's true latent as a one-step context).
@@ -187,12 +229,9 @@ export function actionSensitivity(
 export function heldActionFeatures(
   model: WorldModel,
   data: LatentData,
-  starts: Int32Array,
-  action: number,
-  horizon: number,
-  features: LatentFeatures,
-  blind = false,
+  opts: HeldActionFeaturesOptions,
 ): Float32Array {
+  const { starts, action, horizon, features, blind = false } = opts;
   const { tokens, dim, numActions } = data.spec;
   const n = starts.length;
   const acts = actionOneHot(new Int32Array(n * horizon).fill(action), numActions, blind);
@@ -205,7 +244,7 @@ export function heldActionFeatures(
   });
   const latents = end.dataSync() as Float32Array;
   end.dispose();
-  return latentFeatures(latents, n, tokens, dim, features).x;
+  return latentFeatures(latents, { n, tokens, dim, features }).x;
 }
 
 /** Newest frames `[n, h, w]` decoded from latents `[n, N, D]`. */
@@ -248,7 +287,7 @@ export function filmStrip(
     rows,
     actions: window.actions.subarray(0, horizon + 1),
     n: 1,
-  }, horizon);
+  }, { horizon });
   const truth = gatherLatents(data.table, rows, per);
   const imaginedLatents = new Float32Array((horizon + 1) * per);
   imaginedLatents.set(truth.subarray(0, per));
@@ -283,7 +322,7 @@ export interface WorldModelEvaluation {
 
 /** Rows sampled from the given episodes (a fixed sample for a seed). */
 export function sampleRows(data: LatentData, episodes: number[], count: number, seed: number) {
-  return heldOutWindows(data, episodes, 0, count, seed).rows;
+  return heldOutWindows(data, { episodes, horizon: 0, count, seed }).rows;
 }
 
 /**
@@ -305,30 +344,34 @@ export function evaluateWorldModel(
   const episode = data.ds.column("episode");
   const probeSet = (episodes: number[], seed: number) => {
     const rows = sampleRows(data, episodes, cfg.probeRows, seed);
-    const { x, d } = latentFeatures(
-      gatherLatents(data.table, rows, per),
-      rows.length,
+    const { x, d } = latentFeatures(gatherLatents(data.table, rows, per), {
+      n: rows.length,
       tokens,
       dim,
-      cfg.probeFeatures,
-    );
+      features: cfg.probeFeatures,
+    });
     const y = Float64Array.from(rows, (r) => paddle[r]);
     return { x, d, y, n: rows.length, groups: Int32Array.from(rows, (r) => episode[r]) };
   };
   // With the rows' episodes, the penalty is validated on whole held-out training episodes.
   const probe = fitRidgeProbe(probeSet(split.train, cfg.seed));
   const test = probeSet(split.val, cfg.seed + 1);
-  const starts = heldOutWindows(
-    data,
-    split.val,
-    cfg.sensitivityHorizon,
-    cfg.sensitivityStarts,
-    cfg.seed + 2,
-  ).rows.filter((_, i) => i % (cfg.sensitivityHorizon + 1) === 0);
+  const starts = heldOutWindows(data, {
+    episodes: split.val,
+    horizon: cfg.sensitivityHorizon,
+    count: cfg.sensitivityStarts,
+    seed: cfg.seed + 2,
+  }).rows.filter((_, i) => i % (cfg.sensitivityHorizon + 1) === 0);
   const sensitivity = (m: WorldModel, blind: boolean) =>
     actionSensitivity(
       (a) =>
-        heldActionFeatures(m, data, starts, a, cfg.sensitivityHorizon, cfg.probeFeatures, blind),
+        heldActionFeatures(m, data, {
+          starts,
+          action: a,
+          horizon: cfg.sensitivityHorizon,
+          features: cfg.probeFeatures,
+          blind,
+        }),
       probe,
       starts.length,
       actions,
@@ -343,6 +386,18 @@ export function evaluateWorldModel(
   };
 }
 
+/** Which frame stacks {@linkcode encodeLatentsFor} samples and encodes. */
+export interface EncodeLatentsForOptions {
+  /** Frames per stack (the encoder's input channels). */
+  stack: number;
+  /** Episodes to sample the stacks from. */
+  episodes: number[];
+  /** How many stacks to sample (at most; fewer when the episodes hold fewer). */
+  count: number;
+  /** Seed of the sample (a fixed sample for a seed). */
+  seed: number;
+}
+
 /**
  * Pooled latents `[n, D]` of up to `count` frame stacks sampled from `episodes` (a fixed sample
  * for a seed), with their rows: the features of a quick probe of a frozen encoder.
@@ -350,11 +405,9 @@ export function evaluateWorldModel(
 export function encodeLatentsFor(
   enc: FrozenEncoder,
   ds: Dataset,
-  stack: number,
-  episodes: number[],
-  count: number,
-  seed: number,
+  opts: EncodeLatentsForOptions,
 ): { x: Float32Array; rows: Int32Array } {
+  const { stack, episodes, count, seed } = opts;
   const batch = frameStackBatches(ds, { episodes, batchSize: count, stack, seed }).next().value;
   if (!batch) throw new Error("encodeLatentsFor: no frames in the chosen episodes");
   return { x: encodeLatents(enc, batch.frames, batch.shape[0], "pooled"), rows: batch.indices };

@@ -52,7 +52,12 @@ Deno.test("a linear probe of latent features recovers what they encode", () => {
   const test = make(200);
   const r2 = r2Score(test.y, probe.predict(test.x, test.n));
   assert.ok(r2 > 0.95, `R^2 ${r2}`);
-  const pooled = latentFeatures(Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]), 2, 2, 2, "pooled");
+  const pooled = latentFeatures(Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]), {
+    n: 2,
+    tokens: 2,
+    dim: 2,
+    features: "pooled",
+  });
   assert.deepEqual(Array.from(pooled.x), [2, 3, 6, 7]);
 });
 
@@ -99,7 +104,7 @@ Deno.test("rollout error: a copying model equals the copy baseline, which grows 
     assert.ok(Math.abs(p.blind! - p.copy) < 1e-5);
   }
   assert.ok(curve[5].copy > curve[0].copy);
-  const w = heldOutWindows(data, val, 6, 4, 1);
+  const w = heldOutWindows(data, { episodes: val, horizon: 6, count: 4, seed: 1 });
   assert.equal(w.n, 4);
   assert.ok(
     w.actions.every((a, i) => (i % 7 === 6 ? true : a >= 0)),
@@ -130,7 +135,7 @@ Deno.test("evaluateWorldModel and the film strip run end to end on a world model
     rows: 2,
     cols: 2,
   }, 2);
-  const w = heldOutWindows(data, split.val, 3, 1, 0);
+  const w = heldOutWindows(data, { episodes: split.val, horizon: 3, count: 1, seed: 0 });
   const strip = filmStrip(model, dec, data, w, 3);
   assert.equal(strip.real.length, 4);
   assert.equal(strip.imagined[0].length, 16);

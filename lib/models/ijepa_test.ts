@@ -42,7 +42,7 @@ Deno.test("I-JEPA targets equal the target encoder's features at every token, ga
   const b = 3;
   const rng = new Rng(4);
   const patches = Float32Array.from({ length: b * n * patchDim }, () => rng.float());
-  const masks = multiBlockBatch(new Rng(5), b, rows, cols, IJEPA_MASKS, 6);
+  const masks = multiBlockBatch(new Rng(5), IJEPA_MASKS, { batch: b, rows, cols, contextKeep: 6 });
   const { tokens } = targetTokens(masks, b, n);
   assert.ok(tokens.length / b < n, "the masks leave tokens out of the target encoder's last block");
   // The straightforward form: every token's output, normalised, then each block gathered.

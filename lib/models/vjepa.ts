@@ -81,8 +81,19 @@ export function vjepaPredict(predictor: Params, z: tf.Tensor): tf.Tensor {
   return z;
 }
 
+/** The size of a {@linkcode randomMaskBatch} and how much of it is masked. */
+export interface RandomMaskBatchOptions {
+  /** Samples `B` in the batch (one independent mask each). */
+  batch: number;
+  /** Tokens `N` per sample. */
+  tokens: number;
+  /** Fraction of each sample's tokens masked (`round(ratio * N)`), in (0, 1). */
+  ratio: number;
+}
+
 /** A batch of random masks as `[B * N]` floats, 1 at masked tokens (`ratio` of them). */
-export function randomMaskBatch(rng: Rng, b: number, n: number, ratio: number): Float32Array {
+export function randomMaskBatch(rng: Rng, opts: RandomMaskBatchOptions): Float32Array {
+  const { batch: b, tokens: n, ratio } = opts;
   if (!(ratio > 0 && ratio < 1)) throw new Error(`mask ratio must be in (0, 1), got ${ratio}`);
   const out = new Float32Array(b * n);
   for (let i = 0; i < b; i++) {

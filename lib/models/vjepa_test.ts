@@ -21,11 +21,14 @@ const ENC: VitConfig = {
 };
 
 Deno.test("random mask batches mask round(ratio * N) tokens per sample", () => {
-  const m = randomMaskBatch(new Rng(1), 5, 16, 0.4);
+  const m = randomMaskBatch(new Rng(1), { batch: 5, tokens: 16, ratio: 0.4 });
   for (let i = 0; i < 5; i++) {
     assert.equal(m.subarray(i * 16, (i + 1) * 16).reduce((a, b) => a + b, 0), 6);
   }
-  assert.throws(() => randomMaskBatch(new Rng(1), 1, 16, 1), /mask ratio/);
+  assert.throws(
+    () => randomMaskBatch(new Rng(1), { batch: 1, tokens: 16, ratio: 1 }),
+    /mask ratio/,
+  );
 });
 
 Deno.test("the V-JEPA loss is L1 at masked tokens after replacing them with the mask token", () => {
@@ -39,7 +42,7 @@ Deno.test("the V-JEPA loss is L1 at masked tokens after replacing them with the 
   const b = 3;
   const rng = new Rng(3);
   const patches = Float32Array.from({ length: b * n * patchDim }, () => rng.float());
-  const mask = randomMaskBatch(new Rng(4), b, n, 0.4);
+  const mask = randomMaskBatch(new Rng(4), { batch: b, tokens: n, ratio: 0.4 });
   const got = tf.tidy(() => vjepaLoss(model, patches, b, mask).dataSync()[0]);
 
   // The same loss written plainly: embed, overwrite masked embeddings, encode the rest.

@@ -31,10 +31,11 @@ import type { Dataset } from "../data/reader.ts";
 import { frameStackBatches } from "../data/batches.ts";
 import { blocks, initBlocks, initLayerNorm, initLinear, layerNorm, linear } from "../nn/layers.ts";
 import { type Params, truncNormal } from "../nn/params.ts";
-import { sincos2d, vitGrid } from "../nn/vit.ts";
+import { sincos2d } from "../nn/vit.ts";
 import { l1, smoothL1 } from "../ssl/losses.ts";
 import type { Rng } from "../tensor/rng.ts";
-import { embedFrames, type FrozenEncoder } from "./encoder.ts";
+import type { OnStep } from "../run/progress.ts";
+import { embeddingShape, embedFrames, type FrozenEncoder } from "./encoder.ts";
 
 /** How frames become predictor tokens. */
 export type LatentTokens = "patch" | "pooled";
@@ -268,13 +269,14 @@ export function latentSpec(
   tokens: LatentTokens,
   numActions: number,
 ): LatentSpec {
-  const { rows, cols, tokens: n } = vitGrid(enc.cfg);
-  return { tokens: tokens === "patch" ? n : 1, dim: enc.cfg.width, rows, cols, numActions };
+  const { rows, cols, tokens: n, tokenWidth } = embeddingShape(enc.cfg);
+  return { tokens: tokens === "patch" ? n : 1, dim: tokenWidth, rows, cols, numActions };
 }
 
 /**
  * Latents `[count, N, D]` of frame stacks `[count, H, W, C]` (uint8): the frozen encoder's
- * output tokens (CLS dropped), or their mean for `pooled`, layer-normed without affine.
+ * grid (a ViT's output tokens, CLS dropped; a CNN's last feature map, `embedFrames` with
+ * "tokens"), or its mean for `pooled`, layer-normed without affine.
  */
 export function encodeLatents(
   enc: FrozenEncoder,
@@ -282,8 +284,7 @@ export function encodeLatents(
   count: number,
   tokens: LatentTokens,
 ): Float32Array {
-  const { tokens: n } = vitGrid(enc.cfg);
-  const d = enc.cfg.width;
+  const { tokens: n, tokenWidth: d } = embeddingShape(enc.cfg);
   const grid = embedFrames(enc, frames, count, 128, "tokens");
   if (tokens === "patch") return normalizeRows(grid, count * n, d);
   const pooled = new Float32Array(count * d);
@@ -313,17 +314,18 @@ function normalizeRows(x: Float32Array, rows: number, d: number, eps = 1e-6): Fl
 /**
  * The latents of every row of a dataset, `[numFrames, N, D]` (row i: the stack of `stack`
  * frames ending at row i). A frozen encoder's latents never change, so a world model computes
- * them once rather than at every step.
+ * them once rather than at every step. `onStep` hears each encoded batch (loop "latents", in
+ * rows).
  */
 export function latentTable(
   enc: FrozenEncoder,
   ds: Dataset,
   stack: number,
   tokens: LatentTokens,
-  onProgress?: (done: number, total: number) => void,
+  onStep?: OnStep,
 ): Float32Array {
-  const { tokens: n } = vitGrid(enc.cfg);
-  const perFrame = (tokens === "patch" ? n : 1) * enc.cfg.width;
+  const { tokens: n, tokenWidth } = embeddingShape(enc.cfg);
+  const perFrame = (tokens === "patch" ? n : 1) * tokenWidth;
   const [h, w, c] = ds.frameShape;
   if (h !== enc.cfg.imageSize[0] || w !== enc.cfg.imageSize[1] || c * stack !== enc.cfg.channels) {
     throw new Error(
@@ -340,7 +342,7 @@ export function latentTable(
       out.set(z.subarray(i * perFrame, (i + 1) * perFrame), batch.indices[i] * perFrame);
     }
     done += k;
-    onProgress?.(done, ds.numFrames);
+    onStep?.({ loop: "latents", step: done, total: ds.numFrames, values: {} });
   }
   return out;
 }

@@ -42,8 +42,11 @@ export function initDense(rng: Rng, dIn: number, dOut: number, gain = Math.SQRT2
   return { w: orthogonal([dIn, dOut], gain, rng), b: zeros([dOut]) };
 }
 
+/** Channels of the Nature CNN's last feature map (its third convolution). */
+export const NATURE_CNN_CHANNELS = 64;
+
 /** Height and width of the Nature CNN's last feature map; throws if the input is too small. */
-function natureCnnGrid(h: number, w: number): [number, number] {
+export function natureCnnGrid(h: number, w: number): [number, number] {
   const oh = convOut(convOut(convOut(h, 8, 4), 4, 2), 3, 1);
   const ow = convOut(convOut(convOut(w, 8, 4), 4, 2), 3, 1);
   if (oh < 1 || ow < 1) throw new Error(`Nature CNN: input ${h}x${w} is too small`);
@@ -61,8 +64,8 @@ export function initNatureCnn(
   return {
     c1: initConv(rng.fork("c1"), 8, c, 32),
     c2: initConv(rng.fork("c2"), 4, 32, 64),
-    c3: initConv(rng.fork("c3"), 3, 64, 64),
-    fc: initDense(rng.fork("fc"), oh * ow * 64, features),
+    c3: initConv(rng.fork("c3"), 3, 64, NATURE_CNN_CHANNELS),
+    fc: initDense(rng.fork("fc"), oh * ow * NATURE_CNN_CHANNELS, features),
   };
 }
 
@@ -81,12 +84,21 @@ function convRelu(p: Params, x: tf.Tensor4D | ByteImages, stride: number): tf.Te
  * `scale` (1/255 as CleanRL), whose pixels get no gradient.
  */
 export function natureCnn(p: Params, x: tf.Tensor4D | ByteImages): tf.Tensor2D {
-  const [b, h, w] = x.shape;
+  const a3 = natureCnnFeatureMap(p, x);
+  return tf.relu(linear(p.fc as Params, a3.reshape([a3.shape[0], -1]))) as tf.Tensor2D;
+}
+
+/**
+ * The Nature CNN's last feature map (after its third convolution's ReLU, before the dense
+ * layer): `[B, oh, ow, 64]` ({@linkcode natureCnnGrid}, {@linkcode NATURE_CNN_CHANNELS}). What
+ * spatial probes read (AtariARI-style), where the dense layer has mixed the positions.
+ */
+export function natureCnnFeatureMap(p: Params, x: tf.Tensor4D | ByteImages): tf.Tensor4D {
+  const [, h, w] = x.shape;
   natureCnnGrid(h, w); // throws if the input is too small
   const a1 = convRelu(p.c1 as Params, x, 4);
   const a2 = convRelu(p.c2 as Params, a1, 2);
-  const a3 = convRelu(p.c3 as Params, a2, 1);
-  return tf.relu(linear(p.fc as Params, a3.reshape([b, -1]))) as tf.Tensor2D;
+  return convRelu(p.c3 as Params, a2, 1);
 }
 
 /**

@@ -1,6 +1,5 @@
 /**
- * What the pipeline's phases share: a progress callback for their long loops, and the RunDir a
- * phase writes its config, log and metrics into.
+ * The RunDir a pipeline phase writes its config, log and metrics into.
  *
  * @module
  */
@@ -8,11 +7,6 @@
 import { join } from "node:path";
 import { RunDir } from "../run/run_dir.ts";
 import type { PhaseContext } from "./runner.ts";
-
-/** Progress of long phases (training steps), for a progress bar. */
-export interface PipelineProgress {
-  (phase: string, done: number, total: number, stats: Record<string, number>): void;
-}
 
 /**
  * The phase's RunDir (config, log, metrics) in its directory, or in `sub` inside it, reopened

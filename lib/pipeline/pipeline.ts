@@ -23,6 +23,7 @@
 
 import { join } from "node:path";
 import { recordPath } from "../run/run_dir.ts";
+import { type OnStep, stepRecorder } from "../run/progress.ts";
 import { ensureDataset } from "../data/ensure.ts";
 import { openDataset } from "../data/reader.ts";
 import { checkEnvConfig, CLEANRL_ATARI } from "../envs/make.ts";
@@ -34,7 +35,7 @@ import { writeRunReport } from "./report.ts";
 import { loadEncoder, randomEncoder } from "../models/encoder.ts";
 import { encoderConfig, pretrain, type PretrainConfig } from "../train/pretrain.ts";
 import { PRETRAIN_PRESETS } from "../train/pretrain_presets.ts";
-import { phaseRun, type PipelineProgress } from "./phase_run.ts";
+import { phaseRun } from "./phase_run.ts";
 import type { Phase, PhaseContext } from "./runner.ts";
 import {
   checkSwapPhaseConfig,
@@ -50,8 +51,6 @@ import {
   worldModelPhases,
   worldModelSlices,
 } from "./world_model_phases.ts";
-
-export type { PipelineProgress };
 
 /** Everything that defines a pipeline run. */
 export interface PipelineConfig {
@@ -117,10 +116,13 @@ function pretrainConfig(cfg: PipelineConfig, method: PretrainConfig["method"]): 
   return { seed: cfg.seed, method, ...cfg.pretrain };
 }
 
-/** The phases of a run with config `cfg`. */
-export function pipelinePhases(cfg: PipelineConfig, progress?: PipelineProgress): Phase[] {
+/**
+ * The phases of a run with config `cfg`; `onStep` receives the steps of their long loops,
+ * labelled by phase ("data", "ijepa", "worldmodel stage 1 (V-JEPA)", "swap cnn-s0", "plan").
+ */
+export function pipelinePhases(cfg: PipelineConfig, onStep?: OnStep): Phase[] {
   const common = { seed: cfg.seed, env: cfg.env };
-  const worldModel = hasWorldModel(cfg.env) ? worldModelPhases(common, cfg, progress) : [];
+  const worldModel = hasWorldModel(cfg.env) ? worldModelPhases(common, cfg, onStep) : [];
   // Upstream outputs are found by the run's layout, not by the paths their records hold: those
   // are as the run was started (relative to its working directory), and a run dir can move.
   const datasetDir = (ctx: PhaseContext) => join(ctx.runDir, "data", "dataset");
@@ -138,10 +140,12 @@ export function pipelinePhases(cfg: PipelineConfig, progress?: PipelineProgress)
         resume: ctx.resume,
       }, {
         log: (line) => run.log(line),
-        onStep: (s) => {
-          run.metric({ kind: "train", ...s });
-          progress?.(method, s.step, config.train.steps, { loss: s.loss });
-        },
+        onStep: stepRecorder({
+          metric: (r) => run.metric(r),
+          fields: { kind: "train" },
+          loop: method,
+          then: onStep,
+        }),
         onMonitor: (m) => {
           run.metric({ kind: "monitor", ...m });
           monitors.push(m);
@@ -171,7 +175,7 @@ export function pipelinePhases(cfg: PipelineConfig, progress?: PipelineProgress)
           env: { ...CLEANRL_ATARI, id: cfg.env },
         }, {
           log: ctx.log,
-          onProgress: (done, steps) => progress?.("data", done, cfg.data.episodes, { steps }),
+          onStep: stepRecorder({ loop: "data", then: onStep }),
         });
         return {
           dataset: recordPath(ctx.runDir, dataset),
@@ -217,7 +221,7 @@ export function pipelinePhases(cfg: PipelineConfig, progress?: PipelineProgress)
       },
     },
     ...worldModel,
-    swapPhase(common, cfg.swap, progress),
+    swapPhase(common, cfg.swap, onStep),
     {
       name: "report",
       needs: ["data", "ijepa", "ae", "probe", ...worldModel.map((p) => p.name), "swap"],

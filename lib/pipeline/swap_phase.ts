@@ -22,7 +22,8 @@ import {
 } from "../studies/swap/mod.ts";
 import { writeSwapReport } from "../studies/swap/mod.ts";
 import type { PresetName } from "../run/config.ts";
-import { phaseRun, type PipelineProgress } from "./phase_run.ts";
+import type { OnStep } from "../run/progress.ts";
+import { phaseRun } from "./phase_run.ts";
 import type { Phase } from "./runner.ts";
 
 /** The `swap` slice of a pipeline config: `deno task swap`'s grid without pretraining. */
@@ -63,7 +64,7 @@ export function checkSwapPhaseConfig(cfg: PipelineSwapConfig, envId: string): vo
 export function swapPhase(
   common: { seed: number; env: string },
   cfg: PipelineSwapConfig,
-  progress?: PipelineProgress,
+  onStep?: OnStep,
 ): Phase {
   return {
     name: "swap",
@@ -81,8 +82,7 @@ export function swapPhase(
       const log = (line: string) => run.log(line);
       const evaluations: RunEvaluation[] = await runSwap(swap, ctx.dir, {
         log,
-        onProgress: (run, update, total, meanReturn) =>
-          progress?.(`swap ${run}`, update, total, { return: meanReturn }),
+        onStep: onStep && ((e) => onStep({ ...e, loop: `swap ${e.loop}` })),
       });
       const report = await writeSwapReport(swap, ctx.dir, evaluations, log);
       await run.finish();

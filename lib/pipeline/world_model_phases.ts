@@ -16,6 +16,7 @@
 
 import { join } from "node:path";
 import { recordPath } from "../run/run_dir.ts";
+import type { OnStep, StepEvent } from "../run/progress.ts";
 import { type EnvConfig, parseEnvId } from "../envs/make.ts";
 import type { GoalTaskConfig, PlannerConfig } from "../plan/goal.ts";
 import { runPlanStudy } from "../studies/world_model/mod.ts";
@@ -38,7 +39,7 @@ import {
   type WorldModelEval,
   type WorldModelTaskConfig,
 } from "../studies/world_model/mod.ts";
-import { phaseRun, type PipelineProgress } from "./phase_run.ts";
+import { phaseRun } from "./phase_run.ts";
 import type { Phase } from "./runner.ts";
 
 /** The `worldmodel` slice of a pipeline config: `deno task worldmodel`'s, without seeds. */
@@ -115,11 +116,10 @@ export function pipelineWorldModelEnv(
 export function worldModelPhases(
   common: { seed: number; env: string },
   cfg: { worldmodel: PipelineWorldModelConfig; plan: PipelinePlanConfig },
-  progress?: PipelineProgress,
+  onStep?: OnStep,
 ): Phase[] {
   const hooks = {
-    onProgress: (label: string, done: number, total: number, stats: Record<string, number>) =>
-      progress?.(`worldmodel ${label}`, done, total, stats),
+    onStep: onStep && ((e: StepEvent) => onStep({ ...e, loop: `worldmodel ${e.loop}` })),
   };
   return [
     {
@@ -164,7 +164,7 @@ export function worldModelPhases(
         const run = await phaseRun(ctx, plan, { fresh: true });
         const stage2 = join(ctx.runDir, "worldmodel", "stage2");
         const results = await runPlanStudy(run, plan, stage2, {
-          onProgress: (done, total) => progress?.("plan", done, total, {}),
+          onStep,
         });
         return { success: Object.fromEntries(results.summary.map((s) => [s.planner, s.success])) };
       },

@@ -16,7 +16,7 @@
  */
 
 import * as tf from "@tensorflow/tfjs";
-import type { FrozenEncoder } from "../models/encoder.ts";
+import { type FrozenEncoder, requireVit } from "../models/encoder.ts";
 import { initDense, initNatureCnn, natureCnn } from "../nn/cnn.ts";
 import { linear } from "../nn/layers.ts";
 import { cloneParams, disposeParams, namedParams, type Params } from "../nn/params.ts";
@@ -190,17 +190,24 @@ function logitGrad(
   });
 }
 
-/**
- * Builds an agent. `vit`: the encoder for `jepa` / `ae` / `random` agents (its parameters are
- * copied: the caller's stay untouched).
- */
-export function createAgent(
-  cfg: AgentConfig,
-  obsShape: readonly [number, number, number],
-  numActions: number,
-  rng: Rng,
-  vit?: FrozenEncoder,
-): Agent {
+/** What {@linkcode createAgent} builds an agent for, besides its config. */
+export interface CreateAgentOptions {
+  /** Observation shape `[h, w, c]` the env gives (for ViT agents, the encoder's input shape). */
+  obsShape: readonly [number, number, number];
+  /** Number of discrete actions (the actor's output width). */
+  numActions: number;
+  /** Source of the fresh weights (heads, and the encoder of `cnn` / `mlp` agents). */
+  rng: Rng;
+  /**
+   * The encoder of a `jepa` / `ae` / `random` agent (required for those; its parameters are
+   * copied: the caller's stay untouched). Unused by `cnn` / `mlp` agents.
+   */
+  vit?: FrozenEncoder;
+}
+
+/** Builds an agent from its config; see {@linkcode CreateAgentOptions}. */
+export function createAgent(cfg: AgentConfig, opts: CreateAgentOptions): Agent {
+  const { obsShape, numActions, rng, vit } = opts;
   checkAgentConfig(cfg);
   const spec: AgentSpec = {
     encoder: cfg.encoder,
@@ -212,7 +219,7 @@ export function createAgent(
   if (cfg.encoder === "jepa" || cfg.encoder === "ae" || cfg.encoder === "random") {
     if (!vit) throw new Error(`createAgent: a ${cfg.encoder} agent needs its ViT encoder`);
     const [h, w, c] = obsShape;
-    const v = vit.cfg;
+    const v = requireVit(vit, `a ${cfg.encoder} agent`).cfg;
     if (v.imageSize[0] !== h || v.imageSize[1] !== w || v.channels !== c) {
       throw new Error(
         `the ${vit.name} encoder takes ${v.imageSize.join("x")}x${v.channels} frame stacks, ` +

@@ -36,7 +36,11 @@ function gram(v: tf.Variable): { g: Float64Array; cols: number } {
 }
 
 Deno.test("CleanRL's orthogonal init: W^T W = gain^2 I, zero biases, actor 0.01, critic 1", () => {
-  const agent = createAgent(CLEANRL_PPO_ATARI.agent, [84, 84, 4], 4, new Rng(0));
+  const agent = createAgent(CLEANRL_PPO_ATARI.agent, {
+    obsShape: [84, 84, 4],
+    numActions: 4,
+    rng: new Rng(0),
+  });
   const params = Object.fromEntries(agent.tensors());
   const cases: [string, number][] = [
     ["encoder/c1.w", 2],
@@ -158,13 +162,14 @@ Deno.test("saliency maps have the frame shape and are finite for CNN and ViT age
   const obs = Uint8Array.from({ length: 2 * 84 * 84 * 4 }, (_, i) => (i * 7) % 256);
   for (
     const agent of [
-      createAgent(CLEANRL_PPO_ATARI.agent, [84, 84, 4], 4, new Rng(1)),
+      createAgent(CLEANRL_PPO_ATARI.agent, {
+        obsShape: [84, 84, 4],
+        numActions: 4,
+        rng: new Rng(1),
+      }),
       createAgent(
         { ...CLEANRL_PPO_ATARI.agent, encoder: "jepa", checkpoint: ckpt, frozen: true },
-        [84, 84, 4],
-        4,
-        new Rng(2),
-        vit,
+        { obsShape: [84, 84, 4], numActions: 4, rng: new Rng(2), vit },
       ),
     ]
   ) {

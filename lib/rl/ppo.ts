@@ -29,6 +29,7 @@ import {
 } from "../tensor/checkpoint.ts";
 import { deriveSeed, Rng, type RngState } from "../tensor/rng.ts";
 import { NonFiniteLossError } from "../train/loop.ts";
+import type { OnStep } from "../run/progress.ts";
 import { type Agent, type AgentConfig, type AgentSpec, buildAgent, createAgent } from "./agent.ts";
 import { type EnvSnapshot, ReplayVectorEnv } from "./replay_env.ts";
 
@@ -274,13 +275,22 @@ export function ppoLoss(
   return { loss, pgLoss, vLoss, entropy: entropyMean, oldApproxKl, approxKl, clipFrac };
 }
 
+/** The shape of a batch of logits for {@linkcode sampleActions}, and its random source. */
+export interface SampleActionsOptions {
+  /** Number of rows (one action is sampled per row). */
+  n: number;
+  /** Number of actions `A` (the row width). */
+  numActions: number;
+  /** Random source: one `rng.float()` is drawn per row, in row order. */
+  rng: Rng;
+}
+
 /** Samples one action per row of `logits [n, A]`; returns the actions and their log-probs. */
 export function sampleActions(
   logits: Float32Array,
-  n: number,
-  numActions: number,
-  rng: Rng,
+  opts: SampleActionsOptions,
 ): { actions: Int32Array; logProbs: Float32Array } {
+  const { n, numActions, rng } = opts;
   const actions = new Int32Array(n);
   const logProbs = new Float32Array(n);
   for (let i = 0; i < n; i++) {
@@ -335,7 +345,8 @@ export interface PpoEpisode {
 
 /** Callbacks of {@linkcode trainPpo}. */
 export interface PpoHooks {
-  onUpdate?(stats: PpoUpdateStats): void;
+  /** Each update, as loop "ppo" (step: updates done) with the {@linkcode PpoUpdateStats}. */
+  onStep?: OnStep;
   onEpisode?(episode: PpoEpisode): void;
   log?(line: string): void;
 }
@@ -434,13 +445,12 @@ export async function trainPpo(
     const vit = loadAgentEncoder(cfg.agent, cfg.seed);
     const agent = built(
       () =>
-        createAgent(
-          cfg.agent,
+        createAgent(cfg.agent, {
           obsShape,
           numActions,
-          new Rng(deriveSeed(cfg.seed, "agent")),
-          vit ?? undefined,
-        ),
+          rng: new Rng(deriveSeed(cfg.seed, "agent")),
+          vit: vit ?? undefined,
+        }),
       (a) => a.tensors().map(([, v]) => v),
     );
     if (vit) disposeParams(vit.params);
@@ -511,7 +521,7 @@ export async function trainPpo(
         inputs.set(input, t * N * inputWidth);
         dones.set(nextDone, t * N);
         const [logits, value] = evaluate(input, N);
-        const sampled = sampleActions(logits, N, numActions, rng);
+        const sampled = sampleActions(logits, { n: N, numActions, rng });
         actions.set(sampled.actions, t * N);
         logProbs.set(sampled.logProbs, t * N);
         values.set(value, t * N);
@@ -579,7 +589,7 @@ export async function trainPpo(
         rolloutSec: (t1 - t0) / 1000,
         updateSec: (t2 - t1) / 1000,
       };
-      hooks.onUpdate?.(stats);
+      hooks.onStep?.({ loop: "ppo", step: done, total: numUpdates, values: { ...stats } });
 
       if (done % cfg.checkpointEvery === 0 || done === numUpdates) {
         const extra: PpoCheckpointExtra = {

@@ -79,7 +79,7 @@ Deno.test("sampled actions follow the softmax; log-probs are exact", () => {
   const rng = new Rng(1);
   let ones = 0;
   for (let i = 0; i < 4000; i++) {
-    const { actions, logProbs } = sampleActions(logits, 1, 2, rng);
+    const { actions, logProbs } = sampleActions(logits, { n: 1, numActions: 2, rng });
     ones += actions[0];
     close(logProbs[0], Math.log(actions[0] ? 0.75 : 0.25), 1e-6);
   }
@@ -162,7 +162,7 @@ Deno.test("tf.memory().numTensors stays flat across PPO updates", async () => {
   const counts: number[] = [];
   const { agent } = await trainPpo(breakoutConfig(4), {
     checkpointDir: await Deno.makeTempDir(),
-  }, { onUpdate: () => counts.push(tf.memory().numTensors) });
+  }, { onStep: () => counts.push(tf.memory().numTensors) });
   agent.dispose();
   assert.equal(counts.length, 4);
   assert.ok(counts.every((c) => c === counts[0]), `tensors per update: ${counts}`);

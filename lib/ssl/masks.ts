@@ -161,6 +161,18 @@ export function multiBlockMask(
   return { context, targets: Array.from({ length: cfg.targets }, () => block) };
 }
 
+/** The batch and token grid a {@linkcode multiBlockBatch} is drawn for. */
+export interface MultiBlockBatchOptions {
+  /** Samples in the batch (one mask each). */
+  batch: number;
+  /** Rows of the patch grid. */
+  rows: number;
+  /** Columns of the patch grid. */
+  cols: number;
+  /** Context tokens kept per sample, at most (default: the smallest context in the batch). */
+  contextKeep?: number;
+}
+
 /**
  * A batch of multi-block masks with equal counts: targets share their block size; contexts are
  * cut to the smallest context in the batch (or to `contextKeep`) by random subsets, so no part
@@ -168,12 +180,10 @@ export function multiBlockMask(
  */
 export function multiBlockBatch(
   rng: Rng,
-  batch: number,
-  rows: number,
-  cols: number,
   cfg: MultiBlockConfig,
-  contextKeep?: number,
+  opts: MultiBlockBatchOptions,
 ): BatchMasks {
+  const { batch, rows, cols, contextKeep } = opts;
   const sizes = drawBlockSizes(rng, rows, cols, cfg);
   const masks = Array.from({ length: batch }, () => multiBlockMask(rng, rows, cols, cfg, sizes));
   const smallest = Math.min(...masks.map((m) => m.context.length));

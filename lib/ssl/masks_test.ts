@@ -78,15 +78,15 @@ Deno.test("targets follow the scale and aspect rules; context excludes every tar
 });
 
 Deno.test("a batch has equal counts and respects contextKeep", () => {
-  const masks = multiBlockBatch(new Rng(3), 16, 7, 7, IJEPA_MASKS);
+  const masks = multiBlockBatch(new Rng(3), IJEPA_MASKS, { batch: 16, rows: 7, cols: 7 });
   assert.equal(masks.context.length, 16 * masks.contextCount);
   assert.equal(masks.targets.length, 4);
   for (const t of masks.targets) assert.equal(t.length, 16 * masks.targetCount);
-  const fixed = multiBlockBatch(new Rng(3), 8, 7, 7, {
+  const fixed = multiBlockBatch(new Rng(3), {
     ...IJEPA_MASKS,
     targetScale: [0.08, 0.08],
     targetAspect: [1, 1],
-  }, 25);
+  }, { batch: 8, rows: 7, cols: 7, contextKeep: 25 });
   assert.equal(fixed.contextCount, 25);
   assert.equal(fixed.targetCount, 4);
   for (let i = 0; i < 8; i++) {

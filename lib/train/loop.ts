@@ -24,6 +24,7 @@
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { AdamW, cosineRamp, globalNormClip, warmupCosine } from "./optim.ts";
+import type { OnStep } from "../run/progress.ts";
 import {
   assignTensors,
   hasCheckpoint,
@@ -96,16 +97,6 @@ export interface LoopOptions {
   label?: string;
 }
 
-/** One step's report. */
-export interface StepReport {
-  /** Steps done (1-based). */
-  step: number;
-  loss: number;
-  lr: number;
-  samplesPerSec: number;
-  gradNorm: number;
-}
-
 /** One validation's report. */
 export interface ValidationReport {
   step: number;
@@ -118,7 +109,8 @@ export interface ValidationReport {
 
 /** What the loop reports as it goes. */
 export interface LoopHooks {
-  onStep?(info: StepReport): void;
+  /** Each step, as loop `label` with values `loss`, `lr`, `gradNorm`, `samplesPerSec`. */
+  onStep?: OnStep;
   onValidate?(info: ValidationReport): void;
   log?(line: string): void;
 }
@@ -229,7 +221,13 @@ export async function trainLoop<B>(
       }
       const next = batches.next();
       if (next.done) throw new Error(`${label}: epoch ${epoch} ran out of batches`);
-      const lr = warmupCosine(step, t.steps, t.warmupSteps, t.lr, t.finalLr, t.startLr);
+      const lr = warmupCosine(step, {
+        total: t.steps,
+        warmup: t.warmupSteps,
+        peak: t.lr,
+        final: t.finalLr,
+        start: t.startLr,
+      });
       const wd = cosineRamp(step, t.steps, ...t.weightDecay);
 
       const { value, grads } = tf.variableGrads(
@@ -255,11 +253,10 @@ export async function trainLoop<B>(
       timedSteps++;
       const elapsed = (performance.now() - timer) / 1000;
       hooks.onStep?.({
+        loop: label,
         step: step + 1,
-        loss,
-        lr,
-        gradNorm,
-        samplesPerSec: (timedSteps * t.batchSize) / elapsed,
+        total: t.steps,
+        values: { loss, lr, gradNorm, samplesPerSec: (timedSteps * t.batchSize) / elapsed },
       });
 
       const done = step + 1;

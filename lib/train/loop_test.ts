@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { variable } from "../nn/params.ts";
+import type { StepEvent } from "../run/progress.ts";
 import { initBackend } from "../tensor/backend.ts";
 import { loadCheckpoint } from "../tensor/checkpoint.ts";
 import { deriveSeed, Rng } from "../tensor/rng.ts";
@@ -84,17 +85,24 @@ const values = (vars: [string, tf.Variable][]) =>
   vars.map(([k, v]) => [k, Array.from(v.dataSync())] as const);
 
 Deno.test("the shared loop reduces the loss and resumes a killed run to the same weights", async () => {
-  const losses: number[] = [];
+  const events: StepEvent[] = [];
   const full = toy({ validate: { every: 5, patience: 100 } });
   await trainLoop(
     full.method,
     schedule(30),
-    { checkpointDir: await Deno.makeTempDir(), config: 1 },
-    {
-      onStep: (s) => losses.push(s.loss),
-    },
+    { checkpointDir: await Deno.makeTempDir(), config: 1, label: "toy" },
+    { onStep: (e) => events.push(e) },
   );
+  const losses = events.map((e) => e.values.loss);
   assert.ok(losses.at(-1)! < 0.2 * losses[0], `loss ${losses[0]} -> ${losses.at(-1)}`);
+  assert.deepEqual(events.map((e) => e.step), Array.from({ length: 30 }, (_, i) => i + 1));
+  assert.ok(events.every((e) => e.loop === "toy" && e.total === 30));
+  assert.deepEqual(Object.keys(events[0].values).sort(), [
+    "gradNorm",
+    "loss",
+    "lr",
+    "samplesPerSec",
+  ]);
 
   const dir = await Deno.makeTempDir();
   const killed = toy({ validate: { every: 5, patience: 100 } });

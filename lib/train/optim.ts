@@ -113,15 +113,23 @@ export function globalNormClip(
   return { norm, scale: Math.min(1, f(f(maxNorm) / f(norm + f(1e-6)))) };
 }
 
+/** The shape of a {@linkcode warmupCosine} schedule. */
+export interface WarmupCosineOptions {
+  /** Step at which the cosine reaches `final` (it stays there after). */
+  total: number;
+  /** Steps of linear warmup from `start` to `peak`. */
+  warmup: number;
+  /** Value at the end of the warmup (the cosine's start). */
+  peak: number;
+  /** Value at `total`. */
+  final: number;
+  /** Value at step 0 (default 0). */
+  start?: number;
+}
+
 /** Linear warmup from `start` to `peak` over `warmup` steps, then cosine to `final` at `total`. */
-export function warmupCosine(
-  step: number,
-  total: number,
-  warmup: number,
-  peak: number,
-  final: number,
-  start = 0,
-): number {
+export function warmupCosine(step: number, opts: WarmupCosineOptions): number {
+  const { total, warmup, peak, final, start = 0 } = opts;
   if (step < warmup) return start + (peak - start) * (step / Math.max(1, warmup));
   const progress = Math.min(1, (step - warmup) / Math.max(1, total - warmup));
   return final + (peak - final) * 0.5 * (1 + Math.cos(Math.PI * progress));

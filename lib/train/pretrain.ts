@@ -30,10 +30,10 @@ import { emaUpdate } from "../ssl/ema.ts";
 import { deriveSeed, Rng } from "../tensor/rng.ts";
 import {
   type EarlyStopping,
+  type LoopHooks,
   type LoopResult,
   trainLoop,
   type TrainMethod,
-  type ValidationReport,
 } from "./loop.ts";
 
 export { evaluatedCheckpoint } from "./loop.ts";
@@ -78,14 +78,8 @@ export interface PretrainConfig {
 }
 
 /** What the loop reports as it goes. */
-export interface PretrainHooks {
-  onStep?(
-    info: { step: number; loss: number; lr: number; samplesPerSec: number; gradNorm: number },
-  ): void;
+export interface PretrainHooks extends LoopHooks {
   onMonitor?(info: { step: number; stdMean: number; stdMin: number; effectiveRank: number }): void;
-  /** Each validation loss of early stopping. */
-  onValidate?(info: ValidationReport): void;
-  log?(line: string): void;
 }
 
 /** Options of one call. */
@@ -145,14 +139,12 @@ function buildMethod(cfg: PretrainConfig, enc: VitConfig): Method {
       trainable,
       all: [...trainable, ...target],
       loss: (patches, b, maskRng) => {
-        const masks = multiBlockBatch(
-          maskRng,
-          b,
+        const masks = multiBlockBatch(maskRng, cfg.masks, {
+          batch: b,
           rows,
           cols,
-          cfg.masks,
-          cfg.masks.contextKeep || undefined,
-        );
+          contextKeep: cfg.masks.contextKeep || undefined,
+        });
         return ijepaLoss(model, patches, b, masks);
       },
       afterStep: (step) =>
@@ -176,7 +168,12 @@ function buildMethod(cfg: PretrainConfig, enc: VitConfig): Method {
       trainable,
       all: [...trainable, ...target],
       loss: (patches, b, maskRng) =>
-        vjepaLoss(model, patches, b, randomMaskBatch(maskRng, b, rows * cols, ratio)),
+        vjepaLoss(
+          model,
+          patches,
+          b,
+          randomMaskBatch(maskRng, { batch: b, tokens: rows * cols, ratio }),
+        ),
       afterStep: (step) =>
         emaUpdate(target, onlineAsTarget, linearRamp(step + 1, cfg.train.steps, ...cfg.train.ema)),
       encoder: { name: "vjepa", cfg: enc, params: model.target },

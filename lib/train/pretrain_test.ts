@@ -54,7 +54,7 @@ Deno.test("I-JEPA and the autoencoder reduce their loss", async () => {
   for (const method of ["ijepa", "ae"] as const) {
     const losses: number[] = [];
     await pretrain({ ...tiny(method, 40), seed: 3 }, ds, { checkpointDir: await ckptDir() }, {
-      onStep: ({ loss }) => losses.push(loss),
+      onStep: ({ values }) => losses.push(values.loss),
     });
     const first = losses.slice(0, 5).reduce((a, b) => a + b) / 5;
     const last = losses.slice(-5).reduce((a, b) => a + b) / 5;

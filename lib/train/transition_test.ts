@@ -47,7 +47,7 @@ Deno.test("each method's loss falls, and tensors stay flat across steps", async 
     const counts: number[] = [];
     await trainTransitionModel(cfg, method, ds, { checkpointDir: join(root, `loss-${method}`) }, {
       onStep: (s) => {
-        losses.push(s.loss);
+        losses.push(s.values.loss);
         counts.push(tf.memory().numTensors);
       },
     });

@@ -14,7 +14,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { frameStackBatches, sequenceBatches, splitEpisodes } from "../data/batches.ts";
 import type { Dataset } from "../data/reader.ts";
-import type { FrozenEncoder } from "../models/encoder.ts";
+import { type FrozenEncoder, requireVit } from "../models/encoder.ts";
 import {
   initPixelDecoder,
   type PixelDecoder,
@@ -38,6 +38,7 @@ import { namedParams } from "../nn/params.ts";
 import { patchify } from "../nn/vit.ts";
 import { assignTensors, loadCheckpoint } from "../tensor/checkpoint.ts";
 import { deriveSeed, Rng } from "../tensor/rng.ts";
+import type { OnStep } from "../run/progress.ts";
 import {
   type EarlyStopping,
   type LoopHooks,
@@ -90,8 +91,10 @@ export function latentData(
   enc: FrozenEncoder,
   ds: Dataset,
   tokens: WorldModelConfig["tokens"],
-  opts: { numActions?: number; onProgress?: (done: number, total: number) => void } = {},
+  opts: { numActions?: number; onStep?: OnStep } = {},
 ): LatentData {
+  // The pixel decoder maps latents back to the encoder's patches, so this needs a ViT.
+  const { cfg } = requireVit(enc, "a world model's latent data (its pixel decoder)");
   const stack = enc.cfg.channels / ds.frameShape[2];
   if (!Number.isInteger(stack)) {
     throw new Error(
@@ -100,10 +103,10 @@ export function latentData(
       }-channel frames`,
     );
   }
-  const table = latentTable(enc, ds, stack, tokens, opts.onProgress);
+  const table = latentTable(enc, ds, stack, tokens, opts.onStep);
   const numActions = opts.numActions ?? ds.column("action").reduce((m, a) => Math.max(m, a), 0) + 1;
   const spec = latentSpec(enc, tokens, numActions);
-  return { ds, table, spec, stack, patch: enc.cfg.patch };
+  return { ds, table, spec, stack, patch: cfg.patch };
 }
 
 /** One stage-2 batch: `[B, T+1, N, D]` latents and `[B, T+1, A]` one-hot actions. */

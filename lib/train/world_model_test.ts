@@ -97,7 +97,7 @@ Deno.test("stage 1 (V-JEPA) reduces its loss and its held-out loss; its encoder 
   const cfg = stage1(40);
   cfg.train = { ...cfg.train, lr: 3e-3, startLr: 3e-4, finalLr: 3e-4 };
   const r = await pretrain(cfg, ds, { checkpointDir: dir }, {
-    onStep: (s) => losses.push(s.loss),
+    onStep: (s) => losses.push(s.values.loss),
     onValidate: (v) => val.push(v.valLoss),
   });
   const [first, last] = [mean(losses.slice(0, 3)), mean(losses.slice(-3))];
@@ -135,7 +135,7 @@ Deno.test("stage 2 learns: its loss decreases on latents where actions move the 
   const cfg = stage2(60, false);
   cfg.train = { ...cfg.train, lr: 1e-2, finalLr: 1e-3 };
   await trainWorldModel(cfg, data, { checkpointDir: await Deno.makeTempDir() }, {
-    onStep: (s) => losses.push(s.loss),
+    onStep: (s) => losses.push(s.values.loss),
   });
   const [first, last] = [mean(losses.slice(0, 3)), mean(losses.slice(-3))];
   assert.ok(last < 0.8 * first, `loss ${first} -> ${last}`);
@@ -195,7 +195,7 @@ Deno.test("the pixel decoder trains on frozen latents of a real encoder, and loa
     },
     data,
     { checkpointDir: dir },
-    { onStep: (s) => losses.push(s.loss) },
+    { onStep: (s) => losses.push(s.values.loss) },
   );
   assert.ok(mean(losses.slice(-3)) < 0.7 * mean(losses.slice(0, 3)), losses.join(", "));
   assert.equal(loadPixelDecoder(dir).patch, 8);

@@ -84,7 +84,7 @@ export function makeIJepaStep(
   const contextKeep = Math.min(25, n - 4);
   return {
     step() {
-      const masks = multiBlockBatch(rng, batch, rows, cols, maskCfg, contextKeep);
+      const masks = multiBlockBatch(rng, maskCfg, { batch, rows, cols, contextKeep });
       const { value, grads } = tf.variableGrads(
         () => ijepaLoss(model, patches, batch, masks),
         trainable.map(([, v]) => v),

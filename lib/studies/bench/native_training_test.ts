@@ -171,7 +171,7 @@ test("a smoke I-JEPA pretraining run has the same loss curve on native and cpu",
     await tf.setBackend(backend);
     const losses: number[] = [];
     await pretrain(cfg, ds, { checkpointDir: await Deno.makeTempDir() }, {
-      onStep: ({ loss }) => losses.push(loss),
+      onStep: ({ values }) => losses.push(values.loss),
     });
     curves[backend] = losses;
   }

@@ -26,7 +26,11 @@ export const ppoUpdateBench: Benchmark = {
     const shape = [84, 84, 4] as const;
     const numActions = 4;
     const rng = new Rng(0);
-    const agent = createAgent(cfg.agent, shape, numActions, rng.fork("agent"));
+    const agent = createAgent(cfg.agent, {
+      obsShape: shape,
+      numActions,
+      rng: rng.fork("agent"),
+    });
     const optimizers = agent.groups.map((g) =>
       new AdamW(g.params, { beta1: 0.9, beta2: 0.999, eps: cfg.adamEps })
     );

@@ -34,6 +34,7 @@ import {
 import { writeFileAtomic } from "../../run/atomic.ts";
 import type { Presets } from "../../run/config.ts";
 import { recordPath, RunDir } from "../../run/run_dir.ts";
+import { type OnStep, stepRecorder } from "../../run/progress.ts";
 import { checkpointStep, hasCheckpoint } from "../../tensor/checkpoint.ts";
 import { pretrain } from "../../train/pretrain.ts";
 import { PRETRAIN_PRESETS } from "../../train/pretrain_presets.ts";
@@ -233,8 +234,8 @@ export interface SwapHooks {
   log?(line: string): void;
   /** A run starts (`resumed`), is skipped as finished, or finishes. */
   onRun?(event: { run: string; status: "start" | "resume" | "skip" | "done"; from?: number }): void;
-  /** Progress inside a run: updates done of the run's total. */
-  onProgress?(run: string, update: number, total: number, meanReturn: number, sps: number): void;
+  /** Each PPO update of a run, as loop `<run name>` (values: the update's statistics). */
+  onStep?: OnStep;
 }
 
 /** What `done.json` of a finished run holds. */
@@ -312,10 +313,11 @@ export async function ensureEncoders(
       episodes: cfg.pretrain.episodes,
       shardFrames: 4096,
       env: cfg.env,
-    }, { log: hooks.log });
+    }, { log: hooks.log, onStep: hooks.onStep });
     hooks.log?.(`pretrain ${pcfg.method} (${cfg.pretrain.preset}, ${pcfg.train.steps} steps)`);
     const result = await pretrain(pcfg, ds, { checkpointDir: ckpt, resume: true }, {
       log: hooks.log,
+      onStep: stepRecorder({ loop: `pretrain ${pcfg.method}`, then: hooks.onStep }),
     });
     tf.dispose(result.tensors.map(([, v]) => v));
     await writeFileAtomic(
@@ -332,7 +334,7 @@ export function agentPolicy(agent: Agent): ActFn {
   return (obs, n, rng) => {
     const input = agent.featureDim > 0 ? agent.embed(obs, n) : obs;
     const logits = tf.tidy(() => agent.forward(input, n).logits.dataSync() as Float32Array);
-    return sampleActions(logits, n, numActions, rng).actions;
+    return sampleActions(logits, { n, numActions, rng }).actions;
   };
 }
 
@@ -502,7 +504,6 @@ async function trainRun(
       kept.map((r) => JSON.stringify(r) + "\n").join(""),
     );
   }
-  const numUpdates = Math.floor(ppo.totalSteps / (ppo.numEnvs * ppo.numSteps));
   const recent: number[] = [];
   const start = performance.now();
   const result = await trainPpo(ppo, { checkpointDir: ckptDir, resume: true }, {
@@ -512,10 +513,12 @@ async function trainRun(
       recent.push(e.return);
       if (recent.length > 20) recent.shift();
     },
-    onUpdate: (s) => {
-      run.metric({ kind: "update", ...s });
-      hooks.onProgress?.(name, s.update, numUpdates, s.meanReturn, s.sps);
-    },
+    onStep: stepRecorder({
+      metric: (r) => run.metric(r),
+      fields: { kind: "update" },
+      loop: name,
+      then: hooks.onStep,
+    }),
   });
   result.agent.dispose();
   await run.finish();

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import type { Dataset } from "../../data/reader.ts";
 import { writeFileAtomic } from "../../run/atomic.ts";
 import { RunDir } from "../../run/run_dir.ts";
+import { type OnStep, stepRecorder } from "../../run/progress.ts";
 import { hasCheckpoint, loadCheckpoint } from "../../tensor/checkpoint.ts";
 import {
   evaluateTransitionModel,
@@ -30,7 +31,8 @@ import { writeProbeStudy } from "../pretrain/mod.ts";
 /** Progress of the study, for bars and logs. */
 export interface TransitionStudyHooks {
   log?(line: string): void;
-  onStep?(method: string, step: number, total: number, loss: number): void;
+  /** Each training step of each method, as loop `<method>`. */
+  onStep?: OnStep;
 }
 
 /** Runs the study; returns the evaluation rows. Finished methods are loaded, not retrained. */
@@ -61,10 +63,12 @@ export async function writeTransitionStudy(
       { checkpointDir: ckpt, resume: opts.resume },
       {
         log: (line) => run.log(line),
-        onStep: (s) => {
-          run.metric({ kind: "train", ...s });
-          hooks.onStep?.(method, s.step, cfg.model.train.steps, s.loss);
-        },
+        onStep: stepRecorder({
+          metric: (r) => run.metric(r),
+          fields: { kind: "train" },
+          loop: method,
+          then: hooks.onStep,
+        }),
         onMonitor: (m) => run.metric({ kind: "monitor", ...m }),
       },
     )).model;

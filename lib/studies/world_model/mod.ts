@@ -26,6 +26,7 @@ export {
   stage1RunConfig,
   stage2RunConfig,
   type StudyHooks,
+  worldModelCollectConfig,
   type WorldModelDataset,
   worldModelDataset,
   worldModelEnv,

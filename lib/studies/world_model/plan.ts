@@ -16,6 +16,7 @@ import { encodeGif } from "../../viz/gif.ts";
 import { planFigureTitle, planMarkdown, type PlanResults, type Stage2Results } from "./report.ts";
 import { writeFileAtomic } from "../../run/atomic.ts";
 import { resolveRecordPath, type RunDir } from "../../run/run_dir.ts";
+import type { OnStep } from "../../run/progress.ts";
 import { evaluatedCheckpoint } from "../../train/loop.ts";
 import { loadEncoder } from "../../models/encoder.ts";
 import { loadWorldModel } from "../../train/world_model.ts";
@@ -29,9 +30,10 @@ import {
 } from "../../plan/goal.ts";
 import { planningFrames, successFigure } from "./figures.ts";
 
-/** Progress of the evaluation: tasks done of all (tasks x planners). */
+/** Progress of the evaluation. */
 export interface PlanStudyHooks {
-  onProgress?(done: number, total: number): void;
+  /** Each planned task, as loop "plan" over all (tasks x planners); values: its `error`. */
+  onStep?: OnStep;
 }
 
 /**
@@ -89,7 +91,7 @@ export async function runPlanStudy(
       error: o.error,
       success: o.success,
     });
-    hooks.onProgress?.(++done, total);
+    hooks.onStep?.({ loop: "plan", step: ++done, total, values: { error: o.error } });
   });
   const summary = summarizeGoals(outcomes);
   const seconds = (performance.now() - start) / 1000;

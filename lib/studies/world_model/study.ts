@@ -17,6 +17,7 @@
  */
 
 import * as tf from "@tensorflow/tfjs";
+import type { CollectConfig } from "../../data/collect.ts";
 import { ensureDataset } from "../../data/ensure.ts";
 import { splitEpisodes } from "../../data/batches.ts";
 import type { Dataset } from "../../data/reader.ts";
@@ -43,8 +44,9 @@ import {
 } from "./report.ts";
 import { writeFileAtomic } from "../../run/atomic.ts";
 import { recordPath, type RunDir } from "../../run/run_dir.ts";
+import { type OnStep, stepRecorder } from "../../run/progress.ts";
 import { evaluatedCheckpoint } from "../../train/loop.ts";
-import { loadEncoder, randomEncoder } from "../../models/encoder.ts";
+import { embeddingShape, loadEncoder, randomEncoder } from "../../models/encoder.ts";
 import { encoderConfig, pretrain } from "../../train/pretrain.ts";
 import {
   latentData,
@@ -57,8 +59,8 @@ import type { WorldModelTaskConfig } from "./presets.ts";
 
 /** Progress of the study's long loops, for progress bars. */
 export interface StudyHooks {
-  /** `label` names the loop ("stage 1 (V-JEPA)", "pixel decoder", ...). */
-  onProgress?(label: string, done: number, total: number, stats: Record<string, number>): void;
+  /** Each step of the study's loops: "dataset", "stage 1 (V-JEPA)", "pixel decoder", ... */
+  onStep?: OnStep;
 }
 
 /** The study's dataset and where it lives. */
@@ -73,6 +75,26 @@ export function worldModelEnv(cfg: WorldModelTaskConfig, envId = CLEANRL_ATARI.i
 }
 
 /**
+ * The collection spec of the study's dataset (scripted play mixed with held random actions, on
+ * {@linkcode worldModelEnv}): what {@linkcode worldModelDataset} and notebooks 03 and 04 pass
+ * to {@linkcode ensureDataset}, so that they ask for the same dataset.
+ */
+export function worldModelCollectConfig(
+  cfg: WorldModelTaskConfig,
+  envId = CLEANRL_ATARI.id,
+): CollectConfig {
+  const d = cfg.data;
+  return {
+    seed: d.seed,
+    policy: "scripted",
+    episodes: d.episodes,
+    shardFrames: 4096,
+    env: worldModelEnv(cfg, envId),
+    explore: d.explore,
+  };
+}
+
+/**
  * Opens the study's dataset in `dir`, collecting it first when it is missing, damaged, or was
  * collected with another spec (any of episodes, exploration, frame size, seed, env: see
  * {@linkcode ensureDataset}).
@@ -82,17 +104,9 @@ export async function worldModelDataset(
   dir: string,
   opts: { envId?: string; log?: (line: string) => void } & StudyHooks = {},
 ): Promise<WorldModelDataset> {
-  const d = cfg.data;
-  const ds = await ensureDataset(dir, {
-    seed: d.seed,
-    policy: "scripted",
-    episodes: d.episodes,
-    shardFrames: 4096,
-    env: worldModelEnv(cfg, opts.envId),
-    explore: d.explore,
-  }, {
+  const ds = await ensureDataset(dir, worldModelCollectConfig(cfg, opts.envId), {
     log: opts.log,
-    onProgress: (done, steps) => opts.onProgress?.("dataset", done, d.episodes, { steps }),
+    onStep: stepRecorder({ loop: "dataset", then: opts.onStep }),
   });
   return { ds, dir };
 }
@@ -132,10 +146,15 @@ function paddleProbe(enc: FrozenEncoder, ds: Dataset, cfg: WorldModelTaskConfig)
   });
   const episode = ds.column("episode");
   const set = (episodes: number[], seed: number) => {
-    const { x, rows } = encodeLatentsFor(enc, ds, stack, episodes, cfg.eval.probeRows, seed);
+    const { x, rows } = encodeLatentsFor(enc, ds, {
+      stack,
+      episodes,
+      count: cfg.eval.probeRows,
+      seed,
+    });
     const y = Float64Array.from(rows, (r) => ds.state("paddleX")[r]);
     const groups = Int32Array.from(rows, (r) => episode[r]);
-    return { x, d: enc.cfg.width, y, n: rows.length, groups };
+    return { x, d: embeddingShape(enc.cfg).tokenWidth, y, n: rows.length, groups };
   };
   const test = set(val, 2);
   return r2Score(test.y, fitRidgeProbe(set(train, 1)).predict(test.x, test.n));
@@ -165,14 +184,12 @@ export async function runStage1(
     resume: opts.resume,
   }, {
     log: (line) => run.log(line),
-    onStep: (s) => {
-      run.metric({ kind: "train", ...s });
-      hooks.onProgress?.("stage 1 (V-JEPA)", s.step, cfg.stage1.train.steps, {
-        loss: s.loss,
-        lr: s.lr,
-        "samples/s": s.samplesPerSec,
-      });
-    },
+    onStep: stepRecorder({
+      metric: (r) => run.metric(r),
+      fields: { kind: "train" },
+      loop: "stage 1 (V-JEPA)",
+      then: hooks.onStep,
+    }),
     onMonitor: (m) => run.metric({ kind: "monitor", ...m }),
     onValidate: (v) => {
       run.metric({ kind: "val", ...v });
@@ -244,7 +261,7 @@ export async function runStage2(
   const { encoder } = loadEncoder(evaluated);
   run.log(`frozen encoder ${encoder.name} from ${evaluated}`);
   const start = performance.now();
-  const latents = latentData(encoder, ds, cfg.stage2.model.tokens);
+  const latents = latentData(encoder, ds, cfg.stage2.model.tokens, { onStep: hooks.onStep });
   run.log(
     `latents: ${ds.numFrames} rows x ${latents.spec.tokens} tokens x ${latents.spec.dim} ` +
       `(${(performance.now() - start) / 1000 | 0} s)`,
@@ -259,14 +276,12 @@ export async function runStage2(
       blind,
     }, {
       log: (line) => run.log(`${name}: ${line}`),
-      onStep: (s) => {
-        run.metric({ kind: "train", model: name, ...s });
-        hooks.onProgress?.(`stage 2 (${name})`, s.step, cfg.stage2.train.steps, {
-          loss: s.loss,
-          lr: s.lr,
-          "samples/s": s.samplesPerSec,
-        });
-      },
+      onStep: stepRecorder({
+        metric: (r) => run.metric(r),
+        fields: { kind: "train", model: name },
+        loop: `stage 2 (${name})`,
+        then: hooks.onStep,
+      }),
       onValidate: (v) => {
         run.metric({ kind: "val", model: name, ...v });
         run.log(
@@ -290,10 +305,12 @@ export async function runStage2(
     resume: opts.resume,
   }, {
     log: (line) => run.log(`decoder: ${line}`),
-    onStep: (s) => {
-      run.metric({ kind: "train", model: "decoder", ...s });
-      hooks.onProgress?.("pixel decoder", s.step, cfg.decoder.train.steps, { loss: s.loss });
-    },
+    onStep: stepRecorder({
+      metric: (r) => run.metric(r),
+      fields: { kind: "train", model: "decoder" },
+      loop: "pixel decoder",
+      then: hooks.onStep,
+    }),
   });
   tf.dispose(trained.tensors.map(([, v]) => v));
   timings.decoder = (performance.now() - t0) / 1000;
@@ -312,7 +329,12 @@ export async function runStage2(
     cfg.eval,
     paddleActionIds(ds),
   );
-  const window = heldOutWindows(latents, split.val, cfg.eval.horizon, 1, cfg.eval.seed + 3);
+  const window = heldOutWindows(latents, {
+    episodes: split.val,
+    horizon: cfg.eval.horizon,
+    count: 1,
+    seed: cfg.eval.seed + 3,
+  });
   const strip = filmStrip(model, decoder, latents, window, cfg.eval.horizon);
   const size: [number, number] = [ds.frameShape[0], ds.frameShape[1]];
   await Deno.writeFile(run.path("figures", "real_vs_imagined.gif"), filmStripGif(strip, size));

@@ -11,6 +11,7 @@
 import { parseArgs, styleText } from "node:util";
 import { BACKEND_NAMES, parseBackendChoice } from "../lib/tensor/backend.ts";
 import { type DoctorFacts, gatherDoctorFacts } from "../lib/tensor/doctor.ts";
+import { cpuHasAvx2 } from "../lib/tensor/native/blas.ts";
 
 const USAGE = `Usage: deno task doctor [options]
 
@@ -124,15 +125,13 @@ function render(f: DoctorFacts): string {
   const gxx = f.native.gxx;
   line("g++", gxx.present ? gxx.version ?? "yes" : `${warn("no")} ${dim(gxx.error ?? "")}`);
   const blas = f.native.openblas;
-  if (blas.present) {
-    line("openblas", `${blas.library ?? "loaded"} ${dim(blas.config ?? "")}`.trimEnd());
-    sub(
-      `headers: ${blas.header ?? warn("no cblas.h (apt-get install libopenblas-dev)")}, ` +
-        `dev library: ${blas.devLibrary ?? warn("no libopenblas.so")}`,
-    );
-  } else {
-    line("openblas", `${warn("no")} ${dim("(apt-get install libopenblas-dev)")}`);
-  }
+  // The system's OpenBLAS is the fallback when the pinned wheel cannot be fetched.
+  line(
+    "openblas",
+    blas.present
+      ? `${blas.library ?? "loaded"} ${dim(`(system) ${blas.config ?? ""}`)}`.trimEnd()
+      : dim("no system library (the native backend uses the fetched wheel)"),
+  );
   const cc = f.native.cc;
   line(
     "cc",
@@ -145,6 +144,17 @@ function render(f: DoctorFacts): string {
       `${good("available")}: ${nb.kernels} native kernels, ${nb.threads} threads ` +
         dim(`(${nb.library})`),
     );
+    const origin = { env: "JEPA_OPENBLAS", wheel: "fetched wheel", system: "system library" };
+    sub(
+      `BLAS: ${nb.openblas} ${dim(`(${origin[nb.blasSource!]}: ${nb.blasLibrary})`)}`,
+    );
+    sub(
+      `kernels: ${nb.blasWarning ? warn(nb.blasCore ?? "?") : good(nb.blasCore ?? "?")} ${
+        dim(`(OpenBLAS' choice for this CPU${cpuHasAvx2() ? ", which has AVX2" : ""})`)
+      }`,
+    );
+    for (const note of nb.blasNotes ?? []) sub(dim(`not the fetched wheel: ${note}`));
+    if (nb.blasWarning) sub(warn(nb.blasWarning));
   } else line("native", `${warn("unavailable")}: ${nb.reason}`);
   return out.join("\n");
 }

@@ -102,7 +102,13 @@ export interface DoctorFacts {
       available: boolean;
       /** Why not (one line), when unavailable. */
       reason?: string;
+      /** The BLAS it runs on: description, file, origin, kernel family, and any warning. */
       openblas?: string;
+      blasLibrary?: string;
+      blasSource?: "env" | "wheel" | "system";
+      blasCore?: string;
+      blasNotes?: string[];
+      blasWarning?: string;
       openblasThreads?: number;
       threads?: number;
       library?: string;
@@ -164,6 +170,11 @@ function nativeFacts(): DoctorFacts["native"]["backend"] {
     return {
       available: true,
       openblas: info.openblas,
+      blasLibrary: info.blasLibrary,
+      blasSource: info.blasSource,
+      blasCore: info.blasCore,
+      ...(info.blasNotes ? { blasNotes: info.blasNotes } : {}),
+      ...(info.blasWarning ? { blasWarning: info.blasWarning } : {}),
       openblasThreads: info.openblasThreads,
       threads: info.threads,
       library: info.library,

@@ -1,23 +1,33 @@
 /**
- * The two native libraries of the `native` backend, opened through Deno FFI: OpenBLAS
- * (`libopenblas.so.0`, whose `cblas_sgemm` the kernels call) and the project's own kernels (`kernels.c`, compiled
- * on first use by `build.ts`). Both are called on the tensors' typed arrays directly: FFI
+ * The two native libraries of the `native` backend, opened through Deno FFI: OpenBLAS (chosen
+ * by `blas.ts`; the kernels call its `cblas_sgemm`, the probes its LAPACK) and the project's own
+ * kernels (`kernels.c`, compiled on first use by `build.ts`). Both are called on the tensors' typed arrays directly: FFI
  * `buffer` parameters pass a pointer to the array's (or subarray's) first element, no copy.
  *
  * @module
  */
 
+import { type BlasChoice, BlasUnavailable, kernelWarning, locateBlas } from "./blas.ts";
 import { buildKernels, type NativeBuild, NativeBuildError } from "./build.ts";
 
 /**
- * `Deno.dlopen` symbol table of OpenBLAS: what is reported about it. Its `cblas_sgemm` is
- * called by kernels.c (found there with `dlsym`, see `nk_use_blas`), not from here.
+ * `Deno.dlopen` symbol table of OpenBLAS, each name without the library's prefix (`scipy_` in
+ * the wheel): what is reported about it and the LAPACK routines of the probes. Its
+ * `cblas_sgemm` is called by kernels.c (found there with `dlsym`, see `nk_use_blas`).
  */
 const BLAS_SYMBOLS = {
   openblas_get_config: { parameters: [], result: "pointer" },
+  openblas_get_corename: { parameters: [], result: "pointer" },
   openblas_get_num_threads: { parameters: [], result: "i32" },
   openblas_set_num_threads: { parameters: ["i32"], result: "void" },
 } as const;
+
+/** {@linkcode BLAS_SYMBOLS} under the names a library with `prefix` exports. */
+function prefixed<T extends Record<string, Deno.ForeignFunction>>(symbols: T, prefix: string): T {
+  return Object.fromEntries(
+    Object.entries(symbols).map(([name, def]) => [name, { ...def, name: `${prefix}${name}` }]),
+  ) as T;
+}
 
 /** Binary ops and comparisons: op, rank, shape, a, a's strides, b, b's strides, out. */
 const BROADCAST_OP = {
@@ -39,7 +49,7 @@ const COLUMNS_OP = {
 const KERNEL_SYMBOLS = {
   nk_init: { parameters: ["i32", "i32"], result: "i32" }, // threads, spin (microseconds)
   nk_pin: { parameters: ["buffer"], result: "i32" },
-  nk_use_blas: { parameters: ["buffer"], result: "i32" },
+  nk_use_blas: { parameters: ["buffer", "buffer"], result: "i32" }, // library, symbol prefix
   nk_sgemm: {
     parameters: [
       "i32", // transA (0 or 1)
@@ -200,8 +210,14 @@ export type Kernels = Deno.DynamicLibrary<typeof KERNEL_SYMBOLS>["symbols"];
 export interface NativeLibs {
   blas: Blas;
   k: Kernels;
+  /** The library opened, and why (see `blas.ts`). */
+  blasChoice: BlasChoice;
   /** `openblas_get_config()`, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Zen MAX_THREADS=64". */
   blasConfig: string;
+  /** `openblas_get_corename()`: the kernel family it chose for this CPU ("Haswell", "SkylakeX"). */
+  blasCore: string;
+  /** Set when the library runs generic kernels on a CPU with AVX2 (see `kernelWarning`). */
+  blasWarning?: string;
   /** OpenBLAS' own threads (1: products are split by the kernels' pool instead). */
   blasThreads: number;
   /** Threads of the kernels' pool (the caller included). */
@@ -213,18 +229,6 @@ export interface NativeLibs {
 export class NativeUnavailable extends Error {
   constructor(readonly reason: string) {
     super(reason);
-  }
-}
-
-/** The OpenBLAS library name: its runtime soname, as Debian's libopenblas0 installs it. */
-export const OPENBLAS_LIBRARY = "libopenblas.so.0";
-
-/** The library to open: JEPA_OPENBLAS (a name or path) when set, else the soname. */
-export function openblasLibrary(): string {
-  try {
-    return Deno.env.get("JEPA_OPENBLAS") || OPENBLAS_LIBRARY;
-  } catch {
-    return OPENBLAS_LIBRARY;
   }
 }
 
@@ -262,11 +266,12 @@ export function poolSpinMicros(): number {
 }
 
 /**
- * Opens OpenBLAS and the kernels (compiling them on first use), once per process. Throws
- * {@linkcode NativeUnavailable} with a one-line reason when FFI is not permitted, OpenBLAS is
- * missing, or there is no C compiler.
+ * Opens OpenBLAS (fetching the pinned wheel on first use, see `blas.ts`) and the kernels
+ * (compiling them on first use), once per process; `log` hears about a fetch and a slow BLAS.
+ * Throws {@linkcode NativeUnavailable} with a one-line reason when FFI is not permitted, no
+ * OpenBLAS can be had, or there is no C compiler.
  */
-export function openNative(): NativeLibs {
+export function openNative(log: (line: string) => void = () => {}): NativeLibs {
   if (opened) return opened;
   if (typeof Deno.dlopen !== "function") {
     throw new NativeUnavailable("Deno.dlopen is not available in this runtime");
@@ -279,14 +284,23 @@ export function openNative(): NativeLibs {
     if (err instanceof NativeUnavailable) throw err;
   }
   let blasLib: Deno.DynamicLibrary<typeof BLAS_SYMBOLS>;
-  const blasName = openblasLibrary();
+  let choice: BlasChoice;
   try {
-    blasLib = Deno.dlopen(blasName, BLAS_SYMBOLS);
+    choice = locateBlas({ log });
+  } catch (err) {
+    if (err instanceof BlasUnavailable) throw new NativeUnavailable(err.reason);
+    throw err;
+  }
+  const blasName = choice.path;
+  try {
+    blasLib = Deno.dlopen(blasName, prefixed(BLAS_SYMBOLS, choice.prefix));
   } catch (err) {
     const msg = err instanceof Error ? err.message.split("\n")[0] : String(err);
+    const why = choice.notes.length ? `; ${choice.notes.join("; ")}` : "";
     throw new NativeUnavailable(
-      `OpenBLAS is not installed: ${blasName} could not be loaded (${msg}; ` +
-        `apt-get install libopenblas-dev)`,
+      `OpenBLAS is not installed: ${blasName} could not be loaded (${msg}${why}; ` +
+        `let the backend fetch scipy-openblas32 with python3 -m pip, or apt-get install ` +
+        `libopenblas-dev)`,
     );
   }
   let build: NativeBuild;
@@ -308,17 +322,25 @@ export function openNative(): NativeLibs {
   const blas = blasLib.symbols;
   // The kernels call cblas_sgemm themselves, single-threaded, on blocks their pool hands out
   // (one set of threads for every kernel); this also keeps OpenBLAS loaded for the process.
-  if (kLib.symbols.nk_use_blas(new TextEncoder().encode(`${blasName}\0`)) !== 0) {
+  const cString = (text: string) => new TextEncoder().encode(`${text}\0`);
+  if (kLib.symbols.nk_use_blas(cString(blasName), cString(choice.prefix)) !== 0) {
     blasLib.close();
     kLib.close();
-    throw new NativeUnavailable(`${blasName} has no cblas_sgemm`);
+    throw new NativeUnavailable(`${blasName} has no ${choice.prefix}cblas_sgemm`);
   }
   const configPtr = blas.openblas_get_config();
+  const corePtr = blas.openblas_get_corename();
+  const blasCore = corePtr ? Deno.UnsafePointerView.getCString(corePtr).trim() : "unknown";
+  const blasWarning = kernelWarning(blasCore, choice);
+  if (blasWarning) log(blasWarning);
   const threads = kLib.symbols.nk_init(poolThreads(), poolSpinMicros());
   opened = {
     blas,
     k: kLib.symbols,
+    blasChoice: choice,
     blasConfig: configPtr ? Deno.UnsafePointerView.getCString(configPtr).trim() : "",
+    blasCore,
+    blasWarning,
     blasThreads: blas.openblas_get_num_threads(),
     threads,
     build,

@@ -21,6 +21,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -913,13 +914,17 @@ typedef void (*sgemm_fn)(int order, int ta, int tb, int m, int n, int k, float a
 typedef void (*set_threads_fn)(int);
 static sgemm_fn g_sgemm;
 
-/* Finds cblas_sgemm in `lib` (already loaded) and makes OpenBLAS single-threaded: the pool
- * splits products itself, so one set of threads serves every kernel. Returns 0 on success. */
-int nk_use_blas(const char *lib) {
+/* Finds <prefix>cblas_sgemm in `lib` (already loaded; the prefix is "" for a plain OpenBLAS,
+ * "scipy_" for the PyPI wheel's) and makes OpenBLAS single-threaded: the pool splits products
+ * itself, so one set of threads serves every kernel. Returns 0 on success. */
+int nk_use_blas(const char *lib, const char *prefix) {
   void *h = dlopen(lib, RTLD_NOW | RTLD_NODELETE);
   if (!h) return -1;
-  g_sgemm = (sgemm_fn)dlsym(h, "cblas_sgemm");
-  set_threads_fn set = (set_threads_fn)dlsym(h, "openblas_set_num_threads");
+  char name[96];
+  snprintf(name, sizeof name, "%scblas_sgemm", prefix);
+  g_sgemm = (sgemm_fn)dlsym(h, name);
+  snprintf(name, sizeof name, "%sopenblas_set_num_threads", prefix);
+  set_threads_fn set = (set_threads_fn)dlsym(h, name);
   if (set) set(1);
   return g_sgemm ? 0 : -2;
 }

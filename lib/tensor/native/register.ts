@@ -41,8 +41,17 @@ export const NATIVE_BACKEND = "native";
 
 /** What {@linkcode registerNativeBackend} reports. */
 export interface NativeInfo {
-  /** OpenBLAS' own description, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Zen". */
+  /** OpenBLAS' own description, e.g. "OpenBLAS 0.3.34.0.0 DYNAMIC_ARCH NO_AFFINITY SkylakeX". */
   openblas: string;
+  /** The library file, and where it came from: `JEPA_OPENBLAS`, the fetched wheel, the system. */
+  blasLibrary: string;
+  blasSource: "env" | "wheel" | "system";
+  /** The kernel family OpenBLAS chose for this CPU (`openblas_get_corename()`). */
+  blasCore: string;
+  /** Why the library is not the fetched wheel, when it is not (no pip, no network, ...). */
+  blasNotes?: string[];
+  /** Set when the BLAS runs generic kernels on a CPU with AVX2: it is slow here. */
+  blasWarning?: string;
   /** OpenBLAS' own threads: 1, products are split over the kernels' pool instead. */
   openblasThreads: number;
   /** Threads of the kernels' pool. */
@@ -160,11 +169,14 @@ function withFallback(
 /**
  * Opens the native libraries and registers the `native` backend and its kernels (once per
  * process); does not activate it. Throws {@linkcode NativeUnavailable} with a one-line reason
- * when FFI, OpenBLAS or a C compiler is missing.
+ * when FFI, OpenBLAS or a C compiler is missing. A first-use fetch of the BLAS and a slow-BLAS
+ * warning go to `log` (stderr by default): they are never silent.
  */
-export function registerNativeBackend(): NativeInfo {
+export function registerNativeBackend(
+  log: (line: string) => void = (line) => console.error(line),
+): NativeInfo {
   if (registered) return registered;
-  const libs = openNative();
+  const libs = openNative(log);
   const Cpu = cpuBackendClass();
   class NativeBackend extends Cpu {
     constructor() {
@@ -223,6 +235,11 @@ export function registerNativeBackend(): NativeInfo {
   installLeanGradients(() => tf.getBackend() === NATIVE_BACKEND);
   registered = {
     openblas: libs.blasConfig,
+    blasLibrary: libs.blasChoice.path,
+    blasSource: libs.blasChoice.source,
+    blasCore: libs.blasCore,
+    ...(libs.blasChoice.notes.length ? { blasNotes: libs.blasChoice.notes } : {}),
+    ...(libs.blasWarning ? { blasWarning: libs.blasWarning } : {}),
     openblasThreads: libs.blasThreads,
     threads: libs.threads,
     library: libs.build.path,

@@ -9,7 +9,9 @@
  * forward; the filter gradient and `dy @ W^T` followed by col2im (the adjoint of im2col, also
  * JS) backward. A first layer can read uint8 frames straight into its patch matrix (no float
  * copy of the observation, no input gradient). On a 2-core x86 the loops take about a third of
- * a training step; the products the rest.
+ * a training step; the products the rest. On the `native` backend, whose `Conv2D` and its two
+ * gradients cut the patches in C (`lib/tensor/native/conv.ts`), the convolution is tfjs'
+ * `conv2d` instead: CleanRL's PPO update ran 1.9x faster that way (175 -> 338 env steps/s).
  *
  * @module
  */
@@ -178,6 +180,13 @@ export function convMM(x: tf.Tensor4D | ByteImages, w: tf.Variable, stride: numb
   const [b, h, wd] = x.shape;
   const rows = b * convOut(h, k, stride) * convOut(wd, k, stride);
   const kkc = k * k * c;
+  if (tf.getBackend() === "native") {
+    // The native backend's Conv2D and both gradients cut patches in C (no JS loops).
+    const xt = x instanceof tf.Tensor ? x : byteImagesTensor(x, b, h, wd, c);
+    const y = tf.conv2d(xt, w as tf.Tensor as tf.Tensor4D, stride, "valid");
+    if (xt !== x) xt.dispose();
+    return y.reshape([rows, cout]);
+  }
   const wm = w.reshape([kkc, cout]) as tf.Tensor2D;
   const transposed = transposedCols();
   if (!(x instanceof tf.Tensor)) {
@@ -232,6 +241,17 @@ export function convMM(x: tf.Tensor4D | ByteImages, w: tf.Variable, stride: numb
     },
   );
   return op(x, wm) as tf.Tensor2D;
+}
+
+/** uint8 images as a float tensor of their values times `scale`. */
+function byteImagesTensor(x: ByteImages, b: number, h: number, w: number, c: number): tf.Tensor4D {
+  const { bytes, scale } = x;
+  if (bytes.length !== b * h * w * c) {
+    throw new Error(`convMM: ${bytes.length} bytes for ${b} images of ${h}x${w}x${c}`);
+  }
+  const values = new Float32Array(bytes.length);
+  for (let i = 0; i < bytes.length; i++) values[i] = bytes[i] * scale;
+  return tf.tensor4d(values, [b, h, w, c]);
 }
 
 /**

@@ -27,8 +27,9 @@ const spec = {
   options: {
     only: "run only these benchmarks (comma-separated names)",
     backend: `tfjs backend: auto | ${BACKEND_NAMES.join(" | ")} (default JEPA_BACKEND or auto)`,
-    windows: "with --peers: paired windows of 3 steps, ours then each form of the peer in turn, " +
-      "whose ratios' median is reported (default 10)",
+    windows: "with --peers: paired windows of 3 steps (worldmodel-step 10, ppo-update 1: about a " +
+      "second or more a side), ours then each form of the peer in turn, whose ratios' median is " +
+      "reported (default 10)",
     soak: "instead of timing, run N steps of each benchmark that has a step and print " +
       "numTensors and RSS every N/10 steps, and their growth from step N/10 to N",
   },
@@ -36,15 +37,18 @@ const spec = {
     json: 'print one JSON object per line: {"bench", "backend", "value", "unit", "config"}',
     list: "list the benchmarks and exit",
     quick: "short timing windows (a smoke check, not numbers to report)",
-    peers: `also run the PyTorch peer of ${
-      Object.keys(PEER_SCRIPTS).join(", ")
-    } (1 and 2 threads, the best kept, and its variants) and print the ratios; needs torch`,
+    peers:
+      `also run the Python peer of ${
+        Object.keys(PEER_SCRIPTS).join(", ")
+      } (1 and 2 threads, the best kept, and its variants) and print the ratios; needs torch ` +
+      "(probe-fit: numpy and scipy)",
     profile: "after each benchmark with a step, time every tfjs kernel over a few steps",
   },
   examples: [
     "deno task bench --only env-breakout --json",
     "deno task bench --only ijepa-step --peers",
     "deno task bench --only ijepa-step --peers --windows 20",
+    "deno task bench --only ppo-update,worldmodel-step --peers",
     "deno task bench --only ijepa-step --backend cpu --profile",
     "deno task bench --only ijepa-step --soak 1000",
   ],
@@ -68,21 +72,24 @@ function peerLines(
   const range = (r: PeerResult) => r.range ? ` (min ${r.range[0]}, max ${r.range[1]})` : "";
   const threads = (r: PeerResult) => `${r.threads} thread${r.threads === 1 ? "" : "s"}`;
   const peak = (r: PeerResult) => r.peakRssMiB ? `, peak RSS ${r.peakRssMiB} MiB` : "";
+  const version = best.torch ? `torch ${best.torch}` : `numpy ${best.numpy}`;
   return [
-    `${"  pytorch".padEnd(20)} ${best.value} ${best.unit}${range(best)} [torch ${best.torch}, ` +
+    `${`  ${best.impl}`.padEnd(20)} ${best.value} ${best.unit}${range(best)} [${version}, ` +
     `${threads(best)}${others.length ? `; ${others.join(", ")}` : ""}${peak(best)}]`,
     ...Object.entries(variants).map(([name, r]) =>
-      `${`  pytorch ${name}`.padEnd(20)} ${r.value} ${r.unit}${range(r)} [${threads(r)}${peak(r)}]`
+      `${`  ${best.impl} ${name}`.padEnd(20)} ${r.value} ${r.unit}${range(r)} [${threads(r)}${
+        peak(r)
+      }]`
     ),
   ];
 }
 
-function pairedLines(c: PairedComparison): string[] {
+function pairedLines(c: PairedComparison, impl: string): string[] {
   return [
     `${"  paired".padEnd(20)} ${c.windows.length} windows of ${c.steps} steps: ours, then each ` +
     `form of the peer (${c.threads} thread${c.threads === 1 ? "" : "s"}), in turn`,
     ...Object.entries(c.ratios).map(([form, r]) =>
-      `${`  ours / ${form === "reference" ? "pytorch" : form}`.padEnd(20)} ` +
+      `${`  ours / ${form === "reference" ? impl : form}`.padEnd(20)} ` +
       `${r.median.toFixed(2)}x (median of the windows; min ${r.min.toFixed(2)}, max ${
         r.max.toFixed(2)
       })`
@@ -177,7 +184,7 @@ if (import.meta.main) {
             paired = await pairWithPeer(bench.name, () => run.step(), bench.stepUnits, {
               threads: peer.best.threads,
               windows: switches.quick ? 1 : windows,
-              steps: switches.quick ? 1 : 3,
+              steps: switches.quick ? 1 : bench.pairedSteps ?? 3,
             });
           } finally {
             run.dispose();
@@ -187,14 +194,16 @@ if (import.meta.main) {
           console.log(JSON.stringify(
             peer.ok
               ? { ...peer.best, runs: peer.runs, variants: peer.variants, paired }
-              : { bench: bench.name, impl: "pytorch", skipped: peer.reason },
+              : { bench: bench.name, impl: "peer", skipped: peer.reason },
           ));
         } else if (peer.ok) {
           for (const l of peerLines(peer.best, peer.runs, peer.variants)) console.log(l);
           if (paired && "reason" in paired) {
             console.log(`${"  paired".padEnd(20)} failed: ${paired.reason}`);
-          } else if (paired) { for (const l of pairedLines(paired)) console.log(l); }
-        } else console.log(`${"  pytorch".padEnd(20)} skipped: ${peer.reason}`);
+          } else if (paired) {
+            for (const l of pairedLines(paired, peer.best.impl)) console.log(l);
+          }
+        } else console.log(`${"  peer".padEnd(20)} skipped: ${peer.reason}`);
       }
       if (switches.profile && bench.prepare) console.log(profile(bench.prepare));
     }

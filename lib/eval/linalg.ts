@@ -1,10 +1,70 @@
 /**
- * Small dense linear algebra in plain JS (float64) for the evaluations: covariance, symmetric
- * eigendecomposition (cyclic Jacobi; matrices here are at most a few hundred wide), and
- * Cholesky solves for ridge regression.
+ * Dense float64 linear algebra for the evaluations (probes, PCA, collapse monitors): Gram and
+ * cross products, covariance, symmetric eigendecomposition, Cholesky solves. Each runs on LAPACK
+ * and the project's BLAS (`lib/tensor/native/lapack.ts`) where that opens, and in plain JS
+ * otherwise (cyclic Jacobi, textbook Cholesky): the probes of a 1,568-wide token grid take
+ * seconds in JS and milliseconds in LAPACK. {@linkcode setLinalg} forces one for comparisons.
+ * Both give the same numbers up to float64 rounding; eigenvectors come with one sign convention
+ * (largest component positive), so figures do not flip between them.
  *
  * @module
  */
+
+import { type NativeLinalg, nativeLinalg } from "../tensor/native/lapack.ts";
+
+let forced: "js" | undefined;
+
+/** Runs the routines on LAPACK when it opens (`"lapack"`, the default) or always in JS. */
+export function setLinalg(impl: "lapack" | "js"): void {
+  forced = impl === "js" ? "js" : undefined;
+}
+
+/** What the routines run on now. */
+export function linalgImpl(): "lapack" | "js" {
+  return lapack() ? "lapack" : "js";
+}
+
+function lapack(): NativeLinalg | null {
+  return forced === "js" ? null : nativeLinalg();
+}
+
+/** `X^T X [d, d]` of `x [n, d]`. */
+export function gram(x: Float64Array, n: number, d: number): Float64Array {
+  const native = lapack();
+  if (native) return native.gram(x, n, d);
+  const out = new Float64Array(d * d);
+  for (let i = 0; i < n; i++) {
+    const row = i * d;
+    for (let p = 0; p < d; p++) {
+      const xp = x[row + p];
+      if (xp === 0) continue;
+      for (let q = p; q < d; q++) out[p * d + q] += xp * x[row + q];
+    }
+  }
+  for (let p = 0; p < d; p++) for (let q = 0; q < p; q++) out[p * d + q] = out[q * d + p];
+  return out;
+}
+
+/** `X^T Y [d, m]` of `x [n, d]` and `y [n, m]`. */
+export function crossProduct(
+  x: Float64Array,
+  y: Float64Array,
+  n: number,
+  d: number,
+  m: number,
+): Float64Array {
+  const native = lapack();
+  if (native) return native.crossProduct(x, y, n, d, m);
+  const out = new Float64Array(d * m);
+  for (let i = 0; i < n; i++) {
+    for (let p = 0; p < d; p++) {
+      const xp = x[i * d + p];
+      if (xp === 0) continue;
+      for (let c = 0; c < m; c++) out[p * m + c] += xp * y[i * m + c];
+    }
+  }
+  return out;
+}
 
 /** Column means of `x [n, d]`. */
 export function columnMeans(x: Float32Array | Float64Array, n: number, d: number): Float64Array {
@@ -17,31 +77,47 @@ export function columnMeans(x: Float32Array | Float64Array, n: number, d: number
 /** Covariance `[d, d]` of the rows of `x [n, d]` (divided by n - 1). */
 export function covariance(x: Float32Array | Float64Array, n: number, d: number): Float64Array {
   const mean = columnMeans(x, n, d);
-  const cov = new Float64Array(d * d);
-  const row = new Float64Array(d);
+  const centred = new Float64Array(n * d);
   for (let i = 0; i < n; i++) {
-    for (let j = 0; j < d; j++) row[j] = x[i * d + j] - mean[j];
-    for (let a = 0; a < d; a++) {
-      const ra = row[a];
-      if (ra === 0) continue;
-      for (let b = a; b < d; b++) cov[a * d + b] += ra * row[b];
-    }
+    for (let j = 0; j < d; j++) centred[i * d + j] = x[i * d + j] - mean[j];
   }
-  for (let a = 0; a < d; a++) {
-    for (let b = a; b < d; b++) {
-      const v = cov[a * d + b] / Math.max(1, n - 1);
-      cov[a * d + b] = v;
-      cov[b * d + a] = v;
-    }
-  }
+  const cov = gram(centred, n, d);
+  const denominator = Math.max(1, n - 1);
+  for (let k = 0; k < cov.length; k++) cov[k] /= denominator;
   return cov;
 }
 
 /**
  * Eigenvalues (descending) and eigenvectors (columns of `vectors`, `[d, d]` row-major) of a
- * symmetric matrix, by cyclic Jacobi rotations.
+ * symmetric matrix; each eigenvector's largest component (the first of equals) is positive.
  */
 export function symmetricEigen(
+  matrix: Float64Array,
+  d: number,
+): { values: Float64Array; vectors: Float64Array } {
+  const native = lapack();
+  let out: { values: Float64Array; vectors: Float64Array };
+  if (native) {
+    // LAPACK: ascending values, eigenvector i in row i.
+    const { values, rowVectors } = native.symmetricEigen(matrix, d);
+    out = { values: values.reverse(), vectors: new Float64Array(d * d) };
+    for (let c = 0; c < d; c++) {
+      const src = (d - 1 - c) * d;
+      for (let r = 0; r < d; r++) out.vectors[r * d + c] = rowVectors[src + r];
+    }
+  } else out = jacobiEigen(matrix, d);
+  for (let c = 0; c < d; c++) {
+    let big = 0;
+    for (let r = 0; r < d; r++) {
+      if (Math.abs(out.vectors[r * d + c]) > Math.abs(out.vectors[big * d + c])) big = r;
+    }
+    if (out.vectors[big * d + c] < 0) { for (let r = 0; r < d; r++) out.vectors[r * d + c] *= -1; }
+  }
+  return out;
+}
+
+/** {@linkcode symmetricEigen} by cyclic Jacobi rotations (matrices of a few hundred at most). */
+function jacobiEigen(
   matrix: Float64Array,
   d: number,
 ): { values: Float64Array; vectors: Float64Array } {
@@ -97,6 +173,8 @@ export function choleskySolve(
   d: number,
   m: number,
 ): Float64Array {
+  const native = lapack();
+  if (native) return native.choleskySolve(aIn, b, d, m);
   const l = new Float64Array(d * d);
   for (let i = 0; i < d; i++) {
     for (let j = 0; j <= i; j++) {

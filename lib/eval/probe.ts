@@ -12,7 +12,14 @@
  * @module
  */
 
-import { choleskySolve, columnMeans, covariance, symmetricEigen } from "./linalg.ts";
+import {
+  choleskySolve,
+  columnMeans,
+  covariance,
+  crossProduct,
+  gram,
+  symmetricEigen,
+} from "./linalg.ts";
 
 /** Embeddings `[n, d]` with the state variables of each row. */
 export interface ProbeData {
@@ -105,20 +112,7 @@ export function normalEquations(
   d: number,
   m: number,
 ): NormalEquations {
-  const xtx = new Float64Array(d * d);
-  const xty = new Float64Array(d * m);
-  for (let i = 0; i < n; i++) {
-    const row = i * d;
-    for (let p = 0; p < d; p++) {
-      const xp = x[row + p];
-      if (xp === 0) continue;
-      const out = p * d;
-      for (let q = p; q < d; q++) xtx[out + q] += xp * x[row + q];
-      for (let c = 0; c < m; c++) xty[p * m + c] += xp * y[i * m + c];
-    }
-  }
-  for (let p = 0; p < d; p++) for (let q = 0; q < p; q++) xtx[p * d + q] = xtx[q * d + p];
-  return { xtx, xty, d, m };
+  return { xtx: gram(x, n, d), xty: crossProduct(x, y, n, d, m), d, m };
 }
 
 /** Ridge solution `w [d, m]` of given normal equations; the last column (bias) is not penalised. */
@@ -366,9 +360,19 @@ export function fitRidgeProbe(train: RidgeProbeData, opts: RidgeProbeOptions = {
   order.forEach((r, i) => {
     for (let c = 0; c < m; c++) y[i * m + c] = train.y[r * m + c];
   });
-  const first = m === 1 ? y : Float64Array.from({ length: n }, (_, i) => y[i * m]);
-  const lambda = opts.lambda ?? chooseLambda(xTr, first, n, d + 1, fit);
-  const w = solveRidge(normalEquations(xTr, y, n, d + 1, m), lambda);
+  // The equations of the penalty search's rows plus those of its held-out rows are the
+  // equations of all rows: the refit reuses the search's n d^2 pass.
+  const cols = d + 1;
+  const fitEq = normalEquations(xTr.subarray(0, fit * cols), y.subarray(0, fit * m), fit, cols, m);
+  const heldOut = { x: xTr.subarray(fit * cols), y: y.subarray(fit * m), n: n - fit };
+  const lambda = opts.lambda ?? chooseLambda(fitEq, fit, heldOut);
+  const heldEq = normalEquations(heldOut.x, heldOut.y, heldOut.n, cols, m);
+  const w = solveRidge({
+    xtx: fitEq.xtx.map((v, i) => v + heldEq.xtx[i]),
+    xty: fitEq.xty.map((v, i) => v + heldEq.xty[i]),
+    d: cols,
+    m,
+  }, lambda);
   return {
     predict(xs, rows) {
       if (xs.length < rows * d) {
@@ -398,23 +402,24 @@ function penaltySplit(n: number, groups?: ArrayLike<number>): { order: number[];
   return { order: [...fitRows, ...idx.filter((r) => held.has(groups[r]))], fit: fitRows.length };
 }
 
-/** The penalty with the best R^2 on rows `[fit, n)` after fitting on rows `[0, fit)`. */
+/**
+ * The penalty whose fit on the normal equations `eq` (of `fitRows` rows) has the best R^2 of
+ * the first target on the held-out rows.
+ */
 function chooseLambda(
-  x: Float64Array,
-  y: Float64Array,
-  n: number,
-  d: number,
-  fit: number,
+  eq: NormalEquations,
+  fitRows: number,
+  heldOut: { x: Float64Array; y: Float64Array; n: number },
 ): number {
-  if (fit < 2 || n - fit < 2) return 1;
-  const xv = x.subarray(fit * d);
-  const yv = y.subarray(fit);
-  const eq = normalEquations(x.subarray(0, fit * d), y.subarray(0, fit), fit, d, 1);
+  const { d, m } = eq;
+  if (fitRows < 2 || heldOut.n < 2) return 1;
+  const truth = Float64Array.from({ length: heldOut.n }, (_, i) => heldOut.y[i * m]);
   let best = LAMBDAS[0];
   let bestR2 = -Infinity;
   for (const lam of LAMBDAS) {
     const w = solveRidge(eq, lam);
-    const r2 = r2Score(yv, predict(xv, w, n - fit, d, 1));
+    const first = m === 1 ? w : Float64Array.from({ length: d }, (_, p) => w[p * m]);
+    const r2 = r2Score(truth, predict(heldOut.x, first, heldOut.n, d, 1));
     if (r2 > bestR2) {
       bestR2 = r2;
       best = lam;

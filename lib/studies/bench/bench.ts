@@ -8,6 +8,7 @@
 import { envAleBreakoutBench, envBreakoutBench } from "./env_bench.ts";
 import { ijepaStepBench } from "./ijepa_bench.ts";
 import { ppoUpdateBench } from "./ppo_bench.ts";
+import { probeFitBench } from "./probe_bench.ts";
 import { worldModelStepBench } from "./worldmodel_bench.ts";
 
 export {
@@ -26,4 +27,5 @@ export const BENCHMARKS: Benchmark[] = [
   ijepaStepBench,
   worldModelStepBench,
   ppoUpdateBench,
+  probeFitBench,
 ];

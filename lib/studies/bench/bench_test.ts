@@ -102,6 +102,47 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "the PyTorch peers of worldmodel-step and ppo-update run where torch is importable",
+  ignore: (await peerUnavailable()) !== undefined,
+  async fn() {
+    type Extra = PeerResult & { loss?: number[]; stats?: Record<string, number> };
+    const wm = await runPeer("worldmodel-step", { quick: true, threads: [1] });
+    assert.ok(wm.ok, wm.ok ? "" : wm.reason);
+    if (!wm.ok) return;
+    const w = wm.best as Extra;
+    assert.deepEqual([w.bench, w.impl, w.unit, w.threads], [
+      "worldmodel-step",
+      "pytorch",
+      "sequences/s",
+      1,
+    ]);
+    assert.ok(w.value > 0 && (w.peakRssMiB ?? 0) > 0);
+    assert.deepEqual(wm.variants, {});
+    // Residual outputs start near s_t: about E|x - y| = 2 / sqrt(pi) for independent N(0, 1).
+    assert.ok(w.loss![0] > 1 && w.loss![0] < 1.3, String(w.loss));
+    // Served (one form), window by window, against a stand-in step.
+    const paired = await pairWithPeer("worldmodel-step", () => {}, 32, {
+      threads: 1,
+      windows: 1,
+      steps: 1,
+      pauseMs: 0,
+    });
+    assert.ok(!("reason" in paired), "reason" in paired ? paired.reason : "");
+    if (!("reason" in paired)) assert.deepEqual(Object.keys(paired.ratios), ["reference"]);
+
+    const ppo = await runPeer("ppo-update", { quick: true, threads: [1] });
+    assert.ok(ppo.ok, ppo.ok ? "" : ppo.reason);
+    if (!ppo.ok) return;
+    const p = ppo.best as Extra;
+    assert.deepEqual([p.bench, p.unit], ["ppo-update", "env steps/s (optimisation only)"]);
+    assert.ok(p.value > 0 && (p.peakRssMiB ?? 0) > 0);
+    // The actor's gain-0.01 init: a near-uniform first policy over the 4 actions.
+    assert.ok(Math.abs(p.stats!.entropy - Math.log(4)) < 0.01, JSON.stringify(p.stats));
+    assert.ok(p.stats!.gradNorm > 0);
+  },
+});
+
 Deno.test("a soak run samples every tenth of its steps and reports the growth", () => {
   const step = () => tf.tidy(() => void tf.add(tf.ones([4]), 1));
   const clean = soak(() => ({ step, dispose() {} }), 20);

@@ -26,6 +26,8 @@ export interface Benchmark {
   prepare?(): { step(): unknown; dispose(): void };
   /** What one step of `prepare` counts in the result's unit (samples, env steps). */
   stepUnits?: number;
+  /** Steps of each side per paired window against a peer (default 3; 1 for a slow step). */
+  pairedSteps?: number;
 }
 
 /**

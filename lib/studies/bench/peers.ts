@@ -1,8 +1,18 @@
 /**
- * Peers: the same benchmark written in PyTorch (`peers/*.py`), run in a Python subprocess when
- * `torch` is importable, never a dependency. Each peer is run with 1 and 2 intra-op threads and
- * the best is kept; the report says which. A peer's variants (extra flags, {@linkcode
- * PEER_VARIANTS}) then run once each at the best thread count.
+ * Peers: the same benchmark written in Python (`peers/*.py`), run in a subprocess when its
+ * modules are importable ({@linkcode PEER_MODULES}: PyTorch, or NumPy and SciPy), never a
+ * dependency. `ijepa-step` (`ijepa_step.py`: the same model, batch, masks and update),
+ * `worldmodel-step` (`worldmodel_step.py`: the same predictor, batch, teacher-forced and rollout
+ * losses and AdamW) and `ppo-update` (`ppo_update.py`: CleanRL's `ppo_atari` agent and update,
+ * as `optimizeRollout` runs it) have a PyTorch one; `probe-fit` (`probe_fit.py`: the same ridge
+ * probe, step for step) a NumPy/SciPy one. Each peer is run with 1
+ * and 2 intra-op threads and the best is kept; the report says which. A peer's variants (extra
+ * flags, {@linkcode PEER_VARIANTS}) then run once each at the best thread count.
+ *
+ * A peer script takes `--threads N` and `--quick` and prints one JSON line ({@linkcode
+ * PeerResult}); with `--serve` it builds its forms, prints `ready`, then for each line
+ * `<form> <steps>` on stdin runs that many steps of that form and prints `{"seconds": ...}`
+ * ({@linkcode pairWithPeer}).
  *
  * @module
  */
@@ -18,7 +28,9 @@ export interface PeerResult {
   threads: number;
   range?: [number, number];
   peakRssMiB?: number;
+  /** The peer library's version: torch, or numpy for the NumPy peers. */
   torch?: string;
+  numpy?: string;
 }
 
 /** The best of a peer's runs, every run, each variant's run, or why none ran. */
@@ -29,6 +41,14 @@ export type PeerOutcome =
 /** Benchmarks with a peer, and the script of each. */
 export const PEER_SCRIPTS: Record<string, string> = {
   "ijepa-step": "peers/ijepa_step.py",
+  "worldmodel-step": "peers/worldmodel_step.py",
+  "ppo-update": "peers/ppo_update.py",
+  "probe-fit": "peers/probe_fit.py",
+};
+
+/** The Python modules a peer imports (default: torch). */
+export const PEER_MODULES: Record<string, string[]> = {
+  "probe-fit": ["numpy", "scipy"],
 };
 
 /**
@@ -75,12 +95,20 @@ function lastLine(text: string): string {
   return text.split("\n").map((l) => l.trim()).filter(Boolean).at(-1) ?? "";
 }
 
-/** Why no peer can run here (torch not importable), or undefined when one can. */
-export async function peerUnavailable(): Promise<string | undefined> {
-  const r = await runPython(["-c", "import torch"], 120_000);
+/**
+ * Why the peer of `bench` cannot run here (its modules are not importable), or undefined when
+ * it can.
+ */
+export async function peerUnavailable(bench = "ijepa-step"): Promise<string | undefined> {
+  const modules = PEER_MODULES[bench] ?? ["torch"];
+  const r = await runPython(["-c", `import ${modules.join(", ")}`], 120_000);
   if (r.ok) return undefined;
-  return `torch is not importable by ${python()} (${lastLine(r.stderr) || "no output"}); ` +
-    `to measure: python3 -m pip install torch --index-url https://download.pytorch.org/whl/cpu`;
+  const install = modules.includes("torch")
+    ? "python3 -m pip install torch --index-url https://download.pytorch.org/whl/cpu"
+    : `python3 -m pip install ${modules.join(" ")}`;
+  return `${modules.join(" and ")} not importable by ${python()} (${
+    lastLine(r.stderr) || "no output"
+  }); to measure: ${install}`;
 }
 
 /** Runs the peer of `bench` with each thread count; the best median wins. */
@@ -90,7 +118,7 @@ export async function runPeer(
 ): Promise<PeerOutcome> {
   const script = PEER_SCRIPTS[bench];
   if (!script) return { ok: false, reason: `no peer for ${bench}` };
-  const missing = await peerUnavailable();
+  const missing = await peerUnavailable(bench);
   if (missing) return { ok: false, reason: missing };
   const path = fileURLToPath(new URL(script, import.meta.url));
   const run = async (threads: number, flags: string[] = []): Promise<PeerResult> => {

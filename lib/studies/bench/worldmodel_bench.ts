@@ -6,6 +6,9 @@
  * encoder's latents are computed once per dataset, not per step). Reports sequences/s on the
  * active tfjs backend.
  *
+ * The PyTorch peer `peers/worldmodel_step.py` builds the same model, batch, losses and update;
+ * keep the two in step when either changes.
+ *
  * @module
  */
 
@@ -23,7 +26,7 @@ import { AdamW, globalNormClip } from "../../train/optim.ts";
 import { Rng } from "../../tensor/rng.ts";
 import { WORLDMODEL_PRESETS } from "../world_model/mod.ts";
 import type { Benchmark } from "./measure.ts";
-import { measureRate } from "./measure.ts";
+import { measureRate, peakRssMiB, resetPeakRss } from "./measure.ts";
 
 /** Sequences per step. */
 export const WORLDMODEL_BENCH_BATCH = 32;
@@ -91,7 +94,12 @@ export const worldModelStepBench: Benchmark = {
   description: "stage-2 world-model training step (T=8, 16 patch tokens, width 64, depth 2, " +
     "teacher forcing + 4-step rollout), batch 32",
   prepare: () => makeWorldModelStep(),
+  stepUnits: WORLDMODEL_BENCH_BATCH,
+  // A step takes about a tenth of a second: paired windows of 10 steps (about a second a side),
+  // as long as ijepa-step's 3.
+  pairedSteps: 10,
   async run({ quick }) {
+    resetPeakRss();
     const wm = makeWorldModelStep();
     const rate = await measureRate(
       () => void wm.step(),
@@ -101,6 +109,7 @@ export const worldModelStepBench: Benchmark = {
         : { windows: 3, windowSeconds: 3, warmupSeconds: 0 },
     );
     wm.dispose();
+    const peak = peakRssMiB();
     const c = WORLDMODEL_BENCH_CONFIG;
     return {
       bench: "worldmodel-step",
@@ -116,6 +125,7 @@ export const worldModelStepBench: Benchmark = {
         depth: c.model.depth,
         heads: c.model.heads,
         rollout: c.loss.rollout,
+        ...(peak !== undefined ? { peakRssMiB: peak } : {}),
       },
       range: [Number(rate.min.toFixed(2)), Number(rate.max.toFixed(2))],
     };

@@ -199,6 +199,19 @@ const out = {
   mm: Array.from(tf.matMul(x, w).dataSync().slice(0, 2000)),
   mmT: Array.from(tf.matMul(x, x, true, false).dataSync().slice(0, 2000)),
   softmax: Array.from(tf.softmax(x).dataSync().slice(0, 2000)),
+  conv: (() => {
+    // 17 blocks of images: the filter gradient sums 16 groups.
+    const img = randomTensor("img", [34, 44, 44, 8]) as tf.Tensor4D;
+    const f = randomTensor("f", [8, 8, 8, 4]) as tf.Tensor4D;
+    const [dx, df] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+      tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 4, "valid")))
+    )([img, f]);
+    return [
+      Array.from(tf.conv2d(img, f, 4, "valid").dataSync().slice(0, 2000)),
+      Array.from(df.dataSync()),
+      Array.from(dx.dataSync().slice(0, 2000)),
+    ];
+  })(),
   losses: (() => {
     const run = makeIJepaStep(${JSON.stringify(SMALL)}, 8);
     return [run.step(), run.step(), run.step()];

@@ -1,24 +1,23 @@
 /**
- * 2-D convolution (NHWC) and its two gradients as im2col + `cblas_sgemm`:
+ * 2-D convolution (NHWC) and its two gradients as im2col + `cblas_sgemm`, blocked (`nk_conv`):
  *
  *   Conv2D:               y[rows, cout]   = cols(x)[rows, K] @ W[K, cout]
  *   Conv2DBackpropInput:  dx              = col2im(dy[rows, cout] @ W^T)
  *   Conv2DBackpropFilter: dW[K, cout]     = cols(x)^T @ dy
  *
  * with rows = (image, out y, out x) and K = (filter y, filter x, in channel), the filter's own
- * memory order. Images go through in chunks so the column buffer stays bounded. A 1x1 stride-1
- * unpadded convolution skips im2col. NCHW goes to the cpu kernels.
+ * memory order. The batch goes through in blocks of whole images whose columns stay in cache,
+ * each cut and multiplied by one pool task; the filter gradient sums fixed groups of blocks in a
+ * fixed order, so the numbers do not depend on the thread count. A 1x1 stride-1 unpadded
+ * convolution skips im2col. NCHW goes to the cpu kernels.
  *
  * @module
  */
 
 import * as tf from "@tensorflow/tfjs";
 import { gemm, type NativeLibs } from "./ffi.ts";
-import { alloc, allocZeroed, release } from "./pool.ts";
+import { alloc, allocZeroed } from "./pool.ts";
 import { f32, type NativeKernel } from "./util.ts";
-
-/** Largest column buffer, in floats (64 MiB). */
-export const MAX_COLS = 1 << 24;
 
 type ConvInfo = ReturnType<typeof tf.backend_util.computeConv2DInfo>;
 
@@ -44,13 +43,6 @@ function isPointwise(info: ConvInfo): boolean {
   const p = info.padInfo;
   return info.filterHeight === 1 && info.filterWidth === 1 && info.strideHeight === 1 &&
     info.strideWidth === 1 && p.top === 0 && p.left === 0 && p.bottom === 0 && p.right === 0;
-}
-
-/** Images per chunk so that a chunk's columns fit MAX_COLS. */
-function chunkImages(info: ConvInfo): number {
-  const perImage = info.outHeight * info.outWidth * info.filterHeight * info.filterWidth *
-    info.inChannels;
-  return Math.max(1, Math.floor(MAX_COLS / Math.max(1, perImage)));
 }
 
 function convInfo(
@@ -84,30 +76,35 @@ function productDims(info: ConvInfo): { K: number; rowsPerImage: number; cout: n
   };
 }
 
+/** What {@linkcode runConv} computes: see `nk_conv` in kernels.c. */
+const enum ConvMode {
+  Forward = 0,
+  Filter = 1,
+  Input = 2,
+}
+
 /**
- * Runs a convolution's product over the batch in chunks of images, each on the chunk's columns
- * (`[count * rowsPerImage, K]`): `{ from: x }` fills them from the input first (im2col),
- * `{ into: dx }` adds them into the input's gradient after (col2im). A pointwise convolution's
- * columns are the input (or its gradient) itself: one product over the whole batch.
+ * A convolution's product on the native pool: blocks of whole images whose patches stay in cache,
+ * cut and multiplied by one task each (`nk_conv`).
  */
-function overColumns(
+function runConv(
   libs: NativeLibs,
+  mode: ConvMode,
   info: ConvInfo,
-  io: { from: Float32Array } | { into: Float32Array },
-  product: (n0: number, count: number, cols: Float32Array) => void,
+  a: Float32Array,
+  b: Float32Array,
+  out: Float32Array,
 ): void {
-  const batch = info.batchSize;
-  if (isPointwise(info)) return product(0, batch, "from" in io ? io.from : io.into);
-  const { K, rowsPerImage } = productDims(info);
-  const chunk = chunkImages(info);
-  const cols = alloc(Math.min(chunk, batch) * rowsPerImage * K);
-  for (let n0 = 0; n0 < batch; n0 += chunk) {
-    const count = Math.min(chunk, batch - n0);
-    if ("from" in io) libs.k.nk_im2col(n0, count, ...geometry(info), io.from, cols);
-    product(n0, count, cols);
-    if ("into" in io) libs.k.nk_col2im(n0, count, ...geometry(info), cols, io.into);
-  }
-  release(cols);
+  const status = libs.k.nk_conv(
+    mode,
+    info.batchSize,
+    ...geometry(info),
+    info.outChannels,
+    a,
+    b,
+    out,
+  );
+  if (status !== 0) throw new Error(`nk_conv failed (${status === -2 ? "out of memory" : status})`);
 }
 
 const conv2D: NativeKernel = ({ inputs, backend, attrs }, libs) => {
@@ -130,9 +127,8 @@ const conv2D: NativeKernel = ({ inputs, backend, attrs }, libs) => {
   }
   const out = alloc(size);
   // y[rows, cout] = cols[rows, K] @ W[K, cout]
-  overColumns(libs, info, { from: xv }, (n0, count, cols) => {
-    gemm(libs, count * rowsPerImage, cout, K, cols, wv, out.subarray(n0 * rowsPerImage * cout));
-  });
+  if (isPointwise(info)) gemm(libs, info.batchSize * rowsPerImage, cout, K, xv, wv, out);
+  else runConv(libs, ConvMode.Forward, info, xv, wv, out);
   return backend.makeTensorInfo(info.outShape, "float32", out);
 };
 
@@ -150,11 +146,10 @@ const conv2DBackpropInput: NativeKernel = ({ inputs, backend, attrs }, libs) => 
   if (dx.length === 0 || dyv.length === 0 || K === 0) {
     return backend.makeTensorInfo(info.inShape, "float32", dx);
   }
-  // cols[rows, K] = dy[rows, cout] @ W^T, then added into dx (col2im)
-  overColumns(libs, info, { into: dx }, (n0, count, cols) => {
-    const dyChunk = dyv.subarray(n0 * rowsPerImage * cout);
-    gemm(libs, count * rowsPerImage, K, cout, dyChunk, wv, cols, { transB: true });
-  });
+  // dx = col2im(dy[rows, cout] @ W^T)
+  if (isPointwise(info)) {
+    gemm(libs, info.batchSize * rowsPerImage, K, cout, dyv, wv, dx, { transB: true });
+  } else runConv(libs, ConvMode.Input, info, dyv, wv, dx);
   return backend.makeTensorInfo(info.inShape, "float32", dx);
 };
 
@@ -172,14 +167,10 @@ const conv2DBackpropFilter: NativeKernel = ({ inputs, backend, attrs }, libs) =>
     return backend.makeTensorInfo(filterShape.slice(), "float32", allocZeroed(K * cout));
   }
   const dw = alloc(K * cout);
-  // dW[K, cout] = sum over chunks of cols^T @ dy (the first chunk overwrites)
-  overColumns(libs, info, { from: xv }, (n0, count, cols) => {
-    const dyChunk = dyv.subarray(n0 * rowsPerImage * cout);
-    gemm(libs, K, cout, count * rowsPerImage, cols, dyChunk, dw, {
-      transA: true,
-      accumulate: n0 > 0,
-    });
-  });
+  // dW[K, cout] = cols^T @ dy, summed over fixed groups of images
+  if (isPointwise(info)) {
+    gemm(libs, K, cout, info.batchSize * rowsPerImage, xv, dyv, dw, { transA: true });
+  } else runConv(libs, ConvMode.Filter, info, xv, dyv, dw);
   return backend.makeTensorInfo(filterShape.slice(), "float32", dw);
 };
 

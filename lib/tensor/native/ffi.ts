@@ -199,6 +199,11 @@ const KERNEL_SYMBOLS = {
   },
   nk_im2col: COLUMNS_OP,
   nk_col2im: COLUMNS_OP,
+  // mode, batch, 13 sizes of the geometry (conv.ts), cout, a, b, out
+  nk_conv: {
+    parameters: [...Array(16).fill("i32"), "buffer", "buffer", "buffer"] as ("i32" | "buffer")[],
+    result: "i32",
+  },
 } as const;
 
 /** The OpenBLAS functions used. */

@@ -1289,6 +1289,185 @@ int nk_col2im(int n0, int count, int h, int w, int cin, int oh, int ow, int fh, 
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Convolutions (NHWC) as blocked im2col + sgemm. The batch is cut into blocks of whole images  */
+/* whose patch matrix stays in cache (CONV_BLOCK_FLOATS); each pool task cuts a block's patches */
+/* into its own buffer and multiplies them at once, so the columns never go out to memory. The  */
+/* blocks depend on the shapes alone, and the filter gradient sums fixed groups of blocks in a  */
+/* fixed order: the same numbers for any thread count.                                         */
+
+#define CONV_BLOCK_FLOATS (128L * 1024) /* 512 KiB of patches per block */
+#define CONV_GROUPS 16                  /* partial filter gradients, summed in order */
+
+typedef struct {
+  long h, w, cin, oh, ow, fh, fw, sh, sw, dh, dw, pt, pl, cout;
+  long batch, per_block, blocks, groups;
+  const float *a, *b; /* forward: x, W; filter gradient: x, dy; input gradient: dy, W */
+  float *out;         /* y, the groups' partial gradients, dx */
+} conv_ctx;
+
+static long conv_k(const conv_ctx *c) { return c->fh * c->fw * c->cin; }
+static long conv_rows(const conv_ctx *c) { return c->oh * c->ow; }
+
+/* Patches of images [img0, img0 + n) of x, rows (image, oy, ox) x columns (ky, kx, ci). */
+static void conv_cut(const conv_ctx *c, long img0, long n, float *cols) {
+  const long K = conv_k(c);
+  const long run = c->fw * c->cin; /* a kernel row, contiguous in x when dw == 1 and in range */
+  float *dst = cols;
+  for (long img = img0; img < img0 + n; img++) {
+    const float *xi = c->a + img * c->h * c->w * c->cin;
+    for (long oy = 0; oy < c->oh; oy++) {
+      for (long ox = 0; ox < c->ow; ox++, dst += K) {
+        const long x0 = ox * c->sw - c->pl;
+        const int inside_x = c->dw == 1 && x0 >= 0 && x0 + c->fw <= c->w;
+        for (long ky = 0; ky < c->fh; ky++) {
+          const long iy = oy * c->sh + ky * c->dh - c->pt;
+          float *d = dst + ky * run;
+          if (iy < 0 || iy >= c->h) {
+            memset(d, 0, (size_t)run * sizeof(float));
+          } else if (inside_x) {
+            memcpy(d, xi + (iy * c->w + x0) * c->cin, (size_t)run * sizeof(float));
+          } else {
+            for (long kx = 0; kx < c->fw; kx++) {
+              const long ix = x0 + kx * c->dw;
+              if (ix < 0 || ix >= c->w) memset(d + kx * c->cin, 0, (size_t)c->cin * sizeof(float));
+              else memcpy(d + kx * c->cin, xi + (iy * c->w + ix) * c->cin, (size_t)c->cin * sizeof(float));
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/* Adds patch gradients `cols` of images [img0, img0 + n) into dx (the adjoint of conv_cut). */
+static void conv_uncut(const conv_ctx *c, long img0, long n, const float *cols) {
+  const long K = conv_k(c);
+  const float *src = cols;
+  for (long img = img0; img < img0 + n; img++) {
+    float *xi = c->out + img * c->h * c->w * c->cin;
+    for (long oy = 0; oy < c->oh; oy++) {
+      for (long ox = 0; ox < c->ow; ox++, src += K) {
+        for (long ky = 0; ky < c->fh; ky++) {
+          const long iy = oy * c->sh + ky * c->dh - c->pt;
+          if (iy < 0 || iy >= c->h) continue;
+          for (long kx = 0; kx < c->fw; kx++) {
+            const long ix = ox * c->sw + kx * c->dw - c->pl;
+            if (ix < 0 || ix >= c->w) continue;
+            const float *s = src + (ky * c->fw + kx) * c->cin;
+            float *d = xi + (iy * c->w + ix) * c->cin;
+            for (long ci = 0; ci < c->cin; ci++) d[ci] += s[ci];
+          }
+        }
+      }
+    }
+  }
+}
+
+static float *conv_buffer(const conv_ctx *c) {
+  return malloc((size_t)(c->per_block * conv_rows(c) * conv_k(c)) * sizeof(float));
+}
+
+/* y[block rows, cout] = cols @ W */
+static void conv_forward_task(void *p, long b, long e) {
+  conv_ctx *c = p;
+  const long K = conv_k(c), R = conv_rows(c);
+  float *cols = conv_buffer(c);
+  for (long blk = b; blk < e; blk++) {
+    const long img0 = blk * c->per_block;
+    const long n = img0 + c->per_block > c->batch ? c->batch - img0 : c->per_block;
+    conv_cut(c, img0, n, cols);
+    g_sgemm(101, 111, 111, (int)(n * R), (int)c->cout, (int)K, 1.0f, cols, (int)K, c->b,
+            (int)c->cout, 0.0f, c->out + img0 * R * c->cout, (int)c->cout);
+  }
+  free(cols);
+}
+
+/* partial[g][K, cout] = sum over the group's blocks, in order, of cols^T @ dy */
+static void conv_filter_task(void *p, long b, long e) {
+  conv_ctx *c = p;
+  const long K = conv_k(c), R = conv_rows(c);
+  float *cols = conv_buffer(c);
+  for (long g = b; g < e; g++) {
+    const long first = g * c->blocks / c->groups, last = (g + 1) * c->blocks / c->groups;
+    float *partial = c->out + g * K * c->cout;
+    if (first == last) memset(partial, 0, (size_t)(K * c->cout) * sizeof(float));
+    for (long blk = first; blk < last; blk++) {
+      const long img0 = blk * c->per_block;
+      const long n = img0 + c->per_block > c->batch ? c->batch - img0 : c->per_block;
+      conv_cut(c, img0, n, cols);
+      g_sgemm(101, 112, 111, (int)K, (int)c->cout, (int)(n * R), 1.0f, cols, (int)K,
+              c->b + img0 * R * c->cout, (int)c->cout, blk == first ? 0.0f : 1.0f, partial,
+              (int)c->cout);
+    }
+  }
+  free(cols);
+}
+
+/* cols = dy[block rows, cout] @ W^T, then added into dx */
+static void conv_input_task(void *p, long b, long e) {
+  conv_ctx *c = p;
+  const long K = conv_k(c), R = conv_rows(c);
+  float *cols = conv_buffer(c);
+  for (long blk = b; blk < e; blk++) {
+    const long img0 = blk * c->per_block;
+    const long n = img0 + c->per_block > c->batch ? c->batch - img0 : c->per_block;
+    memset(c->out + img0 * c->h * c->w * c->cin, 0,
+           (size_t)(n * c->h * c->w * c->cin) * sizeof(float));
+    g_sgemm(101, 111, 112, (int)(n * R), (int)K, (int)c->cout, 1.0f, c->a + img0 * R * c->cout,
+            (int)c->cout, c->b, (int)c->cout, 0.0f, cols, (int)K);
+    conv_uncut(c, img0, n, cols);
+  }
+  free(cols);
+}
+
+typedef struct {
+  const float *partials;
+  float *dw;
+  long groups, size;
+} conv_sum_ctx;
+
+static void conv_sum_task(void *p, long b, long e) {
+  conv_sum_ctx *c = p;
+  for (long i = b; i < e; i++) {
+    float s = 0.0f;
+    for (long g = 0; g < c->groups; g++) s += c->partials[g * c->size + i];
+    c->dw[i] = s;
+  }
+}
+
+/* mode 0: y = conv(x, W) (a = x, b = W, out = y [batch, oh, ow, cout]);
+ * mode 1: dW = sum of patches^T @ dy (a = x, b = dy, out = dW [fh, fw, cin, cout]);
+ * mode 2: dx = col2im(dy @ W^T) (a = dy, b = W, out = dx [batch, h, w, cin]).
+ * Returns 0, -1 without a BLAS, -2 when out of memory. */
+int nk_conv(int mode, int batch, int h, int w, int cin, int oh, int ow, int fh, int fw, int sh,
+            int sw, int dh, int dw, int pt, int pl, int cout, const float *a, const float *b,
+            float *out) {
+  if (!g_sgemm) return -1;
+  conv_ctx c = {h, w, cin, oh, ow, fh, fw, sh, sw, dh, dw, pt, pl, cout, batch, 1, 0, 0, a, b, out};
+  const long per_image = (long)oh * ow * fh * fw * cin;
+  c.per_block = per_image > 0 ? CONV_BLOCK_FLOATS / per_image : batch;
+  if (c.per_block < 1) c.per_block = 1;
+  if (c.per_block > batch) c.per_block = batch;
+  c.blocks = (batch + c.per_block - 1) / c.per_block;
+  if (mode == 0) {
+    parallel_for(c.blocks, 1, 1, conv_forward_task, &c);
+  } else if (mode == 1) {
+    c.groups = c.blocks < CONV_GROUPS ? c.blocks : CONV_GROUPS;
+    const long size = (long)fh * fw * cin * cout;
+    float *partials = malloc((size_t)(c.groups * size) * sizeof(float));
+    if (!partials) return -2;
+    c.out = partials;
+    parallel_for(c.groups, 1, 1, conv_filter_task, &c);
+    conv_sum_ctx s = {partials, out, c.groups, size};
+    parallel_for(size, 1 << 14, 16, conv_sum_task, &s);
+    free(partials);
+  } else {
+    parallel_for(c.blocks, 1, 1, conv_input_task, &c);
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Fused transformer ops: GELU (tanh form) and layer norm over the last axis, forward and      */
 /* backward. Each replaces a chain of element-wise tfjs kernels (and the full-size temporaries  */
 /* tfjs' tape keeps of each) with one pass over the data.                                      */

@@ -52,6 +52,16 @@ export interface BlasChoice {
   notes: string[];
 }
 
+/** A `Deno.dlopen` symbol table under the names a library with `prefix` exports. */
+export function prefixed<T extends Record<string, Deno.ForeignFunction>>(
+  symbols: T,
+  prefix: string,
+): T {
+  return Object.fromEntries(
+    Object.entries(symbols).map(([name, def]) => [name, { ...def, name: `${prefix}${name}` }]),
+  ) as T;
+}
+
 /** Why no BLAS could be had: one line, ending with the command that fixes it. */
 export class BlasUnavailable extends Error {
   constructor(readonly reason: string) {

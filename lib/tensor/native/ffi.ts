@@ -7,7 +7,7 @@
  * @module
  */
 
-import { type BlasChoice, BlasUnavailable, kernelWarning, locateBlas } from "./blas.ts";
+import { type BlasChoice, BlasUnavailable, kernelWarning, locateBlas, prefixed } from "./blas.ts";
 import { buildKernels, type NativeBuild, NativeBuildError } from "./build.ts";
 
 /**
@@ -22,22 +22,9 @@ const BLAS_SYMBOLS = {
   openblas_set_num_threads: { parameters: ["i32"], result: "void" },
 } as const;
 
-/** {@linkcode BLAS_SYMBOLS} under the names a library with `prefix` exports. */
-function prefixed<T extends Record<string, Deno.ForeignFunction>>(symbols: T, prefix: string): T {
-  return Object.fromEntries(
-    Object.entries(symbols).map(([name, def]) => [name, { ...def, name: `${prefix}${name}` }]),
-  ) as T;
-}
-
 /** Binary ops and comparisons: op, rank, shape, a, a's strides, b, b's strides, out. */
 const BROADCAST_OP = {
   parameters: ["i32", "i32", "buffer", "buffer", "buffer", "buffer", "buffer", "buffer"],
-  result: "i32",
-} as const;
-
-/** im2col / col2im: first image, count, 13 sizes of the geometry (conv.ts), source, target. */
-const COLUMNS_OP = {
-  parameters: [...Array(15).fill("i32"), "buffer", "buffer"] as ("i32" | "buffer")[],
   result: "i32",
 } as const;
 
@@ -197,8 +184,6 @@ const KERNEL_SYMBOLS = {
     ],
     result: "i32",
   },
-  nk_im2col: COLUMNS_OP,
-  nk_col2im: COLUMNS_OP,
   // mode, batch, 13 sizes of the geometry (conv.ts), cout, a, b, out
   nk_conv: {
     parameters: [...Array(16).fill("i32"), "buffer", "buffer", "buffer"] as ("i32" | "buffer")[],

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { locateBlas } from "./blas.ts";
+import { locateBlas, prefixed } from "./blas.ts";
 
 /** The routines, each name without the library's prefix (`scipy_` in the wheel). */
 const SYMBOLS = {
@@ -116,10 +116,7 @@ export function nativeLinalg(): NativeLinalg | null {
     if (typeof Deno.dlopen !== "function") return null;
     if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
     const choice = locateBlas({ log: (line) => console.error(line) });
-    const defs = Object.fromEntries(
-      Object.entries(SYMBOLS).map(([k, def]) => [k, { ...def, name: `${choice.prefix}${k}` }]),
-    ) as unknown as typeof SYMBOLS;
-    const lib = Deno.dlopen(choice.path, defs);
+    const lib = Deno.dlopen(choice.path, prefixed(SYMBOLS, choice.prefix));
     // One thread: the same sums in the same order on every machine.
     lib.symbols.openblas_set_num_threads(1);
     cached = routines(lib.symbols, choice.path);

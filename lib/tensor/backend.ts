@@ -439,6 +439,14 @@ async function select(requested: BackendChoice, quiet: boolean): Promise<Backend
     tried.push(outcome);
     if (!loaded) continue;
     const report: BackendReport = { backend: name, requested, tried };
+    const native = tried.find((t) => t.name === "native" && !t.ok);
+    if (native && (name === "wasm" || name === "cpu")) {
+      // The fallback is tens of times slower: never silent.
+      console.error(
+        `backend ${name}: the last resort, 10-50x slower than native, which is unavailable: ` +
+          native.reason,
+      );
+    }
     if (loaded.simd !== undefined) report.simd = loaded.simd;
     if (loaded.threads !== undefined) report.threads = loaded.threads;
     if (loaded.adapter !== undefined) report.adapter = loaded.adapter;

@@ -7,12 +7,19 @@
  * @module
  */
 
-import { type BlasChoice, BlasUnavailable, kernelWarning, locateBlas, prefixed } from "./blas.ts";
+import {
+  BLAS_WHEEL,
+  type BlasChoice,
+  BlasUnavailable,
+  kernelWarning,
+  locateBlas,
+  prefixed,
+} from "./blas.ts";
 import { buildKernels, type NativeBuild, NativeBuildError } from "./build.ts";
 
 /**
  * `Deno.dlopen` symbol table of OpenBLAS, each name without the library's prefix (`scipy_` in
- * the wheel): what is reported about it and the LAPACK routines of the probes. Its
+ * the wheel): what is reported about it. Its
  * `cblas_sgemm` is called by kernels.c (found there with `dlsym`, see `nk_use_blas`).
  */
 const BLAS_SYMBOLS = {
@@ -285,12 +292,15 @@ export function openNative(log: (line: string) => void = () => {}): NativeLibs {
   try {
     blasLib = Deno.dlopen(blasName, prefixed(BLAS_SYMBOLS, choice.prefix));
   } catch (err) {
-    const msg = err instanceof Error ? err.message.split("\n")[0] : String(err);
+    const msg = (err instanceof Error ? err.message.split("\n")[0] : String(err))
+      .replace(/^(Could not open library: )+/, "");
     const why = choice.notes.length ? `; ${choice.notes.join("; ")}` : "";
+    const fix = choice.source === "env"
+      ? `JEPA_OPENBLAS names it: unset it to let the backend fetch ${BLAS_WHEEL.project}`
+      : `python3 -m pip must reach PyPI to fetch ${BLAS_WHEEL.project}, or: apt-get install ` +
+        `libopenblas0`;
     throw new NativeUnavailable(
-      `OpenBLAS is not installed: ${blasName} could not be loaded (${msg}${why}; ` +
-        `let the backend fetch scipy-openblas32 with python3 -m pip, or apt-get install ` +
-        `libopenblas-dev)`,
+      `OpenBLAS is not installed: ${blasName} could not be loaded (${msg}${why}); ${fix}`,
     );
   }
   let build: NativeBuild;

@@ -28,7 +28,7 @@ import {
   type FrozenEncoder,
 } from "../models/encoder.ts";
 import { patchify, vitGrid } from "../nn/vit.ts";
-import { columnMeans, covariance, symmetricEigen } from "./linalg.ts";
+import { columnMeans, covariance, rowProducts, symmetricEigen } from "./linalg.ts";
 import {
   BREAKOUT_PROBES,
   nearestNeighbours,
@@ -184,15 +184,19 @@ export function probeSplits(
   const rows = sets[0].n * tokens;
   const mean = columnMeans(sets[0].tokens, rows, w);
   const { vectors } = symmetricEigen(covariance(sets[0].tokens, rows, w), w);
-  const [trainData, testData] = sets.map(({ n, state, groups, tokens: t }) => {
-    const x = new Float32Array(n * tokens * k);
-    for (let r = 0; r < n * tokens; r++) {
-      for (let c = 0; c < k; c++) {
-        let s = 0;
-        for (let j = 0; j < w; j++) s += (t[r * w + j] - mean[j]) * vectors[j * w + c];
-        x[r * k + c] = s;
-      }
+  // The top k directions as rows `[k, w]`, and the mean's projection on them: a token's
+  // coordinates are t V - mean V, one matrix product for every token.
+  const directions = new Float32Array(k * w);
+  const meanCoords = new Float64Array(k);
+  for (let c = 0; c < k; c++) {
+    for (let j = 0; j < w; j++) {
+      directions[c * w + j] = vectors[j * w + c];
+      meanCoords[c] += mean[j] * vectors[j * w + c];
     }
+  }
+  const [trainData, testData] = sets.map(({ n, state, groups, tokens: t }) => {
+    const x = rowProducts(t, directions, n * tokens, k, w);
+    for (let r = 0; r < n * tokens; r++) for (let c = 0; c < k; c++) x[r * k + c] -= meanCoords[c];
     return { x, n, d: tokens * k, state, groups };
   });
   return [trainData, testData];

@@ -74,14 +74,42 @@ export function columnMeans(x: Float32Array | Float64Array, n: number, d: number
   return mean;
 }
 
+/** `A B^T [n, m]` of `a [n, d]` and `b [m, d]` (float32: similarities for retrieval). */
+export function rowProducts(
+  a: Float32Array,
+  b: Float32Array,
+  n: number,
+  m: number,
+  d: number,
+): Float32Array {
+  const native = lapack();
+  if (native) return native.rowProducts(a, b, n, m, d);
+  const out = new Float32Array(n * m);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < m; j++) {
+      let s = 0;
+      for (let k = 0; k < d; k++) s += a[i * d + k] * b[j * d + k];
+      out[i * m + j] = s;
+    }
+  }
+  return out;
+}
+
 /** Covariance `[d, d]` of the rows of `x [n, d]` (divided by n - 1). */
 export function covariance(x: Float32Array | Float64Array, n: number, d: number): Float64Array {
   const mean = columnMeans(x, n, d);
-  const centred = new Float64Array(n * d);
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j < d; j++) centred[i * d + j] = x[i * d + j] - mean[j];
+  // Blocks of centred rows bound the float64 copy (probes take covariances of 150K tokens).
+  const block = Math.max(1, Math.floor((1 << 21) / Math.max(1, d)));
+  const centred = new Float64Array(Math.min(n, block) * d);
+  const cov = new Float64Array(d * d);
+  for (let r0 = 0; r0 < n; r0 += block) {
+    const rows = Math.min(block, n - r0);
+    for (let i = 0; i < rows; i++) {
+      for (let j = 0; j < d; j++) centred[i * d + j] = x[(r0 + i) * d + j] - mean[j];
+    }
+    const part = gram(centred.subarray(0, rows * d), rows, d);
+    for (let k = 0; k < cov.length; k++) cov[k] += part[k];
   }
-  const cov = gram(centred, n, d);
   const denominator = Math.max(1, n - 1);
   for (let k = 0; k < cov.length; k++) cov[k] /= denominator;
   return cov;

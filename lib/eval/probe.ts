@@ -18,6 +18,7 @@ import {
   covariance,
   crossProduct,
   gram,
+  rowProducts,
   symmetricEigen,
 } from "./linalg.ts";
 
@@ -101,20 +102,6 @@ export interface NormalEquations {
   m: number;
 }
 
-/**
- * Accumulates the normal equations of `X [n, d] w ~ Y [n, m]` once, so that every penalty of a
- * lambda search (and every output column) reuses them: the `n d^2` pass dominates the cost.
- */
-export function normalEquations(
-  x: Float64Array,
-  y: Float64Array,
-  n: number,
-  d: number,
-  m: number,
-): NormalEquations {
-  return { xtx: gram(x, n, d), xty: crossProduct(x, y, n, d, m), d, m };
-}
-
 /** Ridge solution `w [d, m]` of given normal equations; the last column (bias) is not penalised. */
 export function solveRidge(eq: NormalEquations, lambda: number): Float64Array {
   const { d, m } = eq;
@@ -185,27 +172,31 @@ export function nearestNeighbours(
   testIdx: number[],
 ): number[] {
   const d = train.d;
-  const norm = (x: Float32Array, r: number) => {
-    let s = 0;
-    for (let j = 0; j < d; j++) s += x[r * d + j] ** 2;
-    return Math.sqrt(s) || 1;
-  };
-  const trainNorms = trainIdx.map((r) => norm(train.x, r));
-  return testIdx.map((r) => {
-    const qn = norm(test.x, r);
-    let best = -Infinity;
-    let arg = trainIdx[0];
-    trainIdx.forEach((t, k) => {
+  const unitRows = (x: Float32Array, idx: number[]) => {
+    const out = new Float32Array(idx.length * d);
+    idx.forEach((r, i) => {
       let s = 0;
-      for (let j = 0; j < d; j++) s += test.x[r * d + j] * train.x[t * d + j];
-      s /= qn * trainNorms[k];
-      if (s > best) {
-        best = s;
-        arg = t;
-      }
+      for (let j = 0; j < d; j++) s += x[r * d + j] ** 2;
+      const inv = 1 / (Math.sqrt(s) || 1);
+      for (let j = 0; j < d; j++) out[i * d + j] = x[r * d + j] * inv;
     });
-    return arg;
-  });
+    return out;
+  };
+  const keys = unitRows(train.x, trainIdx);
+  const m = trainIdx.length;
+  const out: number[] = [];
+  // Blocks of queries keep the similarity matrix small; the first of equal maxima wins.
+  const block = 512;
+  for (let q0 = 0; q0 < testIdx.length; q0 += block) {
+    const queries = testIdx.slice(q0, q0 + block);
+    const sims = rowProducts(unitRows(test.x, queries), keys, queries.length, m, d);
+    for (let i = 0; i < queries.length; i++) {
+      let arg = 0;
+      for (let k = 1; k < m; k++) if (sims[i * m + k] > sims[i * m + arg]) arg = k;
+      out.push(trainIdx[arg]);
+    }
+  }
+  return out;
 }
 
 /**
@@ -223,8 +214,10 @@ export function runProbes(
 ): ProbeResult[] {
   // One scaling for every variable, though some read only a subset of the rows.
   const scaling = globalScaling(train.x, train.n, train.d);
-  // Variables that select the same rows share their nearest neighbours (the search costs n^2 d).
+  // Variables that select the same rows share their Gram matrices and nearest neighbours (each
+  // costs n^2 d or n d^2).
   const neighbours = new Map<ProbeVariable["when"], number[]>();
+  const sharedRows = new Map<ProbeVariable["when"], RidgeRows>();
   return variables.map((v) => {
     const trIdx = rows(train, v);
     const teIdx = rows(test, v);
@@ -247,9 +240,11 @@ export function runProbes(
       y[i * (1 + k)] = value;
       if (v.bins) y[i * (1 + k) + 1 + binOf(value, v.bins)] = 1;
     });
+    const data = { x: takeRows(train.x, train.d, trIdx), n: trIdx.length, d: train.d, groups };
+    if (!sharedRows.has(v.when)) sharedRows.set(v.when, ridgeRows(data, scaling));
     const probe = fitRidgeProbe(
-      { x: takeRows(train.x, train.d, trIdx), n: trIdx.length, d: train.d, y, m: 1 + k, groups },
-      { lambda: opts.lambda, scaling },
+      { ...data, y, m: 1 + k },
+      { lambda: opts.lambda, rows: sharedRows.get(v.when) },
     );
     const scores = probe.predict(takeRows(test.x, test.d, teIdx), teIdx.length);
     const result: ProbeResult = {
@@ -331,6 +326,8 @@ export interface RidgeProbeOptions {
   lambda?: number;
   /** The features' scaling; default: {@linkcode globalScaling} of the training rows. */
   scaling?: FeatureScaling;
+  /** The training rows' {@linkcode RidgeRows}, computed once for several targets. */
+  rows?: RidgeRows;
 }
 
 /** A fitted ridge probe. */
@@ -344,18 +341,61 @@ export interface RidgeProbe {
 }
 
 /**
+ * The part of a ridge fit that depends on the training rows alone, not on the targets: the
+ * design matrix (scaled features and a bias column, rows in the penalty search's order) and the
+ * Gram matrices of its fitting and held-out rows. Computing it is the `n d^2` pass that
+ * dominates a fit, so every target fitted on the same rows shares one ({@linkcode ridgeRows}).
+ */
+export interface RidgeRows {
+  n: number;
+  d: number;
+  scaling: FeatureScaling;
+  /** Rows `order[0, fit)` fit the penalty search, the rest validate it. */
+  order: number[];
+  fit: number;
+  /** `[n, d + 1]` in `order`. */
+  design: Float64Array;
+  fitGram: Float64Array;
+  heldGram: Float64Array;
+}
+
+/** The {@linkcode RidgeRows} of `train`'s rows, scaled by `scaling` (default: their own). */
+export function ridgeRows(
+  train: Pick<RidgeProbeData, "x" | "n" | "d" | "groups">,
+  scaling: FeatureScaling = globalScaling(train.x, train.n, train.d),
+): RidgeRows {
+  const { x, n, d } = train;
+  if (n < 1) throw new Error("fitRidgeProbe: no training rows");
+  const { order, fit } = penaltySplit(n, train.groups);
+  const xTr = design(x, d, scaling, order);
+  const cols = d + 1;
+  return {
+    n,
+    d,
+    scaling,
+    order,
+    fit,
+    design: xTr,
+    fitGram: gram(xTr.subarray(0, fit * cols), fit, cols),
+    heldGram: gram(xTr.subarray(fit * cols), n - fit, cols),
+  };
+}
+
+/**
  * The ridge probe of the project: features scaled by {@linkcode globalScaling}, a bias column
  * that is not penalised, the penalty chosen from {@linkcode LAMBDAS} by the R^2 of the first
  * target on held-out training episodes (`groups`; else the last fifth of the rows), then the
  * probe refitted on every training row. Further target columns (one-hot bins) share the penalty.
+ * `opts.rows` passes the rows' {@linkcode RidgeRows} when several targets share them.
  */
 export function fitRidgeProbe(train: RidgeProbeData, opts: RidgeProbeOptions = {}): RidgeProbe {
-  const { x, n, d } = train;
+  const { n, d } = train;
   const m = train.m ?? 1;
-  if (n < 1) throw new Error("fitRidgeProbe: no training rows");
-  const scaling = opts.scaling ?? globalScaling(x, n, d);
-  const { order, fit } = penaltySplit(n, train.groups);
-  const xTr = design(x, d, scaling, order);
+  const shared = opts.rows ?? ridgeRows(train, opts.scaling);
+  if (shared.n !== n || shared.d !== d) {
+    throw new Error(`fitRidgeProbe: rows of ${shared.n} x ${shared.d} given for ${n} x ${d} data`);
+  }
+  const { order, fit, scaling } = shared;
   const y = new Float64Array(n * m);
   order.forEach((r, i) => {
     for (let c = 0; c < m; c++) y[i * m + c] = train.y[r * m + c];
@@ -363,13 +403,14 @@ export function fitRidgeProbe(train: RidgeProbeData, opts: RidgeProbeOptions = {
   // The equations of the penalty search's rows plus those of its held-out rows are the
   // equations of all rows: the refit reuses the search's n d^2 pass.
   const cols = d + 1;
-  const fitEq = normalEquations(xTr.subarray(0, fit * cols), y.subarray(0, fit * m), fit, cols, m);
-  const heldOut = { x: xTr.subarray(fit * cols), y: y.subarray(fit * m), n: n - fit };
+  const fitX = shared.design.subarray(0, fit * cols);
+  const fitEq = { xtx: shared.fitGram, xty: crossProduct(fitX, y, fit, cols, m), d: cols, m };
+  const heldOut = { x: shared.design.subarray(fit * cols), y: y.subarray(fit * m), n: n - fit };
   const lambda = opts.lambda ?? chooseLambda(fitEq, fit, heldOut);
-  const heldEq = normalEquations(heldOut.x, heldOut.y, heldOut.n, cols, m);
+  const heldXty = crossProduct(heldOut.x, heldOut.y, heldOut.n, cols, m);
   const w = solveRidge({
-    xtx: fitEq.xtx.map((v, i) => v + heldEq.xtx[i]),
-    xty: fitEq.xty.map((v, i) => v + heldEq.xty[i]),
+    xtx: shared.fitGram.map((v, i) => v + shared.heldGram[i]),
+    xty: fitEq.xty.map((v, i) => v + heldXty[i]),
     d: cols,
     m,
   }, lambda);

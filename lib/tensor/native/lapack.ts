@@ -1,6 +1,6 @@
 /**
- * Dense float64 linear algebra on the BLAS the native backend uses (`blas.ts`): Gram matrices by
- * `dsyrk`, products by `dgemm`, Cholesky solves by LAPACK's `dpotrf`/`dpotrs`, symmetric
+ * Dense linear algebra on the BLAS the native backend uses (`blas.ts`): Gram matrices by
+ * `dsyrk`, products by `dgemm` (float32 similarities by `sgemm`), Cholesky solves by LAPACK's `dpotrf`/`dpotrs`, symmetric
  * eigendecomposition by `dsyevd`. The probes, PCA and collapse monitors run on it (through
  * `lib/eval/linalg.ts`, which falls back to plain JS where no BLAS can be opened).
  *
@@ -36,6 +36,26 @@ const SYMBOLS = {
       "buffer",
       "i32",
       "f64",
+      "buffer",
+      "i32",
+    ],
+    result: "void",
+  },
+  // order, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc
+  cblas_sgemm: {
+    parameters: [
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "f32",
+      "buffer",
+      "i32",
+      "buffer",
+      "i32",
+      "f32",
       "buffer",
       "i32",
     ],
@@ -97,6 +117,8 @@ export interface NativeLinalg {
   gram(x: Float64Array, n: number, d: number): Float64Array;
   /** `X^T Y [d, m]` of `x [n, d]` and `y [n, m]`. */
   crossProduct(x: Float64Array, y: Float64Array, n: number, d: number, m: number): Float64Array;
+  /** `A B^T [n, m]` (float32) of `a [n, d]` and `b [m, d]`. */
+  rowProducts(a: Float32Array, b: Float32Array, n: number, m: number, d: number): Float32Array;
   /** `A^-1 B [d, m]` for symmetric positive definite `a [d, d]`; throws {@linkcode LapackError}. */
   choleskySolve(a: Float64Array, b: Float64Array, d: number, m: number): Float64Array;
   /** Eigenvalues (ascending) and eigenvectors (row i of `vectors`: the i-th one) of `a [d, d]`. */
@@ -139,6 +161,13 @@ function routines(s: Symbols, library: string): NativeLinalg {
     crossProduct(x, y, n, d, m) {
       const c = new Float64Array(d * m);
       if (n > 0) s.cblas_dgemm(ROW_MAJOR, TRANS, NO_TRANS, d, m, n, 1, x, d, y, m, 0, c, m);
+      return c;
+    },
+    rowProducts(a, b, n, m, d) {
+      const c = new Float32Array(n * m);
+      if (n > 0 && m > 0) {
+        s.cblas_sgemm(ROW_MAJOR, NO_TRANS, TRANS, n, m, d, 1, a, d, b, d, 0, c, m);
+      }
       return c;
     },
     choleskySolve(a, b, d, m) {

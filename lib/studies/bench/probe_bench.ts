@@ -11,7 +11,7 @@
 import { linalgImpl } from "../../eval/linalg.ts";
 import { fitRidgeProbe, type RidgeProbeData } from "../../eval/probe.ts";
 import { Rng } from "../../tensor/rng.ts";
-import { type Benchmark, measureRate } from "./measure.ts";
+import { type Benchmark, measureRate, peakRssMiB, resetPeakRss } from "./measure.ts";
 
 /** The problem's size: rows, features, episodes. */
 export const PROBE_BENCH_SIZE: ProbeBenchSize = { rows: 3000, features: 1568, episodes: 15 };
@@ -54,6 +54,7 @@ export const probeFitBench: Benchmark = {
       quick ? { rows: 300, features: 96, episodes: 5 } : PROBE_BENCH_SIZE,
     );
     let lambda = NaN;
+    resetPeakRss();
     const rate = await measureRate(
       () => void (lambda = fitRidgeProbe(data).lambda),
       1,
@@ -66,7 +67,7 @@ export const probeFitBench: Benchmark = {
       backend: linalgImpl(),
       value: Number(rate.median.toFixed(3)),
       unit: "fits/s",
-      config: { rows: data.n, features: data.d, lambda },
+      config: { rows: data.n, features: data.d, lambda, peakRssMiB: peakRssMiB() },
       range: [Number(rate.min.toFixed(3)), Number(rate.max.toFixed(3))],
     };
   },

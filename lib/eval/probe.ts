@@ -432,7 +432,10 @@ export function fitRidgeProbe(train: RidgeProbeData, opts: RidgeProbeOptions = {
  * `order[fit, n)` validate. With episodes, the last fifth of the episodes (at least one)
  * validates; without, the last fifth of the (already shuffled) rows.
  */
-function penaltySplit(n: number, groups?: ArrayLike<number>): { order: number[]; fit: number } {
+export function penaltySplit(
+  n: number,
+  groups?: ArrayLike<number>,
+): { order: number[]; fit: number } {
   const idx = Array.from({ length: n }, (_, i) => i);
   const fallback = { order: idx, fit: Math.floor(n * 0.8) };
   if (!groups) return fallback;

@@ -1,0 +1,49 @@
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../tensor/backend.ts";
+import { Rng } from "../tensor/rng.ts";
+import { type ClassifierData, fitLinearClassifier, valueF1 } from "./classifier.ts";
+
+await initBackend({ backend: "wasm" });
+
+/** Rows whose value (one of 10, 20, 30, 40) shifts a few of 24 noisy features. */
+function data(n: number, seed: number): ClassifierData {
+  const rng = new Rng(seed);
+  const d = 24;
+  const values = Int32Array.from({ length: n }, () => 10 * (1 + rng.int(4)));
+  const x = new Float32Array(n * d);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < d; j++) x[i * d + j] = rng.normal();
+    x[i * d + values[i] / 10 - 1] += 2.5;
+  }
+  return { x, n, d, values, groups: Int32Array.from({ length: n }, (_, i) => i % 10) };
+}
+
+Deno.test("the linear classifier beats the majority class, repeatably, without leaking tensors", () => {
+  const train = data(600, 1);
+  const test = data(300, 2);
+  const before = tf.memory().numTensors;
+  const fit = () => fitLinearClassifier(train, { seed: 3, epochs: 30 });
+  const probe = fit();
+  assert.equal(tf.memory().numTensors, before, "tensors left behind");
+  assert.deepEqual(probe.classes, [10, 20, 30, 40]);
+  const pred = probe.predict(test.x, test.n);
+  const f1 = valueF1(test.values, pred);
+  // The majority class: every row predicted as the most frequent training value.
+  const counts = new Map<number, number>();
+  for (const v of Array.from(train.values)) counts.set(v, (counts.get(v) ?? 0) + 1);
+  const majority = [...counts].sort((a, b) => b[1] - a[1])[0][0];
+  const baseline = valueF1(test.values, new Float64Array(test.n).fill(majority));
+  assert.ok(f1 > 0.8 && f1 > baseline + 0.5, `F1 ${f1} vs majority ${baseline}`);
+  assert.ok(probe.bestEpoch >= 1 && probe.bestEpoch <= probe.epochs);
+  assert.deepEqual(Array.from(fit().predict(test.x, test.n)), Array.from(pred), "same seed");
+});
+
+Deno.test("a value never seen in training counts as an error, and too few rows are refused", () => {
+  assert.equal(valueF1([1, 1, 2, 2], [1, 1, 2, 2]), 1);
+  assert.equal(valueF1([1, 1, 7, 7], [1, 1, 2, 2]), 0.5);
+  assert.throws(
+    () => fitLinearClassifier({ x: new Float32Array(3), n: 1, d: 3, values: [1] }, { seed: 0 }),
+    /fitLinearClassifier: 1 training rows, at least 2 needed/,
+  );
+});

@@ -55,6 +55,11 @@ Deno.test("a peer without torch is skipped with the reason", async () => {
     const outcome = await runPeer("ijepa-step", { quick: true });
     assert.equal(outcome.ok, false);
     assert.match(!outcome.ok ? outcome.reason : "", /torch is not importable by \/nonexistent/);
+    const numpy = await runPeer("probe-fit", { quick: true });
+    assert.match(
+      !numpy.ok ? numpy.reason : "",
+      /numpy and scipy are not importable by \/nonexistent.*python3 -m pip install numpy scipy$/,
+    );
   } finally {
     if (saved === undefined) Deno.env.delete("JEPA_PYTHON");
     else Deno.env.set("JEPA_PYTHON", saved);

@@ -106,9 +106,9 @@ export async function peerUnavailable(bench = "ijepa-step"): Promise<string | un
   const install = modules.includes("torch")
     ? "python3 -m pip install torch --index-url https://download.pytorch.org/whl/cpu"
     : `python3 -m pip install ${modules.join(" ")}`;
-  return `${modules.join(" and ")} not importable by ${python()} (${
-    lastLine(r.stderr) || "no output"
-  }); to measure: ${install}`;
+  return `${modules.join(" and ")} ${
+    modules.length > 1 ? "are" : "is"
+  } not importable by ${python()} (${lastLine(r.stderr) || "no output"}); to measure: ${install}`;
 }
 
 /** Runs the peer of `bench` with each thread count; the best median wins. */

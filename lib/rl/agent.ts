@@ -16,7 +16,7 @@
  */
 
 import * as tf from "@tensorflow/tfjs";
-import { type FrozenEncoder, requireVit } from "../models/encoder.ts";
+import { type CnnConfig, type FrozenEncoder, requireVit } from "../models/encoder.ts";
 import { initDense, initNatureCnn, natureCnn } from "../nn/cnn.ts";
 import { linear } from "../nn/layers.ts";
 import { cloneParams, disposeParams, namedParams, type Params } from "../nn/params.ts";
@@ -231,6 +231,20 @@ export function createAgent(cfg: AgentConfig, opts: CreateAgentOptions): Agent {
     spec.readout = cfg.readout;
   }
   return buildAgent(spec, rng, vit?.params, cfg.encoderLrScale);
+}
+
+/**
+ * A `cnn` agent's trunk as an encoder (its Nature CNN, trained end to end by the RL loss), for
+ * probes and the encoder artifacts; undefined for agents whose encoder is a ViT.
+ */
+export function agentEncoder(agent: Agent, name = "ppo-cnn"): FrozenEncoder<CnnConfig> | undefined {
+  if (agent.spec.encoder !== "cnn") return undefined;
+  const [h, w, c] = agent.spec.obsShape;
+  return {
+    name,
+    cfg: { arch: "cnn", imageSize: [h, w], channels: c, features: agent.spec.hidden },
+    params: agent.params.encoder,
+  };
 }
 
 /**

@@ -38,7 +38,8 @@ import { type OnStep, stepRecorder } from "../../run/progress.ts";
 import { checkpointStep, hasCheckpoint } from "../../tensor/checkpoint.ts";
 import { pretrain } from "../../train/pretrain.ts";
 import { PRETRAIN_PRESETS } from "../../train/pretrain_presets.ts";
-import type { Agent, AgentConfig, Readout } from "../../rl/agent.ts";
+import { type Agent, type AgentConfig, agentEncoder, type Readout } from "../../rl/agent.ts";
+import { saveEncoder } from "../../models/encoder.ts";
 import {
   checkPpoConfig,
   CLEANRL_PPO_ATARI,
@@ -520,6 +521,15 @@ async function trainRun(
       then: hooks.onStep,
     }),
   });
+  // An end-to-end CNN is an encoder of its own: the probes read it like any pretrained one.
+  const trained = agentEncoder(result.agent, `ppo-${name}`);
+  if (trained) {
+    // Its step is the checkpoint's (PPO updates); the env steps go in the source.
+    await saveEncoder(ckptDir, trained, {
+      step: result.updates,
+      source: { method: "ppo", condition, seed, env: ppo.env.id, envSteps: result.globalStep },
+    });
+  }
   result.agent.dispose();
   await run.finish();
   const summary: RunSummary = {

@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs";
 import { CLEANRL_ATARI } from "../../envs/make.ts";
+import { embedFrames, loadEncoder } from "../../models/encoder.ts";
+import { flattenParams } from "../../nn/params.ts";
 import { runTask } from "../../run/task_testing.ts";
 import { initBackend } from "../../tensor/backend.ts";
 import { checkSwapConfig, runSwap, SWAP_PRESETS, type SwapConfig } from "./grid.ts";
@@ -37,6 +40,18 @@ Deno.test("the grid skips finished runs and evaluations, and re-evaluates on req
   for (const f of ["done.json", "eval.json", "metrics.jsonl", "config.json", "checkpoints"]) {
     assert.ok(existsSync(join(run, f)), f);
   }
+  // The trained CNN is an encoder artifact of its own, loaded without the agent.
+  const { encoder, record } = loadEncoder(join(run, "checkpoints"));
+  assert.equal(record.kind, "cnn");
+  assert.deepEqual(record.source, {
+    method: "ppo",
+    condition: "cnn",
+    seed: 3,
+    env: cfg.env.id,
+    envSteps: 64,
+  });
+  assert.equal(embedFrames(encoder, new Uint8Array(36 * 36 * 4), 1).length, 16);
+  tf.dispose(flattenParams(encoder.params).map(([, v]) => v));
   const evalText = readFileSync(join(run, "eval.json"), "utf8");
   const metricsText = readFileSync(join(run, "metrics.jsonl"), "utf8");
 

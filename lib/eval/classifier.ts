@@ -19,7 +19,15 @@
 import * as tf from "@tensorflow/tfjs";
 import { Rng } from "../tensor/rng.ts";
 import { rowProducts } from "./linalg.ts";
-import { type FeatureScaling, globalScaling, penaltySplit, weightedF1 } from "./probe.ts";
+import {
+  type FeatureScaling,
+  globalScaling,
+  penaltySplit,
+  type ProbeData,
+  probeRows,
+  type ProbeVariable,
+  weightedF1,
+} from "./probe.ts";
 
 /** Options of {@linkcode fitLinearClassifier}. */
 export interface LinearClassifierOptions {
@@ -175,4 +183,37 @@ export function valueF1(truth: ArrayLike<number>, pred: ArrayLike<number>): numb
   const t = Int32Array.from(truth, id);
   const p = Int32Array.from(pred, id);
   return weightedF1(t, p, ids.size);
+}
+
+/**
+ * AtariARI's F1 of each variable: a classifier fitted on `train`'s rows where the variable is
+ * defined, scored on `test`'s (NaN with fewer than two rows on either side).
+ */
+export function classifierF1s(
+  train: ProbeData,
+  test: ProbeData,
+  variables: ProbeVariable[],
+  opts: LinearClassifierOptions,
+): Record<string, number> {
+  const take = (data: ProbeData, idx: number[]) => {
+    const x = new Float32Array(idx.length * data.d);
+    idx.forEach((r, i) => x.set(data.x.subarray(r * data.d, (r + 1) * data.d), i * data.d));
+    return x;
+  };
+  // One scaling for every variable, as the ridge probes.
+  const scaling = opts.scaling ?? globalScaling(train.x, train.n, train.d);
+  return Object.fromEntries(variables.map((v) => {
+    const tr = probeRows(train, v);
+    const te = probeRows(test, v);
+    if (tr.length < 2 || te.length < 2) return [v.name, NaN];
+    const probe = fitLinearClassifier({
+      x: take(train, tr),
+      n: tr.length,
+      d: train.d,
+      values: tr.map((r) => train.state[v.name][r]),
+      groups: train.groups && tr.map((r) => train.groups![r]),
+    }, { ...opts, scaling });
+    const truth = te.map((r) => test.state[v.name][r]);
+    return [v.name, valueF1(truth, probe.predict(take(test, te), te.length))];
+  }));
 }

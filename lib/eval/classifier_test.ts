@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../tensor/backend.ts";
 import { Rng } from "../tensor/rng.ts";
-import { type ClassifierData, fitLinearClassifier, valueF1 } from "./classifier.ts";
+import { type ClassifierData, classifierF1s, fitLinearClassifier, valueF1 } from "./classifier.ts";
+import type { ProbeData } from "./probe.ts";
 
 await initBackend({ backend: "wasm" });
 
@@ -46,4 +47,29 @@ Deno.test("a value never seen in training counts as an error, and too few rows a
     () => fitLinearClassifier({ x: new Float32Array(3), n: 1, d: 3, values: [1] }, { seed: 0 }),
     /fitLinearClassifier: 1 training rows, at least 2 needed/,
   );
+});
+
+Deno.test("classifier F1 per variable uses only the rows where the variable is defined", () => {
+  const asProbe = (c: ClassifierData): ProbeData => ({
+    x: c.x,
+    n: c.n,
+    d: c.d,
+    groups: Int32Array.from(c.groups!),
+    state: {
+      level: Float64Array.from(c.values),
+      // Defined on even rows only; odd rows hold values the features never show.
+      gated: Float64Array.from(c.values, (v, i) => (i % 2 ? 99 : v)),
+      visible: Float64Array.from(c.values, (_, i) => (i % 2 ? 0 : 1)),
+    },
+  });
+  const train = asProbe(data(600, 1));
+  const test = asProbe(data(300, 2));
+  const f1 = classifierF1s(train, test, [
+    { name: "level" },
+    { name: "gated", when: (s, i) => s.visible[i] > 0 },
+    { name: "never", when: () => false },
+  ], { seed: 3, epochs: 30 });
+  assert.ok(f1.level > 0.8, `level F1 ${f1.level}`);
+  assert.ok(Number.isNaN(f1.never), "no rows: NaN");
+  assert.ok(f1.gated > 0.8, `gated F1 ${f1.gated}`);
 });

@@ -19,6 +19,7 @@
  * @module
  */
 
+import { classifierF1s } from "./classifier.ts";
 import { frameStackBatches, splitEpisodes } from "../data/batches.ts";
 import type { Dataset } from "../data/reader.ts";
 import {
@@ -53,6 +54,8 @@ export interface ProbeOptions {
   features?: EncoderFeatures;
   /** Principal directions kept per token for `grid` features; default {@linkcode GRID_COMPONENTS}. */
   gridComponents?: number;
+  /** Also AtariARI's classifier F1 per variable (`classifierF1`, seeded by `seed`). */
+  classifier?: boolean;
 }
 
 /** Default principal directions per token of `grid` features (see the module doc). */
@@ -209,7 +212,13 @@ export function probeEncoder(
   opts: ProbeOptions,
 ): { results: ProbeResult[]; test: ProbeData } {
   const [train, test] = probeSplits(enc, ds, opts);
-  return { results: runProbes(train, test, opts.variables ?? BREAKOUT_PROBES), test };
+  const variables = opts.variables ?? BREAKOUT_PROBES;
+  const results = runProbes(train, test, variables);
+  if (opts.classifier) {
+    const f1 = classifierF1s(train, test, variables, { seed: opts.seed });
+    for (const r of results) r.classifierF1 = f1[r.variable];
+  }
+  return { results, test };
 }
 
 /** Query frames from the held-out episodes and their nearest training frames, per encoder. */

@@ -49,6 +49,11 @@ export interface ProbeResult {
   variable: string;
   r2: number;
   f1?: number;
+  /**
+   * AtariARI's F1: a softmax classifier over the variable's distinct values (`classifier.ts`);
+   * present when asked for.
+   */
+  classifierF1?: number;
   /** R^2 of the 1-nearest-neighbour prediction. */
   knnR2: number;
   trainRows: number;
@@ -69,7 +74,8 @@ function ballVisible(state: Record<string, Float64Array>, i: number): boolean {
   return state.ballVisible[i] > 0;
 }
 
-function rows(data: ProbeData, v: ProbeVariable): number[] {
+/** The rows of `data` where variable `v` is defined (its `when` holds). */
+export function probeRows(data: ProbeData, v: ProbeVariable): number[] {
   const out: number[] = [];
   for (let i = 0; i < data.n; i++) if (!v.when || v.when(data.state, i)) out.push(i);
   return out;
@@ -219,8 +225,8 @@ export function runProbes(
   const neighbours = new Map<ProbeVariable["when"], number[]>();
   const sharedRows = new Map<ProbeVariable["when"], RidgeRows>();
   return variables.map((v) => {
-    const trIdx = rows(train, v);
-    const teIdx = rows(test, v);
+    const trIdx = probeRows(train, v);
+    const teIdx = probeRows(test, v);
     if (trIdx.length < 2 || teIdx.length < 2) {
       return {
         variable: v.name,

@@ -22,14 +22,15 @@ import argparse
 import json
 import math
 import random
-import resource
-import statistics
 import sys
 import time
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from peer_common import measure, peak_rss_kib
+from peer_torch import Linear, sincos2d, trunc_normal_
 
 GRID = 7  # 84 / 12
 TOKENS = GRID * GRID
@@ -39,36 +40,6 @@ PRED_WIDTH, PRED_DEPTH, PRED_HEADS = 96, 2, 2
 BATCH = 64
 TARGETS, TARGET_SIDE, CONTEXT_KEEP, MIN_CONTEXT = 4, 2, 25, 4
 EPS = 1e-6
-
-
-def sincos2d(d, rows, cols):
-    """MAE / I-JEPA 2-D sin-cos positions, as lib/nn/vit.ts' sincos2d: [rows * cols, d]."""
-    quarter = d // 4
-    out = torch.zeros(rows * cols, d)
-    for r in range(rows):
-        for c in range(cols):
-            for i in range(quarter):
-                omega = 1 / 10000 ** (i / quarter)
-                base = r * cols + c
-                out[base, i] = math.sin(c * omega)
-                out[base, quarter + i] = math.cos(c * omega)
-                out[base, 2 * quarter + i] = math.sin(r * omega)
-                out[base, 3 * quarter + i] = math.cos(r * omega)
-    return out
-
-
-def trunc_normal_(t, std=0.02):
-    nn.init.trunc_normal_(t, std=std, a=-2 * std, b=2 * std)
-    return t
-
-
-class Linear(nn.Linear):
-    """timm / I-JEPA init: truncated normal weights (std 0.02), zero bias."""
-
-    def __init__(self, d_in, d_out):
-        super().__init__(d_in, d_out)
-        trunc_normal_(self.weight)
-        nn.init.zeros_(self.bias)
 
 
 class Attention(nn.Module):
@@ -266,36 +237,6 @@ class IJepa:
             for t, c in zip(self.target.parameters(), self.context.parameters()):
                 t.mul_(0.996).add_(c, alpha=0.004)
         return loss.item()
-
-
-def peak_rss_kib():
-    """This process's peak RSS: VmHWM (ru_maxrss is no good here: Linux carries the spawning
-    process's high-water mark across fork + exec)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
-def measure(work, units, windows, seconds, warmup):
-    """As lib/bench/measure.ts: warm-up, then the median (min, max) of timed windows."""
-
-    def run_for(s):
-        start, calls = time.perf_counter(), 0
-        while True:
-            work()
-            calls += 1
-            elapsed = time.perf_counter() - start
-            if elapsed >= s:
-                return calls * units / elapsed
-
-    run_for(warmup)
-    rates = sorted(run_for(seconds) for _ in range(windows))
-    return statistics.median(rates), rates[0], rates[-1]
 
 
 def serve(patches):

@@ -33,7 +33,6 @@ one warm-up update; --quick times a single update).
 import argparse
 import json
 import math
-import resource
 import statistics
 import sys
 import time
@@ -41,6 +40,8 @@ import time
 import torch
 from torch import nn
 from torch.distributions.categorical import Categorical
+
+from peer_common import peak_rss_kib
 
 NUM_ENVS, NUM_STEPS = 8, 128
 BATCH = NUM_ENVS * NUM_STEPS  # 1,024
@@ -170,19 +171,6 @@ class PpoUpdate:
                 sums[6] += float(grad_norm)
                 n += 1
         return (sums / n).tolist()
-
-
-def peak_rss_kib():
-    """This process's peak RSS: VmHWM (ru_maxrss is no good here: Linux carries the spawning
-    process's high-water mark across fork + exec)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def serve(data):

@@ -18,10 +18,10 @@ With --serve: prints 'ready', then for each line 'reference N' on stdin fits N p
 import argparse
 import json
 import os
-import resource
-import statistics
 import sys
 import time
+
+from peer_common import measure, peak_rss_kib
 
 ROWS, FEATURES, EPISODES = 3000, 1568, 15
 LAMBDAS = [0.01, 0.1, 1, 10, 100, 1000, 10000]
@@ -66,36 +66,6 @@ def fit(np, linalg, x, y, groups):
     return solve(design.T @ design, design.T @ y, best), best
 
 
-def peak_rss_kib():
-    """VmHWM (ru_maxrss carries the spawning process's peak across fork + exec on Linux)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
-def measure(work, windows, seconds, warmup):
-    """As lib/studies/bench/measure.ts: warm-up, then the median (min, max) of timed windows."""
-
-    def run_for(s):
-        start, calls = time.perf_counter(), 0
-        while True:
-            work()
-            calls += 1
-            elapsed = time.perf_counter() - start
-            if elapsed >= s:
-                return calls / elapsed
-
-    if warmup > 0:
-        run_for(warmup)
-    rates = sorted(run_for(seconds) for _ in range(windows))
-    return statistics.median(rates), rates[0], rates[-1]
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=1, help="OpenBLAS threads of NumPy/SciPy")
@@ -121,7 +91,7 @@ def main():
         return
     lam = fit(np, linalg, x, y, groups)[1]
     windows, seconds, warmup = (1, 0, 0) if args.quick else (3, 2, 0.5)
-    median, lo, hi = measure(lambda: fit(np, linalg, x, y, groups), windows, seconds, warmup)
+    median, lo, hi = measure(lambda: fit(np, linalg, x, y, groups), 1, windows, seconds, warmup)
     print(
         json.dumps(
             {

@@ -28,15 +28,15 @@ dependency of the project. Prints one JSON line:
 
 import argparse
 import json
-import math
-import resource
-import statistics
 import sys
 import time
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from peer_common import measure, peak_rss_kib
+from peer_torch import Linear, sincos2d, trunc_normal_
 
 BATCH, STEPS = 32, 8
 ROWS = COLS = 4
@@ -45,36 +45,6 @@ WIDTH, DEPTH, HEADS, MLP_RATIO = 64, 2, 2, 4
 ROLLOUT, TEACHER_WEIGHT, ROLLOUT_WEIGHT = 4, 0.7, 0.3
 LR, WEIGHT_DECAY, CLIP = 1e-4, 0.05, 1.0
 EPS = 1e-6
-
-
-def sincos2d(d, rows, cols):
-    """MAE / I-JEPA 2-D sin-cos positions, as lib/nn/vit.ts' sincos2d: [rows * cols, d]."""
-    quarter = d // 4
-    out = torch.zeros(rows * cols, d)
-    for r in range(rows):
-        for c in range(cols):
-            for i in range(quarter):
-                omega = 1 / 10000 ** (i / quarter)
-                base = r * cols + c
-                out[base, i] = math.sin(c * omega)
-                out[base, quarter + i] = math.cos(c * omega)
-                out[base, 2 * quarter + i] = math.sin(r * omega)
-                out[base, 3 * quarter + i] = math.cos(r * omega)
-    return out
-
-
-def trunc_normal_(t, std=0.02):
-    nn.init.trunc_normal_(t, std=std, a=-2 * std, b=2 * std)
-    return t
-
-
-class Linear(nn.Linear):
-    """As lib/nn/layers.ts' initLinear: truncated normal weights (std 0.02), zero bias."""
-
-    def __init__(self, d_in, d_out):
-        super().__init__(d_in, d_out)
-        trunc_normal_(self.weight)
-        nn.init.zeros_(self.bias)
 
 
 class Block(nn.Module):
@@ -182,38 +152,6 @@ def batch_data(seed=1):
     s = torch.randn(BATCH, STEPS + 1, TOKENS, DIM, generator=g)
     actions = torch.randint(0, NUM_ACTIONS, (BATCH, STEPS + 1), generator=g)
     return s, F.one_hot(actions, NUM_ACTIONS).float()
-
-
-def peak_rss_kib():
-    """This process's peak RSS: VmHWM (ru_maxrss is no good here: Linux carries the spawning
-    process's high-water mark across fork + exec)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
-def measure(work, units, windows, seconds, warmup):
-    """As lib/studies/bench/measure.ts: a warm-up (none when 0), then the median (min, max) of
-    timed windows, each of at least one call."""
-
-    def run_for(s):
-        start, calls = time.perf_counter(), 0
-        while True:
-            work()
-            calls += 1
-            elapsed = time.perf_counter() - start
-            if elapsed >= s:
-                return calls * units / elapsed
-
-    if warmup > 0:
-        run_for(warmup)
-    rates = sorted(run_for(seconds) for _ in range(windows))
-    return statistics.median(rates), rates[0], rates[-1]
 
 
 def serve(s, a):

@@ -1,0 +1,41 @@
+"""What every peer script shares: its peak memory and the timing of lib/studies/bench/measure.ts.
+
+Imported by the peer scripts beside it (a script's own folder is on Python's path); needs neither
+torch nor numpy.
+"""
+
+import resource
+import statistics
+import time
+
+
+def peak_rss_kib():
+    """This process's peak RSS: VmHWM (ru_maxrss is no good here: Linux carries the spawning
+    process's high-water mark across fork + exec)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def measure(work, units, windows, seconds, warmup):
+    """As lib/studies/bench/measure.ts: a warm-up (none when 0), then the median (min, max) of
+    timed windows, each of at least one call; `work` does `units` units per call."""
+
+    def run_for(s):
+        start, calls = time.perf_counter(), 0
+        while True:
+            work()
+            calls += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= s:
+                return calls * units / elapsed
+
+    if warmup > 0:
+        run_for(warmup)
+    rates = sorted(run_for(seconds) for _ in range(windows))
+    return statistics.median(rates), rates[0], rates[-1]

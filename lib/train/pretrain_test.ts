@@ -1,9 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { collectDataset } from "../data/collect.ts";
-import { type Dataset, openDataset } from "../data/reader.ts";
-import { CLEANRL_ATARI } from "../envs/make.ts";
+import { scriptedTestDataset } from "../data/collect_testing.ts";
 import { initBackend } from "../tensor/backend.ts";
 import { hasCheckpoint, loadCheckpoint } from "../tensor/checkpoint.ts";
 import { ENCODER_FILE, loadEncoder, randomEncoder } from "../models/encoder.ts";
@@ -14,19 +12,7 @@ import { PRETRAIN_PRESETS } from "./pretrain_presets.ts";
 
 await initBackend({ backend: "wasm" });
 
-let cached: Dataset | null = null;
-async function dataset(): Promise<Dataset> {
-  if (cached) return cached;
-  const dir = join(await Deno.makeTempDir(), "ds");
-  await collectDataset(dir, {
-    seed: 1,
-    policy: "scripted",
-    episodes: 2,
-    shardFrames: 4096,
-    env: CLEANRL_ATARI,
-  });
-  return (cached = await openDataset(dir));
-}
+const dataset = () => scriptedTestDataset({ seed: 1, episodes: 2 });
 
 function tiny(method: "ijepa" | "ae", steps: number): PretrainConfig {
   const smoke = PRETRAIN_PRESETS.smoke;

@@ -1,9 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { collectDataset } from "../data/collect.ts";
-import { type Dataset, openDataset } from "../data/reader.ts";
-import { CLEANRL_ATARI } from "../envs/make.ts";
+import { scriptedTestDataset } from "../data/collect_testing.ts";
 import { embedFrames, ENCODER_FILE, loadEncoder } from "../models/encoder.ts";
 import { infoNce } from "../models/stdim.ts";
 import { flattenParams } from "../nn/params.ts";
@@ -12,19 +10,12 @@ import { type StdimTrainConfig, trainStdim } from "./stdim.ts";
 
 await initBackend({ backend: "wasm" });
 
-let cached: Dataset | null = null;
-async function dataset(): Promise<Dataset> {
-  if (cached) return cached;
-  const dir = join(await Deno.makeTempDir(), "ds");
-  await collectDataset(dir, {
+const dataset = () =>
+  scriptedTestDataset({
     seed: 2,
-    policy: "scripted",
     episodes: 3,
-    shardFrames: 4096,
-    env: { ...CLEANRL_ATARI, resize: [44, 44], maxEpisodeSteps: 150 },
+    env: { resize: [44, 44], maxEpisodeSteps: 150 },
   });
-  return (cached = await openDataset(dir));
-}
 
 function tiny(steps: number): StdimTrainConfig {
   return {

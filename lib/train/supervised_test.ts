@@ -1,9 +1,6 @@
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { collectDataset } from "../data/collect.ts";
-import { type Dataset, openDataset } from "../data/reader.ts";
-import { CLEANRL_ATARI } from "../envs/make.ts";
+import { scriptedTestDataset } from "../data/collect_testing.ts";
 import { loadEncoder } from "../models/encoder.ts";
 import { flattenParams } from "../nn/params.ts";
 import { initBackend } from "../tensor/backend.ts";
@@ -11,19 +8,12 @@ import { type SupervisedConfig, trainSupervised } from "./supervised.ts";
 
 await initBackend({ backend: "wasm" });
 
-let cached: Dataset | null = null;
-async function dataset(): Promise<Dataset> {
-  if (cached) return cached;
-  const dir = join(await Deno.makeTempDir(), "ds");
-  await collectDataset(dir, {
+const dataset = () =>
+  scriptedTestDataset({
     seed: 4,
-    policy: "scripted",
     episodes: 3,
-    shardFrames: 4096,
-    env: { ...CLEANRL_ATARI, resize: [44, 44], maxEpisodeSteps: 150 },
+    env: { resize: [44, 44], maxEpisodeSteps: 150 },
   });
-  return (cached = await openDataset(dir));
-}
 
 function tiny(steps: number): SupervisedConfig {
   return {

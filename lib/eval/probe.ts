@@ -361,8 +361,9 @@ export interface RidgeRows {
   fit: number;
   /** `[n, d + 1]` in `order`. */
   design: Float64Array;
+  /** Gram matrices of the fitting rows and of all rows (their sum with the held-out rows'). */
   fitGram: Float64Array;
-  heldGram: Float64Array;
+  allGram: Float64Array;
 }
 
 /** The {@linkcode RidgeRows} of `train`'s rows, scaled by `scaling` (default: their own). */
@@ -375,6 +376,8 @@ export function ridgeRows(
   const { order, fit } = penaltySplit(n, train.groups);
   const xTr = design(x, d, scaling, order);
   const cols = d + 1;
+  const fitGram = gram(xTr.subarray(0, fit * cols), fit, cols);
+  const heldGram = gram(xTr.subarray(fit * cols), n - fit, cols);
   return {
     n,
     d,
@@ -382,8 +385,8 @@ export function ridgeRows(
     order,
     fit,
     design: xTr,
-    fitGram: gram(xTr.subarray(0, fit * cols), fit, cols),
-    heldGram: gram(xTr.subarray(fit * cols), n - fit, cols),
+    fitGram,
+    allGram: fitGram.map((v, i) => v + heldGram[i]),
   };
 }
 
@@ -415,7 +418,7 @@ export function fitRidgeProbe(train: RidgeProbeData, opts: RidgeProbeOptions = {
   const lambda = opts.lambda ?? chooseLambda(fitEq, fit, heldOut);
   const heldXty = crossProduct(heldOut.x, heldOut.y, heldOut.n, cols, m);
   const w = solveRidge({
-    xtx: shared.fitGram.map((v, i) => v + shared.heldGram[i]),
+    xtx: shared.allGram,
     xty: fitEq.xty.map((v, i) => v + heldXty[i]),
     d: cols,
     m,

@@ -180,6 +180,9 @@ export function convMM(x: tf.Tensor4D | ByteImages, w: tf.Variable, stride: numb
   const [b, h, wd] = x.shape;
   const rows = b * convOut(h, k, stride) * convOut(wd, k, stride);
   const kkc = k * k * c;
+  if (!(x instanceof tf.Tensor) && x.bytes.length !== b * h * wd * c) {
+    throw new Error(`convMM: ${x.bytes.length} bytes for ${b} images of ${h}x${wd}x${c}`);
+  }
   if (tf.getBackend() === "native") {
     // The native backend's Conv2D and both gradients cut patches in C (no JS loops).
     const xt = x instanceof tf.Tensor ? x : byteImagesTensor(x, b, h, wd, c);
@@ -191,9 +194,6 @@ export function convMM(x: tf.Tensor4D | ByteImages, w: tf.Variable, stride: numb
   const transposed = transposedCols();
   if (!(x instanceof tf.Tensor)) {
     const { bytes, scale } = x;
-    if (bytes.length !== b * h * wd * c) {
-      throw new Error(`convMM: ${bytes.length} bytes for ${b} images of ${h}x${wd}x${c}`);
-    }
     const op = tf.customGrad((wIn: tf.Tensor | tf.GradSaveFunc, save) => {
       const cols = tf.tensor2d(im2colBytes(bytes, b, h, wd, c, k, stride, scale), [rows, kkc]);
       if (transposed) {
@@ -246,9 +246,6 @@ export function convMM(x: tf.Tensor4D | ByteImages, w: tf.Variable, stride: numb
 /** uint8 images as a float tensor of their values times `scale`. */
 function byteImagesTensor(x: ByteImages, b: number, h: number, w: number, c: number): tf.Tensor4D {
   const { bytes, scale } = x;
-  if (bytes.length !== b * h * w * c) {
-    throw new Error(`convMM: ${bytes.length} bytes for ${b} images of ${h}x${w}x${c}`);
-  }
   const values = new Float32Array(bytes.length);
   for (let i = 0; i < bytes.length; i++) values[i] = bytes[i] * scale;
   return tf.tensor4d(values, [b, h, w, c]);

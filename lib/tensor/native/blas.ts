@@ -95,6 +95,12 @@ function env(name: string): string | undefined {
 }
 
 /**
+ * Why fetching into a folder failed, once per process: the kernels and the probes' LAPACK both
+ * locate the BLAS, and a second pip run would fail the same way, only slower.
+ */
+const failedFetches = new Map<string, string>();
+
+/**
  * The BLAS to open (see the module doc for the order). `fetch: false` (or `JEPA_BLAS_FETCH=0`)
  * never runs pip: the wheel is used only when already cached. `log` hears about a fetch.
  */
@@ -111,11 +117,15 @@ export function locateBlas(
       notes.push(`the ${BLAS_WHEEL.project} wheel is for Linux x86-64 only`);
     } else if (opts.fetch === false || env("JEPA_BLAS_FETCH") === "0") {
       notes.push(`${BLAS_WHEEL.project} is not in ${dir} and fetching is off`);
+    } else if (failedFetches.has(dir)) {
+      notes.push(failedFetches.get(dir)!);
     } else {
       try {
         fetchBlasWheel(dir, opts.log);
       } catch (err) {
-        notes.push(err instanceof BlasUnavailable ? err.reason : String(err));
+        const reason = err instanceof BlasUnavailable ? err.reason : String(err);
+        failedFetches.set(dir, reason);
+        notes.push(reason);
       }
     }
   }

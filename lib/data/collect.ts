@@ -18,7 +18,11 @@ export interface CollectConfig {
   seed: number;
   /** The env and its frame pipeline; stacking, episodic life and reward clipping are ignored. */
   env: EnvConfig;
-  policy: PolicyName;
+  /**
+   * The behaviour policy; a list plays its policies in turn, one whole episode each (AtariARI's
+   * mix of random and competent play, so that every state variable varies).
+   */
+  policy: PolicyName | PolicyName[];
   episodes: number;
   /** Frames per shard file. */
   shardFrames: number;
@@ -111,10 +115,20 @@ export async function collectDataset(
   const envConfig = collectionEnvConfig(config.env);
   const rng = new Rng(config.seed);
   const env = makeEnv(envConfig, rng.fork("env").uint32());
-  const base = makePolicy(config.policy, env.spec, rng.fork("policy"));
-  const policy = config.explore
-    ? withRandomSegments(base, env.spec.actionMeanings.length, rng.fork("explore"), config.explore)
-    : base;
+  // One policy keeps the RNG streams of single-policy datasets collected before mixes existed.
+  const names = typeof config.policy === "string" ? [config.policy] : config.policy;
+  if (names.length === 0) throw new Error("policy: the list of policies is empty");
+  const policies = names.map((name, i) => {
+    const base = makePolicy(
+      name,
+      env.spec,
+      rng.fork(typeof config.policy === "string" ? "policy" : `policy/${i}`),
+    );
+    const explore = typeof config.policy === "string" ? "explore" : `explore/${i}`;
+    return config.explore
+      ? withRandomSegments(base, env.spec.actionMeanings.length, rng.fork(explore), config.explore)
+      : base;
+  });
   const writer = await DatasetWriter.create(path, {
     env: env.spec.id,
     frameShape: [...env.spec.obsShape],
@@ -134,6 +148,7 @@ export async function collectDataset(
   try {
     for (let episode = 0; episode < config.episodes; episode++) {
       let { obs, info } = env.reset(rng.fork(`episode/${episode}`).uint32());
+      const policy = policies[episode % policies.length];
       let total = 0;
       for (let step = 0;; step++) {
         const action = policy(info);

@@ -58,6 +58,25 @@ Deno.test("the ball-tracking policy plays longer games than random play", async 
   assert.ok((await lengths("scripted")) > 2 * (await lengths("random")));
 });
 
+Deno.test("a list of policies plays them in turn, one whole episode each", async () => {
+  const root = await Deno.makeTempDir();
+  const summary = await collectDataset(join(root, "mix"), {
+    seed: 1,
+    policy: ["random", "scripted"],
+    episodes: 4,
+    shardFrames: 4096,
+    env,
+  });
+  const [r0, s1, r2, s3] = summary.lengths;
+  // The ball tracker keeps the ball in play far longer than random play, game after game.
+  assert.ok(s1 > 2 * r0 && s3 > 2 * r2, `lengths ${summary.lengths}`);
+  const ds = await openDataset(join(root, "mix"));
+  assert.deepEqual((ds.manifest.meta.collect as { policy: string[] }).policy, [
+    "random",
+    "scripted",
+  ]);
+});
+
 Deno.test("a failing collection leaves no dataset behind", async () => {
   const dir = join(await Deno.makeTempDir(), "ds");
   await assert.rejects(

@@ -1,0 +1,161 @@
+/**
+ * The benchmark's encoders, each made for one seed on one dataset: the untrained ones (random
+ * CNN and ViT, raw pixels), and the trained ones under `<dir>/<encoder>/` (checkpoints that
+ * resume, and `encoder.safetensors` once finished, so a resumed benchmark loads rather than
+ * retrains). Every trained method sees the same training episodes (one `valFraction` and seed).
+ *
+ * @module
+ */
+
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import type { Dataset } from "../../data/reader.ts";
+import { encoderSubject, pixelSubject, type ProbeSubject } from "../../eval/encoder_probe.ts";
+import {
+  ENCODER_FILE,
+  type FrozenEncoder,
+  loadEncoder,
+  randomEncoder,
+  saveEncoder,
+} from "../../models/encoder.ts";
+import type { OnStep } from "../../run/progress.ts";
+import { deriveSeed } from "../../tensor/rng.ts";
+import { evaluatedCheckpoint } from "../../train/loop.ts";
+import { encoderConfig, pretrain, type PretrainConfig } from "../../train/pretrain.ts";
+import { trainStdim } from "../../train/stdim.ts";
+import { trainSupervised } from "../../train/supervised.ts";
+import { trainTransitionModel, transitionFrozenEncoder } from "../../train/transition.ts";
+import type { IjepaAblation, ProbeBenchConfig } from "./presets.ts";
+import type { BenchVariable } from "./variables.ts";
+
+/** What an encoder of the benchmark is made from. */
+export interface EncoderContext {
+  cfg: ProbeBenchConfig;
+  seed: number;
+  ds: Dataset;
+  variables: BenchVariable[];
+  /** The seed's directory; trained encoders live in `<dir>/<name>/`. */
+  dir: string;
+  onStep?: OnStep;
+}
+
+/** A made encoder: what the probes read, and its training steps (0 when untrained). */
+export interface MadeEncoder {
+  subject: ProbeSubject;
+  steps: number;
+  /** Seconds spent training in this call (0 when loaded or untrained). */
+  seconds: number;
+}
+
+/** The I-JEPA config of an ablation row: the recipe with the ablation's changes. */
+export function ablatedIjepa(base: PretrainConfig, a: IjepaAblation): PretrainConfig {
+  return {
+    ...base,
+    encoder: { ...base.encoder, patch: a.patch ?? base.encoder.patch },
+    predictor: { ...base.predictor, width: a.predictorWidth ?? base.predictor.width },
+    masks: { ...base.masks, motionTargets: a.motionTargets ?? base.masks.motionTargets },
+    train: {
+      ...base.train,
+      steps: a.steps ?? base.train.steps,
+      lr: a.lr ?? base.train.lr,
+      ema: a.ema ?? base.train.ema,
+    },
+  };
+}
+
+/** The benchmark's names of the I-JEPA rows: the recipe, then `ijepa:<ablation>` each. */
+export function ijepaRows(cfg: ProbeBenchConfig): string[] {
+  return ["ijepa", ...cfg.ablations.map((a) => `ijepa:${a.name}`)];
+}
+
+/**
+ * Makes (or loads, when finished before) the encoder `name` for one seed; `name` is one of
+ * `BENCH_ENCODERS` other than `majority`, or an `ijepa:<ablation>` row.
+ */
+export async function makeEncoder(name: string, ctx: EncoderContext): Promise<MadeEncoder> {
+  const { cfg, seed, ds } = ctx;
+  const [h, w, c] = ds.frameShape;
+  const channels = c * cfg.stack;
+  const untrained = (subject: ProbeSubject) => ({ subject, steps: 0, seconds: 0 });
+  if (name === "pixels") {
+    return untrained(pixelSubject(ds.frameShape, cfg.stack, cfg.ijepa.encoder.patch));
+  }
+  if (name === "random-cnn") {
+    const enc = randomEncoder(
+      { arch: "cnn", imageSize: [h, w], channels, features: cfg.cnnFeatures },
+      deriveSeed(seed, name),
+    );
+    return untrained(encoderSubject({ ...enc, name }));
+  }
+  if (name === "random-vit") {
+    const enc = randomEncoder(
+      encoderConfig(pretrainConfig(cfg.ijepa, ctx), ds.frameShape),
+      deriveSeed(seed, name),
+    );
+    return untrained(encoderSubject({ ...enc, name }));
+  }
+  const dir = join(ctx.dir, name.replace(":", "-"));
+  const finished = join(dir, ENCODER_FILE);
+  if (existsSync(finished)) {
+    const { encoder, record } = loadEncoder(finished);
+    return { subject: encoderSubject({ ...encoder, name }), steps: record.step, seconds: 0 };
+  }
+  const start = performance.now();
+  const { encoder, steps, source } = await train(name, ctx, join(dir, "checkpoints"));
+  await saveEncoder(dir, { ...encoder, name }, { step: steps, source });
+  return {
+    subject: encoderSubject({ ...encoder, name }),
+    steps,
+    seconds: (performance.now() - start) / 1000,
+  };
+}
+
+/** A method's config with the benchmark's seed, stack and split. */
+function pretrainConfig(base: PretrainConfig, ctx: EncoderContext): PretrainConfig {
+  return { ...base, seed: ctx.seed, stack: ctx.cfg.stack, valFraction: ctx.cfg.valFraction };
+}
+
+async function train(
+  name: string,
+  ctx: EncoderContext,
+  checkpointDir: string,
+): Promise<{ encoder: FrozenEncoder; steps: number; source: Record<string, unknown> }> {
+  const { cfg, seed, ds, onStep } = ctx;
+  const opts = { checkpointDir, resume: true };
+  const hooks = { onStep };
+  const common = { seed, stack: cfg.stack, valFraction: cfg.valFraction };
+  if (name === "ae" || name === "vjepa" || name === "ijepa" || name.startsWith("ijepa:")) {
+    let base = name === "ae" ? cfg.ae : name === "vjepa" ? cfg.vjepa : cfg.ijepa;
+    if (name.startsWith("ijepa:")) {
+      const ablation = cfg.ablations.find((a) => `ijepa:${a.name}` === name);
+      if (!ablation) throw new Error(`probe-bench: no I-JEPA ablation '${name.slice(6)}'`);
+      base = ablatedIjepa(cfg.ijepa, ablation);
+    }
+    const config = pretrainConfig(base, ctx);
+    await pretrain(config, ds, opts, hooks);
+    // Under early stopping the best checkpoint's encoder, as every study evaluates it.
+    const { encoder, record } = loadEncoder(evaluatedCheckpoint(checkpointDir));
+    return { encoder, steps: record.step, source: { method: config.method, config } };
+  }
+  if (name === "vicreg") {
+    const config = { ...cfg.vicreg, ...common };
+    const { model, result } = await trainTransitionModel(config, "vicreg", ds, opts, hooks);
+    return {
+      encoder: transitionFrozenEncoder(model),
+      steps: result.steps,
+      source: { method: "vicreg", config },
+    };
+  }
+  if (name === "stdim") {
+    const config = { ...common, features: cfg.cnnFeatures, train: cfg.stdim };
+    const { encoder, result } = await trainStdim(config, ds, opts, hooks);
+    return { encoder, steps: result.steps, source: { method: "stdim", config } };
+  }
+  if (name === "supervised") {
+    const targets = ctx.variables.map((v) => ({ key: v.key, when: v.when }));
+    const config = { ...common, features: cfg.cnnFeatures, targets, train: cfg.supervised };
+    const { encoder, result } = await trainSupervised(config, ds, opts, hooks);
+    return { encoder, steps: result.steps, source: { method: "supervised", config } };
+  }
+  throw new Error(`probe-bench: unknown encoder '${name}'`);
+}

@@ -1,0 +1,289 @@
+/**
+ * The probe benchmark's report: per encoder and feature set, each variable's F1 and the
+ * category and overall means (AtariARI's table) as mean ± std over seeds, R^2 beside them, the
+ * pooled output's effective rank, the issue's goals checked in words, and one figure.
+ *
+ * @module
+ */
+
+import { writeFileAtomic } from "../../run/atomic.ts";
+import type { RunDir } from "../../run/run_dir.ts";
+import { Plot, plotToSvg } from "../../viz/plot.ts";
+import type { ProbeBenchConfig } from "./presets.ts";
+import type { BenchRow, EncoderRow } from "./study.ts";
+
+/** Mean, sample std and count of finite values. */
+export interface Spread {
+  mean: number;
+  std: number;
+  n: number;
+}
+
+/** {@linkcode Spread} of the finite values of `xs` (NaN mean when there are none). */
+export function spread(xs: (number | null)[]): Spread {
+  const v = xs.filter((x): x is number => typeof x === "number" && Number.isFinite(x));
+  const n = v.length;
+  const mean = n ? v.reduce((a, b) => a + b, 0) / n : NaN;
+  const std = n > 1 ? Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1)) : 0;
+  return { mean, std, n };
+}
+
+/** One encoder's summary on one feature set: per seed, then over seeds. */
+export interface EncoderSummary {
+  encoder: string;
+  features: string;
+  /** Per variable, F1 and R^2 over seeds. */
+  f1: Record<string, Spread>;
+  r2: Record<string, Spread>;
+  /** Per category, the mean F1 of its variables, over seeds. */
+  categories: Record<string, Spread>;
+  /** The mean F1 over variables (AtariARI's overall), over seeds; and the same for R^2. */
+  overall: Spread;
+  overallR2: Spread;
+}
+
+/** Summaries of every (encoder, features) in `rows`; majority rows join every feature set. */
+export function summarize(rows: BenchRow[]): EncoderSummary[] {
+  const features = [...new Set(rows.map((r) => r.features))].filter((f) => f !== "none");
+  const encoders = [...new Set(rows.map((r) => r.encoder))];
+  const seeds = [...new Set(rows.map((r) => r.seed))];
+  const out: EncoderSummary[] = [];
+  for (const f of features) {
+    for (const encoder of encoders) {
+      const mine = rows.filter((r) =>
+        r.encoder === encoder && (r.features === f || r.features === "none")
+      );
+      if (mine.length === 0) continue;
+      const variables = [...new Set(mine.map((r) => r.variable))];
+      const categories = [...new Set(mine.map((r) => r.category))];
+      const perSeed = (pick: (rs: BenchRow[]) => number) =>
+        spread(seeds.map((s) => pick(mine.filter((r) => r.seed === s))));
+      const avg = (rs: BenchRow[], key: "f1" | "r2") => spread(rs.map((r) => r[key])).mean;
+      out.push({
+        encoder,
+        features: f,
+        f1: Object.fromEntries(
+          variables.map((v) => [v, spread(mine.filter((r) => r.variable === v).map((r) => r.f1))]),
+        ),
+        r2: Object.fromEntries(
+          variables.map((v) => [v, spread(mine.filter((r) => r.variable === v).map((r) => r.r2))]),
+        ),
+        categories: Object.fromEntries(
+          categories.map((
+            c,
+          ) => [c, perSeed((rs) => avg(rs.filter((r) => r.category === c), "f1"))]),
+        ),
+        overall: perSeed((rs) => avg(rs, "f1")),
+        overallR2: perSeed((rs) => avg(rs, "r2")),
+      });
+    }
+  }
+  return out;
+}
+
+function pm(s: Spread | undefined, digits = 3): string {
+  if (!s || !Number.isFinite(s.mean)) return "n/a";
+  return s.n > 1 ? `${s.mean.toFixed(digits)} ± ${s.std.toFixed(digits)}` : s.mean.toFixed(digits);
+}
+
+/** The goals of the benchmark, each a sentence with the numbers (pooled features unless named). */
+export function goalLines(summaries: EncoderSummary[], encoders: EncoderRow[]): string[] {
+  const lines: string[] = [];
+  for (const f of new Set(summaries.map((s) => s.features))) {
+    const get = (e: string) => summaries.find((s) => s.encoder === e && s.features === f);
+    const ij = get("ijepa");
+    if (!ij) continue;
+    const cmp = (other: string, margin = 0) => {
+      const o = get(other);
+      if (!o) return `${other}: not run`;
+      const d = ij.overall.mean - o.overall.mean;
+      const ok = d > margin;
+      return `${ok ? "met" : "NOT met"}: I-JEPA ${ij.overall.mean.toFixed(3)} vs ${other} ${
+        o.overall.mean.toFixed(3)
+      } (difference ${d >= 0 ? "+" : ""}${d.toFixed(3)}${margin ? `, needed > ${margin}` : ""})`;
+    };
+    lines.push(`- ${f} features, overall F1 above ST-DIM: ${cmp("stdim")}`);
+    lines.push(
+      `- ${f} features, overall F1 at least 0.2 above the random-init ViT: ${
+        cmp("random-vit", 0.2)
+      }`,
+    );
+    const px = get("pixels");
+    for (const v of ["ballX", "ballY"]) {
+      if (!px || !ij.f1[v]) continue;
+      const d = ij.f1[v].mean - px.f1[v].mean;
+      lines.push(
+        `- ${f} features, ${v} F1 above raw pixels: ${d > 0 ? "met" : "NOT met"}: ` +
+          `I-JEPA ${ij.f1[v].mean.toFixed(3)} vs pixels ${px.f1[v].mean.toFixed(3)}`,
+      );
+    }
+    const rnd = get("random-vit");
+    for (const e of ["vjepa", "vicreg"]) {
+      const s = get(e);
+      if (!s || !rnd) continue;
+      const below = Object.keys(s.f1).filter((v) =>
+        /X$|Y$/.test(v) && !(s.f1[v].mean > rnd.f1[v].mean)
+      );
+      lines.push(
+        `- ${f} features, ${e} above random-init on every position variable: ` +
+          (below.length ? `NOT met (not above on ${below.join(", ")})` : "met"),
+      );
+    }
+  }
+  const jepas = [...new Set(encoders.map((e) => e.encoder))].filter((e) =>
+    /^(ijepa|vjepa|vicreg)/.test(e)
+  );
+  for (const e of jepas) {
+    const mine = encoders.filter((r) => r.encoder === e);
+    const share = spread(mine.map((r) => r.effectiveRank / r.width));
+    lines.push(
+      `- effective rank of ${e}'s pooled output >= 30% of its width: ${
+        share.mean >= 0.3 ? "met" : "NOT met"
+      } ` +
+        `(${(100 * share.mean).toFixed(1)}% of ${mine[0].width})`,
+    );
+  }
+  return lines;
+}
+
+/** The markdown report. */
+export function benchMarkdown(
+  cfg: ProbeBenchConfig,
+  rows: BenchRow[],
+  encoders: EncoderRow[],
+  opts: { preset?: string; frames: number[] },
+): string {
+  const summaries = summarize(rows);
+  const variables = [...new Set(rows.map((r) => r.variable))];
+  const atariari = Object.fromEntries(rows.map((r) => [r.variable, r.atariari]));
+  const categories = [...new Set(rows.map((r) => r.category))];
+  const rank = (e: string) =>
+    spread(encoders.filter((r) => r.encoder === e).map((r) => r.effectiveRank));
+  const width = (e: string) => encoders.find((r) => r.encoder === e)?.width;
+  const out = [
+    `# Probe benchmark (AtariARI protocol) on ${cfg.env}`,
+    "",
+    `Seeds ${cfg.seeds.join(", ")}${
+      opts.preset ? ` (preset \`${opts.preset}\`)` : ""
+    }; per seed one dataset of ` +
+    `${cfg.data.episodes} games played in turn by ${cfg.data.policies.join(" and ")} ` +
+    `(${opts.frames.join(", ")} frames)` +
+    (cfg.data.explore
+      ? `, random action segments started with probability ${cfg.data.explore.prob} per step`
+      : "") +
+    `; ${
+      Math.round(100 * cfg.valFraction)
+    }% of the games held out for the probes' test rows and never trained on. ` +
+    `Probes read ${cfg.probe.rows} frame stacks of ${cfg.stack} from each side. F1: a linear softmax classifier per ` +
+    `variable, one class per value, support-weighted F1 on the held-out rows (AtariARI). R^2: ridge regression on the ` +
+    `same rows. Cells are mean ± std over seeds.`,
+    "",
+  ];
+  for (const f of new Set(summaries.map((s) => s.features))) {
+    const mine = summaries.filter((s) => s.features === f);
+    out.push(`## F1 per variable, ${f} features`, "");
+    out.push(
+      `| encoder | ${variables.map((v) => `${v} (${atariari[v]})`).join(" | ")} | ${
+        categories.join(" | ")
+      } | **overall F1** | overall R^2 |`,
+    );
+    out.push(
+      `|---|${variables.map(() => "---:").join("|")}|${
+        categories.map(() => "---:").join("|")
+      }|---:|---:|`,
+    );
+    for (const s of mine) {
+      out.push(
+        `| ${s.encoder} | ${variables.map((v) => pm(s.f1[v])).join(" | ")} | ${
+          categories.map((c) => pm(s.categories[c])).join(" | ")
+        } | **${pm(s.overall)}** | ${pm(s.overallR2)} |`,
+      );
+    }
+    out.push("");
+  }
+  out.push("## Effective rank of the pooled output (held-out rows) and training", "");
+  out.push("| encoder | width | effective rank | share of width | steps | training s (per seed) |");
+  out.push("|---|---:|---:|---:|---:|---:|");
+  for (const e of [...new Set(encoders.map((r) => r.encoder))]) {
+    const mine = encoders.filter((r) => r.encoder === e);
+    const r = rank(e);
+    const secs = mine.map((m) => m.seconds).filter((s) => s > 0);
+    out.push(
+      `| ${e} | ${width(e)} | ${pm(r, 1)} | ${(100 * r.mean / width(e)!).toFixed(1)}% | ${
+        mine[0].steps
+      } | ${secs.length ? secs.map((s) => s.toFixed(0)).join(", ") : "-"} |`,
+    );
+  }
+  out.push("", "## Goals", "", ...goalLines(summaries, encoders), "");
+  out.push("![overall F1 per encoder](figures/probe_bench_f1.svg)", "");
+  return out.join("\n");
+}
+
+/** Overall F1 per encoder (bars: mean over seeds; dots: seeds), one panel per feature set. */
+export function benchFigureSvg(rows: BenchRow[], env: string): string {
+  const summaries = summarize(rows);
+  const seedPoints = [] as { encoder: string; features: string; seed: number; f1: number }[];
+  for (const s of summaries) {
+    for (const seed of new Set(rows.map((r) => r.seed))) {
+      const rs = rows.filter((r) =>
+        r.encoder === s.encoder && r.seed === seed &&
+        (r.features === s.features || r.features === "none")
+      );
+      const v = spread(rs.map((r) => r.f1));
+      if (v.n) seedPoints.push({ encoder: s.encoder, features: s.features, seed, f1: v.mean });
+    }
+  }
+  const bars = summaries.map((s) => ({
+    encoder: s.encoder,
+    features: s.features,
+    f1: s.overall.mean,
+  }));
+  const order = [...new Set(summaries.map((s) => s.encoder))];
+  return plotToSvg({
+    title: `Probe benchmark on ${env}: overall F1 (mean over variables) on held-out games`,
+    subtitle: "bars: mean over seeds; dots: each seed",
+    width: 820,
+    height: 90 + 22 * order.length * new Set(bars.map((b) => b.features)).size,
+    marginLeft: 110,
+    x: { domain: [0, 1], grid: true, label: "F1" },
+    y: { domain: order, label: null },
+    fy: { label: null },
+    facet: { data: bars, y: "features", marginRight: 60 },
+    marks: [
+      Plot.barX(bars, { y: "encoder", x: "f1", fy: "features", fill: "#9ab" }),
+      Plot.dot(seedPoints, { y: "encoder", x: "f1", fy: "features", r: 2.5, fill: "black" }),
+    ],
+  });
+}
+
+/** Writes `probe-bench.json`, `PROBE_BENCH.md` and the figure into the run; returns the markdown. */
+export async function writeBenchReport(
+  run: RunDir,
+  cfg: ProbeBenchConfig,
+  result: { rows: BenchRow[]; encoders: EncoderRow[] },
+  opts: { preset?: string; frames: number[] },
+): Promise<string> {
+  const md = benchMarkdown(cfg, result.rows, result.encoders, opts);
+  await writeFileAtomic(
+    run.path("probe-bench.json"),
+    JSON.stringify(
+      {
+        env: cfg.env,
+        seeds: cfg.seeds,
+        preset: opts.preset ?? null,
+        frames: opts.frames,
+        rows: result.rows,
+        encoders: result.encoders,
+        summary: summarize(result.rows),
+      },
+      null,
+      1,
+    ) + "\n",
+  );
+  await writeFileAtomic(
+    run.path("figures", "probe_bench_f1.svg"),
+    benchFigureSvg(result.rows, cfg.env),
+  );
+  await writeFileAtomic(run.path("PROBE_BENCH.md"), md);
+  return md;
+}

@@ -1,0 +1,254 @@
+/**
+ * The probe benchmark (AtariARI's protocol, Anand et al. 2019) run into a run directory: per
+ * seed, one dataset of mixed play, every encoder made on its training episodes
+ * (`encoders.ts`), and each probed on the held-out episodes with a linear classifier per state
+ * variable (F1, AtariARI's measure) and a ridge regression (R^2, ours) on the same rows.
+ *
+ * Files: `<run>/seed-<s>/<encoder>/` (checkpoints and the finished encoder),
+ * `<run>/seed-<s>/rows/<encoder>.json` (that encoder's rows, written atomically: a resumed run
+ * skips what is there), and at the end `probe-bench.json`, `PROBE_BENCH.md` and
+ * `figures/probe_bench_f1.svg` (`report.ts`).
+ *
+ * @module
+ */
+
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { classifierF1s, valueF1 } from "../../eval/classifier.ts";
+import { collapseStats } from "../../eval/collapse.ts";
+import { probeSplits, probeStacks } from "../../eval/encoder_probe.ts";
+import { type ProbeData, probeRows, r2Score, runProbes } from "../../eval/probe.ts";
+import { splitEpisodes } from "../../data/batches.ts";
+import type { Dataset } from "../../data/reader.ts";
+import { writeFileAtomic } from "../../run/atomic.ts";
+import type { OnStep } from "../../run/progress.ts";
+import type { RunDir } from "../../run/run_dir.ts";
+import { ijepaRows, makeEncoder } from "./encoders.ts";
+import type { ProbeBenchConfig } from "./presets.ts";
+import { type BenchVariable, benchVariables, checkStateKeys, probeVariable } from "./variables.ts";
+
+/** One probe result: an encoder's F1 and R^2 for one variable on one seed's held-out episodes. */
+export interface BenchRow {
+  env: string;
+  seed: number;
+  encoder: string;
+  /** `pooled`, `grid`, or `none` for the majority class (which reads no features). */
+  features: string;
+  variable: string;
+  atariari: string;
+  category: string;
+  f1: number;
+  r2: number;
+  trainRows: number;
+  testRows: number;
+}
+
+/** An encoder's collapse statistics (pooled output on the held-out rows) and its training. */
+export interface EncoderRow {
+  env: string;
+  seed: number;
+  encoder: string;
+  width: number;
+  effectiveRank: number;
+  stdMean: number;
+  steps: number;
+  /** Seconds of training (0 for untrained encoders, and for ones loaded on resume). */
+  seconds: number;
+}
+
+/** The rows of one encoder on one seed, as stored in `rows/<encoder>.json`. */
+interface StoredRows {
+  rows: BenchRow[];
+  encoder: EncoderRow | null;
+}
+
+/** What the benchmark reports as it goes. */
+export interface ProbeBenchHooks {
+  log?(line: string): void;
+  /** Each training step (loop `<seed>/<encoder>`) and each encoder probed (loop `probe-bench`). */
+  onStep?: OnStep;
+}
+
+/** Where each seed's dataset comes from: opened or collected for that seed. */
+export type DatasetForSeed = (seed: number) => Promise<Dataset>;
+
+/** The rows of every seed and encoder (made, probed, or read back from an earlier session). */
+export async function runProbeBench(
+  run: RunDir,
+  cfg: ProbeBenchConfig,
+  datasetFor: DatasetForSeed,
+  hooks: ProbeBenchHooks = {},
+): Promise<{ rows: BenchRow[]; encoders: EncoderRow[] }> {
+  const variables = benchVariables(cfg.env);
+  const names = cfg.encoders.flatMap((e) => (e === "ijepa" ? ijepaRows(cfg) : [e]));
+  const rows: BenchRow[] = [];
+  const encoders: EncoderRow[] = [];
+  let done = 0;
+  for (const seed of cfg.seeds) {
+    const ds = await datasetFor(seed);
+    checkStateKeys(ds.path, ds.manifest.stateKeys, variables);
+    for (const name of names) {
+      const file = run.path(`seed-${seed}`, "rows", `${name.replace(":", "-")}.json`);
+      let stored: StoredRows;
+      if (existsSync(file)) {
+        stored = JSON.parse(readFileSync(file, "utf8"));
+      } else {
+        stored = name === "majority"
+          ? { rows: majorityRows(cfg, seed, ds, variables), encoder: null }
+          : await probeOne(name, { cfg, seed, ds, variables, run, hooks });
+        await writeFileAtomic(file, JSON.stringify(stored) + "\n");
+      }
+      rows.push(...stored.rows);
+      if (stored.encoder) encoders.push(stored.encoder);
+      hooks.onStep?.({
+        loop: "probe-bench",
+        step: ++done,
+        total: names.length * cfg.seeds.length,
+        values: {},
+      });
+    }
+  }
+  return { rows, encoders };
+}
+
+/** Makes one encoder and probes it on every feature set. */
+async function probeOne(
+  name: string,
+  ctx: {
+    cfg: ProbeBenchConfig;
+    seed: number;
+    ds: Dataset;
+    variables: BenchVariable[];
+    run: RunDir;
+    hooks: ProbeBenchHooks;
+  },
+): Promise<StoredRows> {
+  const { cfg, seed, ds, variables, run, hooks } = ctx;
+  const made = await makeEncoder(name, {
+    cfg,
+    seed,
+    ds,
+    variables,
+    dir: run.path(`seed-${seed}`, "encoders"),
+    onStep: hooks.onStep && ((e) => hooks.onStep!({ ...e, loop: `s${seed} ${name}` })),
+  });
+  if (made.seconds > 0) {
+    run.log(`seed ${seed}: ${name} trained ${made.steps} steps in ${made.seconds.toFixed(0)} s`);
+  }
+  const rows: BenchRow[] = [];
+  let encoder: EncoderRow | null = null;
+  const probeVars = variables.map(probeVariable);
+  for (const features of cfg.probe.features) {
+    const t0 = performance.now();
+    const [train, test] = probeSplits(made.subject, ds, {
+      stack: cfg.stack,
+      valFraction: cfg.valFraction,
+      seed,
+      maxRows: cfg.probe.rows,
+      features,
+      gridComponents: cfg.probe.gridComponents,
+    });
+    const ridge = runProbes(train, test, probeVars);
+    const f1 = classifierF1s(train, test, probeVars, {
+      seed,
+      epochs: cfg.probe.epochs,
+      patience: cfg.probe.patience,
+    });
+    for (const v of variables) {
+      const r = ridge.find((p) => p.variable === v.key)!;
+      rows.push(
+        row(cfg, seed, name, features, v, {
+          f1: f1[v.key],
+          r2: r.r2,
+          train: r.trainRows,
+          test: r.testRows,
+        }),
+      );
+    }
+    if (features === "pooled") {
+      const stats = collapseStats(test.x, test.n, test.d);
+      encoder = {
+        env: cfg.env,
+        seed,
+        encoder: name,
+        width: test.d,
+        ...stats,
+        steps: made.steps,
+        seconds: made.seconds,
+      };
+    }
+    run.log(
+      `seed ${seed}: ${name} ${features} probed in ${
+        ((performance.now() - t0) / 1000).toFixed(0)
+      } s, ` +
+        `mean F1 ${mean(rows.filter((r) => r.features === features).map((r) => r.f1)).toFixed(3)}`,
+    );
+  }
+  return { rows, encoder };
+}
+
+/**
+ * The majority-class baseline: every test row predicted as the most frequent training value
+ * (F1), or as the training mean (R^2), on the same sampled rows as every encoder's probe.
+ */
+function majorityRows(
+  cfg: ProbeBenchConfig,
+  seed: number,
+  ds: Dataset,
+  variables: BenchVariable[],
+): BenchRow[] {
+  const { train, val } = splitEpisodes(ds, { valFraction: cfg.valFraction, seed });
+  const opts = { stack: cfg.stack, seed, maxRows: cfg.probe.rows };
+  const [tr, te] = [train, val].map((eps) => {
+    const s = probeStacks(ds, eps, opts);
+    return { x: new Float32Array(0), n: s.n, d: 0, state: s.state } as ProbeData;
+  });
+  return variables.map((v) => {
+    const pv = probeVariable(v);
+    const trainValues = probeRows(tr, pv).map((i) => tr.state[v.key][i]);
+    const truth = probeRows(te, pv).map((i) => te.state[v.key][i]);
+    const counts = new Map<number, number>();
+    for (const x of trainValues) counts.set(x, (counts.get(x) ?? 0) + 1);
+    const mode = [...counts].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]?.[0] ?? NaN;
+    const avg = mean(trainValues);
+    const ok = trainValues.length >= 2 && truth.length >= 2;
+    return row(cfg, seed, "majority", "none", v, {
+      f1: ok ? valueF1(truth, truth.map(() => mode)) : NaN,
+      r2: ok ? r2Score(truth, truth.map(() => avg)) : NaN,
+      train: trainValues.length,
+      test: truth.length,
+    });
+  });
+}
+
+function row(
+  cfg: ProbeBenchConfig,
+  seed: number,
+  encoder: string,
+  features: string,
+  v: BenchVariable,
+  r: { f1: number; r2: number; train: number; test: number },
+): BenchRow {
+  return {
+    env: cfg.env,
+    seed,
+    encoder,
+    features,
+    variable: v.key,
+    atariari: v.atariari,
+    category: v.category,
+    f1: r.f1,
+    r2: r.r2,
+    trainRows: r.train,
+    testRows: r.test,
+  };
+}
+
+function mean(xs: number[]): number {
+  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
+}
+
+/** Where a seed's rows live (for tests and notebooks that read one encoder's rows). */
+export function rowsFile(runDir: string, seed: number, encoder: string): string {
+  return join(runDir, `seed-${seed}`, "rows", `${encoder.replace(":", "-")}.json`);
+}

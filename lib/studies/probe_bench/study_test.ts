@@ -1,0 +1,148 @@
+import assert from "node:assert/strict";
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { collectDataset } from "../../data/collect.ts";
+import { type Dataset, openDataset } from "../../data/reader.ts";
+import { CLEANRL_ATARI } from "../../envs/make.ts";
+import { RunDir } from "../../run/run_dir.ts";
+import { initBackend } from "../../tensor/backend.ts";
+import {
+  type BenchRow,
+  benchVariables,
+  checkBenchConfig,
+  PROBE_BENCH_PRESETS,
+  type ProbeBenchConfig,
+  rowsFile,
+  runProbeBench,
+  summarize,
+  writeBenchReport,
+} from "./mod.ts";
+
+await initBackend({ backend: "cpu" });
+
+const cfg: ProbeBenchConfig = {
+  ...PROBE_BENCH_PRESETS.smoke,
+  encoders: ["majority", "random-cnn", "pixels", "stdim"],
+  stdim: { ...PROBE_BENCH_PRESETS.smoke.stdim, steps: 6, checkpointEvery: 3 },
+  probe: { ...PROBE_BENCH_PRESETS.smoke.probe, rows: 200, epochs: 10 },
+};
+
+const datasets = new Map<string, Promise<Dataset>>();
+function mixedPlay(game: string): Promise<Dataset> {
+  if (!datasets.has(game)) {
+    datasets.set(
+      game,
+      (async () => {
+        const dir = join(await Deno.makeTempDir(), "ds");
+        await collectDataset(dir, {
+          seed: 0,
+          policy: ["random", "scripted"],
+          episodes: 4,
+          shardFrames: 4096,
+          env: { ...CLEANRL_ATARI, id: `native:${game}` },
+        });
+        return openDataset(dir);
+      })(),
+    );
+  }
+  return datasets.get(game)!;
+}
+
+async function bench(dir: string, resume = false) {
+  const run = await RunDir.open({ task: "probe-bench", config: cfg, dir, resume });
+  return runProbeBench(run, cfg, () => mixedPlay("breakout"));
+}
+
+const json = (rows: BenchRow[]) => JSON.parse(JSON.stringify(rows));
+
+Deno.test("the probe benchmark is repeatable, resumes to the same rows, and beats chance", async () => {
+  const root = await Deno.makeTempDir();
+  const a = await bench(join(root, "a"));
+  const b = await bench(join(root, "b"));
+  assert.deepEqual(json(a.rows), json(b.rows));
+  // Every encoder has one row per variable (majority: no features; the others: pooled).
+  const vars = benchVariables(cfg.env).length;
+  assert.equal(a.rows.length, 4 * vars);
+  assert.equal(a.encoders.length, 3);
+  // A killed run: ST-DIM's finished encoder and rows gone, its checkpoint left; resuming ends
+  // with the rows an uninterrupted run wrote.
+  rmSync(rowsFile(join(root, "a"), 0, "stdim"));
+  rmSync(join(root, "a", "seed-0", "encoders", "stdim", "encoder.safetensors"));
+  const resumed = await bench(join(root, "a"), true);
+  assert.deepEqual(json(resumed.rows), json(a.rows));
+  const f1 = (encoder: string, variable: string) =>
+    a.rows.find((r) => r.encoder === encoder && r.variable === variable)!.f1;
+  // Raw pixels read the bricks left (one class per count) better than the most common count.
+  const pixels = a.rows.find((r) => r.encoder === "pixels" && r.variable === "bricksRemaining")!;
+  assert.ok(pixels.f1 > f1("majority", "bricksRemaining") + 0.05, `pixels F1 ${pixels.f1}`);
+  assert.ok(pixels.r2 > 0.5, `pixels R^2 ${pixels.r2}`);
+  // The report names every encoder and writes its files.
+  const run = await RunDir.open({
+    task: "probe-bench",
+    config: cfg,
+    dir: join(root, "a"),
+    resume: true,
+  });
+  const md = await writeBenchReport(run, cfg, a, { frames: [1] });
+  for (const e of ["majority", "random-cnn", "pixels", "stdim"]) {
+    assert.match(md, new RegExp(`\\| ${e} \\|`));
+  }
+  assert.ok(existsSync(join(root, "a", "figures", "probe_bench_f1.svg")));
+  const stored = JSON.parse(readFileSync(join(root, "a", "probe-bench.json"), "utf8"));
+  assert.equal(stored.rows.length, a.rows.length);
+});
+
+Deno.test("a dataset without the game's labels is an error naming it and the missing state", async () => {
+  const pong = await mixedPlay("pong");
+  const run = await RunDir.open({
+    task: "probe-bench",
+    config: cfg,
+    dir: join(await Deno.makeTempDir(), "r"),
+  });
+  await assert.rejects(
+    runProbeBench(run, cfg, () => Promise.resolve(pong)),
+    (err: Error) =>
+      err.message.includes(pong.path) && /no ground-truth state 'paddleX'/.test(err.message),
+  );
+  assert.throws(
+    () => benchVariables("ale:tetris"),
+    /no benchmark variables for 'ale:tetris' \(games: breakout, pong\)/,
+  );
+});
+
+Deno.test("summaries average variables per seed, then give mean and std over seeds", () => {
+  const row = (seed: number, variable: string, category: string, f1: number): BenchRow => ({
+    env: "native:breakout",
+    seed,
+    encoder: "e",
+    features: "pooled",
+    variable,
+    atariari: variable,
+    category,
+    f1,
+    r2: 0,
+    trainRows: 1,
+    testRows: 1,
+  });
+  const rows = [
+    row(0, "a", "agent", 0.2),
+    row(0, "b", "score", 0.4),
+    row(1, "a", "agent", 0.4),
+    row(1, "b", "score", 0.6),
+  ];
+  const [s] = summarize(rows);
+  assert.ok(Math.abs(s.overall.mean - 0.4) < 1e-12);
+  assert.ok(Math.abs(s.overall.std - Math.SQRT1_2 * 0.2) < 1e-12);
+  assert.ok(Math.abs(s.categories.agent.mean - 0.3) < 1e-12);
+  assert.equal(s.f1.b.n, 2);
+});
+
+Deno.test("a config with an unknown encoder or a repeated ablation name is refused by name", () => {
+  assert.throws(
+    () => checkBenchConfig({ ...cfg, encoders: ["ijepa", "simclr" as "ijepa"] }),
+    /unknown encoder 'simclr'/,
+  );
+  const a = { name: "ema", ema: [0.999, 1] as [number, number] };
+  assert.throws(() => checkBenchConfig({ ...cfg, ablations: [a, a] }), /'ema' is used twice/);
+  checkBenchConfig(PROBE_BENCH_PRESETS.small);
+});

@@ -1,0 +1,89 @@
+/**
+ * The state variables of the probe benchmark, per game, as AtariARI names and groups them
+ * (Anand et al. 2019, `atariari/benchmark/ram_annotations.py` and its category table), read from
+ * our ground truth: the native games' `state()`, or on `ale:` games the same keys decoded from RAM
+ * at AtariARI's addresses (`lib/envs/ale_state.ts`). Every value is an integer number of pixels
+ * or points, so each distinct value is one class of the classifier probe, as each RAM byte value
+ * is one class in AtariARI.
+ *
+ * Differences from AtariARI, named where they show: Breakout's "blocks hit count" is read as the
+ * bricks remaining (the same classes, mirrored); its 30-byte brick bit map is not probed (the
+ * native game's state has no per-brick bits); Pong's paddle x positions are constant in our state
+ * (they are fixed columns) and are left out.
+ *
+ * @module
+ */
+
+import type { ProbeVariable } from "../../eval/probe.ts";
+
+/** AtariARI's variable categories. */
+export type VariableCategory = "agent" | "small object" | "other object" | "score" | "misc";
+
+/** A benchmark variable: the state key, AtariARI's name and category, and where it is defined. */
+export interface BenchVariable {
+  /** The ground-truth state key. */
+  key: string;
+  /** AtariARI's name for it. */
+  atariari: string;
+  category: VariableCategory;
+  /** A state key that must be positive for the variable to be defined (the ball in play). */
+  when?: string;
+}
+
+const BREAKOUT: BenchVariable[] = [
+  { key: "paddleX", atariari: "player_x", category: "agent" },
+  { key: "ballX", atariari: "ball_x", category: "small object", when: "ballVisible" },
+  { key: "ballY", atariari: "ball_y", category: "small object", when: "ballVisible" },
+  { key: "bricksRemaining", atariari: "blocks_hit_count", category: "misc" },
+  { key: "score", atariari: "score", category: "score" },
+];
+
+const PONG: BenchVariable[] = [
+  { key: "playerY", atariari: "player_y", category: "agent" },
+  { key: "enemyY", atariari: "enemy_y", category: "other object" },
+  { key: "ballX", atariari: "ball_x", category: "small object", when: "ballVisible" },
+  { key: "ballY", atariari: "ball_y", category: "small object", when: "ballVisible" },
+  { key: "playerScore", atariari: "player_score", category: "score" },
+  { key: "enemyScore", atariari: "enemy_score", category: "score" },
+];
+
+const GAMES: Record<string, BenchVariable[]> = { breakout: BREAKOUT, pong: PONG };
+
+/** The games the benchmark has variables for. */
+export const BENCH_GAMES = Object.keys(GAMES);
+
+/**
+ * The benchmark variables of an env id (`native:breakout`, `ale:pong`, ...); an error names the
+ * id and the games there are.
+ */
+export function benchVariables(envId: string): BenchVariable[] {
+  const game = envId.split(":").pop()!;
+  const vars = GAMES[game];
+  if (!vars) {
+    throw new Error(
+      `probe-bench: no benchmark variables for '${envId}' (games: ${BENCH_GAMES.join(", ")})`,
+    );
+  }
+  return vars;
+}
+
+/** A benchmark variable as a probe variable (restricted to the rows where it is defined). */
+export function probeVariable(v: BenchVariable): ProbeVariable {
+  const when = v.when;
+  return when ? { name: v.key, when: (state, i) => state[when][i] > 0 } : { name: v.key };
+}
+
+/**
+ * Checks that a dataset's state has every key the variables read; the error names the dataset
+ * and the missing keys.
+ */
+export function checkStateKeys(path: string, stateKeys: string[], vars: BenchVariable[]): void {
+  const missing = [...new Set(vars.flatMap((v) => (v.when ? [v.key, v.when] : [v.key])))]
+    .filter((k) => !stateKeys.includes(k));
+  if (missing.length) {
+    throw new Error(
+      `${path}: the dataset has no ground-truth state '${missing.join("', '")}' ` +
+        `(it has: ${stateKeys.join(", ") || "none"}); the probe benchmark needs labelled frames`,
+    );
+  }
+}

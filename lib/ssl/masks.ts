@@ -26,6 +26,13 @@ export interface MultiBlockConfig {
   contextScale: [number, number];
   /** Fewest context tokens a sample may keep. */
   minContext: number;
+  /**
+   * Share of each sample's target blocks placed over moving content (default 0: all uniform).
+   * Such a block covers one token drawn with probability proportional to its motion (see
+   * {@linkcode patchMotion}); on Atari frames, where most tokens are static background, uniform
+   * targets rarely ask the predictor about the ball or the paddle.
+   */
+  motionTargets?: number;
 }
 
 /** I-JEPA's published settings. */
@@ -79,6 +86,61 @@ function placeBlock(rng: Rng, rows: number, cols: number, h: number, w: number):
   return cells;
 }
 
+/** Cells of an `h x w` block at a uniformly drawn position among those that cover `cell`. */
+function placeBlockOver(
+  rng: Rng,
+  rows: number,
+  cols: number,
+  h: number,
+  w: number,
+  cell: number,
+): number[] {
+  const [r, c] = [Math.floor(cell / cols), cell % cols];
+  const top0 = Math.max(0, r - h + 1);
+  const left0 = Math.max(0, c - w + 1);
+  const top = top0 + rng.int(Math.min(r, rows - h) - top0 + 1);
+  const left = left0 + rng.int(Math.min(c, cols - w) - left0 + 1);
+  const cells: number[] = [];
+  for (let y = top; y < top + h; y++) {
+    for (let x = left; x < left + w; x++) cells.push(y * cols + x);
+  }
+  return cells;
+}
+
+/** A token drawn with probability proportional to `weights` (uniform when they are all 0). */
+function drawWeighted(rng: Rng, weights: ArrayLike<number>): number {
+  let total = 0;
+  for (let i = 0; i < weights.length; i++) total += weights[i];
+  if (!(total > 0)) return rng.int(weights.length);
+  let u = rng.float() * total;
+  for (let i = 0; i < weights.length; i++) {
+    u -= weights[i];
+    if (u < 0) return i;
+  }
+  return weights.length - 1;
+}
+
+/**
+ * Each token's motion in a batch of patches `[b, tokens, patch * patch * channels]` (channels
+ * innermost, the frame stack's frames as channels): the summed absolute change of its pixels
+ * from the oldest frame to the newest, `[b * tokens]`.
+ */
+export function patchMotion(
+  patches: Float32Array,
+  opts: { batch: number; tokens: number; patchDim: number; channels: number },
+): Float32Array {
+  const { batch, tokens, patchDim, channels } = opts;
+  const out = new Float32Array(batch * tokens);
+  for (let t = 0; t < batch * tokens; t++) {
+    let sum = 0;
+    for (let p = t * patchDim; p < (t + 1) * patchDim; p += channels) {
+      sum += Math.abs(patches[p + channels - 1] - patches[p]);
+    }
+    out[t] = sum;
+  }
+  return out;
+}
+
 /**
  * Rejects configs for which no valid mask exists: even with every target block on the same
  * spot (blocks may overlap), the grid must keep `minContext` tokens outside it.
@@ -129,12 +191,20 @@ export function multiBlockMask(
   cols: number,
   cfg: MultiBlockConfig,
   sizes = drawBlockSizes(rng, rows, cols, cfg),
+  motion?: ArrayLike<number>,
 ): SampleMask {
   const [th, tw] = sizes.target;
   const [ch, cw] = sizes.context;
   const n = rows * cols;
+  const moving = motion ? Math.round((cfg.motionTargets ?? 0) * cfg.targets) : 0;
   for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
-    const targets = Array.from({ length: cfg.targets }, () => placeBlock(rng, rows, cols, th, tw));
+    const targets = Array.from(
+      { length: cfg.targets },
+      (_, j) =>
+        j < moving
+          ? placeBlockOver(rng, rows, cols, th, tw, drawWeighted(rng, motion!))
+          : placeBlock(rng, rows, cols, th, tw),
+    );
     const covered = new Uint8Array(n);
     for (const t of targets) for (const i of t) covered[i] = 1;
     for (let tries = 0; tries < MAX_TRIES; tries++) {
@@ -171,6 +241,8 @@ export interface MultiBlockBatchOptions {
   cols: number;
   /** Context tokens kept per sample, at most (default: the smallest context in the batch). */
   contextKeep?: number;
+  /** Per-token motion `[batch * rows * cols]` for `motionTargets` ({@linkcode patchMotion}). */
+  motion?: Float32Array;
 }
 
 /**
@@ -185,7 +257,15 @@ export function multiBlockBatch(
 ): BatchMasks {
   const { batch, rows, cols, contextKeep } = opts;
   const sizes = drawBlockSizes(rng, rows, cols, cfg);
-  const masks = Array.from({ length: batch }, () => multiBlockMask(rng, rows, cols, cfg, sizes));
+  const n = rows * cols;
+  if (opts.motion && opts.motion.length !== batch * n) {
+    throw new Error(`masks: motion has ${opts.motion.length} values, expected ${batch} x ${n}`);
+  }
+  const masks = Array.from(
+    { length: batch },
+    (_, i) =>
+      multiBlockMask(rng, rows, cols, cfg, sizes, opts.motion?.subarray(i * n, (i + 1) * n)),
+  );
   const smallest = Math.min(...masks.map((m) => m.context.length));
   const keep = contextKeep === undefined ? smallest : Math.min(contextKeep, smallest);
   const context = new Int32Array(batch * keep);

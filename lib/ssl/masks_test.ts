@@ -6,6 +6,7 @@ import {
   IJEPA_MASKS,
   multiBlockBatch,
   multiBlockMask,
+  patchMotion,
   randomMask,
 } from "./masks.ts";
 
@@ -102,4 +103,30 @@ Deno.test("random masks split the tokens by the ratio", () => {
   assert.equal(masked.length, 26);
   assert.equal(visible.length, 38);
   assert.equal(new Set([...visible, ...masked]).size, 64);
+});
+
+Deno.test("patchMotion sums each token's change from the oldest frame to the newest", () => {
+  // Two tokens of 2 pixels x 3 frames (channels innermost): one static, one with a moving dot.
+  const patches = Float32Array.from([0.5, 0.5, 0.5, 0.2, 0.2, 0.2, 0, 0.5, 1, 0.3, 0.3, 0]);
+  const motion = patchMotion(patches, { batch: 1, tokens: 2, patchDim: 6, channels: 3 });
+  assert.deepEqual(Array.from(motion, (m) => +m.toFixed(6)), [0, 1.3]);
+});
+
+Deno.test("motion targets cover the moving token; without motion the draws are unchanged", () => {
+  const cfg = { ...IJEPA_MASKS, motionTargets: 0.5 };
+  const [rows, cols, batch] = [7, 7, 8];
+  const motion = new Float32Array(batch * rows * cols);
+  for (let i = 0; i < batch; i++) motion[i * 49 + 3 + 7 * (i % 7)] = 1; // one moving token each
+  const masks = multiBlockBatch(new Rng(2), cfg, { batch, rows, cols, motion });
+  for (let i = 0; i < batch; i++) {
+    const moving = 3 + 7 * (i % 7);
+    for (const j of [0, 1]) {
+      const block = masks.targets[j].subarray(i * masks.targetCount, (i + 1) * masks.targetCount);
+      assert.ok(block.includes(moving), `sample ${i} target ${j} misses token ${moving}`);
+    }
+  }
+  // motionTargets without motion, and motion with motionTargets 0, draw what plain masks draw.
+  const plain = multiBlockBatch(new Rng(2), IJEPA_MASKS, { batch, rows, cols });
+  assert.deepEqual(multiBlockBatch(new Rng(2), cfg, { batch, rows, cols }), plain);
+  assert.deepEqual(multiBlockBatch(new Rng(2), IJEPA_MASKS, { batch, rows, cols, motion }), plain);
 });

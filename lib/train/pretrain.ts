@@ -24,7 +24,12 @@ import { ijepaLoss, initIJepa, type PredictorConfig } from "../models/ijepa.ts";
 import { initVJepa, randomMaskBatch, vjepaLoss } from "../models/vjepa.ts";
 import { namedParams } from "../nn/params.ts";
 import { patchify, type VitConfig, vitGrid } from "../nn/vit.ts";
-import { checkMultiBlock, multiBlockBatch, type MultiBlockConfig } from "../ssl/masks.ts";
+import {
+  checkMultiBlock,
+  multiBlockBatch,
+  type MultiBlockConfig,
+  patchMotion,
+} from "../ssl/masks.ts";
 import { linearRamp } from "./optim.ts";
 import { emaUpdate } from "../ssl/ema.ts";
 import { deriveSeed, Rng } from "../tensor/rng.ts";
@@ -125,7 +130,7 @@ export function encoderConfig(cfg: PretrainConfig, frameShape: readonly number[]
 
 function buildMethod(cfg: PretrainConfig, enc: VitConfig): Method {
   const rng = new Rng(deriveSeed(cfg.seed, "init"));
-  const { rows, cols } = vitGrid(enc);
+  const { rows, cols, patchDim } = vitGrid(enc);
   if (cfg.method === "ijepa") {
     checkMultiBlock(rows, cols, cfg.masks);
     const model = initIJepa(rng, { encoder: enc, predictor: cfg.predictor });
@@ -139,11 +144,20 @@ function buildMethod(cfg: PretrainConfig, enc: VitConfig): Method {
       trainable,
       all: [...trainable, ...target],
       loss: (patches, b, maskRng) => {
+        const motion = cfg.masks.motionTargets
+          ? patchMotion(patches, {
+            batch: b,
+            tokens: rows * cols,
+            patchDim,
+            channels: enc.channels,
+          })
+          : undefined;
         const masks = multiBlockBatch(maskRng, cfg.masks, {
           batch: b,
           rows,
           cols,
           contextKeep: cfg.masks.contextKeep || undefined,
+          motion,
         });
         return ijepaLoss(model, patches, b, masks);
       },

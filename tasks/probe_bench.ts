@@ -30,7 +30,8 @@ const spec = {
     "1, VICReg JEPA, supervised ceiling) and probes each for the game's state variables on the " +
     "held-out games (linear classifier F1 as AtariARI, ridge R^2 beside it). Writes " +
     "probe-bench.json, PROBE_BENCH.md and figures/probe_bench_f1.svg; --resume continues an " +
-    "interrupted run (finished encoders are loaded, trainers resume from their checkpoints).",
+    "interrupted run (finished encoders are loaded, trainers resume from their checkpoints) " +
+    "and, after a config change, remakes only the encoders and rows it changes.",
   presets: PROBE_BENCH_PRESETS,
   flags: {
     env: { key: "env", help: "env id: native:breakout | native:pong | ale:breakout | ale:pong" },
@@ -67,6 +68,8 @@ if (import.meta.main) {
       config,
       dir: out,
       resume: switches.resume,
+      // Each encoder's rows are keyed by what made them: a changed config remakes only those.
+      configChanges: "record",
       echo: (l) => console.error(l),
     });
     run.log(`backend ${backend.backend}; run ${run.dir}`);

@@ -8,13 +8,22 @@
 import { join } from "node:path";
 import { CLEANRL_ATARI, type EnvConfig } from "../envs/make.ts";
 import { collectDataset } from "./collect.ts";
+import type { PolicyName } from "../envs/policies.ts";
 import { type Dataset, openDataset } from "./reader.ts";
 
 const collected = new Map<string, Promise<Dataset>>();
 
-/** `episodes` games of the scripted player on `env` (over CleanRL's frame pipeline), seeded. */
+/**
+ * `episodes` games of the scripted player (or of `policy`) on `env` (over CleanRL's frame
+ * pipeline), seeded.
+ */
 export function scriptedTestDataset(
-  opts: { seed: number; episodes: number; env?: Partial<EnvConfig> },
+  opts: {
+    seed: number;
+    episodes: number;
+    env?: Partial<EnvConfig>;
+    policy?: PolicyName | PolicyName[];
+  },
 ): Promise<Dataset> {
   const key = JSON.stringify(opts);
   if (!collected.has(key)) {
@@ -24,7 +33,7 @@ export function scriptedTestDataset(
         const dir = join(await Deno.makeTempDir(), "ds");
         await collectDataset(dir, {
           seed: opts.seed,
-          policy: "scripted",
+          policy: opts.policy ?? "scripted",
           episodes: opts.episodes,
           shardFrames: 4096,
           env: { ...CLEANRL_ATARI, ...opts.env },

@@ -10,6 +10,7 @@
 import { readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { type CollectConfig, collectDataset, collectSpec } from "./collect.ts";
+import { stableJson } from "../run/config.ts";
 import type { OnStep } from "../run/progress.ts";
 import { DATASET_FORMAT, MANIFEST_FILE } from "./format.ts";
 import { type Dataset, openDataset } from "./reader.ts";
@@ -118,15 +119,6 @@ function specDiffs(recorded: unknown, requested: unknown, path: string): string[
     );
   }
   return [`${path}=${show(recorded)} (requested ${show(requested)})`];
-}
-
-/** JSON with object keys sorted at every depth, so key order never makes two specs differ. */
-function stableJson(value: unknown): string {
-  return JSON.stringify(value, (_, v) => (isRecord(v) ? sortKeys(v) : v)) ?? "undefined";
-}
-
-function sortKeys(record: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : 1)));
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

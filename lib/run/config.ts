@@ -8,6 +8,7 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import YAML from "yaml";
 
 /** The preset names every task offers. */
@@ -162,4 +163,18 @@ function editDistance(a: string, b: string): number {
     }
   }
   return prev[b.length];
+}
+
+/** JSON with object keys sorted at every depth, so key order never makes two configs differ. */
+export function stableJson(value: unknown): string {
+  return JSON.stringify(value, (_, v) => (isPlainObject(v) ? sortKeys(v) : v)) ?? "undefined";
+}
+
+function sortKeys(record: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
+/** A short hash (16 hex digits of SHA-256) of a value's {@linkcode stableJson}. */
+export function configHash(value: unknown): string {
+  return createHash("sha256").update(stableJson(value)).digest("hex").slice(0, 16);
 }

@@ -21,8 +21,14 @@ export interface RunDirOptions {
   dir?: string;
   /** Where run directories go by default. */
   root?: string;
-  /** Reopen an existing run; its stored config must equal `config`. */
+  /** Reopen an existing run; its stored config must equal `config` (but see `configChanges`). */
   resume?: boolean;
+  /**
+   * `"refuse"` (default): resuming with another config is an error. `"record"`: the run checks
+   * its own parts against the config (the probe benchmark keys each encoder's rows), so the new
+   * config replaces `config.json` and the changed keys are logged.
+   */
+  configChanges?: "refuse" | "record";
   /** Receives every log line too (a CLI prints them; a notebook may ignore them). */
   echo?: (line: string) => void;
 }
@@ -52,9 +58,15 @@ export class RunDir {
       }
       if (stored !== configText) {
         const diff = diffKeys(JSON.parse(stored), opts.config);
-        throw new Error(
-          `${configPath}: cannot resume with a different config (changed: ${diff.join(", ")})`,
-        );
+        if (opts.configChanges !== "record") {
+          throw new Error(
+            `${configPath}: cannot resume with a different config (changed: ${diff.join(", ")})`,
+          );
+        }
+        await writeFileAtomic(configPath, configText);
+        const run = new RunDir(dir, opts.echo);
+        run.log(`config changed since the last session: ${diff.join(", ")}`);
+        return run;
       }
     } else {
       mkdirSync(dir, { recursive: true });

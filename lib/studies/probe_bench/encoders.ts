@@ -7,7 +7,7 @@
  * @module
  */
 
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Dataset } from "../../data/reader.ts";
 import { encoderSubject, pixelSubject, type ProbeSubject } from "../../eval/encoder_probe.ts";
@@ -18,6 +18,7 @@ import {
   randomEncoder,
   saveEncoder,
 } from "../../models/encoder.ts";
+import { writeFileAtomic } from "../../run/atomic.ts";
 import type { OnStep } from "../../run/progress.ts";
 import { deriveSeed } from "../../tensor/rng.ts";
 import { evaluatedCheckpoint } from "../../train/loop.ts";
@@ -36,7 +37,10 @@ export interface EncoderContext {
   variables: BenchVariable[];
   /** The seed's directory; trained encoders live in `<dir>/<name>/`. */
   dir: string;
+  /** The encoder's key (its spec, data and seed hashed): files made under another are remade. */
+  key: string;
   onStep?: OnStep;
+  log?(line: string): void;
 }
 
 /** A made encoder: what the probes read, and its training steps (0 when untrained). */
@@ -61,6 +65,40 @@ export function ablatedIjepa(base: PretrainConfig, a: IjepaAblation): PretrainCo
       ema: a.ema ?? base.train.ema,
     },
   };
+}
+
+/**
+ * What makes encoder `name` besides the data and the seed: its method's config (the untrained
+ * ones: their shape). The benchmark keys each encoder's files with it, so that a changed config
+ * remakes exactly the encoders it changes.
+ */
+export function encoderSpec(
+  name: string,
+  cfg: ProbeBenchConfig,
+  variables: BenchVariable[],
+): Record<string, unknown> {
+  const cnn = { features: cfg.cnnFeatures };
+  if (name === "majority") return {};
+  if (name === "pixels") return { patch: cfg.ijepa.encoder.patch };
+  if (name === "random-cnn") return cnn;
+  if (name === "random-vit") return { encoder: cfg.ijepa.encoder };
+  if (name === "ae") return { pretrain: cfg.ae };
+  if (name === "ijepa") return { pretrain: cfg.ijepa };
+  if (name === "vjepa") return { pretrain: cfg.vjepa };
+  if (name === "vicreg") return { transition: cfg.vicreg };
+  if (name === "stdim") return { ...cnn, train: cfg.stdim };
+  if (name === "supervised") {
+    return { ...cnn, train: cfg.supervised, targets: supervisedTargets(variables) };
+  }
+  if (name.startsWith("ijepa:")) {
+    const ablation = cfg.ablations.find((a) => `ijepa:${a.name}` === name);
+    if (ablation) return { pretrain: ablatedIjepa(cfg.ijepa, ablation) };
+  }
+  throw new Error(`probe-bench: unknown encoder '${name}'`);
+}
+
+function supervisedTargets(variables: BenchVariable[]) {
+  return variables.map((v) => (v.when ? { key: v.key, when: v.when } : { key: v.key }));
 }
 
 /** The benchmark's names of the I-JEPA rows: the recipe, then `ijepa:<ablation>` each. */
@@ -95,6 +133,14 @@ export async function makeEncoder(name: string, ctx: EncoderContext): Promise<Ma
     return untrained(encoderSubject({ ...enc, name }));
   }
   const dir = join(ctx.dir, name.replace(":", "-"));
+  // The directory belongs to one spec: made for another, it starts over.
+  const keyFile = join(dir, "key.json");
+  const key = JSON.stringify({ key: ctx.key }) + "\n";
+  if (existsSync(dir) && (!existsSync(keyFile) || readFileSync(keyFile, "utf8") !== key)) {
+    ctx.log?.(`${dir} was made with another config: starting ${name} over`);
+    rmSync(dir, { recursive: true });
+  }
+  if (!existsSync(keyFile)) await writeFileAtomic(keyFile, key);
   const finished = join(dir, ENCODER_FILE);
   if (existsSync(finished)) {
     const { encoder, record } = loadEncoder(finished);
@@ -124,20 +170,15 @@ async function train(
   const opts = { checkpointDir, resume: true };
   const hooks = { onStep };
   const common = { seed, stack: cfg.stack, valFraction: cfg.valFraction };
-  if (name === "ae" || name === "vjepa" || name === "ijepa" || name.startsWith("ijepa:")) {
-    let base = name === "ae" ? cfg.ae : name === "vjepa" ? cfg.vjepa : cfg.ijepa;
-    if (name.startsWith("ijepa:")) {
-      const ablation = cfg.ablations.find((a) => `ijepa:${a.name}` === name);
-      if (!ablation) throw new Error(`probe-bench: no I-JEPA ablation '${name.slice(6)}'`);
-      base = ablatedIjepa(cfg.ijepa, ablation);
-    }
-    const config = pretrainConfig(base, ctx);
+  const spec = encoderSpec(name, cfg, ctx.variables);
+  if (spec.pretrain) {
+    const config = pretrainConfig(spec.pretrain as PretrainConfig, ctx);
     await pretrain(config, ds, opts, hooks);
     // Under early stopping the best checkpoint's encoder, as every study evaluates it.
     const { encoder, record } = loadEncoder(evaluatedCheckpoint(checkpointDir));
     return { encoder, steps: record.step, source: { method: config.method, config } };
   }
-  if (name === "vicreg") {
+  if (spec.transition) {
     const config = { ...cfg.vicreg, ...common };
     const { model, result } = await trainTransitionModel(config, "vicreg", ds, opts, hooks);
     return {
@@ -152,10 +193,10 @@ async function train(
     return { encoder, steps: result.steps, source: { method: "stdim", config } };
   }
   if (name === "supervised") {
-    const targets = ctx.variables.map((v) => ({ key: v.key, when: v.when }));
+    const targets = supervisedTargets(ctx.variables);
     const config = { ...common, features: cfg.cnnFeatures, targets, train: cfg.supervised };
     const { encoder, result } = await trainSupervised(config, ds, opts, hooks);
     return { encoder, steps: result.steps, source: { method: "supervised", config } };
   }
-  throw new Error(`probe-bench: unknown encoder '${name}'`);
+  throw new Error(`probe-bench: '${name}' is not a trained encoder`);
 }

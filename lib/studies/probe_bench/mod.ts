@@ -19,12 +19,14 @@ export {
   PROBE_BENCH_PRESETS,
   type ProbeBenchConfig,
 } from "./presets.ts";
-export { ablatedIjepa, ijepaRows, makeEncoder } from "./encoders.ts";
+export { ablatedIjepa, encoderSpec, ijepaRows, makeEncoder } from "./encoders.ts";
 export {
   type BenchRow,
   type DatasetForSeed,
+  encoderKey,
   type EncoderRow,
   rowsFile,
+  rowsKey,
   runProbeBench,
 } from "./study.ts";
 export {

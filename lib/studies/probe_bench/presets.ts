@@ -117,7 +117,7 @@ const small: ProbeBenchConfig = {
   stack: 4,
   valFraction: 0.2,
   probe: {
-    rows: 3000,
+    rows: 8000,
     features: ["pooled", "grid"],
     gridComponents: GRID_COMPONENTS,
     epochs: 100,

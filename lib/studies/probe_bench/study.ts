@@ -4,16 +4,18 @@
  * (`encoders.ts`), and each probed on the held-out episodes with a linear classifier per state
  * variable (F1, AtariARI's measure) and a ridge regression (R^2, ours) on the same rows.
  *
- * Files: `<run>/seed-<s>/<encoder>/` (checkpoints and the finished encoder),
- * `<run>/seed-<s>/rows/<encoder>.json` (that encoder's rows, written atomically: a resumed run
- * skips what is there), and at the end `probe-bench.json`, `PROBE_BENCH.md` and
+ * Files: `<run>/seed-<s>/encoders/<encoder>/` (checkpoints and the finished encoder),
+ * `<run>/seed-<s>/rows/<encoder>.json` (that encoder's rows, written atomically). Both carry a
+ * key of what made them (the encoder's spec, the data, the seed; the probe's settings for the
+ * rows): a resumed run keeps what matches the config and remakes the rest, so adding an ablation
+ * row or changing one method's config redoes only those. At the end `probe-bench.json`, `PROBE_BENCH.md` and
  * `figures/probe_bench_f1.svg` (`report.ts`).
  *
  * @module
  */
 
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { classifierF1s, valueF1 } from "../../eval/classifier.ts";
 import { collapseStats } from "../../eval/collapse.ts";
 import { probeSplits, probeStacks } from "../../eval/encoder_probe.ts";
@@ -21,11 +23,18 @@ import { type ProbeData, probeRows, r2Score, runProbes } from "../../eval/probe.
 import { splitEpisodes } from "../../data/batches.ts";
 import type { Dataset } from "../../data/reader.ts";
 import { writeFileAtomic } from "../../run/atomic.ts";
+import { configHash } from "../../run/config.ts";
 import type { OnStep } from "../../run/progress.ts";
 import type { RunDir } from "../../run/run_dir.ts";
-import { ijepaRows, makeEncoder } from "./encoders.ts";
+import { encoderSpec, ijepaRows, makeEncoder } from "./encoders.ts";
 import type { ProbeBenchConfig } from "./presets.ts";
-import { type BenchVariable, benchVariables, checkStateKeys, probeVariable } from "./variables.ts";
+import {
+  type BenchVariable,
+  benchVariables,
+  checkStateKeys,
+  classLabels,
+  probeVariable,
+} from "./variables.ts";
 
 /** One probe result: an encoder's F1 and R^2 for one variable on one seed's held-out episodes. */
 export interface BenchRow {
@@ -58,8 +67,45 @@ export interface EncoderRow {
 
 /** The rows of one encoder on one seed, as stored in `rows/<encoder>.json`. */
 interface StoredRows {
+  /** {@linkcode rowsKey} of what made them. */
+  key: string;
   rows: BenchRow[];
   encoder: EncoderRow | null;
+}
+
+/**
+ * The key of an encoder's trained files on one seed: its spec ({@linkcode encoderSpec}), the
+ * data, the frame stack, the split and the seed, hashed.
+ */
+export function encoderKey(
+  name: string,
+  cfg: ProbeBenchConfig,
+  seed: number,
+  variables: BenchVariable[],
+): string {
+  const { env, data, stack, valFraction } = cfg;
+  return configHash({
+    env,
+    data,
+    stack,
+    valFraction,
+    seed,
+    spec: encoderSpec(name, cfg, variables),
+  });
+}
+
+/** The key of an encoder's rows: its {@linkcode encoderKey}, the probe's settings, the labels. */
+export function rowsKey(
+  name: string,
+  cfg: ProbeBenchConfig,
+  seed: number,
+  variables: BenchVariable[],
+): string {
+  return configHash({
+    encoder: encoderKey(name, cfg, seed, variables),
+    probe: cfg.probe,
+    variables,
+  });
 }
 
 /** What the benchmark reports as it goes. */
@@ -88,15 +134,22 @@ export async function runProbeBench(
     const ds = await datasetFor(seed);
     checkStateKeys(ds.path, ds.manifest.stateKeys, variables);
     for (const name of names) {
-      const file = run.path(`seed-${seed}`, "rows", `${name.replace(":", "-")}.json`);
-      let stored: StoredRows;
-      if (existsSync(file)) {
-        stored = JSON.parse(readFileSync(file, "utf8"));
-      } else {
-        stored = name === "majority"
+      const file = rowsFile(run.dir, seed, name);
+      const key = rowsKey(name, cfg, seed, variables);
+      let stored = readStoredRows(file);
+      if (stored && stored.key !== key) {
+        run.log(`seed ${seed}: ${name}'s rows were made with another config: probing again`);
+        stored = null;
+      }
+      if (!stored) {
+        const made = name === "majority"
           ? { rows: majorityRows(cfg, seed, ds, variables), encoder: null }
           : await probeOne(name, { cfg, seed, ds, variables, run, hooks });
-        await writeFileAtomic(file, JSON.stringify(stored) + "\n");
+        stored = { key, ...made };
+        await writeFileAtomic(
+          run.path(`seed-${seed}`, "rows", basename(file)),
+          JSON.stringify(stored) + "\n",
+        );
       }
       rows.push(...stored.rows);
       if (stored.encoder) encoders.push(stored.encoder);
@@ -122,7 +175,7 @@ async function probeOne(
     run: RunDir;
     hooks: ProbeBenchHooks;
   },
-): Promise<StoredRows> {
+): Promise<Omit<StoredRows, "key">> {
   const { cfg, seed, ds, variables, run, hooks } = ctx;
   const made = await makeEncoder(name, {
     cfg,
@@ -130,6 +183,8 @@ async function probeOne(
     ds,
     variables,
     dir: run.path(`seed-${seed}`, "encoders"),
+    key: encoderKey(name, cfg, seed, variables),
+    log: (line) => run.log(line),
     onStep: hooks.onStep && ((e) => hooks.onStep!({ ...e, loop: `s${seed} ${name}` })),
   });
   if (made.seconds > 0) {
@@ -147,7 +202,7 @@ async function probeOne(
       maxRows: cfg.probe.rows,
       features,
       gridComponents: cfg.probe.gridComponents,
-    });
+    }).map((d) => ({ ...d, state: classLabels(d.state, variables, ds.frameShape) }));
     const ridge = runProbes(train, test, probeVars);
     const f1 = classifierF1s(train, test, probeVars, {
       seed,
@@ -201,7 +256,8 @@ function majorityRows(
   const opts = { stack: cfg.stack, seed, maxRows: cfg.probe.rows };
   const [tr, te] = [train, val].map((eps) => {
     const s = probeStacks(ds, eps, opts);
-    return { x: new Float32Array(0), n: s.n, d: 0, state: s.state } as ProbeData;
+    const state = classLabels(s.state, variables, ds.frameShape);
+    return { x: new Float32Array(0), n: s.n, d: 0, state } as ProbeData;
   });
   return variables.map((v) => {
     const pv = probeVariable(v);
@@ -246,6 +302,28 @@ function row(
 
 function mean(xs: number[]): number {
   return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
+}
+
+/** A rows file, or null when there is none; a damaged one is an error naming it. */
+function readStoredRows(file: string): StoredRows | null {
+  if (!existsSync(file)) return null;
+  let stored: StoredRows;
+  try {
+    stored = JSON.parse(readFileSync(file, "utf8"));
+  } catch (err) {
+    throw new Error(
+      `${file}: not a JSON rows file (${(err as Error).message}); delete it to probe again`,
+    );
+  }
+  if (typeof stored?.key !== "string" || !Array.isArray(stored.rows)) {
+    throw new Error(`${file}: expected { key, rows, encoder }; delete it to probe again`);
+  }
+  // JSON has no NaN: an undefined score comes back as null.
+  for (const r of stored.rows) {
+    r.f1 ??= NaN;
+    r.r2 ??= NaN;
+  }
+  return stored;
 }
 
 /** Where a seed's rows live (for tests and notebooks that read one encoder's rows). */

@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { collectDataset } from "../../data/collect.ts";
-import { type Dataset, openDataset } from "../../data/reader.ts";
-import { CLEANRL_ATARI } from "../../envs/make.ts";
+import { scriptedTestDataset } from "../../data/collect_testing.ts";
+import type { Dataset } from "../../data/reader.ts";
 import { RunDir } from "../../run/run_dir.ts";
 import { initBackend } from "../../tensor/backend.ts";
 import {
@@ -27,30 +26,24 @@ const cfg: ProbeBenchConfig = {
   probe: { ...PROBE_BENCH_PRESETS.smoke.probe, rows: 200, epochs: 10 },
 };
 
-const datasets = new Map<string, Promise<Dataset>>();
 function mixedPlay(game: string): Promise<Dataset> {
-  if (!datasets.has(game)) {
-    datasets.set(
-      game,
-      (async () => {
-        const dir = join(await Deno.makeTempDir(), "ds");
-        await collectDataset(dir, {
-          seed: 0,
-          policy: ["random", "scripted"],
-          episodes: 4,
-          shardFrames: 4096,
-          env: { ...CLEANRL_ATARI, id: `native:${game}` },
-        });
-        return openDataset(dir);
-      })(),
-    );
-  }
-  return datasets.get(game)!;
+  return scriptedTestDataset({
+    seed: 0,
+    episodes: 4,
+    policy: ["random", "scripted"],
+    env: { id: `native:${game}` },
+  });
 }
 
-async function bench(dir: string, resume = false) {
-  const run = await RunDir.open({ task: "probe-bench", config: cfg, dir, resume });
-  return runProbeBench(run, cfg, () => mixedPlay("breakout"));
+async function bench(dir: string, resume = false, config = cfg) {
+  const run = await RunDir.open({
+    task: "probe-bench",
+    config,
+    dir,
+    resume,
+    configChanges: "record",
+  });
+  return runProbeBench(run, config, () => mixedPlay("breakout"));
 }
 
 const json = (rows: BenchRow[]) => JSON.parse(JSON.stringify(rows));
@@ -72,6 +65,18 @@ Deno.test("the probe benchmark is repeatable, resumes to the same rows, and beat
   assert.deepEqual(json(resumed.rows), json(a.rows));
   const f1 = (encoder: string, variable: string) =>
     a.rows.find((r) => r.encoder === encoder && r.variable === variable)!.f1;
+  // A changed ST-DIM schedule remakes ST-DIM (files and rows) and nothing else.
+  const longer = { ...cfg, stdim: { ...cfg.stdim, steps: 9 } };
+  const changed = await bench(join(root, "a"), true, longer);
+  const log = readFileSync(join(root, "a", "run.log"), "utf8");
+  assert.match(log, /config changed since the last session: stdim\.steps/);
+  assert.match(log, /stdim's rows were made with another config/);
+  assert.doesNotMatch(log, /(random-cnn|pixels|majority)'s rows were made/);
+  assert.deepEqual(
+    json(changed.rows.filter((r) => r.encoder !== "stdim")),
+    json(a.rows.filter((r) => r.encoder !== "stdim")),
+  );
+  assert.equal(changed.encoders.find((e) => e.encoder === "stdim")!.steps, 9);
   // Raw pixels read the bricks left (one class per count) better than the most common count.
   const pixels = a.rows.find((r) => r.encoder === "pixels" && r.variable === "bricksRemaining")!;
   assert.ok(pixels.f1 > f1("majority", "bricksRemaining") + 0.05, `pixels F1 ${pixels.f1}`);
@@ -82,6 +87,7 @@ Deno.test("the probe benchmark is repeatable, resumes to the same rows, and beat
     config: cfg,
     dir: join(root, "a"),
     resume: true,
+    configChanges: "record",
   });
   const md = await writeBenchReport(run, cfg, a, { frames: [1] });
   for (const e of ["majority", "random-cnn", "pixels", "stdim"]) {

@@ -6,7 +6,13 @@
  * or points, so each distinct value is one class of the classifier probe, as each RAM byte value
  * is one class in AtariARI.
  *
- * Differences from AtariARI, named where they show: Breakout's "blocks hit count" is read as the
+ * Positions are in the 160x210 screen's pixels, but the encoders see the frames resized (84x84
+ * by default), where two or three screen pixels fall on one: a class per screen pixel would ask
+ * for what no frame shows. Position classes are therefore the observation's pixels
+ * ({@linkcode classLabels}): AtariARI's "one class per RAM value" at the resolution the encoders
+ * get.
+ *
+ * Other differences from AtariARI, named where they show: Breakout's "blocks hit count" is read as the
  * bricks remaining (the same classes, mirrored); its 30-byte brick bit map is not probed (the
  * native game's state has no per-brick bits); Pong's paddle x positions are constant in our state
  * (they are fixed columns) and are left out.
@@ -28,21 +34,26 @@ export interface BenchVariable {
   category: VariableCategory;
   /** A state key that must be positive for the variable to be defined (the ball in play). */
   when?: string;
+  /** A screen position along this axis: classed by the observation's pixels. */
+  axis?: "x" | "y";
 }
 
+/** The screen every game's positions are measured on (ALE's 160x210). */
+export const SCREEN = { width: 160, height: 210 };
+
 const BREAKOUT: BenchVariable[] = [
-  { key: "paddleX", atariari: "player_x", category: "agent" },
-  { key: "ballX", atariari: "ball_x", category: "small object", when: "ballVisible" },
-  { key: "ballY", atariari: "ball_y", category: "small object", when: "ballVisible" },
+  { key: "paddleX", atariari: "player_x", category: "agent", axis: "x" },
+  { key: "ballX", atariari: "ball_x", category: "small object", when: "ballVisible", axis: "x" },
+  { key: "ballY", atariari: "ball_y", category: "small object", when: "ballVisible", axis: "y" },
   { key: "bricksRemaining", atariari: "blocks_hit_count", category: "misc" },
   { key: "score", atariari: "score", category: "score" },
 ];
 
 const PONG: BenchVariable[] = [
-  { key: "playerY", atariari: "player_y", category: "agent" },
-  { key: "enemyY", atariari: "enemy_y", category: "other object" },
-  { key: "ballX", atariari: "ball_x", category: "small object", when: "ballVisible" },
-  { key: "ballY", atariari: "ball_y", category: "small object", when: "ballVisible" },
+  { key: "playerY", atariari: "player_y", category: "agent", axis: "y" },
+  { key: "enemyY", atariari: "enemy_y", category: "other object", axis: "y" },
+  { key: "ballX", atariari: "ball_x", category: "small object", when: "ballVisible", axis: "x" },
+  { key: "ballY", atariari: "ball_y", category: "small object", when: "ballVisible", axis: "y" },
   { key: "playerScore", atariari: "player_score", category: "score" },
   { key: "enemyScore", atariari: "enemy_score", category: "score" },
 ];
@@ -86,4 +97,24 @@ export function checkStateKeys(path: string, stateKeys: string[], vars: BenchVar
         `(it has: ${stateKeys.join(", ") || "none"}); the probe benchmark needs labelled frames`,
     );
   }
+}
+
+/**
+ * The class labels of a state sample for frames of `frameShape` `[h, w, c]`: positions as the
+ * observation pixel they fall on (`floor(v * w / 160)` along x, `floor(v * h / 210)` along y),
+ * every other variable as it is. Returns new arrays; keys the variables do not name are kept.
+ */
+export function classLabels(
+  state: Record<string, Float64Array>,
+  vars: BenchVariable[],
+  frameShape: readonly number[],
+): Record<string, Float64Array> {
+  const [h, w] = frameShape;
+  const out = { ...state };
+  for (const v of vars) {
+    if (!v.axis) continue;
+    const scale = v.axis === "x" ? w / SCREEN.width : h / SCREEN.height;
+    out[v.key] = state[v.key].map((x) => Math.floor(x * scale));
+  }
+  return out;
 }

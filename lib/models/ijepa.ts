@@ -10,6 +10,7 @@
  * @module
  */
 
+import { vicregCovariance, vicregVariance } from "../ssl/vicreg.ts";
 import * as tf from "@tensorflow/tfjs";
 import {
   blocks,
@@ -84,6 +85,7 @@ export function ijepaLoss(
   patches: Float32Array,
   b: number,
   masks: BatchMasks,
+  reg?: PooledRegulariser,
 ): tf.Scalar {
   const { encoder: enc, predictor: pc } = model.cfg;
   const { tokens: n, patchDim } = vitGrid(enc);
@@ -110,7 +112,27 @@ export function ijepaLoss(
   // values; it skips the context tokens' attention output, MLP and norm).
   const y = layerNorm(p.norm as Params, blocks(p.blocks as Params, x, pc.heads, undefined, kt));
   const pred = linear(p.proj as Params, y);
-  return smoothL1(pred, targets);
+  const loss = smoothL1(pred, targets);
+  if (!reg || (reg.variance === 0 && reg.covariance === 0)) return loss;
+  // VICReg's variance and covariance terms on each sample's mean context token.
+  const pooled = tf.mean(z, 1) as tf.Tensor2D;
+  return tf.addN([
+    loss,
+    tf.mul(reg.variance, vicregVariance(pooled)),
+    tf.mul(reg.covariance, vicregCovariance(pooled)),
+  ]) as tf.Scalar;
+}
+
+/**
+ * Weights of VICReg's variance and covariance terms (Bardes et al. 2022) added to the I-JEPA
+ * loss on the context encoder's pooled output, as C-JEPA (Mo & Tong 2024) adds them: from
+ * scratch on a small data set the EMA target drifts toward features that do not depend on the
+ * frame, and the prediction becomes trivial; the variance hinge keeps every dimension varying
+ * across frames and the covariance term spreads them.
+ */
+export interface PooledRegulariser {
+  variance: number;
+  covariance: number;
 }
 
 /**

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { normalize } from "../nn/layers.ts";
+import { flattenParams } from "../nn/params.ts";
 import { vitEncode, vitGrid } from "../nn/vit.ts";
 import { IJEPA_MASKS, multiBlockBatch } from "../ssl/masks.ts";
 import { Rng } from "../tensor/rng.ts";
@@ -65,4 +66,32 @@ Deno.test("I-JEPA targets equal the target encoder's features at every token, ga
   const diff = tf.max(tf.abs(tf.sub(got, expected))).dataSync()[0];
   assert.ok(diff < 1e-5, `max difference ${diff}`);
   assert.ok(Number.isFinite(ijepaLoss(model, patches, b, masks).dataSync()[0]));
+});
+
+Deno.test("the pooled regulariser adds VICReg's variance hinge and covariance to the loss", () => {
+  const model = initIJepa(new Rng(3), CFG);
+  const { tokens: n, patchDim, rows, cols } = vitGrid(CFG.encoder);
+  const b = 8;
+  const rng = new Rng(6);
+  const patches = Float32Array.from({ length: b * n * patchDim }, () => rng.float());
+  const masks = multiBlockBatch(new Rng(5), IJEPA_MASKS, { batch: b, rows, cols });
+  const value = (reg?: { variance: number; covariance: number }) =>
+    tf.tidy(() => ijepaLoss(model, patches, b, masks, reg).dataSync()[0]);
+  const plain = value();
+  assert.equal(value({ variance: 0, covariance: 0 }), plain);
+  // Every pooled dimension's std across 8 random frames is far below the hinge's 1.
+  const hinge = value({ variance: 1, covariance: 0 }) - plain;
+  assert.ok(hinge > 0.5 && hinge < 1, `variance hinge ${hinge}`);
+  assert.ok(value({ variance: 0, covariance: 1 }) > plain);
+  // The terms have gradients into the context encoder: one step lowers the hinge.
+  const vars = flattenParams(model.context).map(([, v]) => v);
+  const opt = tf.train.sgd(0.5);
+  for (let i = 0; i < 3; i++) {
+    opt.minimize(
+      () => ijepaLoss(model, patches, b, masks, { variance: 1, covariance: 0 }),
+      false,
+      vars,
+    );
+  }
+  assert.ok(value({ variance: 1, covariance: 0 }) - value() < hinge);
 });

@@ -20,7 +20,12 @@ import type { Dataset } from "../data/reader.ts";
 import { collapseStats } from "../eval/collapse.ts";
 import { autoencoderLoss, initAutoencoder } from "../models/autoencoder.ts";
 import { embedFrames, type FrozenEncoder, saveEncoder } from "../models/encoder.ts";
-import { ijepaLoss, initIJepa, type PredictorConfig } from "../models/ijepa.ts";
+import {
+  ijepaLoss,
+  initIJepa,
+  type PooledRegulariser,
+  type PredictorConfig,
+} from "../models/ijepa.ts";
 import { initVJepa, randomMaskBatch, vjepaLoss } from "../models/vjepa.ts";
 import { namedParams } from "../nn/params.ts";
 import { patchify, type VitConfig, vitGrid } from "../nn/vit.ts";
@@ -50,6 +55,8 @@ export interface PretrainConfig {
   method: "ijepa" | "ae" | "vjepa";
   /** Frames per input stack. */
   stack: number;
+  /** I-JEPA: VICReg's variance and covariance terms on the pooled context output (none: off). */
+  regulariser?: PooledRegulariser;
   /** Fraction of episodes held out (collapse monitors, probes). */
   valFraction: number;
   encoder: Omit<VitConfig, "imageSize" | "channels">;
@@ -159,7 +166,7 @@ function buildMethod(cfg: PretrainConfig, enc: VitConfig): Method {
           contextKeep: cfg.masks.contextKeep || undefined,
           motion,
         });
-        return ijepaLoss(model, patches, b, masks);
+        return ijepaLoss(model, patches, b, masks, cfg.regulariser);
       },
       afterStep: (step) =>
         emaUpdate(target, contextAsTarget, linearRamp(step + 1, cfg.train.steps, ...cfg.train.ema)),

@@ -55,6 +55,7 @@ export interface MadeEncoder {
 export function ablatedIjepa(base: PretrainConfig, a: IjepaAblation): PretrainConfig {
   return {
     ...base,
+    ...(a.regulariser ? { regulariser: a.regulariser } : {}),
     encoder: { ...base.encoder, patch: a.patch ?? base.encoder.patch },
     predictor: { ...base.predictor, width: a.predictorWidth ?? base.predictor.width },
     masks: { ...base.masks, motionTargets: a.motionTargets ?? base.masks.motionTargets },

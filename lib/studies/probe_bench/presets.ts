@@ -48,6 +48,8 @@ export interface IjepaAblation {
   lr?: number;
   /** Share of target blocks placed over moving content (`MultiBlockConfig.motionTargets`). */
   motionTargets?: number;
+  /** VICReg's variance and covariance weights on the pooled context output. */
+  regulariser?: { variance: number; covariance: number };
 }
 
 /** Everything one benchmark run does. */

@@ -30,10 +30,12 @@ export {
   runProbeBench,
 } from "./study.ts";
 export {
+  ablationMarkdown,
   benchFigureSvg,
   benchMarkdown,
   type EncoderSummary,
   goalLines,
+  pairedDifference,
   spread,
   summarize,
   writeBenchReport,

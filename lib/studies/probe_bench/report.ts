@@ -86,6 +86,58 @@ function pm(s: Spread | undefined, digits = 3): string {
   return s.n > 1 ? `${s.mean.toFixed(digits)} ± ${s.std.toFixed(digits)}` : s.mean.toFixed(digits);
 }
 
+/**
+ * Per seed, an encoder's overall F1 (the mean over variables) on one feature set; majority rows
+ * (features `none`) count for every set.
+ */
+function overallBySeed(rows: BenchRow[], encoder: string, features: string): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const seed of new Set(rows.map((r) => r.seed))) {
+    const mine = rows.filter((r) =>
+      r.encoder === encoder && r.seed === seed && (r.features === features || r.features === "none")
+    );
+    const s = spread(mine.map((r) => r.f1));
+    if (s.n) out.set(seed, s.mean);
+  }
+  return out;
+}
+
+/** `a - b` per seed where both have a value, as a {@linkcode Spread}. */
+export function pairedDifference(a: Map<number, number>, b: Map<number, number>): Spread {
+  return spread([...a].filter(([seed]) => b.has(seed)).map(([seed, v]) => v - b.get(seed)!));
+}
+
+/**
+ * The I-JEPA ablation rows against the recipe and the random-init ViT: differences of overall
+ * F1 paired by seed (the same data and probe rows), per feature set.
+ */
+export function ablationMarkdown(rows: BenchRow[], encoders: EncoderRow[]): string[] {
+  const names = [...new Set(rows.map((r) => r.encoder))].filter((e) => e.startsWith("ijepa"));
+  if (names.length < 2) return [];
+  const features = [...new Set(rows.map((r) => r.features))].filter((f) => f !== "none");
+  const out = [
+    "## I-JEPA recipe ablations (differences paired by seed)",
+    "",
+    `| row | ${
+      features.map((f) => `${f}: F1 - ijepa | ${f}: F1 - random-vit`).join(" | ")
+    } | effective rank |`,
+    `|---|${features.map(() => "---:|---:").join("|")}|---:|`,
+  ];
+  for (const name of names) {
+    const cells = features.flatMap((f) => {
+      const mine = overallBySeed(rows, name, f);
+      return [
+        name === "ijepa" ? "-" : pm(pairedDifference(mine, overallBySeed(rows, "ijepa", f))),
+        pm(pairedDifference(mine, overallBySeed(rows, "random-vit", f))),
+      ];
+    });
+    const rank = spread(encoders.filter((e) => e.encoder === name).map((e) => e.effectiveRank));
+    out.push(`| ${name} | ${cells.join(" | ")} | ${pm(rank, 1)} |`);
+  }
+  out.push("");
+  return out;
+}
+
 /** The goals of the benchmark, each a sentence with the numbers (pooled features unless named). */
 export function goalLines(summaries: EncoderSummary[], encoders: EncoderRow[]): string[] {
   const lines: string[] = [];
@@ -214,7 +266,8 @@ export function benchMarkdown(
       } | ${secs.length ? secs.map((s) => s.toFixed(0)).join(", ") : "-"} |`,
     );
   }
-  out.push("", "## Goals", "", ...goalLines(summaries, encoders), "");
+  out.push("", ...ablationMarkdown(rows, encoders));
+  out.push("## Goals", "", ...goalLines(summaries, encoders), "");
   out.push("![overall F1 per encoder](figures/probe_bench_f1.svg)", "");
   return out.join("\n");
 }

@@ -9,6 +9,7 @@ import {
   type BenchRow,
   benchVariables,
   checkBenchConfig,
+  pairedDifference,
   PROBE_BENCH_PRESETS,
   type ProbeBenchConfig,
   rowsFile,
@@ -151,4 +152,12 @@ Deno.test("a config with an unknown encoder or a repeated ablation name is refus
   const a = { name: "ema", ema: [0.999, 1] as [number, number] };
   assert.throws(() => checkBenchConfig({ ...cfg, ablations: [a, a] }), /'ema' is used twice/);
   checkBenchConfig(PROBE_BENCH_PRESETS.small);
+});
+
+Deno.test("ablation differences are paired by seed", () => {
+  const a = new Map([[0, 0.5], [1, 0.7], [2, 0.4]]);
+  const b = new Map([[0, 0.4], [1, 0.5]]);
+  const d = pairedDifference(a, b);
+  assert.equal(d.n, 2);
+  assert.ok(Math.abs(d.mean - 0.15) < 1e-12);
 });

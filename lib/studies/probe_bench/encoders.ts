@@ -47,8 +47,10 @@ export interface EncoderContext {
 export interface MadeEncoder {
   subject: ProbeSubject;
   steps: number;
-  /** Seconds spent training in this call (0 when loaded or untrained). */
+  /** Seconds of training in the session that finished it (0 when untrained or not recorded). */
   seconds: number;
+  /** Whether this call trained it (rather than loading it, or it being untrained). */
+  trained: boolean;
 }
 
 /** The I-JEPA config of an ablation row: the recipe with the ablation's changes. */
@@ -115,7 +117,7 @@ export async function makeEncoder(name: string, ctx: EncoderContext): Promise<Ma
   const { cfg, seed, ds } = ctx;
   const [h, w, c] = ds.frameShape;
   const channels = c * cfg.stack;
-  const untrained = (subject: ProbeSubject) => ({ subject, steps: 0, seconds: 0 });
+  const untrained = (subject: ProbeSubject) => ({ subject, steps: 0, seconds: 0, trained: false });
   if (name === "pixels") {
     return untrained(pixelSubject(ds.frameShape, cfg.stack, cfg.ijepa.encoder.patch));
   }
@@ -145,16 +147,20 @@ export async function makeEncoder(name: string, ctx: EncoderContext): Promise<Ma
   const finished = join(dir, ENCODER_FILE);
   if (existsSync(finished)) {
     const { encoder, record } = loadEncoder(finished);
-    return { subject: encoderSubject({ ...encoder, name }), steps: record.step, seconds: 0 };
+    const seconds = Number(record.source.seconds ?? 0);
+    return {
+      subject: encoderSubject({ ...encoder, name }),
+      steps: record.step,
+      seconds,
+      trained: false,
+    };
   }
   const start = performance.now();
   const { encoder, steps, source } = await train(name, ctx, join(dir, "checkpoints"));
-  await saveEncoder(dir, { ...encoder, name }, { step: steps, source });
-  return {
-    subject: encoderSubject({ ...encoder, name }),
-    steps,
-    seconds: (performance.now() - start) / 1000,
-  };
+  // The session that finished training (an interrupted one's earlier sessions are not counted).
+  const seconds = (performance.now() - start) / 1000;
+  await saveEncoder(dir, { ...encoder, name }, { step: steps, source: { ...source, seconds } });
+  return { subject: encoderSubject({ ...encoder, name }), steps, seconds, trained: true };
 }
 
 /** A method's config with the benchmark's seed, stack and split. */

@@ -61,7 +61,7 @@ export interface EncoderRow {
   effectiveRank: number;
   stdMean: number;
   steps: number;
-  /** Seconds of training (0 for untrained encoders, and for ones loaded on resume). */
+  /** Seconds of training in the session that finished it (0: untrained, or not recorded). */
   seconds: number;
 }
 
@@ -187,7 +187,7 @@ async function probeOne(
     log: (line) => run.log(line),
     onStep: hooks.onStep && ((e) => hooks.onStep!({ ...e, loop: `s${seed} ${name}` })),
   });
-  if (made.seconds > 0) {
+  if (made.trained) {
     run.log(`seed ${seed}: ${name} trained ${made.steps} steps in ${made.seconds.toFixed(0)} s`);
   }
   const rows: BenchRow[] = [];

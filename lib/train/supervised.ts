@@ -29,6 +29,16 @@ export interface SupervisedTarget {
   key: string;
   /** E.g. "ballVisible": rows where it is 0 do not train this head. */
   when?: string;
+  /**
+   * Classes of `floor(value * scale)` rather than of each value (a screen position classed by
+   * the observation's pixels, as the probe benchmark classes it). Default: each value.
+   */
+  scale?: number;
+}
+
+/** A target's class value of a state value. */
+function classValue(t: SupervisedTarget, v: number): number {
+  return t.scale === undefined ? v : Math.floor(v * t.scale);
 }
 
 /** Everything that defines a supervised-encoder run. */
@@ -80,7 +90,7 @@ export async function trainSupervised(
     const values = ds.state(t.key);
     const when = t.when ? ds.state(t.when) : undefined;
     const seen = new Set<number>();
-    for (const r of trainRows) if (!when || when[r] > 0) seen.add(values[r]);
+    for (const r of trainRows) if (!when || when[r] > 0) seen.add(classValue(t, values[r]));
     classes[t.key] = [...seen].sort((a, b) => a - b);
   }
   const rng = new Rng(deriveSeed(cfg.seed, "init"));
@@ -140,7 +150,10 @@ export async function trainSupervised(
             );
             const labels = Int32Array.from(
               { length: b },
-              (_, i) => mask[i] ? classOf[target.key].get(batch.state[target.key][i]) ?? 0 : 0,
+              (_, i) =>
+                mask[i]
+                  ? classOf[target.key].get(classValue(target, batch.state[target.key][i])) ?? 0
+                  : 0,
             );
             const k = classes[target.key].length;
             const logits = linear(heads[target.key] as Params, g);

@@ -70,3 +70,16 @@ Deno.test("a label the dataset lacks is an error naming the dataset and its stat
     /supervised: .*ds has no state 'enemyY' \(it has .*paddleX.*\)/,
   );
 });
+
+Deno.test("a target with a scale is classed by floor(value * scale)", async () => {
+  const ds = await dataset();
+  const scaled = await trainSupervised(
+    { ...tiny(1), targets: [{ key: "paddleX", scale: 0.25 }] },
+    ds,
+    { checkpointDir: await Deno.makeTempDir() },
+  );
+  const exact = new Set(Array.from(ds.state("paddleX"), (v) => Math.floor(v * 0.25)));
+  assert.ok(scaled.classes.paddleX.every((c) => exact.has(c) && Number.isInteger(c)));
+  assert.ok(scaled.classes.paddleX.length < new Set(ds.state("paddleX")).size);
+  tf.dispose(scaled.tensors.map(([, v]) => v));
+});

@@ -27,7 +27,7 @@ import { trainStdim } from "../../train/stdim.ts";
 import { trainSupervised } from "../../train/supervised.ts";
 import { trainTransitionModel, transitionFrozenEncoder } from "../../train/transition.ts";
 import type { IjepaAblation, ProbeBenchConfig } from "./presets.ts";
-import type { BenchVariable } from "./variables.ts";
+import { axisScale, type BenchVariable } from "./variables.ts";
 
 /** What an encoder of the benchmark is made from. */
 export interface EncoderContext {
@@ -79,6 +79,7 @@ export function encoderSpec(
   name: string,
   cfg: ProbeBenchConfig,
   variables: BenchVariable[],
+  frameShape: readonly number[],
 ): Record<string, unknown> {
   const cnn = { features: cfg.cnnFeatures };
   if (name === "majority") return {};
@@ -91,7 +92,7 @@ export function encoderSpec(
   if (name === "vicreg") return { transition: cfg.vicreg };
   if (name === "stdim") return { ...cnn, train: cfg.stdim };
   if (name === "supervised") {
-    return { ...cnn, train: cfg.supervised, targets: supervisedTargets(variables) };
+    return { ...cnn, train: cfg.supervised, targets: supervisedTargets(variables, frameShape) };
   }
   if (name.startsWith("ijepa:")) {
     const ablation = cfg.ablations.find((a) => `ijepa:${a.name}` === name);
@@ -100,8 +101,13 @@ export function encoderSpec(
   throw new Error(`probe-bench: unknown encoder '${name}'`);
 }
 
-function supervisedTargets(variables: BenchVariable[]) {
-  return variables.map((v) => (v.when ? { key: v.key, when: v.when } : { key: v.key }));
+/** The supervised heads: one per variable, classed as the probe classes it. */
+function supervisedTargets(variables: BenchVariable[], frameShape: readonly number[]) {
+  return variables.map((v) => ({
+    key: v.key,
+    ...(v.when ? { when: v.when } : {}),
+    ...(v.axis ? { scale: axisScale(v.axis, frameShape) } : {}),
+  }));
 }
 
 /** The benchmark's names of the I-JEPA rows: the recipe, then `ijepa:<ablation>` each. */
@@ -177,7 +183,7 @@ async function train(
   const opts = { checkpointDir, resume: true };
   const hooks = { onStep };
   const common = { seed, stack: cfg.stack, valFraction: cfg.valFraction };
-  const spec = encoderSpec(name, cfg, ctx.variables);
+  const spec = encoderSpec(name, cfg, ctx.variables, ds.frameShape);
   if (spec.pretrain) {
     const config = pretrainConfig(spec.pretrain as PretrainConfig, ctx);
     await pretrain(config, ds, opts, hooks);
@@ -200,7 +206,7 @@ async function train(
     return { encoder, steps: result.steps, source: { method: "stdim", config } };
   }
   if (name === "supervised") {
-    const targets = supervisedTargets(ctx.variables);
+    const targets = supervisedTargets(ctx.variables, ds.frameShape);
     const config = { ...common, features: cfg.cnnFeatures, targets, train: cfg.supervised };
     const { encoder, result } = await trainSupervised(config, ds, opts, hooks);
     return { encoder, steps: result.steps, source: { method: "supervised", config } };

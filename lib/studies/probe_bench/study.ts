@@ -82,6 +82,7 @@ export function encoderKey(
   cfg: ProbeBenchConfig,
   seed: number,
   variables: BenchVariable[],
+  frameShape: readonly number[],
 ): string {
   const { env, data, stack, valFraction } = cfg;
   return configHash({
@@ -90,7 +91,7 @@ export function encoderKey(
     stack,
     valFraction,
     seed,
-    spec: encoderSpec(name, cfg, variables),
+    spec: encoderSpec(name, cfg, variables, frameShape),
   });
 }
 
@@ -100,9 +101,10 @@ export function rowsKey(
   cfg: ProbeBenchConfig,
   seed: number,
   variables: BenchVariable[],
+  frameShape: readonly number[],
 ): string {
   return configHash({
-    encoder: encoderKey(name, cfg, seed, variables),
+    encoder: encoderKey(name, cfg, seed, variables, frameShape),
     probe: cfg.probe,
     variables,
   });
@@ -135,7 +137,7 @@ export async function runProbeBench(
     checkStateKeys(ds.path, ds.manifest.stateKeys, variables);
     for (const name of names) {
       const file = rowsFile(run.dir, seed, name);
-      const key = rowsKey(name, cfg, seed, variables);
+      const key = rowsKey(name, cfg, seed, variables, ds.frameShape);
       let stored = readStoredRows(file);
       if (stored && stored.key !== key) {
         run.log(`seed ${seed}: ${name}'s rows were made with another config: probing again`);
@@ -183,7 +185,7 @@ async function probeOne(
     ds,
     variables,
     dir: run.path(`seed-${seed}`, "encoders"),
-    key: encoderKey(name, cfg, seed, variables),
+    key: encoderKey(name, cfg, seed, variables, ds.frameShape),
     log: (line) => run.log(line),
     onStep: hooks.onStep && ((e) => hooks.onStep!({ ...e, loop: `s${seed} ${name}` })),
   });

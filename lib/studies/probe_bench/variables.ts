@@ -109,12 +109,17 @@ export function classLabels(
   vars: BenchVariable[],
   frameShape: readonly number[],
 ): Record<string, Float64Array> {
-  const [h, w] = frameShape;
   const out = { ...state };
   for (const v of vars) {
     if (!v.axis) continue;
-    const scale = v.axis === "x" ? w / SCREEN.width : h / SCREEN.height;
+    const scale = axisScale(v.axis, frameShape);
     out[v.key] = state[v.key].map((x) => Math.floor(x * scale));
   }
   return out;
+}
+
+/** Observation pixels per screen pixel along `axis`, for frames of `frameShape` `[h, w, c]`. */
+export function axisScale(axis: "x" | "y", frameShape: readonly number[]): number {
+  const [h, w] = frameShape;
+  return axis === "x" ? w / SCREEN.width : h / SCREEN.height;
 }

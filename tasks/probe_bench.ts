@@ -75,6 +75,7 @@ if (import.meta.main) {
     run.log(`backend ${backend.backend}; run ${run.dir}`);
     const dataRoot = options.data ?? join("data", `probe-bench-${preset}-${slug}`);
     const frames: number[] = [];
+    let frameShape: readonly number[] = [];
     const result = await runProbeBench(run, config, async (seed) => {
       const ds = await ensureDataset(join(dataRoot, `s${seed}`), {
         seed,
@@ -85,9 +86,10 @@ if (import.meta.main) {
         env,
       }, { log: (line) => run.log(line) });
       frames.push(ds.numFrames);
+      frameShape = ds.frameShape;
       return ds;
     }, { log: (line) => run.log(line), onStep: progressBars({ show: ["loss"] }) });
-    const md = await writeBenchReport(run, config, result, { preset, frames });
+    const md = await writeBenchReport(run, config, result, { preset, frames, frameShape });
     await run.finish();
     console.log(md);
   });

@@ -37,7 +37,11 @@ export interface EncoderSummary {
   r2: Record<string, Spread>;
   /** Per category, the mean F1 of its variables, over seeds. */
   categories: Record<string, Spread>;
-  /** The mean F1 over variables (AtariARI's overall), over seeds; and the same for R^2. */
+  /**
+   * The mean F1 over variables (AtariARI's overall), over seeds; and the median R^2 over
+   * variables, over seeds (a median, because one variable's ridge fit can miss a held-out game
+   * by far more than its variance and swamp a mean).
+   */
   overall: Spread;
   overallR2: Spread;
 }
@@ -74,11 +78,19 @@ export function summarize(rows: BenchRow[]): EncoderSummary[] {
           ) => [c, perSeed((rs) => avg(rs.filter((r) => r.category === c), "f1"))]),
         ),
         overall: perSeed((rs) => avg(rs, "f1")),
-        overallR2: perSeed((rs) => avg(rs, "r2")),
+        overallR2: perSeed((rs) => median(rs.map((r) => r.r2))),
       });
     }
   }
   return out;
+}
+
+/** The median of the finite values (NaN when there are none). */
+function median(xs: number[]): number {
+  const v = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const mid = v.length >> 1;
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
 }
 
 function pm(s: Spread | undefined, digits = 3): string {
@@ -203,9 +215,10 @@ export function benchMarkdown(
   cfg: ProbeBenchConfig,
   rows: BenchRow[],
   encoders: EncoderRow[],
-  opts: { preset?: string; frames: number[] },
+  opts: { preset?: string; frames: number[]; frameShape?: readonly number[] },
 ): string {
   const summaries = summarize(rows);
+  const frameSize = opts.frameShape ? `${opts.frameShape[1]}x${opts.frameShape[0]}` : "resized";
   const variables = [...new Set(rows.map((r) => r.variable))];
   const atariari = Object.fromEntries(rows.map((r) => [r.variable, r.atariari]));
   const categories = [...new Set(rows.map((r) => r.category))];
@@ -226,9 +239,11 @@ export function benchMarkdown(
     `; ${
       Math.round(100 * cfg.valFraction)
     }% of the games held out for the probes' test rows and never trained on. ` +
-    `Probes read ${cfg.probe.rows} frame stacks of ${cfg.stack} from each side. F1: a linear softmax classifier per ` +
-    `variable, one class per value, support-weighted F1 on the held-out rows (AtariARI). R^2: ridge regression on the ` +
-    `same rows. Cells are mean ± std over seeds.`,
+    `Probes read up to ${cfg.probe.rows} frame stacks of ${cfg.stack} from each side. F1: a linear softmax ` +
+    `classifier per variable, one class per value (positions: per pixel of the ${frameSize} observation, not of ` +
+    `the 160x210 screen), support-weighted F1 on the held-out rows (AtariARI). R^2: ridge regression on the ` +
+    `same rows (the median over variables here; each variable's in probe-bench.json). Cells are mean ± std ` +
+    `over seeds.`,
     "",
   ];
   for (const f of new Set(summaries.map((s) => s.features))) {
@@ -237,7 +252,7 @@ export function benchMarkdown(
     out.push(
       `| encoder | ${variables.map((v) => `${v} (${atariari[v]})`).join(" | ")} | ${
         categories.join(" | ")
-      } | **overall F1** | overall R^2 |`,
+      } | **overall F1** | median R^2 |`,
     );
     out.push(
       `|---|${variables.map(() => "---:").join("|")}|${
@@ -314,7 +329,7 @@ export async function writeBenchReport(
   run: RunDir,
   cfg: ProbeBenchConfig,
   result: { rows: BenchRow[]; encoders: EncoderRow[] },
-  opts: { preset?: string; frames: number[] },
+  opts: { preset?: string; frames: number[]; frameShape?: readonly number[] },
 ): Promise<string> {
   const md = benchMarkdown(cfg, result.rows, result.encoders, opts);
   await writeFileAtomic(

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { ensureDataset } from "../lib/data/ensure.ts";
 import { checkEnvConfig, CLEANRL_ATARI } from "../lib/envs/make.ts";
@@ -48,6 +49,8 @@ const spec = {
     "deno task probe-bench                                 # smoke preset, a few minutes",
     "deno task probe-bench --preset small --resume         # 3 seeds on native:breakout",
     "deno task probe-bench --preset small --env ale:pong --resume",
+    "deno task probe-bench --preset small --resume \\",
+    "  --set 'artifacts=[{name: ppo-cnn, path: results/swap/cnn-s0/checkpoints}]'   # probe any encoder artifact too",
   ],
 };
 
@@ -59,6 +62,9 @@ if (import.meta.main) {
       checkEnvConfig(env);
       benchVariables(config.env);
       checkBenchConfig(config);
+      for (const a of config.artifacts) {
+        if (!existsSync(a.path)) throw new Error(`artifacts: ${a.path}: no such file or directory`);
+      }
     });
     const backend = await initBackend({ backend: options.backend as "auto" | undefined });
     const slug = envSlug(config.env);

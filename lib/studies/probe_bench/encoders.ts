@@ -7,7 +7,8 @@
  * @module
  */
 
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Dataset } from "../../data/reader.ts";
 import { encoderSubject, pixelSubject, type ProbeSubject } from "../../eval/encoder_probe.ts";
@@ -98,7 +99,34 @@ export function encoderSpec(
     const ablation = cfg.ablations.find((a) => `ijepa:${a.name}` === name);
     if (ablation) return { pretrain: ablatedIjepa(cfg.ijepa, ablation) };
   }
+  const artifact = cfg.artifacts.find((a) => a.name === name);
+  if (artifact) return { artifact: fileDigest(artifact.path) };
   throw new Error(`probe-bench: unknown encoder '${name}'`);
+}
+
+/** SHA-256 of a file (an artifact's identity in the keys); a missing file is an error naming it. */
+function fileDigest(path: string): string {
+  const file = existsSync(path) && statSync(path).isDirectory() ? join(path, ENCODER_FILE) : path;
+  if (!existsSync(file)) throw new Error(`artifacts: ${file}: no such encoder artifact`);
+  return createHash("sha256").update(readFileSync(file)).digest("hex");
+}
+
+/**
+ * An encoder artifact loaded for the benchmark's frames: one made for another frame size or
+ * stack is an error naming the file, what it expects and what the dataset gives.
+ */
+export function loadArtifact(path: string, frameShape: readonly number[], stack: number) {
+  const { encoder } = loadEncoder(path);
+  const [h, w, c] = frameShape;
+  const { imageSize, channels } = encoder.cfg;
+  if (imageSize[0] !== h || imageSize[1] !== w || channels !== c * stack) {
+    throw new Error(
+      `${path}: the encoder takes ${imageSize[1]}x${imageSize[0]} frames with ${channels} ` +
+        `channels; the benchmark gives ${w}x${h} frames of ${c} channel(s) stacked ${stack} ` +
+        `(${c * stack} channels)`,
+    );
+  }
+  return encoder;
 }
 
 /** The supervised heads: one per variable, classed as the probe classes it. */
@@ -139,6 +167,11 @@ export async function makeEncoder(name: string, ctx: EncoderContext): Promise<Ma
       encoderConfig(pretrainConfig(cfg.ijepa, ctx), ds.frameShape),
       deriveSeed(seed, name),
     );
+    return untrained(encoderSubject({ ...enc, name }));
+  }
+  const artifact = cfg.artifacts.find((a) => a.name === name);
+  if (artifact) {
+    const enc = loadArtifact(artifact.path, ds.frameShape, cfg.stack);
     return untrained(encoderSubject({ ...enc, name }));
   }
   const dir = join(ctx.dir, name.replace(":", "-"));

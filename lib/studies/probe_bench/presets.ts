@@ -78,6 +78,12 @@ export interface ProbeBenchConfig {
     patience: number;
   };
   encoders: BenchEncoder[];
+  /**
+   * Encoder artifacts made elsewhere (`encoder.safetensors` of a pretraining run, a swap run's PPO
+   * CNN, ...), probed beside the others as rows `<name>`; a path is read relative to the
+   * working directory and must be made for the benchmark's frames (size, channels x stack).
+   */
+  artifacts: { name: string; path: string }[];
   /** Nature CNN width of the CNN encoders (random, ST-DIM, supervised). */
   cnnFeatures: number;
   ijepa: PretrainConfig;
@@ -126,6 +132,7 @@ const small: ProbeBenchConfig = {
     patience: 5,
   },
   encoders: [...BENCH_ENCODERS],
+  artifacts: [],
   cnnFeatures: 256,
   ijepa: PRETRAIN_PRESETS.small,
   ablations: [],
@@ -197,9 +204,22 @@ export function checkBenchConfig(cfg: ProbeBenchConfig): void {
       throw new Error(`encoders: unknown encoder '${e}' (valid: ${BENCH_ENCODERS.join(", ")})`);
     }
   }
+  const artifactNames = cfg.artifacts.map((a) => a.name);
+  for (const n of artifactNames) {
+    if ((BENCH_ENCODERS as readonly string[]).includes(n) || !/^[\w.-]+$/.test(n)) {
+      throw new Error(
+        `artifacts: the name '${n}' must differ from the benchmark's encoders and hold only ` +
+          `letters, digits, '.', '_' and '-'`,
+      );
+    }
+  }
   const names = cfg.ablations.map((a) => a.name);
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup !== undefined) throw new Error(`ablations: the name '${dup}' is used twice`);
+  const dupArtifact = artifactNames.find((n, i) => artifactNames.indexOf(n) !== i);
+  if (dupArtifact !== undefined) {
+    throw new Error(`artifacts: the name '${dupArtifact}' is used twice`);
+  }
   if (names.some((n) => !/^[\w.-]+$/.test(n))) {
     throw new Error(`ablations: names may hold letters, digits, '.', '_' and '-' (got ${names})`);
   }

@@ -128,7 +128,10 @@ export async function runProbeBench(
   hooks: ProbeBenchHooks = {},
 ): Promise<{ rows: BenchRow[]; encoders: EncoderRow[] }> {
   const variables = benchVariables(cfg.env);
-  const names = cfg.encoders.flatMap((e) => (e === "ijepa" ? ijepaRows(cfg) : [e]));
+  const names = [
+    ...cfg.encoders.flatMap((e) => (e === "ijepa" ? ijepaRows(cfg) : [e])),
+    ...cfg.artifacts.map((a) => a.name),
+  ];
   const rows: BenchRow[] = [];
   const encoders: EncoderRow[] = [];
   let done = 0;

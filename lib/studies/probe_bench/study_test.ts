@@ -3,6 +3,7 @@ import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { scriptedTestDataset } from "../../data/collect_testing.ts";
 import type { Dataset } from "../../data/reader.ts";
+import { randomEncoder, saveEncoder } from "../../models/encoder.ts";
 import { RunDir } from "../../run/run_dir.ts";
 import { initBackend } from "../../tensor/backend.ts";
 import {
@@ -160,4 +161,33 @@ Deno.test("ablation differences are paired by seed", () => {
   const d = pairedDifference(a, b);
   assert.equal(d.n, 2);
   assert.ok(Math.abs(d.mean - 0.15) < 1e-12);
+});
+
+Deno.test("an encoder artifact is probed beside the others; one of another shape is refused", async () => {
+  const root = await Deno.makeTempDir();
+  const ds = await mixedPlay("breakout");
+  const [h, w, c] = ds.frameShape;
+  const make = async (dir: string, size: number) =>
+    await saveEncoder(
+      dir,
+      randomEncoder({ arch: "cnn", imageSize: [size, size], channels: c * 4, features: 32 }, 1),
+      { step: 7 },
+    );
+  const good = await make(join(root, "good"), h);
+  const bad = await make(join(root, "bad"), 64);
+  const withArtifact = (path: string) => ({
+    ...cfg,
+    encoders: ["majority" as const],
+    artifacts: [{ name: "agent-cnn", path }],
+  });
+  const { rows } = await bench(join(root, "run"), false, withArtifact(good));
+  assert.deepEqual([...new Set(rows.map((r) => r.encoder))], ["majority", "agent-cnn"]);
+  await assert.rejects(
+    bench(join(root, "run2"), false, withArtifact(bad)),
+    (err: Error) =>
+      err.message.startsWith(bad) &&
+      err.message.includes(
+        `takes 64x64 frames with ${c * 4} channels; the benchmark gives ${w}x${h}`,
+      ),
+  );
 });

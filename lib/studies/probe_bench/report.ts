@@ -324,6 +324,42 @@ export function benchFigureSvg(rows: BenchRow[], env: string): string {
   });
 }
 
+/**
+ * Training curves of the trained encoders from the run's `kind: "train"` records: each loss over
+ * its first step's (the methods' losses have different scales), one panel per encoder, a line
+ * per seed. Null when the run recorded none.
+ */
+export function lossCurvesSvg(records: Record<string, unknown>[], env: string): string | null {
+  const train = records.filter((r) => r.kind === "train" && Number.isFinite(r.loss as number));
+  if (train.length === 0) return null;
+  const first = new Map<string, number>();
+  const points = [];
+  for (const r of train) {
+    const id = `${r.encoder}/${r.seed}`;
+    if (!first.has(id)) first.set(id, r.loss as number);
+    points.push({
+      encoder: String(r.encoder),
+      seed: String(r.seed),
+      step: r.step as number,
+      relative: (r.loss as number) / first.get(id)!,
+    });
+  }
+  const encoders = [...new Set(points.map((p) => p.encoder))];
+  return plotToSvg({
+    title: `Training losses on ${env}, relative to each run's first step`,
+    subtitle: "one line per seed; log scale",
+    width: 820,
+    height: 70 + 90 * encoders.length,
+    marginRight: 120,
+    y: { type: "log", grid: true, label: "loss / first loss" },
+    x: { label: "step" },
+    fy: { label: null, domain: encoders },
+    marks: [
+      Plot.line(points, { x: "step", y: "relative", z: "seed", fy: "encoder", stroke: "#457" }),
+    ],
+  });
+}
+
 /** Writes `probe-bench.json`, `PROBE_BENCH.md` and the figure into the run; returns the markdown. */
 export async function writeBenchReport(
   run: RunDir,
@@ -352,6 +388,9 @@ export async function writeBenchReport(
     run.path("figures", "probe_bench_f1.svg"),
     benchFigureSvg(result.rows, cfg.env),
   );
-  await writeFileAtomic(run.path("PROBE_BENCH.md"), md);
-  return md;
+  const curves = lossCurvesSvg(run.readMetrics(), cfg.env);
+  const withCurves = curves ? md + "\n![training losses](figures/probe_bench_losses.svg)\n" : md;
+  if (curves) await writeFileAtomic(run.path("figures", "probe_bench_losses.svg"), curves);
+  await writeFileAtomic(run.path("PROBE_BENCH.md"), withCurves);
+  return withCurves;
 }

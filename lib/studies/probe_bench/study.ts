@@ -9,7 +9,8 @@
  * key of what made them (the encoder's spec, the data, the seed; the probe's settings for the
  * rows): a resumed run keeps what matches the config and remakes the rest, so adding an ablation
  * row or changing one method's config redoes only those. At the end `probe-bench.json`, `PROBE_BENCH.md` and
- * `figures/probe_bench_f1.svg` (`report.ts`).
+ * `figures/probe_bench_f1.svg` (`report.ts`); every training step is a `metrics.jsonl` record
+ * (`kind: "train"`, seed, encoder, step, loss, ...).
  *
  * @module
  */
@@ -24,7 +25,7 @@ import { splitEpisodes } from "../../data/batches.ts";
 import type { Dataset } from "../../data/reader.ts";
 import { writeFileAtomic } from "../../run/atomic.ts";
 import { configHash } from "../../run/config.ts";
-import type { OnStep } from "../../run/progress.ts";
+import { type OnStep, stepRecorder } from "../../run/progress.ts";
 import type { RunDir } from "../../run/run_dir.ts";
 import { encoderSpec, ijepaRows, makeEncoder } from "./encoders.ts";
 import type { ProbeBenchConfig } from "./presets.ts";
@@ -190,7 +191,13 @@ async function probeOne(
     dir: run.path(`seed-${seed}`, "encoders"),
     key: encoderKey(name, cfg, seed, variables, ds.frameShape),
     log: (line) => run.log(line),
-    onStep: hooks.onStep && ((e) => hooks.onStep!({ ...e, loop: `s${seed} ${name}` })),
+    // Every training step lands in metrics.jsonl (kind "train"), for the learning curves.
+    onStep: stepRecorder({
+      metric: (r) => run.metric(r),
+      fields: { kind: "train", seed, encoder: name },
+      loop: `s${seed} ${name}`,
+      then: hooks.onStep,
+    }),
   });
   if (made.trained) {
     run.log(`seed ${seed}: ${name} trained ${made.steps} steps in ${made.seconds.toFixed(0)} s`);

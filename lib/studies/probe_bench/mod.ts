@@ -25,6 +25,7 @@ export {
   type DatasetForSeed,
   encoderKey,
   type EncoderRow,
+  type KeyInputs,
   rowsFile,
   rowsKey,
   runProbeBench,

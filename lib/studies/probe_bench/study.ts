@@ -74,41 +74,28 @@ interface StoredRows {
   encoder: EncoderRow | null;
 }
 
+/** What an encoder's keys are made of besides its name. */
+export interface KeyInputs {
+  cfg: ProbeBenchConfig;
+  seed: number;
+  variables: BenchVariable[];
+  /** The dataset's frames `[h, w, c]` (the supervised heads class positions by them). */
+  frameShape: readonly number[];
+}
+
 /**
  * The key of an encoder's trained files on one seed: its spec ({@linkcode encoderSpec}), the
  * data, the frame stack, the split and the seed, hashed.
  */
-export function encoderKey(
-  name: string,
-  cfg: ProbeBenchConfig,
-  seed: number,
-  variables: BenchVariable[],
-  frameShape: readonly number[],
-): string {
-  const { env, data, stack, valFraction } = cfg;
-  return configHash({
-    env,
-    data,
-    stack,
-    valFraction,
-    seed,
-    spec: encoderSpec(name, cfg, variables, frameShape),
-  });
+export function encoderKey(name: string, k: KeyInputs): string {
+  const { env, data, stack, valFraction } = k.cfg;
+  const spec = encoderSpec(name, k.cfg, k.variables, k.frameShape);
+  return configHash({ env, data, stack, valFraction, seed: k.seed, spec });
 }
 
 /** The key of an encoder's rows: its {@linkcode encoderKey}, the probe's settings, the labels. */
-export function rowsKey(
-  name: string,
-  cfg: ProbeBenchConfig,
-  seed: number,
-  variables: BenchVariable[],
-  frameShape: readonly number[],
-): string {
-  return configHash({
-    encoder: encoderKey(name, cfg, seed, variables, frameShape),
-    probe: cfg.probe,
-    variables,
-  });
+export function rowsKey(name: string, k: KeyInputs): string {
+  return configHash({ encoder: encoderKey(name, k), probe: k.cfg.probe, variables: k.variables });
 }
 
 /** What the benchmark reports as it goes. */
@@ -141,7 +128,7 @@ export async function runProbeBench(
     checkStateKeys(ds.path, ds.manifest.stateKeys, variables);
     for (const name of names) {
       const file = rowsFile(run.dir, seed, name);
-      const key = rowsKey(name, cfg, seed, variables, ds.frameShape);
+      const key = rowsKey(name, { cfg, seed, variables, frameShape: ds.frameShape });
       let stored = readStoredRows(file);
       if (stored && stored.key !== key) {
         run.log(`seed ${seed}: ${name}'s rows were made with another config: probing again`);
@@ -189,7 +176,7 @@ async function probeOne(
     ds,
     variables,
     dir: run.path(`seed-${seed}`, "encoders"),
-    key: encoderKey(name, cfg, seed, variables, ds.frameShape),
+    key: encoderKey(name, { cfg, seed, variables, frameShape: ds.frameShape }),
     log: (line) => run.log(line),
     // Every training step lands in metrics.jsonl (kind "train"), for the learning curves.
     onStep: stepRecorder({

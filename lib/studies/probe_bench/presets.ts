@@ -1,7 +1,8 @@
 /**
  * The probe benchmark's config (`deno task probe-bench`): the data (AtariARI's mix of random and
  * competent play), the probes, and every encoder's training config, with the I-JEPA recipe
- * ablations. `small` keeps to about 15 minutes per seed on 2 CPU cores; `smoke` runs the whole
+ * ablations. `small` takes about 20 minutes per seed on 2 CPU cores (about half training, half
+ * probing), plus 2.5 per ablation row; `smoke` runs the whole
  * benchmark in a couple of minutes (tests, notebook, CI).
  *
  * @module

@@ -77,7 +77,7 @@ export function summarize(rows: BenchRow[]): EncoderSummary[] {
             c,
           ) => [c, perSeed((rs) => avg(rs.filter((r) => r.category === c), "f1"))]),
         ),
-        overall: perSeed((rs) => avg(rs, "f1")),
+        overall: spread([...overallBySeed(rows, encoder, f).values()]),
         overallR2: perSeed((rs) => median(rs.map((r) => r.r2))),
       });
     }
@@ -290,17 +290,14 @@ export function benchMarkdown(
 /** Overall F1 per encoder (bars: mean over seeds; dots: seeds), one panel per feature set. */
 export function benchFigureSvg(rows: BenchRow[], env: string): string {
   const summaries = summarize(rows);
-  const seedPoints = [] as { encoder: string; features: string; seed: number; f1: number }[];
-  for (const s of summaries) {
-    for (const seed of new Set(rows.map((r) => r.seed))) {
-      const rs = rows.filter((r) =>
-        r.encoder === s.encoder && r.seed === seed &&
-        (r.features === s.features || r.features === "none")
-      );
-      const v = spread(rs.map((r) => r.f1));
-      if (v.n) seedPoints.push({ encoder: s.encoder, features: s.features, seed, f1: v.mean });
-    }
-  }
+  const seedPoints = summaries.flatMap((s) =>
+    [...overallBySeed(rows, s.encoder, s.features)].map(([seed, f1]) => ({
+      encoder: s.encoder,
+      features: s.features,
+      seed,
+      f1,
+    }))
+  );
   const bars = summaries.map((s) => ({
     encoder: s.encoder,
     features: s.features,

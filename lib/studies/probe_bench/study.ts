@@ -15,8 +15,8 @@
  * @module
  */
 
-import { existsSync, readFileSync } from "node:fs";
-import { basename, join } from "node:path";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { classifierF1s, valueF1 } from "../../eval/classifier.ts";
 import { collapseStats } from "../../eval/collapse.ts";
 import { probeSplits, probeStacks } from "../../eval/encoder_probe.ts";
@@ -139,10 +139,8 @@ export async function runProbeBench(
           ? { rows: majorityRows(cfg, seed, ds, variables), encoder: null }
           : await probeOne(name, { cfg, seed, ds, variables, run, hooks });
         stored = { key, ...made };
-        await writeFileAtomic(
-          run.path(`seed-${seed}`, "rows", basename(file)),
-          JSON.stringify(stored) + "\n",
-        );
+        mkdirSync(dirname(file), { recursive: true });
+        await writeFileAtomic(file, JSON.stringify(stored) + "\n");
       }
       rows.push(...stored.rows);
       if (stored.encoder) encoders.push(stored.encoder);

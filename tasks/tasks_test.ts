@@ -222,6 +222,17 @@ Deno.test("pipeline: a re-run skips current phases; a probe or plan change redoe
   const report = Deno.readTextFileSync(join(out, "REPORT.md"));
   assert.match(report, /\|pooled\|ijepa\|/);
   assert.ok(existsSync(join(out, "figures/probe_r2.png")));
+  // The benchmark's probe of the same rows: F1 per Breakout variable, beside the majority class.
+  assert.match(report, /### F1 per variable, pooled features/);
+  assert.match(report, /\| encoder \| paddleX \(player_x\) \| ballX \(ball_x\) \|/);
+  const bench = JSON.parse(Deno.readTextFileSync(join(out, "probe/probe-bench.json")));
+  assert.deepEqual(
+    [...new Set(bench.rows.map((r: { encoder: string }) => r.encoder))],
+    ["majority", "ijepa", "ae", "random", "pixels"],
+  );
+  assert.ok(
+    bench.rows.every((r: { f1: number | null }) => r.f1 === null || (r.f1 >= 0 && r.f1 <= 1)),
+  );
   assert.match(report, /## World model/);
   assert.match(report, /\| world model \| \d+\.\d% \|/, "action sensitivity table");
   assert.match(report, /\| action-blind \(CEM\) \| \d+% \|/, "planning table");

@@ -85,15 +85,16 @@ export function ijepaLoss(
   patches: Float32Array,
   b: number,
   masks: BatchMasks,
-  reg?: PooledRegulariser,
+  opts: IJepaLossOptions = {},
 ): tf.Scalar {
+  const reg = opts.regulariser;
   const { encoder: enc, predictor: pc } = model.cfg;
   const { tokens: n, patchDim } = vitGrid(enc);
   const d = enc.width;
   const kc = masks.contextCount;
   const kt = masks.targetCount;
   const m = masks.targets.length;
-  const targets = ijepaTargets(model, patches, b, masks);
+  const targets = ijepaTargets(model, patches, b, masks, opts.centerTargets);
 
   const ctx = tf.tensor3d(gatherTokens(patches, n, patchDim, masks.context, kc), [b, kc, patchDim]);
   const ctxPos = tf.tensor3d(gatherTokens(model.encoderPos, n, d, masks.context, kc), [b, kc, d]);
@@ -123,6 +124,14 @@ export function ijepaLoss(
   ]) as tf.Scalar;
 }
 
+/** What the I-JEPA loss adds to the paper's. */
+export interface IJepaLossOptions {
+  /** VICReg's variance and covariance terms on the pooled context output. */
+  regulariser?: PooledRegulariser;
+  /** Predict each target token's departure from the batch's mean at its position (see `ijepaTargets`). */
+  centerTargets?: boolean;
+}
+
 /**
  * Weights of VICReg's variance and covariance terms (Bardes et al. 2022) added to the I-JEPA
  * loss on the context encoder's pooled output, as C-JEPA (Mo & Tong 2024) adds them: from
@@ -141,24 +150,53 @@ export interface PooledRegulariser {
  * every token, and its last block computes the tokens some target block reads alone (the same
  * values; see `vitEncode`). Off the gradient tape (`noGrad`, PyTorch's `torch.no_grad()`): no
  * gradient flows into the EMA encoder, and nothing is kept for one.
+ *
+ * `center`: the targets become what is particular to each frame,
+ *
+ *   s_y[i, n] = (h[i, n] - mean_j h[j, n]) / std(h - mean_j h)     (mean over the batch)
+ *
+ * On Atari nine patches in ten are static background whose features a predictor places by
+ * position alone; centred per position, those targets are ~0, and the loss, rescaled to unit
+ * size over the batch, is about the ball, the paddle and the bricks. It also removes the
+ * collapsed solution's zero loss: a target encoder whose output depends on position alone leaves
+ * a residual that the rescaling blows up again. The target encoder then reads every token.
  */
 export function ijepaTargets(
   model: IJepaModel,
   patches: Float32Array,
   b: number,
   masks: BatchMasks,
+  center = false,
 ): tf.Tensor3D {
   const enc = model.cfg.encoder;
   const { tokens: n, patchDim } = vitGrid(enc);
   const d = enc.width;
-  const { tokens, rows } = targetTokens(masks, b, n);
+  const { tokens, rows } = center ? allTokens(masks, b, n) : targetTokens(masks, b, n);
   return noGrad(() => {
     const all = tf.tensor3d(patches, [b, n, patchDim]);
     const pos = tf.tensor3d(model.encoderPos, [1, n, d]);
-    const h = normalize(vitEncode(model.target, enc, all, pos, tokens));
+    let h = normalize(vitEncode(model.target, enc, all, pos, center ? undefined : tokens));
+    if (center) {
+      const dev = tf.sub(h, tf.mean(h, 0, true));
+      h = tf.div(dev, tf.add(tf.sqrt(tf.mean(tf.square(dev))), 1e-6));
+    }
     const picked = tf.gather(h.reshape([-1, d]), tf.tensor1d(rows, "int32"));
     return picked.reshape([masks.targets.length * b, masks.targetCount, d]) as tf.Tensor3D;
   });
+}
+
+/** Where each target block's tokens sit in the `[B * N]` rows of every token of every sample. */
+function allTokens(
+  masks: BatchMasks,
+  b: number,
+  n: number,
+): { tokens: Int32Array; rows: Int32Array } {
+  const kt = masks.targetCount;
+  const rows = new Int32Array(masks.targets.length * b * kt);
+  masks.targets.forEach((t, j) => {
+    for (let r = 0; r < b * kt; r++) rows[j * b * kt + r] = Math.floor(r / kt) * n + t[r];
+  });
+  return { tokens: new Int32Array(0), rows };
 }
 
 /**

@@ -76,7 +76,7 @@ Deno.test("the pooled regulariser adds VICReg's variance hinge and covariance to
   const patches = Float32Array.from({ length: b * n * patchDim }, () => rng.float());
   const masks = multiBlockBatch(new Rng(5), IJEPA_MASKS, { batch: b, rows, cols });
   const value = (reg?: { variance: number; covariance: number }) =>
-    tf.tidy(() => ijepaLoss(model, patches, b, masks, reg).dataSync()[0]);
+    tf.tidy(() => ijepaLoss(model, patches, b, masks, { regulariser: reg }).dataSync()[0]);
   const plain = value();
   assert.equal(value({ variance: 0, covariance: 0 }), plain);
   // Every pooled dimension's std across 8 random frames is far below the hinge's 1.
@@ -88,10 +88,48 @@ Deno.test("the pooled regulariser adds VICReg's variance hinge and covariance to
   const opt = tf.train.sgd(0.5);
   for (let i = 0; i < 3; i++) {
     opt.minimize(
-      () => ijepaLoss(model, patches, b, masks, { variance: 1, covariance: 0 }),
+      () => ijepaLoss(model, patches, b, masks, { regulariser: { variance: 1, covariance: 0 } }),
       false,
       vars,
     );
   }
   assert.ok(value({ variance: 1, covariance: 0 }) - value() < hinge);
+});
+
+Deno.test("centred targets: a patch every frame shares is ~0, one frame's own patch is not", () => {
+  const model = initIJepa(new Rng(3), CFG);
+  const { tokens: n, patchDim, rows, cols } = vitGrid(CFG.encoder);
+  const b = 6;
+  const masks = multiBlockBatch(new Rng(5), IJEPA_MASKS, { batch: b, rows, cols });
+  const kt = masks.targetCount;
+  // One background for every frame; only the "ball" token, one the targets read, differs.
+  const ball = masks.targets[0][0];
+  const rng = new Rng(7);
+  const background = Float32Array.from({ length: n * patchDim }, () => rng.float());
+  const patches = new Float32Array(b * n * patchDim);
+  for (let i = 0; i < b; i++) {
+    patches.set(background, i * n * patchDim);
+    for (let k = 0; k < patchDim; k++) patches[(i * n + ball) * patchDim + k] = rng.float();
+  }
+  const size = (t: tf.Tensor) => tf.sqrt(tf.mean(tf.square(t), -1));
+  const sizes = (center: boolean) => {
+    const s = size(ijepaTargets(model, patches, b, masks, center)).arraySync() as number[][];
+    const own: number[] = [], rest: number[] = [];
+    masks.targets.forEach((t, j) => {
+      for (let r = 0; r < b * kt; r++) {
+        const v = s[j * b + Math.floor(r / kt)][r % kt];
+        (t[r] === ball ? own : rest).push(v);
+      }
+    });
+    const avg = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
+    return { own: avg(own), rest: avg(rest) };
+  };
+  const centred = sizes(true);
+  // Attention spreads the ball's change a little to every token; the ball's own token keeps most.
+  assert.ok(centred.own > 3 * centred.rest, JSON.stringify(centred));
+  const plain = sizes(false);
+  assert.ok(plain.rest > 0.9, `layer-normed background targets have unit size: ${plain.rest}`);
+  assert.ok(
+    Number.isFinite(ijepaLoss(model, patches, b, masks, { centerTargets: true }).dataSync()[0]),
+  );
 });

@@ -22,6 +22,7 @@ import type { ReportItem } from "../viz/report_items.ts";
 import { svgToPng } from "../viz/svg_png.ts";
 
 export type { ReportItem };
+import { type BenchRow, f1Tables } from "../studies/probe_bench/mod.ts";
 import { swapReportItems } from "../studies/swap/mod.ts";
 import { worldModelReportItems } from "../studies/world_model/mod.ts";
 
@@ -210,6 +211,17 @@ export function buildRunReport(runDir: string): ReportItem[] {
       if (file === "probe_r2.svg" || file.startsWith("retrieval_") || file.includes("ijepa")) {
         out.push(addFigure(name, svg, probeCaption(stem)), "");
       }
+    }
+    const benchFile = join(runDir, "probe", "probe-bench.json");
+    if (existsSync(benchFile)) {
+      const { rows } = JSON.parse(readFileSync(benchFile, "utf8")) as { rows: BenchRow[] };
+      out.push(
+        "AtariARI's probe (the probe benchmark's, `deno task probe-bench`) of the same rows: a " +
+          "linear classifier per state variable, one class per value, support-weighted F1 on " +
+          "the held-out episodes, against the majority class.",
+        "",
+        ...f1Tables(rows, 3),
+      );
     }
     out.push(`Full table with F1 and 1-NN R^2: [probe/PROBE.md](probe/PROBE.md).`, "");
   }

@@ -57,6 +57,8 @@ export interface PretrainConfig {
   stack: number;
   /** I-JEPA: VICReg's variance and covariance terms on the pooled context output (none: off). */
   regulariser?: PooledRegulariser;
+  /** I-JEPA: targets centred per position over the batch (`ijepaTargets`; unset: off). */
+  centerTargets?: boolean;
   /** Fraction of episodes held out (collapse monitors, probes). */
   valFraction: number;
   encoder: Omit<VitConfig, "imageSize" | "channels">;
@@ -166,7 +168,10 @@ function buildMethod(cfg: PretrainConfig, enc: VitConfig): Method {
           contextKeep: cfg.masks.contextKeep || undefined,
           motion,
         });
-        return ijepaLoss(model, patches, b, masks, cfg.regulariser);
+        return ijepaLoss(model, patches, b, masks, {
+          regulariser: cfg.regulariser,
+          centerTargets: cfg.centerTargets,
+        });
       },
       afterStep: (step) =>
         emaUpdate(target, contextAsTarget, linearRamp(step + 1, cfg.train.steps, ...cfg.train.ema)),

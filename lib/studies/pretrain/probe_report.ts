@@ -2,8 +2,11 @@
  * The probe study of a set of frozen encoders (and optionally the raw-pixel baseline,
  * `pixelSubject`), written into a run directory: `probe.json`,
  * `PROBE.md`, one metric record per (encoder, features, variable), and the figures (R^2 bars,
- * PCA scatters of the pooled embeddings, k-NN retrieval per feature set). Shared by
- * `deno task probe` and the pipeline.
+ * PCA scatters of the pooled embeddings, k-NN retrieval per feature set). On a game the probe
+ * benchmark knows (Breakout, Pong) it also asks the benchmark's question of the same rows
+ * (`lib/studies/probe_bench`): AtariARI's linear classifier per state variable, F1 on the
+ * held-out episodes beside the majority class, in `probe-bench.json` and PROBE.md's F1 tables.
+ * Shared by `deno task probe` and the pipeline.
  *
  * @module
  */
@@ -19,6 +22,16 @@ import { BREAKOUT_PROBES, type ProbeData, runProbes } from "../../eval/probe.ts"
 import type { FrozenEncoder } from "../../models/encoder.ts";
 import { writeFileAtomic } from "../../run/atomic.ts";
 import type { RunDir } from "../../run/run_dir.ts";
+import {
+  type BenchRow,
+  benchRows,
+  benchVariables,
+  checkStateKeys,
+  CLASSIFIER_SCHEDULE,
+  f1Tables,
+  hasBenchVariables,
+  majorityRows,
+} from "../probe_bench/mod.ts";
 import {
   pcaScatterSvg,
   probeBarsSvg,
@@ -49,6 +62,18 @@ export async function writeProbeStudy(
   opts: ProbeStudyOptions,
 ): Promise<ProbeRow[]> {
   const table: ProbeRow[] = [];
+  const env = ds.manifest.env;
+  const variables = hasBenchVariables(env) ? benchVariables(env) : null;
+  if (variables) checkStateKeys(ds.path, ds.manifest.stateKeys, variables);
+  const bench: BenchRow[] = variables
+    ? majorityRows(ds, variables, {
+      env,
+      seed: opts.seed,
+      stack: opts.stack,
+      valFraction: opts.valFraction,
+      rows: opts.rows,
+    })
+    : [];
   for (const features of opts.features) {
     const probeOpts = { ...opts, maxRows: opts.rows, features };
     const splits: Record<string, [ProbeData, ProbeData]> = {};
@@ -59,6 +84,17 @@ export async function writeProbeStudy(
       for (const r of runProbes(train, test, BREAKOUT_PROBES)) {
         table.push({ encoder: enc.name, features, ...r });
         run.metric({ encoder: enc.name, features, ...r, f1: r.f1 ?? null });
+      }
+      if (variables) {
+        bench.push(...benchRows(train, test, {
+          env,
+          seed: opts.seed,
+          encoder: enc.name,
+          features,
+          variables,
+          frameShape: ds.frameShape,
+          ...CLASSIFIER_SCHEDULE,
+        }));
       }
       if (features === "pooled" && "params" in enc) {
         for (const color of ["paddleX", "ballY"]) {
@@ -80,11 +116,26 @@ export async function writeProbeStudy(
     "",
     probeTableMarkdown(table),
     "",
+    ...(bench.length
+      ? [
+        "AtariARI's question of the same rows (`deno task probe-bench`'s probe): a linear " +
+        "classifier per state variable, one class per value, support-weighted F1 on the " +
+        "held-out episodes; `majority` predicts the most frequent training value.",
+        "",
+        ...f1Tables(bench),
+      ]
+      : []),
     "Figures: `figures/probe_r2.svg` (R^2 per variable), `figures/pca_<encoder>_<var>.svg`, " +
     "`figures/retrieval_<features>.svg` (held-out query, then each encoder's nearest " +
     "training frame).",
   ].join("\n");
   await writeFileAtomic(run.path("probe.json"), JSON.stringify(table, null, 1) + "\n");
+  if (bench.length) {
+    await writeFileAtomic(
+      run.path("probe-bench.json"),
+      JSON.stringify({ env, rows: bench }, null, 1) + "\n",
+    );
+  }
   await writeFileAtomic(run.path("PROBE.md"), md + "\n");
   return table;
 }

@@ -59,6 +59,7 @@ export function ablatedIjepa(base: PretrainConfig, a: IjepaAblation): PretrainCo
   return {
     ...base,
     ...(a.regulariser ? { regulariser: a.regulariser } : {}),
+    ...(a.centerTargets !== undefined ? { centerTargets: a.centerTargets } : {}),
     encoder: { ...base.encoder, patch: a.patch ?? base.encoder.patch },
     predictor: { ...base.predictor, width: a.predictorWidth ?? base.predictor.width },
     masks: { ...base.masks, motionTargets: a.motionTargets ?? base.masks.motionTargets },

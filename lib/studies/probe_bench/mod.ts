@@ -15,17 +15,21 @@ export {
   BENCH_ENCODERS,
   type BenchEncoder,
   checkBenchConfig,
+  CLASSIFIER_SCHEDULE,
   type IjepaAblation,
   PROBE_BENCH_PRESETS,
   type ProbeBenchConfig,
 } from "./presets.ts";
 export { ablatedIjepa, encoderSpec, ijepaRows, makeEncoder } from "./encoders.ts";
 export {
+  type BenchProbeContext,
   type BenchRow,
+  benchRows,
   type DatasetForSeed,
   encoderKey,
   type EncoderRow,
   type KeyInputs,
+  majorityRows,
   rowsFile,
   rowsKey,
   runProbeBench,
@@ -35,10 +39,17 @@ export {
   benchFigureSvg,
   benchMarkdown,
   type EncoderSummary,
+  f1Tables,
   goalLines,
   pairedDifference,
   spread,
   summarize,
   writeBenchReport,
 } from "./report.ts";
-export { BENCH_GAMES, type BenchVariable, benchVariables, checkStateKeys } from "./variables.ts";
+export {
+  BENCH_GAMES,
+  type BenchVariable,
+  benchVariables,
+  checkStateKeys,
+  hasBenchVariables,
+} from "./variables.ts";

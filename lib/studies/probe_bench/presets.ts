@@ -51,6 +51,8 @@ export interface IjepaAblation {
   motionTargets?: number;
   /** VICReg's variance and covariance weights on the pooled context output. */
   regulariser?: { variance: number; covariance: number };
+  /** Targets centred per position over the batch (`PretrainConfig.centerTargets`). */
+  centerTargets?: boolean;
 }
 
 /** Everything one benchmark run does. */
@@ -97,6 +99,9 @@ export interface ProbeBenchConfig {
   supervised: LoopSchedule;
 }
 
+/** AtariARI's classifier schedule: up to 100 epochs, early stopping on held-out loss. */
+export const CLASSIFIER_SCHEDULE = { epochs: 100, patience: 5 };
+
 const cnnSchedule: LoopSchedule = {
   steps: 1_000,
   batchSize: 64,
@@ -129,8 +134,7 @@ const small: ProbeBenchConfig = {
     rows: 8000,
     features: ["pooled", "grid"],
     gridComponents: GRID_COMPONENTS,
-    epochs: 100,
-    patience: 5,
+    ...CLASSIFIER_SCHEDULE,
   },
   encoders: [...BENCH_ENCODERS],
   artifacts: [],

@@ -210,6 +210,42 @@ export function goalLines(summaries: EncoderSummary[], encoders: EncoderRow[]): 
   return lines;
 }
 
+/**
+ * The F1 tables, one per feature set: per encoder (mean ± std over seeds) each variable with its
+ * AtariARI name, the category means, the overall F1 and the median ridge R^2; headings of
+ * markdown level `level`.
+ */
+export function f1Tables(rows: BenchRow[], level = 2): string[] {
+  const summaries = summarize(rows);
+  const variables = [...new Set(rows.map((r) => r.variable))];
+  const atariari = Object.fromEntries(rows.map((r) => [r.variable, r.atariari]));
+  const categories = [...new Set(rows.map((r) => r.category))];
+  const out: string[] = [];
+  for (const f of new Set(summaries.map((s) => s.features))) {
+    const mine = summaries.filter((s) => s.features === f);
+    out.push(`${"#".repeat(level)} F1 per variable, ${f} features`, "");
+    out.push(
+      `| encoder | ${variables.map((v) => `${v} (${atariari[v]})`).join(" | ")} | ${
+        categories.join(" | ")
+      } | **overall F1** | median R^2 |`,
+    );
+    out.push(
+      `|---|${variables.map(() => "---:").join("|")}|${
+        categories.map(() => "---:").join("|")
+      }|---:|---:|`,
+    );
+    for (const s of mine) {
+      out.push(
+        `| ${s.encoder} | ${variables.map((v) => pm(s.f1[v])).join(" | ")} | ${
+          categories.map((c) => pm(s.categories[c])).join(" | ")
+        } | **${pm(s.overall)}** | ${pm(s.overallR2)} |`,
+      );
+    }
+    out.push("");
+  }
+  return out;
+}
+
 /** The markdown report. */
 export function benchMarkdown(
   cfg: ProbeBenchConfig,
@@ -219,9 +255,6 @@ export function benchMarkdown(
 ): string {
   const summaries = summarize(rows);
   const frameSize = opts.frameShape ? `${opts.frameShape[1]}x${opts.frameShape[0]}` : "resized";
-  const variables = [...new Set(rows.map((r) => r.variable))];
-  const atariari = Object.fromEntries(rows.map((r) => [r.variable, r.atariari]));
-  const categories = [...new Set(rows.map((r) => r.category))];
   const rank = (e: string) =>
     spread(encoders.filter((r) => r.encoder === e).map((r) => r.effectiveRank));
   const width = (e: string) => encoders.find((r) => r.encoder === e)?.width;
@@ -246,28 +279,7 @@ export function benchMarkdown(
     `over seeds.`,
     "",
   ];
-  for (const f of new Set(summaries.map((s) => s.features))) {
-    const mine = summaries.filter((s) => s.features === f);
-    out.push(`## F1 per variable, ${f} features`, "");
-    out.push(
-      `| encoder | ${variables.map((v) => `${v} (${atariari[v]})`).join(" | ")} | ${
-        categories.join(" | ")
-      } | **overall F1** | median R^2 |`,
-    );
-    out.push(
-      `|---|${variables.map(() => "---:").join("|")}|${
-        categories.map(() => "---:").join("|")
-      }|---:|---:|`,
-    );
-    for (const s of mine) {
-      out.push(
-        `| ${s.encoder} | ${variables.map((v) => pm(s.f1[v])).join(" | ")} | ${
-          categories.map((c) => pm(s.categories[c])).join(" | ")
-        } | **${pm(s.overall)}** | ${pm(s.overallR2)} |`,
-      );
-    }
-    out.push("");
-  }
+  out.push(...f1Tables(rows));
   out.push("## Effective rank of the pooled output (held-out rows) and training", "");
   out.push("| encoder | width | effective rank | share of width | steps | training s (per seed) |");
   out.push("|---|---:|---:|---:|---:|---:|");

@@ -136,7 +136,16 @@ export async function runProbeBench(
       }
       if (!stored) {
         const made = name === "majority"
-          ? { rows: majorityRows(cfg, seed, ds, variables), encoder: null }
+          ? {
+            rows: majorityRows(ds, variables, {
+              env: cfg.env,
+              seed,
+              stack: cfg.stack,
+              valFraction: cfg.valFraction,
+              rows: cfg.probe.rows,
+            }),
+            encoder: null,
+          }
           : await probeOne(name, { cfg, seed, ds, variables, run, hooks });
         stored = { key, ...made };
         mkdirSync(dirname(file), { recursive: true });
@@ -189,7 +198,6 @@ async function probeOne(
   }
   const rows: BenchRow[] = [];
   let encoder: EncoderRow | null = null;
-  const probeVars = variables.map(probeVariable);
   for (const features of cfg.probe.features) {
     const t0 = performance.now();
     const [train, test] = probeSplits(made.subject, ds, {
@@ -199,24 +207,17 @@ async function probeOne(
       maxRows: cfg.probe.rows,
       features,
       gridComponents: cfg.probe.gridComponents,
-    }).map((d) => ({ ...d, state: classLabels(d.state, variables, ds.frameShape) }));
-    const ridge = runProbes(train, test, probeVars);
-    const f1 = classifierF1s(train, test, probeVars, {
+    });
+    rows.push(...benchRows(train, test, {
+      env: cfg.env,
       seed,
+      encoder: name,
+      features,
+      variables,
+      frameShape: ds.frameShape,
       epochs: cfg.probe.epochs,
       patience: cfg.probe.patience,
-    });
-    for (const v of variables) {
-      const r = ridge.find((p) => p.variable === v.key)!;
-      rows.push(
-        row(cfg, seed, name, features, v, {
-          f1: f1[v.key],
-          r2: r.r2,
-          train: r.trainRows,
-          test: r.testRows,
-        }),
-      );
-    }
+    }));
     if (features === "pooled") {
       const stats = collapseStats(test.x, test.n, test.d);
       encoder = {
@@ -239,20 +240,63 @@ async function probeOne(
   return { rows, encoder };
 }
 
+/** What one encoder's rows on one feature set are made with, besides its probe data. */
+export interface BenchProbeContext {
+  env: string;
+  seed: number;
+  encoder: string;
+  features: string;
+  variables: BenchVariable[];
+  /** The dataset's frames `[h, w, c]`: positions are classed by their pixels. */
+  frameShape: readonly number[];
+  /** The classifier's epoch limit and early-stopping patience. */
+  epochs: number;
+  patience: number;
+}
+
+/**
+ * The benchmark's rows of one encoder on one feature set: per variable, the linear classifier's
+ * F1 on the held-out rows (one class per value, positions per observation pixel) and the ridge
+ * R^2 on the same rows. `train` and `test` hold the raw state (`probeSplits`).
+ */
+export function benchRows(train: ProbeData, test: ProbeData, ctx: BenchProbeContext): BenchRow[] {
+  const { variables, frameShape, seed } = ctx;
+  const probeVars = variables.map(probeVariable);
+  const [tr, te] = [train, test].map((d) => ({
+    ...d,
+    state: classLabels(d.state, variables, frameShape),
+  }));
+  const ridge = runProbes(tr, te, probeVars);
+  const f1 = classifierF1s(tr, te, probeVars, {
+    seed,
+    epochs: ctx.epochs,
+    patience: ctx.patience,
+  });
+  return variables.map((v) => {
+    const r = ridge.find((p) => p.variable === v.key)!;
+    return row(ctx.env, seed, ctx.encoder, ctx.features, v, {
+      f1: f1[v.key],
+      r2: r.r2,
+      train: r.trainRows,
+      test: r.testRows,
+    });
+  });
+}
+
 /**
  * The majority-class baseline: every test row predicted as the most frequent training value
  * (F1), or as the training mean (R^2), on the same sampled rows as every encoder's probe.
  */
-function majorityRows(
-  cfg: ProbeBenchConfig,
-  seed: number,
+export function majorityRows(
   ds: Dataset,
   variables: BenchVariable[],
+  opts: { env: string; seed: number; stack: number; valFraction: number; rows: number },
 ): BenchRow[] {
-  const { train, val } = splitEpisodes(ds, { valFraction: cfg.valFraction, seed });
-  const opts = { stack: cfg.stack, seed, maxRows: cfg.probe.rows };
+  const { seed } = opts;
+  const { train, val } = splitEpisodes(ds, { valFraction: opts.valFraction, seed });
+  const stackOpts = { stack: opts.stack, seed, maxRows: opts.rows };
   const [tr, te] = [train, val].map((eps) => {
-    const s = probeStacks(ds, eps, opts);
+    const s = probeStacks(ds, eps, stackOpts);
     const state = classLabels(s.state, variables, ds.frameShape);
     return { x: new Float32Array(0), n: s.n, d: 0, state } as ProbeData;
   });
@@ -265,7 +309,7 @@ function majorityRows(
     const mode = [...counts].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]?.[0] ?? NaN;
     const avg = mean(trainValues);
     const ok = trainValues.length >= 2 && truth.length >= 2;
-    return row(cfg, seed, "majority", "none", v, {
+    return row(opts.env, seed, "majority", "none", v, {
       f1: ok ? valueF1(truth, truth.map(() => mode)) : NaN,
       r2: ok ? r2Score(truth, truth.map(() => avg)) : NaN,
       train: trainValues.length,
@@ -275,7 +319,7 @@ function majorityRows(
 }
 
 function row(
-  cfg: ProbeBenchConfig,
+  env: string,
   seed: number,
   encoder: string,
   features: string,
@@ -283,7 +327,7 @@ function row(
   r: { f1: number; r2: number; train: number; test: number },
 ): BenchRow {
   return {
-    env: cfg.env,
+    env,
     seed,
     encoder,
     features,

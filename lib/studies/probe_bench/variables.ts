@@ -63,6 +63,11 @@ const GAMES: Record<string, BenchVariable[]> = { breakout: BREAKOUT, pong: PONG 
 /** The games the benchmark has variables for. */
 export const BENCH_GAMES = Object.keys(GAMES);
 
+/** Whether the benchmark has variables for an env id's game. */
+export function hasBenchVariables(envId: string): boolean {
+  return envId.split(":").pop()! in GAMES;
+}
+
 /**
  * The benchmark variables of an env id (`native:breakout`, `ale:pong`, ...); an error names the
  * id and the games there are.

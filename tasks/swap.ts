@@ -7,16 +7,19 @@
  * @module
  */
 
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { checkEnvConfig } from "../lib/envs/make.ts";
-import { writeSwapReport } from "../lib/studies/swap/mod.ts";
 import {
   checkSwapConfig,
   ensureEncoders,
   gridRuns,
+  gridStatus,
+  recordFailure,
   runSwap,
   SWAP_PRESETS,
   type SwapConfig,
+  writeSwapReport,
 } from "../lib/studies/swap/mod.ts";
 import { RunDir } from "../lib/run/run_dir.ts";
 import { initBackend } from "../lib/tensor/backend.ts";
@@ -100,7 +103,6 @@ async function runWorkers(config: SwapConfig, run: RunDir, jobs: number): Promis
   // JEPA_NATIVE_THREADS says otherwise), so no worker's threads wait on another's cores.
   const threads = Deno.env.get("JEPA_NATIVE_THREADS") ||
     String(Math.max(1, Math.floor(navigator.hardwareConcurrency / jobs)));
-  const failed: string[] = [];
   const worker = async () => {
     for (let name = pending.shift(); name !== undefined; name = pending.shift()) {
       run.log(`worker: ${name}`);
@@ -110,13 +112,19 @@ async function runWorkers(config: SwapConfig, run: RunDir, jobs: number): Promis
         stdout: "inherit",
         stderr: "inherit",
       }).spawn().status;
-      if (!status.success) failed.push(name);
+      // A worker that dies (killed, out of memory) leaves no failed.json of its own.
+      if (!status.success && !existsSync(join(run.dir, "runs", name, "failed.json"))) {
+        await recordFailure(
+          join(run.dir, "runs", name),
+          name,
+          `its worker process exited with code ${status.code}${
+            status.signal ? ` (signal ${status.signal})` : ""
+          }`,
+        );
+      }
     }
   };
   await Promise.all(Array.from({ length: jobs }, worker));
-  if (failed.length) {
-    throw new Error(`runs failed in their workers: ${failed.join(", ")} (see their run.log)`);
-  }
 }
 
 if (import.meta.main) {
@@ -154,5 +162,14 @@ if (import.meta.main) {
     const report = await writeSwapReport(config, run.dir, evals, (l) => run.log(l));
     console.log(report.table);
     run.log(`report: ${join(run.dir, "REPORT.md")}`);
+    const failed = gridStatus(config, run.dir).filter((r) => r.state === "failed");
+    if (failed.length) {
+      throw new Error(
+        `${failed.length} run(s) failed: ${
+          failed.map((r) => `${r.run} (${r.failure!.error})`).join("; ")
+        }. They are in the report's table of runs; the same command retries them from their ` +
+          `last checkpoints.`,
+      );
+    }
   });
 }

@@ -12,14 +12,17 @@
  * Layout of a swap directory:
  * - `pretrain/{dataset,ijepa,ae}/`: the encoders' pretraining (unless checkpoints were given);
  * - `runs/<condition>-s<seed>/`: one PPO run each (`config.json`, `metrics.jsonl`, `run.log`,
- *   `checkpoints/`, `done.json` once finished, `eval.json` once evaluated). A finished run is
- *   skipped and an interrupted one resumes, so re-running the grid continues where it stopped;
+ *   `checkpoints/`, `done.json` once finished, `eval.json` once evaluated, `failed.json` when
+ *   its training stopped on an error: a NaN, a crash, a killed worker). A finished run is
+ *   skipped and an interrupted or failed one resumes from its last checkpoint, so re-running the
+ *   grid continues where it stopped; the report lists every run with its state
+ *   ({@linkcode gridStatus}), so a failed one is never silently missing from the table;
  * - the report (`swap_report.ts`): tables, figures, saliency maps, GIFs.
  *
  * @module
  */
 
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { ensureDataset } from "../../data/ensure.ts";
 import { CLEANRL_ATARI, type EnvConfig, makeEnv } from "../../envs/make.ts";
@@ -233,8 +236,10 @@ export function runConfig(
 /** What the grid reports as it goes. */
 export interface SwapHooks {
   log?(line: string): void;
-  /** A run starts (`resumed`), is skipped as finished, or finishes. */
-  onRun?(event: { run: string; status: "start" | "resume" | "skip" | "done"; from?: number }): void;
+  /** A run starts (`resumed`), is skipped as finished, finishes, or fails (`failed.json`). */
+  onRun?(
+    event: { run: string; status: "start" | "resume" | "skip" | "done" | "failed"; from?: number },
+  ): void;
   /** Each PPO update of a run, as loop `<run name>` (values: the update's statistics). */
   onStep?: OnStep;
 }
@@ -443,7 +448,22 @@ export async function runSwap(
       if (opts.only && !opts.only.includes(name)) continue;
       const runDir = join(dir, "runs", name);
       const ckptDir = join(runDir, "checkpoints");
-      if (!opts.evalOnly) await trainRun(cfg, condition, seed, runDir, encoders, hooks);
+      if (!opts.evalOnly) {
+        try {
+          await trainRun(cfg, condition, seed, runDir, encoders, hooks);
+        } catch (err) {
+          // One run's failure is the grid's data, not its end: record it, go on with the others.
+          const message = (err as Error).message ?? String(err);
+          await recordFailure(runDir, name, message);
+          hooks.log?.(`${name}: FAILED: ${message}`);
+          hooks.onRun?.({ run: name, status: "failed" });
+          continue;
+        }
+      }
+      if (existsSync(join(runDir, "failed.json"))) {
+        hooks.log?.(`${name}: failed, not evaluated (see failed.json)`);
+        continue;
+      }
       if (!hasCheckpoint(ckptDir)) {
         hooks.log?.(`${name}: no checkpoint, not evaluated`);
         continue;
@@ -475,6 +495,8 @@ async function trainRun(
     hooks.onRun?.({ run: name, status: "skip" });
     return;
   }
+  // A run that failed before is tried again from its last checkpoint.
+  rmSync(join(runDir, "failed.json"), { force: true });
   const ppo = runConfig(cfg, condition, seed, encoders);
   // The run's record names its encoder relative to the run directory; training reads it as given.
   const agent = ppo.agent.checkpoint
@@ -564,10 +586,68 @@ export function gridRuns(cfg: SwapConfig, dir: string): { name: string; complete
   );
 }
 
-/** The finished-run summaries of a swap directory. */
-export function readRunSummaries(dir: string, cfg: SwapConfig): RunSummary[] {
-  return cfg.conditions.flatMap((c) =>
-    cfg.seeds.map((s) => readJson<RunSummary>(join(dir, "runs", runName(c, s), "done.json")))
-      .filter((x): x is RunSummary => x !== null)
+/** What `failed.json` of a run that stopped on an error holds. */
+export interface RunFailure {
+  run: string;
+  error: string;
+  /** The last checkpoint's update when it failed (null: none). */
+  update: number | null;
+  failedAt: string;
+}
+
+/** Writes a run's `failed.json` (the error and its last checkpoint). */
+export async function recordFailure(runDir: string, run: string, error: string): Promise<void> {
+  const failure: RunFailure = {
+    run,
+    error,
+    update: lastUpdate(runDir),
+    failedAt: new Date().toISOString(),
+  };
+  await writeFileAtomic(join(runDir, "failed.json"), JSON.stringify(failure, null, 1) + "\n");
+}
+
+/** A run's last checkpointed update; null when it has none or cannot be read (damaged). */
+function lastUpdate(runDir: string): number | null {
+  try {
+    return checkpointStep(join(runDir, "checkpoints")) ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** A grid run's state, for the report's table of runs. */
+export interface RunStatus {
+  run: string;
+  condition: string;
+  seed: number;
+  state: "done" | "failed" | "incomplete" | "not started";
+  /** `done`: its summary. */
+  summary?: RunSummary;
+  /** `failed`: the error. */
+  failure?: RunFailure;
+  /** The last checkpoint's update (null: none). */
+  update: number | null;
+}
+
+/** Every run of the grid, in order, with its state. */
+export function gridStatus(cfg: SwapConfig, dir: string): RunStatus[] {
+  return cfg.conditions.flatMap((condition) =>
+    cfg.seeds.map((seed): RunStatus => {
+      const run = runName(condition, seed);
+      const runDir = join(dir, "runs", run);
+      const update = lastUpdate(runDir);
+      const summary = readJson<RunSummary>(join(runDir, "done.json"));
+      if (summary) return { run, condition, seed, state: "done", summary, update };
+      const failure = readJson<RunFailure>(join(runDir, "failed.json"));
+      if (failure) return { run, condition, seed, state: "failed", failure, update };
+      return {
+        run,
+        condition,
+        seed,
+        state: update === null ? "not started" : "incomplete",
+        update,
+      };
+    })
   );
 }
+

@@ -7,7 +7,7 @@ import { embedFrames, loadEncoder } from "../../models/encoder.ts";
 import { flattenParams } from "../../nn/params.ts";
 import { runTask } from "../../run/task_testing.ts";
 import { initBackend } from "../../tensor/backend.ts";
-import { checkSwapConfig, runSwap, SWAP_PRESETS, type SwapConfig } from "./grid.ts";
+import { checkSwapConfig, gridStatus, runSwap, SWAP_PRESETS, type SwapConfig } from "./grid.ts";
 import { learningCurves, writeSwapReport } from "./report.ts";
 
 await initBackend({ backend: "cpu" });
@@ -119,4 +119,40 @@ Deno.test("swap and swap-eval answer --help and refuse mistakes without a stack 
   const noRun = await runTask("swap_eval.ts", ["--run", await Deno.makeTempDir()]);
   assert.equal(noRun.code, 2);
   assert.match(noRun.stderr, /no config\.json: not a swap directory/);
+});
+
+Deno.test("a run that fails is recorded, reported with its error, and retried on the next call", async () => {
+  const dir = await Deno.makeTempDir();
+  const cfg = { ...tinyGrid(), seeds: [3, 4] };
+  // A damaged checkpoint: the run cannot resume from it.
+  const broken = join(dir, "runs", "cnn-s3", "checkpoints");
+  await Deno.mkdir(broken, { recursive: true });
+  await Deno.writeTextFile(join(broken, "latest.json"), "{ not json");
+  const events: string[] = [];
+  const evals = await runSwap(cfg, dir, {
+    onRun: (e) => events.push(`${e.run} ${e.status}`),
+  });
+  assert.deepEqual(events, ["cnn-s3 failed", "cnn-s4 start", "cnn-s4 done"]);
+  assert.deepEqual(evals.map((e) => e.run), ["cnn-s4"], "the grid went on without it");
+  const failure = JSON.parse(readFileSync(join(dir, "runs", "cnn-s3", "failed.json"), "utf8"));
+  assert.match(failure.error, /latest\.json/);
+  assert.deepEqual(gridStatus(cfg, dir).map((r) => r.state), ["failed", "done"]);
+
+  const report = await writeSwapReport(cfg, dir, evals);
+  const md = readFileSync(join(dir, "REPORT.md"), "utf8");
+  assert.match(md, /\| cnn-s3 \| \*\*failed\*\* /);
+  assert.match(md, /- cnn-s3: .*latest\.json/);
+  assert.match(md, /\| cnn-s4 \| done \| 64 \|/);
+  assert.match(report.table, /\| cnn \| 1 \|/, "one seed in the table, the failed one named below");
+  const summary = JSON.parse(readFileSync(join(dir, "summary.json"), "utf8"));
+  assert.deepEqual(summary.conditions.cnn.seeds, [4]);
+  assert.equal(summary.conditions.cnn.clean.ci95.length, 2);
+  assert.equal(summary.claim, null, "the claim needs jepa_frozen and cnn");
+
+  // Repaired, the same call retries it: the failure record goes, the run finishes.
+  await Deno.remove(broken, { recursive: true });
+  events.length = 0;
+  await runSwap(cfg, dir, { onRun: (e) => events.push(`${e.run} ${e.status}`) });
+  assert.deepEqual(events, ["cnn-s3 start", "cnn-s3 done", "cnn-s4 skip"]);
+  assert.ok(!existsSync(join(dir, "runs", "cnn-s3", "failed.json")));
 });

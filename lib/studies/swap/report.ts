@@ -27,12 +27,15 @@ import { hasCheckpoint } from "../../tensor/checkpoint.ts";
 import { deriveSeed, Rng } from "../../tensor/rng.ts";
 import type { Agent } from "../../rl/agent.ts";
 import { loadAgent } from "../../rl/ppo.ts";
+import { robustnessStats } from "../../eval/robustness_stats.ts";
+import { statisticsMarkdown, swapSummary } from "./statistics.ts";
 import {
   agentPolicy,
+  gridStatus,
   randomPlay,
-  readRunSummaries,
   type RunEvaluation,
   runName,
+  type RunStatus,
   type SwapConfig,
 } from "./grid.ts";
 
@@ -62,8 +65,12 @@ export function publishedComparison(envId: string, rows: readonly RobustnessRow[
   ];
   return [
     comparableWithPublished(envId)
-      ? "Published numbers (theirs: a JEPA-on-Breakout study on ALE, which evaluated through " +
-        "other wrappers than it trained with, and trained far longer) beside ours on the same game:"
+      ? "Published numbers (theirs: a JEPA-on-Breakout study on ALE) beside ours on the same " +
+        "game. The protocols differ: they trained at 4 emulator frames per step and evaluated " +
+        "at 16 (other wrappers than they trained with), and trained far longer; ours trains and " +
+        "evaluates through one wrapper stack (frame skip 4, whole games, raw scores). Their " +
+        "frozen JEPA is their own I-JEPA (ViT, patch 12, width 192, depth 4, about 100K " +
+        "frames); ours is the `small` pretraining recipe on our scripted play:"
       : `Published numbers (theirs, on real ALE Breakout) for reference only: this grid ran on ` +
         `\`${envId}\`, whose scores are not comparable with ALE's.`,
     "",
@@ -157,6 +164,14 @@ export async function writeSwapReport(
     );
     files.push("eval_episodes.parquet");
   }
+  const stats = evals.length > 0
+    ? robustnessStats(
+      evals.map((e) => ({ condition: e.condition, seed: e.seed, episodes: e.episodes })),
+    )
+    : null;
+  if (stats) {
+    await write("summary.json", JSON.stringify(swapSummary(cfg.env.id, stats), null, 1) + "\n");
+  }
 
   const figures: Record<string, string> = {};
   const figure = async (name: string, svg: string) => {
@@ -170,9 +185,12 @@ export async function writeSwapReport(
   const curves = learningCurves(cfg, dir);
   if (curves.length > 0) await figure("learning_curves", curvesFigure(cfg, curves));
 
-  const agentDirs = cfg.conditions
-    .map((c) => ({ condition: c, dir: join(dir, "runs", runName(c, cfg.seeds[0]), "checkpoints") }))
-    .filter((a) => hasCheckpoint(a.dir));
+  // Each condition's first evaluated agent (a failed run has none to show).
+  const agentDirs = cfg.conditions.flatMap((c) => {
+    const e = evals.find((x) => x.condition === c);
+    const ckpt = e && join(dir, "runs", e.run, "checkpoints");
+    return ckpt && hasCheckpoint(ckpt) ? [{ condition: c, seed: e.seed, dir: ckpt }] : [];
+  });
   if (cfg.report.saliencyFrames > 0 && agentDirs.length > 0) {
     log(`saliency maps on ${cfg.report.saliencyFrames} frames`);
     const png = saliencyGrid(cfg, agentDirs);
@@ -195,7 +213,7 @@ export async function writeSwapReport(
   log("random play on the evaluation games");
   const random = randomPlay(cfg);
   await write("random_play.json", JSON.stringify({ eval: cfg.eval, means: random }) + "\n");
-  const summaries = readRunSummaries(dir, cfg);
+  const runs = gridStatus(cfg, dir);
   const md = [
     `# Encoder swap on ${cfg.env.id}`,
     "",
@@ -215,6 +233,7 @@ export async function writeSwapReport(
     "",
     randomPlayLine(random),
     "",
+    ...(stats ? statisticsMarkdown(stats) : []),
     ...publishedComparison(cfg.env.id, rows),
     "",
     ...Object.keys(figures).map((f) => `![${f}](figures/${f}.svg)`),
@@ -225,8 +244,8 @@ export async function writeSwapReport(
         "",
         `|d logit / d pixel| of the most likely action, summed over the frame stack (red), on the ` +
         `newest frame. Rows: the frames, then ${
-          agentDirs.map((a) => a.condition).join(", ")
-        } (seed ${cfg.seeds[0]}).`,
+          agentDirs.map((a) => `${a.condition} (seed ${a.seed})`).join(", ")
+        }.`,
         "",
         "![saliency](figures/saliency.png)",
         "",
@@ -235,20 +254,52 @@ export async function writeSwapReport(
     ...files.filter((f) => f.endsWith(".gif")).map((f) =>
       `## One game, clean (left) and hard (right)\n\n![play](${f})\n`
     ),
-    "## Runs",
-    "",
-    "| run | env steps | steps/s | minutes | last-20-games training return |",
-    "|---|---:|---:|---:|---:|",
-    ...summaries.map((s) =>
-      `| ${s.run} | ${s.globalStep} | ${fmt(s.sps, 1)} | ${fmt(s.seconds / 60, 1)} | ${
-        fmt(s.finalTrainReturn, 2)
-      } |`
-    ),
-    "",
+    ...runsMarkdown(runs),
   ].join("\n");
   await write("REPORT.md", md);
   await write("ROBUSTNESS.md", `# Robustness (${cfg.env.id})\n\n${table}\n`);
   return { rows, table, files, figures };
+}
+
+/**
+ * The table of every run of the grid with its state: finished runs with their speed and last
+ * training return, failed ones with their error, unfinished ones with their last checkpoint.
+ */
+export function runsMarkdown(runs: RunStatus[]): string[] {
+  const failed = runs.filter((r) => r.state === "failed");
+  return [
+    "## Runs",
+    "",
+    "| run | state | env steps | steps/s | minutes | last-20-games training return |",
+    "|---|---|---:|---:|---:|---:|",
+    ...runs.map((r) => {
+      const s = r.summary;
+      if (s) {
+        return `| ${r.run} | done | ${s.globalStep} | ${fmt(s.sps, 1)} | ${
+          fmt(s.seconds / 60, 1)
+        } | ${fmt(s.finalTrainReturn, 2)} |`;
+      }
+      const where = r.update === null ? "no checkpoint" : `last checkpoint: update ${r.update}`;
+      return `| ${r.run} | **${r.state}** (${where}) | - | - | - | - |`;
+    }),
+    "",
+    ...(failed.length
+      ? [
+        "Failed runs (not evaluated, not in the tables above; the same command retries them " +
+        "from their last checkpoints):",
+        "",
+        ...failed.map((r) => `- ${r.run}: ${r.failure!.error}`),
+        "",
+      ]
+      : []),
+    ...(runs.some((r) => r.state === "incomplete")
+      ? [
+        "Incomplete runs are evaluated at their last checkpoint (update above) and count in " +
+        "the tables as such.",
+        "",
+      ]
+      : []),
+  ];
 }
 
 /** Line colours of the learning curves, named in the subtitle (no legend survives plotToSvg). */

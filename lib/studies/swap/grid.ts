@@ -650,4 +650,3 @@ export function gridStatus(cfg: SwapConfig, dir: string): RunStatus[] {
     })
   );
 }
-

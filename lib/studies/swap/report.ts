@@ -103,6 +103,8 @@ export interface SwapReport {
   rows: RobustnessRow[];
   /** The robustness table as markdown. */
   table: string;
+  /** The statistics section (intervals and the claim) as markdown; "" without evaluations. */
+  statistics: string;
   /** Paths of everything written, relative to the swap directory. */
   files: string[];
   /** SVG texts of the figures, by name (for notebooks). */
@@ -214,6 +216,7 @@ export async function writeSwapReport(
   const random = randomPlay(cfg);
   await write("random_play.json", JSON.stringify({ eval: cfg.eval, means: random }) + "\n");
   const runs = gridStatus(cfg, dir);
+  const statistics = stats ? statisticsMarkdown(stats).join("\n") : "";
   const md = [
     `# Encoder swap on ${cfg.env.id}`,
     "",
@@ -233,7 +236,7 @@ export async function writeSwapReport(
     "",
     randomPlayLine(random),
     "",
-    ...(stats ? statisticsMarkdown(stats) : []),
+    statistics,
     ...publishedComparison(cfg.env.id, rows),
     "",
     ...Object.keys(figures).map((f) => `![${f}](figures/${f}.svg)`),
@@ -258,7 +261,7 @@ export async function writeSwapReport(
   ].join("\n");
   await write("REPORT.md", md);
   await write("ROBUSTNESS.md", `# Robustness (${cfg.env.id})\n\n${table}\n`);
-  return { rows, table, files, figures };
+  return { rows, table, statistics, files, figures };
 }
 
 /**

@@ -81,6 +81,19 @@ export function statisticsMarkdown(stats: RobustnessStats): string[] {
     `Intervals: ${bootstrapMethod(stats)}.`,
     "",
   ];
+  const undefinedOnes = conditions.flatMap((c) =>
+    keys.flatMap((k) => {
+      const left = stats.conditions[c].values[k]?.undefinedResamples;
+      return left ? [`${c} ${k} ${left}`] : [];
+    })
+  );
+  if (undefinedOnes.length) {
+    out.push(
+      `Resamples left out where the value is undefined (a drawn agent's clean mean of 0 leaves ` +
+        `its ratio undefined), of ${stats.resamples}: ${undefinedOnes.join(", ")}.`,
+      "",
+    );
+  }
   if (claim) {
     const excludes = claim.ci95[0] > 0 || claim.ci95[1] < 0;
     out.push(

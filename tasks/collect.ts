@@ -1,11 +1,18 @@
 /**
- * `deno task collect`: plays games with a behaviour policy and writes a dataset.
+ * `deno task collect`: plays games with a behaviour policy and writes a dataset, or, with
+ * `--format atari-head`, trials in Atari-HEAD's layout (from a scripted or random player, or a
+ * trained agent with `--agent`).
  *
  * @module
  */
 
 import { join } from "node:path";
+import { recordTrials, statePolicy } from "../lib/data/atari_head/mod.ts";
 import { collectDataset } from "../lib/data/collect.ts";
+import { makePolicy } from "../lib/envs/policies.ts";
+import { agentScreenPolicy } from "../lib/rl/agent_policy.ts";
+import { loadAgent } from "../lib/rl/ppo.ts";
+import { initBackend } from "../lib/tensor/backend.ts";
 import { checkEnvConfig, CLEANRL_ATARI, type EnvConfig } from "../lib/envs/make.ts";
 import type { PolicyName } from "../lib/envs/policies.ts";
 import type { Presets } from "../lib/run/config.ts";
@@ -18,6 +25,7 @@ import {
   parseTaskArgs,
   rejectBothEnvFlags,
   runTask,
+  UsageError,
 } from "./cli.ts";
 import { progressBars, stepRecorder } from "../lib/run/progress.ts";
 
@@ -69,13 +77,22 @@ const spec = {
   },
   options: {
     out: "dataset directory (default data/<game>-<policy>-<perturb>-s<seed>; ale-<game>-... " +
-      "for real Atari)",
+      "for real Atari); with --format atari-head the game folder of the trials (default " +
+      "data/atari-head/<game>-<policy>-s<seed>)",
     "run-dir": "run directory for log and metrics (default results/collect-<time>)",
+    format: "dataset (default) | atari-head: trials as Atari-HEAD ships them (<trial>.tar.bz2 " +
+      "of 210x160 RGB PNG frames + <trial>.txt labels with ALE action ids), --episodes games each",
+    trials: "atari-head: number of trials (default 1)",
+    subject: "atari-head: the subject code in trial names (default from the policy: RND, SCR, PPO)",
+    gaze: "atari-head: none (default, null gaze) | ball (a stand-in: one sample on the ball)",
+    agent: "atari-head: a PPO checkpoint directory whose agent plays (instead of --policy)",
   },
   examples: [
     "deno task collect --game breakout --policy scripted --episodes 10",
     "deno task collect --env ale:breakout --policy random --episodes 5   # real Atari (ale-py)",
     "deno task collect --game pong --policy random --episodes 3 --perturb hard --out data/pong-hard",
+    "deno task collect --format atari-head --policy scripted --trials 4 --episodes 2 --gaze ball",
+    "deno task collect --format atari-head --agent results/swap-small-native-breakout/runs/cnn-s0/checkpoints",
   ],
 };
 
@@ -84,6 +101,14 @@ if (import.meta.main) {
     rejectBothEnvFlags(Deno.args);
     const { config, options } = parseTaskArgs(spec);
     checkConfig(() => checkEnvConfig(config.env));
+    const format = options.format ?? "dataset";
+    if (format === "atari-head") return await recordAtariHead(config, options);
+    if (format !== "dataset") {
+      throw new UsageError(`--format: expected dataset or atari-head, got '${format}'`);
+    }
+    for (const o of ["trials", "subject", "gaze", "agent"]) {
+      if (options[o] !== undefined) throw new UsageError(`--${o} needs --format atari-head`);
+    }
     const out = options.out ??
       join(
         "data",
@@ -116,4 +141,67 @@ if (import.meta.main) {
         } steps`,
     );
   });
+}
+
+/** `--format atari-head`: trials from the policy or the agent, resumable trial by trial. */
+async function recordAtariHead(
+  config: CollectTaskConfig,
+  options: Record<string, string | undefined>,
+): Promise<void> {
+  const trials = Number(options.trials ?? 1);
+  if (!Number.isInteger(trials) || trials < 1) {
+    throw new UsageError(`--trials: expected an integer >= 1, got '${options.trials}'`);
+  }
+  const gaze = options.gaze ?? "none";
+  if (gaze !== "none" && gaze !== "ball") {
+    throw new UsageError(`--gaze: expected none or ball, got '${gaze}'`);
+  }
+  const player = options.agent ? "ppo" : config.policy;
+  const subject = options.subject ?? { random: "RND", scripted: "SCR", ppo: "PPO" }[player] ?? "X";
+  const out = options.out ??
+    join("data", "atari-head", `${envSlug(config.env.id)}-${player}-s${config.seed}`);
+  const run = await RunDir.open({
+    task: "collect",
+    config: {
+      ...config,
+      format: "atari-head",
+      trials,
+      subject,
+      gaze,
+      agent: options.agent ?? null,
+    },
+    dir: options["run-dir"],
+    echo: (line) => console.error(line),
+  });
+  let env = config.env;
+  let policy = (rng: Parameters<typeof makePolicy>[2], spec: Parameters<typeof makePolicy>[1]) =>
+    statePolicy(makePolicy(config.policy, spec, rng));
+  if (options.agent) {
+    await initBackend({});
+    const { agent, cfg } = loadAgent(options.agent);
+    if (cfg.env.id.split(":").pop() !== config.env.id.split(":").pop()) {
+      throw new UsageError(
+        `--agent: ${options.agent} was trained on ${cfg.env.id}, not on ${config.env.id}'s game`,
+      );
+    }
+    // The agent's own frame skip and fire reset; its observations from its own pipeline.
+    env = { ...cfg.env, id: config.env.id };
+    policy = (rng) => agentScreenPolicy(agent, cfg.env, rng);
+  }
+  run.log(
+    `recording ${trials} trial(s) of ${config.episodes} games of ${config.env.id} (${player}) ` +
+      `-> ${out}`,
+  );
+  const files = await recordTrials(
+    out,
+    { env, seed: config.seed, trials, episodes: config.episodes, subject, gaze },
+    policy,
+    stepRecorder({
+      metric: (r) => run.metric(r),
+      fields: { kind: "episode" },
+      then: progressBars(),
+    }),
+  );
+  await run.finish();
+  run.log(`wrote ${files.length} trial(s) to ${out}: ${files.map((f) => f.name).join(", ")}`);
 }

@@ -69,6 +69,46 @@ Deno.test("collect writes a dataset and a run directory", async () => {
   assert.equal(config.env.id, "native:pong");
 });
 
+Deno.test("collect --format atari-head writes trials in Atari-HEAD's layout and refuses bad options", async () => {
+  const root = await Deno.makeTempDir();
+  const args = [
+    "--format",
+    "atari-head",
+    "--trials",
+    "2",
+    "--episodes",
+    "1",
+    "--gaze",
+    "ball",
+    "--set",
+    "env.maxEpisodeSteps=40",
+    "--out",
+    join(root, "breakout"),
+    "--run-dir",
+    join(root, "run"),
+  ];
+  const r = await task("collect.ts", args);
+  assert.equal(r.code, 0, r.stderr);
+  const files = [...Deno.readDirSync(join(root, "breakout"))].map((e) => e.name).sort();
+  assert.deepEqual(files, [
+    "1_SCR_100001_seed-0.tar.bz2",
+    "1_SCR_100001_seed-0.txt",
+    "2_SCR_100002_seed-0.tar.bz2",
+    "2_SCR_100002_seed-0.txt",
+  ]);
+  const labels = Deno.readTextFileSync(join(root, "breakout", files[1])).split("\n");
+  assert.equal(
+    labels[0],
+    "frame_id,episode_id,score,duration(ms),unclipped_reward,action,gaze_positions",
+  );
+  assert.match(labels[1], /^SCR_100001_1,0,0,null,0,\d+,/);
+  const bad = await task("collect.ts", ["--format", "atari-head", "--gaze", "eyes"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--gaze: expected none or ball, got 'eyes'/);
+  const wrongFormat = await task("collect.ts", ["--trials", "2"]);
+  assert.match(wrongFormat.stderr, /--trials needs --format atari-head/);
+});
+
 Deno.test("collect takes --env, refuses it beside --game, and names ale-py when it is missing", async () => {
   const both = await task("collect.ts", ["--env", "native:pong", "--game", "pong"]);
   assert.equal(both.code, 2);

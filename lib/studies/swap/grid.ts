@@ -42,13 +42,13 @@ import { checkpointStep, hasCheckpoint } from "../../tensor/checkpoint.ts";
 import { pretrain } from "../../train/pretrain.ts";
 import { PRETRAIN_PRESETS } from "../../train/pretrain_presets.ts";
 import { type Agent, type AgentConfig, agentEncoder, type Readout } from "../../rl/agent.ts";
+import { agentPolicy } from "../../rl/agent_policy.ts";
 import { saveEncoder } from "../../models/encoder.ts";
 import {
   checkPpoConfig,
   CLEANRL_PPO_ATARI,
   loadAgent,
   type PpoConfig,
-  sampleActions,
   trainPpo,
 } from "../../rl/ppo.ts";
 import * as tf from "@tensorflow/tfjs";
@@ -332,16 +332,6 @@ export async function ensureEncoders(
     );
   }
   return out;
-}
-
-/** An agent as an evaluation policy: sampled actions, as CleanRL evaluates. */
-export function agentPolicy(agent: Agent): ActFn {
-  const numActions = agent.spec.numActions;
-  return (obs, n, rng) => {
-    const input = agent.featureDim > 0 ? agent.embed(obs, n) : obs;
-    const logits = tf.tidy(() => agent.forward(input, n).logits.dataSync() as Float32Array);
-    return sampleActions(logits, { n, numActions, rng }).actions;
-  };
 }
 
 /** Evaluates a policy under the grid's eval config: the same games for every policy. */

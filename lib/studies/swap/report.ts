@@ -29,8 +29,8 @@ import type { Agent } from "../../rl/agent.ts";
 import { loadAgent } from "../../rl/ppo.ts";
 import { robustnessStats } from "../../eval/robustness_stats.ts";
 import { statisticsMarkdown, swapSummary } from "./statistics.ts";
+import { agentPolicy } from "../../rl/agent_policy.ts";
 import {
-  agentPolicy,
   gridStatus,
   randomPlay,
   type RunEvaluation,

@@ -1,0 +1,55 @@
+/**
+ * Trained agents as behaviour policies: on the observations of their own env (`agentPolicy`, the
+ * evaluation of the encoder swap), and on raw 210x160 RGB screens (`agentScreenPolicy`, for
+ * recording demonstrations in Atari-HEAD's layout), where each screen goes through the agent's
+ * training observation pipeline (gray, resize) and frame stack first. Actions are sampled from
+ * the policy, as CleanRL evaluates.
+ *
+ * @module
+ */
+
+import * as tf from "@tensorflow/tfjs";
+import type { ScreenPolicy } from "../data/atari_head/mod.ts";
+import type { EnvConfig } from "../envs/make.ts";
+import { ObservationStack, ScreenObserver } from "../envs/screen.ts";
+import type { ActFn } from "../eval/robustness.ts";
+import type { Rng } from "../tensor/rng.ts";
+import type { Agent } from "./agent.ts";
+import { sampleActions } from "./ppo.ts";
+
+/** An agent acting on batches of its env's observations. */
+export function agentPolicy(agent: Agent): ActFn {
+  const numActions = agent.spec.numActions;
+  return (obs, n, rng) => {
+    const input = agent.featureDim > 0 ? agent.embed(obs, n) : obs;
+    const logits = tf.tidy(() => agent.forward(input, n).logits.dataSync() as Float32Array);
+    return sampleActions(logits, { n, numActions, rng }).actions;
+  };
+}
+
+/**
+ * An agent trained on `env` (its config: frame options and stack) acting on raw RGB screens of
+ * `height x width` (Atari's 210x160 by default), one game at a time.
+ */
+export function agentScreenPolicy(
+  agent: Agent,
+  env: EnvConfig,
+  rng: Rng,
+  screen: { height: number; width: number } = { height: 210, width: 160 },
+): ScreenPolicy {
+  const observer = new ScreenObserver(screen.height, screen.width, env);
+  const stack = new ObservationStack(observer.shape, env.frameStack);
+  const act = agentPolicy(agent);
+  let fresh = true;
+  return {
+    reset() {
+      fresh = true;
+    },
+    act(rgb) {
+      const obs = observer.observe(rgb);
+      const input = fresh ? stack.reset(obs) : stack.push(obs);
+      fresh = false;
+      return act(input, 1, rng)[0];
+    },
+  };
+}

@@ -30,7 +30,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { Dataset } from "../data/reader.ts";
 import { frameStackBatches } from "../data/batches.ts";
 import { blocks, initBlocks, initLayerNorm, initLinear, layerNorm, linear } from "../nn/layers.ts";
-import { type Params, truncNormal } from "../nn/params.ts";
+import { type Params, truncNormal, variableOf } from "../nn/params.ts";
 import { sincos2d } from "../nn/vit.ts";
 import { l1, smoothL1 } from "../ssl/losses.ts";
 import type { Rng } from "../tensor/rng.ts";
@@ -110,7 +110,7 @@ export function initWorldModel(rng: Rng, cfg: WorldModelConfig, spec: LatentSpec
       norm: initLayerNorm(w),
       out: initLinear(rng.fork("out"), w, spec.dim),
     },
-    stats: { deltaScale: tf.variable(tf.ones([spec.tokens, spec.dim]), false) },
+    stats: { deltaScale: variableOf(tf.ones([spec.tokens, spec.dim]), false) },
     space: cfg.tokens === "patch"
       ? sincos2d(w, spec.rows, spec.cols)
       : new Float32Array(spec.tokens * w),

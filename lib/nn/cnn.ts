@@ -131,6 +131,12 @@ export function initResNet(
 
 /** ResNet forward: `[B, H, W, C]` -> `[B, features]`. */
 export function resNet(p: Params, x: tf.Tensor4D): tf.Tensor2D {
+  const h = resNetFeatureMap(p, x);
+  return tf.relu(linear(p.fc as Params, h.reshape([h.shape[0], -1]))) as tf.Tensor2D;
+}
+
+/** The ResNet's last feature map, after its ReLU and before the dense layer: `[B, h, w, c]`. */
+export function resNetFeatureMap(p: Params, x: tf.Tensor4D): tf.Tensor4D {
   let h = x;
   for (const s of Object.values(p.stages as Params) as Params[]) {
     h = tf.maxPool(conv(s.conv as Params, h, 1, "same"), 3, 2, "same");
@@ -144,5 +150,5 @@ export function resNet(p: Params, x: tf.Tensor4D): tf.Tensor2D {
       h = tf.add(h, r) as tf.Tensor4D;
     }
   }
-  return tf.relu(linear(p.fc as Params, tf.relu(h).reshape([h.shape[0], -1]))) as tf.Tensor2D;
+  return tf.relu(h) as tf.Tensor4D;
 }

@@ -64,9 +64,20 @@ export function mapParams(
   return out;
 }
 
+/**
+ * A variable holding `t`'s values; `t` itself is disposed. (`tf.variable` shares `t`'s data and
+ * leaves `t` counted as a tensor of its own: one leaked tensor per parameter otherwise, every time
+ * a model or an optimiser is built.)
+ */
+export function variableOf(t: tf.Tensor, trainable = true): tf.Variable {
+  const v = tf.variable(t, trainable);
+  t.dispose();
+  return v;
+}
+
 /** A trainable (or frozen) copy of a tree, e.g. the EMA target encoder. */
 export function cloneParams(tree: Params, trainable = true): Params {
-  return mapParams(tree, (v) => tf.variable(v.clone(), trainable));
+  return mapParams(tree, (v) => variableOf(v.clone(), trainable));
 }
 
 /** Disposes every variable of a tree. */
@@ -76,17 +87,17 @@ export function disposeParams(tree: Params): void {
 
 /** Makes a variable from plain values. */
 export function variable(values: Float32Array, shape: number[], trainable = true): tf.Variable {
-  return tf.variable(tf.tensor(values, shape, "float32"), trainable);
+  return variableOf(tf.tensor(values, shape, "float32"), trainable);
 }
 
 /** Zeros. */
 export function zeros(shape: number[]): tf.Variable {
-  return tf.variable(tf.zeros(shape), true);
+  return variableOf(tf.zeros(shape));
 }
 
 /** Ones. */
 export function ones(shape: number[]): tf.Variable {
-  return tf.variable(tf.ones(shape), true);
+  return variableOf(tf.ones(shape));
 }
 
 /**

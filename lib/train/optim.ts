@@ -9,6 +9,7 @@
 
 import * as tf from "@tensorflow/tfjs";
 import { ADAMW, adamwFused, hasFusedKernel } from "../tensor/native/fused_ops.ts";
+import { variableOf } from "../nn/params.ts";
 
 /** AdamW hyper-parameters that do not follow a schedule. */
 export interface AdamWConfig {
@@ -36,8 +37,8 @@ export class AdamW {
     readonly cfg: AdamWConfig = ADAMW_DEFAULTS,
   ) {
     for (const [name, p] of params) {
-      this.m.set(name, tf.variable(tf.zerosLike(p), false));
-      this.v.set(name, tf.variable(tf.zerosLike(p), false));
+      this.m.set(name, variableOf(tf.zerosLike(p), false));
+      this.v.set(name, variableOf(tf.zerosLike(p), false));
     }
   }
 

@@ -22,6 +22,8 @@ export interface SyntheticActionsOptions {
   numActions: number;
   /** Episodes per trial. */
   episodesPerTrial: number;
+  /** Provenance for the manifest. */
+  meta?: Record<string, unknown>;
 }
 
 /** Writes the dataset to `path` (atomically, as every dataset). */
@@ -37,7 +39,11 @@ export async function writeSyntheticActions(
     env: "synthetic:actions",
     frameShape: [h, w, 1],
     stateKeys: ["trial"],
-    meta: { synthetic: opts, actionMeanings: Array.from({ length: A }, (_, j) => `ACTION${j}`) },
+    meta: {
+      synthetic: { ...opts, meta: undefined },
+      actionMeanings: Array.from({ length: A }, (_, j) => `ACTION${j}`),
+      ...opts.meta,
+    },
   });
   try {
     const frame = new Uint8Array(h * w);

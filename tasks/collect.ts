@@ -7,11 +7,9 @@
  */
 
 import { join } from "node:path";
-import { recordTrials, statePolicy } from "../lib/data/atari_head/mod.ts";
+import { recordTrials } from "../lib/data/atari_head/mod.ts";
 import { collectDataset } from "../lib/data/collect.ts";
-import { makePolicy } from "../lib/envs/policies.ts";
-import { agentScreenPolicy } from "../lib/rl/agent_policy.ts";
-import { loadAgent } from "../lib/rl/ppo.ts";
+import { recordingPlayer } from "../lib/rl/agent_policy.ts";
 import { initBackend } from "../lib/tensor/backend.ts";
 import { checkEnvConfig, CLEANRL_ATARI, type EnvConfig } from "../lib/envs/make.ts";
 import type { PolicyName } from "../lib/envs/policies.ts";
@@ -156,10 +154,10 @@ async function recordAtariHead(
   if (gaze !== "none" && gaze !== "ball") {
     throw new UsageError(`--gaze: expected none or ball, got '${gaze}'`);
   }
-  const player = options.agent ? "ppo" : config.policy;
-  const subject = options.subject ?? { random: "RND", scripted: "SCR", ppo: "PPO" }[player] ?? "X";
+  const who = options.agent ? "ppo" : config.policy;
+  const subject = options.subject ?? { random: "RND", scripted: "SCR", ppo: "PPO" }[who] ?? "X";
   const out = options.out ??
-    join("data", "atari-head", `${envSlug(config.env.id)}-${player}-s${config.seed}`);
+    join("data", "atari-head", `${envSlug(config.env.id)}-${who}-s${config.seed}`);
   const run = await RunDir.open({
     task: "collect",
     config: {
@@ -173,29 +171,20 @@ async function recordAtariHead(
     dir: options["run-dir"],
     echo: (line) => console.error(line),
   });
-  let env = config.env;
-  let policy = (rng: Parameters<typeof makePolicy>[2], spec: Parameters<typeof makePolicy>[1]) =>
-    statePolicy(makePolicy(config.policy, spec, rng));
-  if (options.agent) {
-    await initBackend({});
-    const { agent, cfg } = loadAgent(options.agent);
-    if (cfg.env.id.split(":").pop() !== config.env.id.split(":").pop()) {
-      throw new UsageError(
-        `--agent: ${options.agent} was trained on ${cfg.env.id}, not on ${config.env.id}'s game`,
-      );
-    }
-    // The agent's own frame skip and fire reset; its observations from its own pipeline.
-    env = { ...cfg.env, id: config.env.id };
-    policy = (rng) => agentScreenPolicy(agent, cfg.env, rng);
-  }
+  if (options.agent) await initBackend({});
+  const player = recordingPlayer({
+    env: config.env,
+    policy: config.policy,
+    agent: options.agent ?? "",
+  });
   run.log(
-    `recording ${trials} trial(s) of ${config.episodes} games of ${config.env.id} (${player}) ` +
+    `recording ${trials} trial(s) of ${config.episodes} games of ${config.env.id} (${player.name}) ` +
       `-> ${out}`,
   );
   const files = await recordTrials(
     out,
-    { env, seed: config.seed, trials, episodes: config.episodes, subject, gaze },
-    policy,
+    { env: player.env, seed: config.seed, trials, episodes: config.episodes, subject, gaze },
+    player.makePolicy,
     stepRecorder({
       metric: (r) => run.metric(r),
       fields: { kind: "episode" },

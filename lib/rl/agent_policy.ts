@@ -9,13 +9,15 @@
  */
 
 import * as tf from "@tensorflow/tfjs";
-import type { ScreenPolicy } from "../data/atari_head/mod.ts";
+import { type ScreenPolicy, statePolicy } from "../data/atari_head/mod.ts";
 import type { EnvConfig } from "../envs/make.ts";
+import { makePolicy, type PolicyName } from "../envs/policies.ts";
+import type { EnvSpec } from "../envs/types.ts";
 import { ObservationStack, ScreenObserver } from "../envs/screen.ts";
 import type { ActFn } from "../eval/robustness.ts";
 import type { Rng } from "../tensor/rng.ts";
 import type { Agent } from "./agent.ts";
-import { sampleActions } from "./ppo.ts";
+import { loadAgent, sampleActions } from "./ppo.ts";
 
 /** An agent acting on batches of its env's observations. */
 export function agentPolicy(agent: Agent): ActFn {
@@ -51,5 +53,36 @@ export function agentScreenPolicy(
       fresh = false;
       return act(input, 1, rng)[0];
     },
+  };
+}
+
+/**
+ * The player of a recording: a trained PPO agent (`agent`, a checkpoint directory), which plays
+ * with its own frame skip and fire reset on `env`'s game, or else the behaviour policy `policy`.
+ */
+export function recordingPlayer(opts: { env: EnvConfig; policy: PolicyName; agent: string }): {
+  env: EnvConfig;
+  makePolicy: (rng: Rng, spec: EnvSpec) => ScreenPolicy;
+  name: string;
+} {
+  if (!opts.agent) {
+    return {
+      env: opts.env,
+      makePolicy: (rng, spec) => statePolicy(makePolicy(opts.policy, spec, rng)),
+      name: opts.policy,
+    };
+  }
+  const { agent, cfg } = loadAgent(opts.agent);
+  const game = (id: string) => id.split(":").pop();
+  if (game(cfg.env.id) !== game(opts.env.id)) {
+    agent.dispose();
+    throw new Error(
+      `${opts.agent}: the agent was trained on ${cfg.env.id}, not on ${opts.env.id}'s game`,
+    );
+  }
+  return {
+    env: { ...cfg.env, id: opts.env.id },
+    makePolicy: (rng) => agentScreenPolicy(agent, cfg.env, rng),
+    name: "ppo",
   };
 }

@@ -12,11 +12,10 @@
 
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { convertTrials, findTrials, recordTrials, statePolicy } from "../../data/atari_head/mod.ts";
+import { convertTrials, findTrials, recordTrials } from "../../data/atari_head/mod.ts";
 import { type Dataset, openDataset } from "../../data/reader.ts";
 import { writeSyntheticActions } from "../../data/synthetic_actions.ts";
-import { CLEANRL_ATARI, type EnvConfig, makeEnv } from "../../envs/make.ts";
-import { makePolicy } from "../../envs/policies.ts";
+import { CLEANRL_ATARI, makeEnv } from "../../envs/make.ts";
 import type { ActionMetrics } from "../../eval/action_metrics.ts";
 import {
   type ActionJepa,
@@ -24,8 +23,7 @@ import {
   disposeActionJepa,
   scoreFrames,
 } from "../../models/action_jepa.ts";
-import { agentScreenPolicy } from "../../rl/agent_policy.ts";
-import { loadAgent } from "../../rl/ppo.ts";
+import { recordingPlayer } from "../../rl/agent_policy.ts";
 import { writeFileAtomic } from "../../run/atomic.ts";
 import { configHash } from "../../run/config.ts";
 import { type OnStep, stepRecorder } from "../../run/progress.ts";
@@ -236,25 +234,22 @@ async function demonstrations(run: RunDir, cfg: BcStudyConfig, onStep?: OnStep):
         d.record.agent || d.record.policy
       }) in ${recording}`,
     );
-    let env: EnvConfig = { ...CLEANRL_ATARI, id: d.env };
-    let policy = (rng: Rng, spec: Parameters<typeof makePolicy>[1]) =>
-      statePolicy(makePolicy(d.record.policy, spec, rng));
-    if (d.record.agent) {
-      const { agent, cfg: ppo } = loadAgent(d.record.agent);
-      env = { ...ppo.env, id: d.env };
-      policy = (rng) => agentScreenPolicy(agent, ppo.env, rng);
-    }
+    const player = recordingPlayer({
+      env: { ...CLEANRL_ATARI, id: d.env },
+      policy: d.record.policy,
+      agent: d.record.agent,
+    });
     trials = await recordTrials(
       recording,
       {
-        env,
+        env: player.env,
         seed: cfg.seed,
         trials: d.record.trials,
         episodes: d.record.episodes,
         subject: d.record.agent ? "PPO" : d.record.policy === "random" ? "RND" : "SCR",
         gaze: "ball",
       },
-      policy,
+      player.makePolicy,
       onStep,
     );
   } else trials = findTrials(d.path);

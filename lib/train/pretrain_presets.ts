@@ -4,6 +4,12 @@
  * meant for a GPU; `small` gives meaningful probe numbers on a 2-core CPU in under an hour;
  * `smoke` finishes in well under two minutes (tests, notebooks, CI).
  *
+ * `small`'s I-JEPA recipe is the probe benchmark's best (results/reference/probe-bench/breakout,
+ * row `ijepa:ema-pred`): EMA momentum from 0.999 (not 0.996) and a predictor as wide as the
+ * encoder (64, not 32). On 3 seeds it raised the effective rank of the pooled output from 19% to
+ * 42% of its width and the pooled overall F1 by 0.034 ± 0.010 (paired by seed), where the
+ * paper's 0.996 with a 32-wide predictor let the rank fall to 12 of 64 within 1,500 steps.
+ *
  * @module
  */
 
@@ -56,9 +62,10 @@ export const PRETRAIN_PRESETS: Presets<PretrainConfig> = {
   small: {
     ...full,
     encoder: { ...full.encoder, width: 64, depth: 2, heads: 2 },
-    predictor: { ...full.predictor, width: 32, depth: 1 },
+    predictor: { ...full.predictor, width: 64, depth: 1 },
     train: {
       ...full.train,
+      ema: [0.999, 1.0],
       steps: 1_500,
       batchSize: 64,
       lr: 5e-4,

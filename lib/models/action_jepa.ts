@@ -28,7 +28,9 @@
  *   the pooled output;
  * - optional masked-frame self-supervision (the seed's `--use_masking`): square patches of the
  *   input blanked, and a small head predicting the unmasked frame's pooled output (stop-gradient)
- *   from the masked one's, weighted into the loss.
+ *   from the masked one's, weighted into the loss;
+ * - optional gaze supervision, where the data has gaze (Atari-HEAD's eye tracking): a linear
+ *   head predicting where the player looked, from the pooled output, weighted into the loss.
  *
  * @module
  */
@@ -99,6 +101,11 @@ export interface ActionJepaConfig {
   temperature: number;
   /** Masked-frame self-supervision (weight 0: off). */
   masking: { ratio: number; patch: number; weight: number };
+  /**
+   * Gaze as an auxiliary target (weight 0: off): a linear head on the pooled output predicts
+   * where the player looked on the newest frame (screen fractions), on frames with gaze.
+   */
+  gaze: { weight: number };
 }
 
 /** A model's variables by part, and what its forward pass needs besides them. */
@@ -110,6 +117,8 @@ export interface ActionJepa {
   target: Params;
   /** The masked-frame head (none when masking is off). */
   maskHead: Params;
+  /** The gaze head (none when gaze is off). */
+  gazeHead: Params;
   /** Token positions for a ViT encoder and the transformer predictor. */
   pos: { encoder?: tf.Tensor; predictor?: tf.Tensor };
 }
@@ -211,7 +220,8 @@ export function initActionJepa(rng: Rng, cfg: ActionJepaConfig): ActionJepa {
       ),
     };
   const maskHead = cfg.masking.weight > 0 ? initMlp(rng.fork("mask"), pooled, pooled, pooled) : {};
-  return { cfg, encoder, predictor, target, maskHead, pos };
+  const gazeHead = cfg.gaze.weight > 0 ? initLinear(rng.fork("gaze"), pooled, 2) : {};
+  return { cfg, encoder, predictor, target, maskHead, gazeHead, pos };
 }
 
 /** Sinusoidal positions of `n` tokens in a line, `[n * d]`. */
@@ -234,6 +244,7 @@ export function trainableParams(m: ActionJepa): [string, tf.Variable][] {
     ...namedParams("predictor", m.predictor),
     ...(m.cfg.loss === "infonce" ? namedParams("target", m.target) : []),
     ...namedParams("mask", m.maskHead),
+    ...namedParams("gaze", m.gazeHead),
   ];
 }
 
@@ -244,6 +255,7 @@ export function allParams(m: ActionJepa): [string, tf.Variable][] {
     ...namedParams("predictor", m.predictor),
     ...namedParams("target", m.target),
     ...namedParams("mask", m.maskHead),
+    ...namedParams("gaze", m.gazeHead),
   ];
 }
 
@@ -338,16 +350,25 @@ function unit(x: tf.Tensor2D): tf.Tensor2D {
   return tf.div(x, tf.add(tf.norm(x, "euclidean", 1, true), 1e-8)) as tf.Tensor2D;
 }
 
+/** What a batch's loss reads besides its frames and actions. */
+export interface ActionJepaLossInputs {
+  /** Draws the masked patches (masking on). */
+  maskRng?: Rng;
+  /** `[n * 2]` gaze of each stack's newest frame as screen fractions, NaN where there is none. */
+  gaze?: Float32Array;
+}
+
 /**
  * The training loss of a batch: `actions[i]` the action taken on stack i (rows with -1, an
- * episode's final observation, weigh 0); `maskRng` draws the masked patches.
+ * episode's final observation, weigh 0), plus the weighted auxiliary terms that are on.
  */
 export function actionJepaLoss(
   m: ActionJepa,
   frames: Uint8Array,
   actions: Int32Array,
-  maskRng?: Rng,
+  inputs: ActionJepaLossInputs = {},
 ): tf.Scalar {
+  const { maskRng, gaze } = inputs;
   const n = actions.length;
   const cfg = m.cfg;
   const weight = tf.tensor1d(Float32Array.from(actions, (a) => (a >= 0 ? 1 : 0)));
@@ -376,6 +397,15 @@ export function actionJepaLoss(
     const pred = mlp(m.maskHead, zm.pooled);
     const aux = tf.mean(tf.square(tf.sub(normalize(pred), noGrad(() => normalize(z.pooled)))));
     loss = tf.add(loss, tf.mul(cfg.masking.weight, aux)) as tf.Scalar;
+  }
+  if (cfg.gaze.weight > 0 && gaze) {
+    // Frames without gaze weigh 0; the others share the mean squared error.
+    const has = Float32Array.from({ length: n }, (_, i) => (Number.isFinite(gaze[2 * i]) ? 1 : 0));
+    const target = tf.tensor2d(gaze.map((v) => (Number.isFinite(v) ? v : 0)), [n, 2]);
+    const err = tf.sum(tf.square(tf.sub(linear(m.gazeHead, z.pooled), target)), 1);
+    const w = tf.tensor1d(has);
+    const aux = tf.div(tf.sum(tf.mul(err, w)), tf.maximum(tf.sum(w), 1));
+    loss = tf.add(loss, tf.mul(cfg.gaze.weight, aux)) as tf.Scalar;
   }
   return loss;
 }

@@ -73,6 +73,32 @@ export function splitByTrial(ds: Dataset, valFraction: number, seed: number): Bc
   };
 }
 
+/** Atari-HEAD's screen, which gaze positions are measured on. */
+const SCREEN = { width: 160, height: 210 };
+
+/**
+ * The gaze of rows as screen fractions (NaN where a frame has none), from a converted
+ * Atari-HEAD dataset's `gazeX`, `gazeY` state; a dataset without them is an error naming it.
+ */
+export function gazeTargets(ds: Dataset): (indices: Int32Array) => Float32Array {
+  const missing = ["gazeX", "gazeY"].filter((k) => !ds.manifest.stateKeys.includes(k));
+  if (missing.length) {
+    throw new Error(
+      `bc: gaze supervision needs gaze, and ${ds.path} has no state '${missing.join("', '")}' ` +
+        `(Atari-HEAD trials converted by deno task atari-head have it)`,
+    );
+  }
+  const x = ds.state("gazeX"), y = ds.state("gazeY");
+  return (indices) => {
+    const out = new Float32Array(indices.length * 2);
+    indices.forEach((r, i) => {
+      out[2 * i] = x[r] / SCREEN.width;
+      out[2 * i + 1] = y[r] / SCREEN.height;
+    });
+    return out;
+  };
+}
+
 /** The model config of a run on `ds`. */
 export function bcModelConfig(cfg: BcConfig, ds: Dataset, numActions: number): ActionJepaConfig {
   const [h, w, c] = ds.frameShape;
@@ -123,6 +149,7 @@ export async function trainBc(
       dropLast: true,
     });
   const actionsOf = (indices: Int32Array) => Int32Array.from(indices, (i) => action[i]);
+  const gazeOf = modelCfg.gaze.weight > 0 ? gazeTargets(ds) : undefined;
   // A fixed set of held-out batches: the early-stopping loss is deterministic.
   const valBatches = [...batches(split.val, deriveSeed(cfg.seed, "val"))].slice(0, 8);
   const result = await trainLoop(
@@ -132,12 +159,10 @@ export async function trainBc(
       perEpoch,
       epoch: (epoch) => batches(split.train, deriveSeed(cfg.seed, `epoch/${epoch}`)),
       loss: (batch, step) =>
-        actionJepaLoss(
-          model,
-          batch.frames,
-          actionsOf(batch.indices),
-          new Rng(deriveSeed(cfg.seed, `mask/${step}`)),
-        ),
+        actionJepaLoss(model, batch.frames, actionsOf(batch.indices), {
+          maskRng: new Rng(deriveSeed(cfg.seed, `mask/${step}`)),
+          gaze: gazeOf?.(batch.indices),
+        }),
       validate: t.earlyStop.every > 0 && valBatches.length > 0
         ? {
           ...t.earlyStop,

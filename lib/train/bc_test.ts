@@ -5,7 +5,7 @@ import { writeSyntheticActions } from "../data/synthetic_actions.ts";
 import { openDataset } from "../data/reader.ts";
 import { allParams, disposeActionJepa } from "../models/action_jepa.ts";
 import { initBackend } from "../tensor/backend.ts";
-import { type BcConfig, evaluateBc, splitByTrial, trainBc } from "./bc.ts";
+import { type BcConfig, evaluateBc, gazeTargets, splitByTrial, trainBc } from "./bc.ts";
 
 await initBackend({ backend: "cpu" });
 
@@ -36,6 +36,7 @@ function config(
       embedDim: 16,
       temperature: 0.1,
       masking: { ratio: 0, patch: 6, weight: 0 },
+      gaze: { weight: 0 },
     },
     train: {
       steps: 120,
@@ -104,4 +105,11 @@ Deno.test("a killed run resumes to the weights of an uninterrupted one (masking 
     return values;
   };
   assert.deepEqual(await weights("killed", true), await weights("straight", false));
+});
+
+Deno.test("gaze supervision on data without gaze is an error naming the dataset", () => {
+  assert.throws(
+    () => gazeTargets(ds),
+    /bc: gaze supervision needs gaze, and .*ds has no state 'gazeX', 'gazeY'/,
+  );
 });

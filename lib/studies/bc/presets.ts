@@ -18,6 +18,8 @@ export interface BcVariant {
   predictor?: ActionJepaConfig["predictor"]["kind"];
   loss?: ActionJepaConfig["loss"];
   masking?: number;
+  /** Gaze supervision's weight (the data must have gaze). */
+  gaze?: number;
 }
 
 /** Everything a study run does. */
@@ -56,9 +58,13 @@ const model: BcConfig["model"] = {
   embedDim: 64,
   temperature: 0.1,
   masking: { ratio: 0.3, patch: 12, weight: 0 },
+  gaze: { weight: 0 },
 };
 
-/** The variants of the small grid: the softmax baseline, each loss, predictor and target. */
+/**
+ * The variants of the small grid: the softmax baseline, each loss, predictor and target, masked
+ * frames, and gaze supervision (the recorded trials carry a gaze stand-in on the ball).
+ */
 export const BC_VARIANTS: BcVariant[] = [
   { name: "softmax", loss: "softmax" },
   { name: "infonce-mlp", loss: "infonce" },
@@ -68,6 +74,7 @@ export const BC_VARIANTS: BcVariant[] = [
   { name: "infonce-transformer", predictor: "transformer" },
   { name: "infonce-table", target: "embedding" },
   { name: "infonce-masking", masking: 0.5 },
+  { name: "infonce-gaze", gaze: 1 },
 ];
 
 const train: BcConfig["train"] = {
@@ -147,6 +154,7 @@ export function variantModel(base: BcConfig["model"], v: BcVariant): BcConfig["m
     predictor: { ...base.predictor, kind: v.predictor ?? base.predictor.kind },
     loss: v.loss ?? base.loss,
     masking: { ...base.masking, weight: v.masking ?? base.masking.weight },
+    gaze: { weight: v.gaze ?? base.gaze.weight },
   };
 }
 

@@ -42,21 +42,21 @@ export function bcMarkdown(cfg: BcStudyConfig, r: BcStudyResult, preset?: string
     (cfg.train.earlyStop.every > 0 ? `, early stopping on the held-out loss` : "") +
     `); metrics on every held-out decision.`,
     "",
-    "| variant | encoder | target | predictor | loss | masking | accuracy % | top-3 % | MRR | closed loop (per game) | steps | s |",
-    "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    "| variant | encoder | target | predictor | loss | masking | gaze | accuracy % | top-3 % | MRR | closed loop (per game) | steps | s |",
+    "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...r.rows.map((x) =>
-      `| ${x.variant} | ${x.encoder} | ${x.target} | ${x.predictor} | ${x.loss} | ${x.masking} | ` +
+      `| ${x.variant} | ${x.encoder} | ${x.target} | ${x.predictor} | ${x.loss} | ${x.masking} | ${x.gaze} | ` +
       `${pct(x.metrics.accuracy)} | ${pct(x.metrics.top3)} | ${x.metrics.mrr.toFixed(3)} | ` +
       `${meanStd(x.play)} | ${x.steps} | ${x.seconds.toFixed(0)} |`
     ),
-    `| majority class | - | - | - | - | - | ${pct(b.majority.accuracy)} | ${
+    `| majority class | - | - | - | - | - | - | ${pct(b.majority.accuracy)} | ${
       pct(b.majority.top3)
     } | ${b.majority.mrr.toFixed(3)} | - | - | - |`,
-    `| action prior | - | - | - | - | - | ${pct(b.prior.accuracy)} | ${pct(b.prior.top3)} | ${
+    `| action prior | - | - | - | - | - | - | ${pct(b.prior.accuracy)} | ${pct(b.prior.top3)} | ${
       b.prior.mrr.toFixed(3)
     } | - | - | - |`,
-    `| demonstrator | - | - | - | - | - | - | - | - | ${meanStd(b.demonstrator)} | - | - |`,
-    `| random play | - | - | - | - | - | - | - | - | ${meanStd(b.random)} | - | - |`,
+    `| demonstrator | - | - | - | - | - | - | - | - | - | ${meanStd(b.demonstrator)} | - | - |`,
+    `| random play | - | - | - | - | - | - | - | - | - | ${meanStd(b.random)} | - | - |`,
     "",
     "Closed loop: the model plays the game through the training wrappers (whole games, raw " +
     `scores), the top-scored action with a ${cfg.play.epsilon} chance of a random one, ` +

@@ -41,6 +41,7 @@ export interface BcRow {
   predictor: string;
   loss: string;
   masking: number;
+  gaze: number;
   metrics: ActionMetrics;
   steps: number;
   seconds: number;
@@ -182,6 +183,7 @@ function describe(m: BcConfig["model"], v: BcVariant) {
     predictor: m.predictor.kind,
     loss: m.loss,
     masking: v.masking ?? m.masking.weight,
+    gaze: v.gaze ?? m.gaze.weight,
   };
 }
 

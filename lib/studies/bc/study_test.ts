@@ -38,7 +38,7 @@ Deno.test("the smoke study learns the synthetic actions, reports its baselines, 
   }
   assert.ok(first.result.baselines.majority.accuracy < 0.4);
   assert.equal(first.result.split.by, "trial");
-  assert.match(first.md, /\| infonce-mlp \| cnn \| mlp \| mlp \| infonce \| 0 \| \d+\.\d \|/);
+  assert.match(first.md, /\| infonce-mlp \| cnn \| mlp \| mlp \| infonce \| 0 \| 0 \| \d+\.\d \|/);
   assert.match(first.md, /\| majority class \|/);
   assert.match(first.md, /Best JEPA variant: infonce-mlp/);
   for (const f of ["BC.md", "bc.json", "figures/bc_accuracy.svg", "dataset/manifest.json"]) {

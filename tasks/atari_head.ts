@@ -38,7 +38,8 @@ if (import.meta.main) {
   runTask(async () => {
     const { options } = parseTaskArgs(spec);
     if (!options.data) throw new UsageError("--data is required (see --help)");
-    const trials = options.data.split(",").flatMap((p) => findTrials(p.trim()));
+    const trials = (await Promise.all(options.data.split(",").map((p) => findTrials(p.trim()))))
+      .flat();
     const envId = options.env ?? `ale:${basename(options.data.split(",")[0]).split(/[-_.]/)[0]}`;
     const { game } = parseEnvId(envId);
     // The minimal action set of the game: our native game has ALE's (the fidelity tests say so).

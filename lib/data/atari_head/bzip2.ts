@@ -31,22 +31,33 @@ function spawn(args: string[], io: { stdin: "piped" | "null" }): Deno.ChildProce
   }
 }
 
-/** Starts `bzip2 -dc path`. */
-export function bzip2Read(path: string): Bzip2Reader {
-  const child = spawn(["-dc", "--", path], { stdin: "null" });
+/**
+ * Starts `bzip2 -dc` on a file, or on a byte stream (an archive inside a zip); `name` says what
+ * it is in errors (default: the path).
+ */
+export function bzip2Read(source: string | ReadableStream<Uint8Array>, name?: string): Bzip2Reader {
+  const what = name ?? (typeof source === "string" ? source : "bzip2 stream");
+  const fromFile = typeof source === "string";
+  const child = spawn(fromFile ? ["-dc", "--", source] : ["-dc"], {
+    stdin: fromFile ? "null" : "piped",
+  });
+  // A stream source is fed to bzip2 as it reads; a failure there is reported with bzip2's.
+  const fed = fromFile ? Promise.resolve() : source.pipeTo(child.stdin).catch((err) => err);
   const stderr = new Response(child.stderr).text();
   return {
     stream: child.stdout,
     async done() {
       const status = await child.status;
       const text = (await stderr).trim();
+      const feedError = await fed;
       if (!status.success) {
         throw new Error(
-          `${path}: damaged or truncated bzip2 archive (bzip2 exited with ${status.code}: ${
+          `${what}: damaged or truncated bzip2 archive (bzip2 exited with ${status.code}: ${
             text.split("\n").slice(0, 2).join(" ")
           })`,
         );
       }
+      if (feedError) throw new Error(`${what}: ${(feedError as Error).message}`);
     },
     cancel() {
       try {

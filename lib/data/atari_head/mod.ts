@@ -3,7 +3,8 @@
  * and written, and converted into the project's dataset format.
  *
  * Files: `labels.ts` (the label table, ALE's action enum and the minimal-set mapping), `tar.ts`
- * and `bzip2.ts` (streaming the `.tar.bz2` archives), `trial.ts` (finding, reading and writing
+ * and `bzip2.ts` (streaming the `.tar.bz2` archives), `zip.ts` (a game's zip, read in place),
+ * `trial.ts` (finding, reading and writing
  * trials), `convert.ts` (trials into a dataset), `record.ts` (trials from our own games).
  *
  * @module
@@ -44,3 +45,4 @@ export {
   statePolicy,
 } from "./record.ts";
 export { readTar, tarEnd, type TarEntry, tarEntry, tarHeader } from "./tar.ts";
+export { zipEntries, type ZipEntry, zipEntryStream } from "./zip.ts";

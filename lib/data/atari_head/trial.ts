@@ -17,16 +17,19 @@ import { encodePng } from "../../viz/png.ts";
 import { bzip2Read, bzip2Write } from "./bzip2.ts";
 import { formatLabels, type LabelRow, parseLabels } from "./labels.ts";
 import { readTar, tarEnd, tarEntry } from "./tar.ts";
+import { findEntry, zipEntries, type ZipEntry, zipEntryBytes, zipEntryStream } from "./zip.ts";
 
 /** Atari-HEAD's screen: every frame is 210x160 RGB. */
 export const SCREEN_SHAPE = [210, 160, 3] as const;
 
-/** The two files of a trial. */
+/** The two files of a trial: paths, or entry names inside `zip`. */
 export interface TrialFiles {
   /** `<trial number>_<subject>_<session>_<date>`, e.g. `100_RZ_3592991_Aug-24-11-44-38`. */
   name: string;
   labels: string;
   archive: string;
+  /** The per-game zip holding both (Atari-HEAD's `breakout.zip`), read in place. */
+  zip?: string;
 }
 
 const ARCHIVE = ".tar.bz2";
@@ -49,11 +52,12 @@ export function trialFiles(path: string): TrialFiles {
 }
 
 /**
- * The trials at `path`: a trial file, or a game folder (and its `highscore/` folder), sorted by
- * trial number. A trial with one of its two files missing is an error naming it.
+ * The trials at `path`: a trial file, a game folder (and its `highscore/` folder), or a game's
+ * zip, sorted by trial number. A trial with one of its two files missing is an error naming it.
  */
-export function findTrials(path: string): TrialFiles[] {
+export async function findTrials(path: string): Promise<TrialFiles[]> {
   if (!existsSync(path)) throw new Error(`${path}: no such file or folder`);
+  if (path.endsWith(".zip")) return sortTrials(zipTrials(path, await zipEntries(path)), path);
   if (!statSync(path).isDirectory()) return [checkTrial(trialFiles(path))];
   const dirs = [path, join(path, "highscore")].filter((d) => existsSync(d));
   const names = new Set<string>();
@@ -68,12 +72,34 @@ export function findTrials(path: string): TrialFiles[] {
       trials.push(checkTrial(t));
     }
   }
+  return sortTrials(trials, path);
+}
+
+function sortTrials(trials: TrialFiles[], path: string): TrialFiles[] {
   if (trials.length === 0) {
-    throw new Error(`${path}: no Atari-HEAD trials (<trial>.txt + <trial>.tar.bz2) in this folder`);
+    throw new Error(`${path}: no Atari-HEAD trials (<trial>.txt + <trial>.tar.bz2) in it`);
   }
   return trials.sort((a, b) =>
     trialNumber(a.name) - trialNumber(b.name) || (a.name < b.name ? -1 : 1)
   );
+}
+
+/** The trials of a zip's entries; a trial with one of its two files missing is an error. */
+function zipTrials(zip: string, entries: ZipEntry[]): TrialFiles[] {
+  const names = new Set(entries.map((e) => e.name));
+  const trials = new Map<string, TrialFiles>();
+  for (const e of entries) {
+    const file = basename(e.name);
+    if (file === "action_enums.txt" || file.startsWith(".")) continue;
+    if (!(file.endsWith(".txt") || file.endsWith(ARCHIVE))) continue;
+    const t = trialFiles(e.name);
+    if (trials.has(t.labels)) continue;
+    for (const f of [t.labels, t.archive]) {
+      if (!names.has(f)) throw new Error(`trial ${t.name}: ${zip} has no ${f}`);
+    }
+    trials.set(t.labels, { ...t, zip });
+  }
+  return [...trials.values()];
 }
 
 function checkTrial(t: TrialFiles): TrialFiles {
@@ -103,11 +129,18 @@ export interface Trial {
  * that do not parse are errors naming the trial (and the line or the frame id).
  */
 export async function readTrial(t: TrialFiles): Promise<Trial> {
-  const rows = parseLabels(readFileSync(t.labels, "utf8"), t.name);
+  const entries = t.zip ? await zipEntries(t.zip) : [];
+  const entry = (name: string) => findEntry(entries, name)!;
+  const text = t.zip
+    ? new TextDecoder().decode(await zipEntryBytes(t.zip, entry(t.labels)))
+    : readFileSync(t.labels, "utf8");
+  const rows = parseLabels(text, t.name);
   const wanted = new Map<string, number>();
   rows.forEach((r, i) => wanted.set(r.frameId, i));
   const found = new Map<string, Uint8Array>();
-  const bz = bzip2Read(t.archive);
+  const bz = t.zip
+    ? bzip2Read(await zipEntryStream(t.zip, entry(t.archive)), `${t.zip}: ${t.archive}`)
+    : bzip2Read(t.archive);
   try {
     for await (const entry of readTar(bz.stream)) {
       const m = /([^/]+)\.png$/.exec(entry.name);

@@ -7,6 +7,7 @@ import { makePolicy } from "../../envs/policies.ts";
 import { ScreenObserver } from "../../envs/screen.ts";
 import { Rng } from "../../tensor/rng.ts";
 import { openDataset } from "../reader.ts";
+import { crc32 } from "../../viz/png.ts";
 import { convertTrials } from "./convert.ts";
 import { parseLabels } from "./labels.ts";
 import {
@@ -54,7 +55,7 @@ Deno.test("recorded trials have Atari-HEAD's layout and convert into a dataset o
       return [`${t}.tar.bz2`, `${t}.txt`];
     }),
   );
-  const trials = findTrials(game);
+  const trials = await findTrials(game);
   const first = await readTrial(trials[0]);
   assert.match(first.rows[0].frameId, /^SC_\d+_1$/);
   // Two games, each closed by a frame without a decision (the screen after the game's end).
@@ -126,9 +127,9 @@ Deno.test("a killed recording resumes with the next trial; finished ones are kep
 
 Deno.test("malformed trials are errors naming the trial, line or frame; nothing is written", async () => {
   const game = await recorded();
-  const [t1] = findTrials(game);
+  const [t1] = await findTrials(game);
   const out = join(game, "..", "dataset");
-  const convert = () => convertTrials(findTrials(game), out, CONVERT);
+  const convert = async () => convertTrials(await findTrials(game), out, CONVERT);
 
   // A labelled frame missing from the archive.
   const bz = bzip2Read(t1.archive);
@@ -182,9 +183,12 @@ Deno.test("malformed trials are errors naming the trial, line or frame; nothing 
 
   // A trial with one of its files gone, and a folder without trials.
   await Deno.remove(t1.archive);
-  assert.throws(() => findTrials(game), new RegExp(`trial ${t1.name}: .*\\.tar\\.bz2 is missing`));
+  await assert.rejects(
+    () => findTrials(game),
+    new RegExp(`trial ${t1.name}: .*\\.tar\\.bz2 is missing`),
+  );
   const empty = await Deno.makeTempDir();
-  assert.throws(() => findTrials(empty), /no Atari-HEAD trials/);
+  await assert.rejects(() => findTrials(empty), /no Atari-HEAD trials/);
 });
 
 Deno.test("the screen observer converts a recorded screen as the env converts its own", () => {
@@ -201,4 +205,138 @@ Deno.test("the screen observer converts a recorded screen as the env converts it
     b = grayEnv.step(action).obs;
   }
   assert.throws(() => observer.observe(new Uint8Array(10)), /expected a 160x210 RGB screen/);
+});
+
+Deno.test("a game's zip is read in place, stored and deflated entries, as its folder is", async () => {
+  const game = await recorded();
+  const zip = join(game, "..", "breakout.zip");
+  // Python's zipfile writes what Atari-HEAD's zips hold: trials in a game folder; the archives
+  // stored, the labels deflated.
+  const script = `
+import zipfile, os, sys
+game, out = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(out, "w") as z:
+    for i, f in enumerate(sorted(os.listdir(game))):
+        method = zipfile.ZIP_DEFLATED if f.endswith(".txt") else zipfile.ZIP_STORED
+        info = zipfile.ZipInfo("breakout/" + f)
+        info.compress_type = method
+        with open(os.path.join(game, f), "rb") as src, z.open(info, "w", force_zip64=(i == 0)) as dst:
+            dst.write(src.read())
+`;
+  const py = await new Deno.Command("python3", { args: ["-c", script, game, zip] }).output();
+  assert.equal(py.code, 0, new TextDecoder().decode(py.stderr));
+  const fromZip = await findTrials(zip);
+  assert.deepEqual(fromZip.map((t) => t.name), (await findTrials(game)).map((t) => t.name));
+  assert.equal(fromZip[0].zip, zip);
+  const a = join(game, "..", "from-folder"), b = join(game, "..", "from-zip");
+  await convertTrials(await findTrials(game), a, CONVERT);
+  await convertTrials(fromZip, b, CONVERT);
+  const [da, db] = [await openDataset(a), await openDataset(b)];
+  assert.equal(db.numFrames, da.numFrames);
+  assert.deepEqual(db.column("action"), da.column("action"));
+  assert.deepEqual(db.frame(db.numFrames - 1), da.frame(da.numFrames - 1));
+  // A zip that is not one is an error naming it.
+  writeFileSync(join(game, "..", "bad.zip"), "not a zip");
+  await assert.rejects(() => findTrials(join(game, "..", "bad.zip")), /bad\.zip: not a zip/);
+});
+
+/** A zip of stored entries whose every size and offset sits in ZIP64 records (as past 4 GiB). */
+function zip64(files: { name: string; data: Uint8Array }[]): Uint8Array {
+  const enc = new TextEncoder();
+  const parts: Uint8Array[] = [];
+  const central: Uint8Array[] = [];
+  let offset = 0;
+  const le = (bytes: number, values: [number, number | bigint][]) => {
+    const b = new Uint8Array(bytes);
+    const v = new DataView(b.buffer);
+    for (const [at, x] of values) {
+      if (typeof x === "bigint") v.setBigUint64(at, x, true);
+      else if (at === 0 || x > 0xffff) v.setUint32(at, x, true);
+      else v.setUint16(at, x, true);
+    }
+    return b;
+  };
+  for (const f of files) {
+    const name = enc.encode(f.name);
+    const local = le(30, [[0, 0x04034b50], [4, 45], [18, 0xffffffff], [22, 0xffffffff], [
+      26,
+      name.length,
+    ], [28, 20]]);
+    const extra = le(20, [[0, 1], [2, 16], [4, BigInt(f.data.length)], [
+      12,
+      BigInt(f.data.length),
+    ]]);
+    const crc = crc32(f.data);
+    new DataView(local.buffer).setUint32(14, crc, true);
+    parts.push(local, name, extra, f.data);
+    const cExtra = le(28, [
+      [0, 1],
+      [2, 24],
+      [4, BigInt(f.data.length)],
+      [12, BigInt(f.data.length)],
+      [20, BigInt(offset)],
+    ]);
+    const c = new Uint8Array(46);
+    const cv = new DataView(c.buffer);
+    cv.setUint32(0, 0x02014b50, true);
+    cv.setUint16(4, 45, true);
+    cv.setUint16(6, 45, true);
+    cv.setUint32(16, crc, true);
+    cv.setUint32(20, 0xffffffff, true);
+    cv.setUint32(24, 0xffffffff, true);
+    cv.setUint16(28, name.length, true);
+    cv.setUint16(30, cExtra.length, true);
+    cv.setUint32(42, 0xffffffff, true);
+    central.push(c, name, cExtra);
+    offset += local.length + name.length + extra.length + f.data.length;
+  }
+  const dirSize = central.reduce((a, b) => a + b.length, 0);
+  const eocd64 = new Uint8Array(56);
+  const e = new DataView(eocd64.buffer);
+  e.setUint32(0, 0x06064b50, true);
+  e.setBigUint64(4, 44n, true);
+  e.setBigUint64(24, BigInt(files.length), true);
+  e.setBigUint64(32, BigInt(files.length), true);
+  e.setBigUint64(40, BigInt(dirSize), true);
+  e.setBigUint64(48, BigInt(offset), true);
+  const locator = new Uint8Array(20);
+  const l = new DataView(locator.buffer);
+  l.setUint32(0, 0x07064b50, true);
+  l.setBigUint64(8, BigInt(offset + dirSize), true);
+  l.setUint32(16, 1, true);
+  const eocd = new Uint8Array(22);
+  const d = new DataView(eocd.buffer);
+  d.setUint32(0, 0x06054b50, true);
+  d.setUint16(8, 0xffff, true);
+  d.setUint16(10, 0xffff, true);
+  d.setUint32(12, 0xffffffff, true);
+  d.setUint32(16, 0xffffffff, true);
+  const all = [...parts, ...central, eocd64, locator, eocd];
+  const out = new Uint8Array(all.reduce((a, b) => a + b.length, 0));
+  let at = 0;
+  for (const p of all) (out.set(p, at), at += p.length);
+  return out;
+}
+
+Deno.test("a zip whose sizes and offsets are in ZIP64 records reads as any other", async () => {
+  const game = await recorded();
+  const files = readdirSync(game).sort().map((f) => ({
+    name: `breakout/${f}`,
+    data: readFileSync(join(game, f)),
+  }));
+  const zip = join(game, "..", "breakout64.zip");
+  writeFileSync(zip, zip64(files));
+  // unzip agrees that it is a valid zip.
+  const test = await new Deno.Command("unzip", { args: ["-tq", zip] }).output();
+  assert.equal(
+    test.code,
+    0,
+    new TextDecoder().decode(test.stdout) + new TextDecoder().decode(test.stderr),
+  );
+  const trials = await findTrials(zip);
+  assert.equal(trials.length, 2);
+  const t = await readTrial(trials[1]);
+  const direct = await readTrial((await findTrials(game))[1]);
+  assert.deepEqual(t.rows, direct.rows);
+  assert.deepEqual(t.pngs.at(-1), direct.pngs.at(-1));
 });

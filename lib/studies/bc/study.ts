@@ -254,7 +254,7 @@ async function demonstrations(run: RunDir, cfg: BcStudyConfig, onStep?: OnStep):
       player.makePolicy,
       onStep,
     );
-  } else trials = findTrials(d.path);
+  } else trials = await findTrials(d.path);
   const spec = {
     trials: trials.map((t) => t.name),
     env: d.env,

@@ -11,7 +11,9 @@
  * Exploration (`exploration.mode`):
  * - `epsilon`: a random action with probability epsilon, annealed linearly (the reference);
  * - `boltzmann`: actions drawn from softmax(Q / T), the temperature T annealed linearly, with
- *   proportional prioritized replay (priorities |delta| + eps to the alpha, beta annealed to 1).
+ *   proportional prioritized replay (priorities |delta| + eps to the alpha, beta annealed to 1);
+ * - `rnd`: epsilon-greedy, and the stored reward is sign(r_ext) + w r_int with RND's intrinsic
+ *   reward of the next frame (`rnd.ts`); its predictor trains on each batch's next frames.
  *
  * Hyper-parameters in one typed block (`DQN_ATARI`, CleanRL's); the training loop owns the NaN
  * guard and the schedule.
@@ -28,16 +30,20 @@ import { Rng } from "../tensor/rng.ts";
 import { AdamW, globalNormClip } from "../train/optim.ts";
 import { NonFiniteLossError } from "../train/loop.ts";
 import { ReplayBuffer } from "./replay.ts";
+import { initRnd, intrinsicRewards, type Rnd, rndError, rndParams, rndTrainable } from "./rnd.ts";
 
 /** How the agent explores. */
 export interface ExplorationConfig {
-  mode: "epsilon" | "boltzmann";
+  /** `rnd`: epsilon-greedy on the schedule, plus RND's intrinsic reward (`rnd.ts`). */
+  mode: "epsilon" | "boltzmann" | "rnd";
   /** epsilon (mode `epsilon`) or the temperature (mode `boltzmann`): start, end, and the share of the run it takes to anneal. */
   start: number;
   end: number;
   fraction: number;
   /** Prioritized replay (mode `boltzmann`): alpha, eps, and beta's start (annealed to 1). */
   per: { alpha: number; eps: number; beta0: number };
+  /** RND (mode `rnd`): the intrinsic reward's weight, the networks' output width, their lr. */
+  rnd: { weight: number; width: number; lr: number };
 }
 
 /** Everything that defines a DQN run besides its env. */
@@ -80,6 +86,7 @@ export const DQN_ATARI: DqnConfig = {
     end: 0.01,
     fraction: 0.1,
     per: { alpha: 0.6, eps: 1e-6, beta0: 0.4 },
+    rnd: { weight: 0.5, width: 512, lr: 1e-4 },
   },
 };
 
@@ -200,8 +207,10 @@ export function dqnLoss(
 export interface DqnHooks {
   /** Each finished game: its return and length, and the step. */
   onEpisode?(e: { step: number; return: number; length: number }): void;
-  /** Each gradient step's statistics. */
-  onUpdate?(u: { step: number; loss: number; q: number; explore: number; beta: number }): void;
+  /** Each gradient step's statistics (`intrinsic`: the mean intrinsic reward since the last). */
+  onUpdate?(
+    u: { step: number; loss: number; q: number; explore: number; beta: number; intrinsic: number },
+  ): void;
 }
 
 /** The newest frame (`c` channels) of a channels-last stack of `k` frames. */
@@ -241,6 +250,9 @@ export function trainDqn(
     priorities: x.mode === "boltzmann" ? { alpha: x.per.alpha, eps: x.per.eps } : undefined,
   });
   const act = rng.fork("act"), sample = rng.fork("sample");
+  const rnd = x.mode === "rnd" ? initRnd(rng.fork("rnd"), [h, w, c], x.rnd.width) : null;
+  const rndOptimizer = rnd ? new AdamW(rndTrainable(rnd)) : null;
+  let intrinsicSum = 0, intrinsicCount = 0;
   let obs = env.reset(rng.fork("env").uint32()).obs.slice();
   let first = true, gameReturn = 0, gameLength = 0;
   try {
@@ -249,12 +261,14 @@ export function trainDqn(
       const q = tf.tidy(() => online.forward(obs, 1).dataSync() as Float32Array);
       const action = exploreAction(q, x, param, act);
       const r = env.step(action);
-      buffer.add(newestFrame(obs, h * w, c, k), {
-        first,
-        action,
-        reward: Math.sign(r.reward),
-        done: r.terminated,
-      });
+      let reward = Math.sign(r.reward);
+      if (rnd) {
+        const rInt = intrinsicRewards(rnd, newestFrame(r.obs, h * w, c, k), 1)[0];
+        reward += x.rnd.weight * rInt;
+        intrinsicSum += rInt;
+        intrinsicCount++;
+      }
+      buffer.add(newestFrame(obs, h * w, c, k), { first, action, reward, done: r.terminated });
       first = false;
       gameReturn += r.reward;
       gameLength++;
@@ -303,7 +317,17 @@ export function trainDqn(
         optimizer.apply(named, cfg.lr, 0, clip.scale);
         tf.dispose([value, ...Object.values(grads)]);
         buffer.updatePriorities(batch.slots, td);
-        hooks.onUpdate?.({ step, loss, q: qMean, explore: param, beta });
+        if (rnd) trainPredictor(rnd, rndOptimizer!, batch.nextObs, cfg.batchSize, frame, x.rnd.lr);
+        hooks.onUpdate?.({
+          step,
+          loss,
+          q: qMean,
+          explore: param,
+          beta,
+          intrinsic: intrinsicCount ? intrinsicSum / intrinsicCount : NaN,
+        });
+        intrinsicSum = 0;
+        intrinsicCount = 0;
       }
       if (step % cfg.targetUpdateEvery === 0) {
         tf.tidy(() => targetVars.forEach(([, t], i) => t.assign(trainable[i][1])));
@@ -311,7 +335,36 @@ export function trainDqn(
     }
   } finally {
     optimizer.dispose();
+    rndOptimizer?.dispose();
     disposeParams(target.params);
+    if (rnd) tf.dispose(rndParams(rnd).map(([, v]) => v));
   }
   return online;
+}
+
+/** One step of RND's predictor on the newest frames of a batch's next stacks. */
+function trainPredictor(
+  rnd: Rnd,
+  optimizer: AdamW,
+  nextObs: Uint8Array,
+  n: number,
+  frame: { channels: number; stack: number },
+  lr: number,
+): void {
+  const [h, w, c] = rnd.shape;
+  const stackBytes = h * w * c * frame.stack;
+  const frames = new Uint8Array(n * h * w * c);
+  for (let i = 0; i < n; i++) {
+    const stack = nextObs.subarray(i * stackBytes, (i + 1) * stackBytes);
+    frames.set(newestFrame(stack, h * w, c, frame.stack), i * h * w * c);
+  }
+  const vars = rndTrainable(rnd);
+  const { value, grads } = tf.variableGrads(
+    () => tf.mean(rndError(rnd, frames, n)) as tf.Scalar,
+    vars.map(([, v]) => v),
+  );
+  const named: Record<string, tf.Tensor> = {};
+  for (const [name, v] of vars) named[name] = grads[v.name];
+  optimizer.apply(named, lr, 0);
+  tf.dispose([value, ...Object.values(grads)]);
 }

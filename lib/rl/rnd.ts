@@ -1,0 +1,133 @@
+/**
+ * Random Network Distillation (Burda et al. 2019): a fixed, randomly initialised target network
+ * f and a trained predictor f_hat read the next observation; the predictor's error is the
+ * intrinsic reward, large on observations unlike those seen so far:
+ *
+ *   x      = clip((o' - mu) / sigma, -5, 5)          observation normalised by running stats
+ *   r_int  = ||f_hat(x) - f(x)||^2 / sigma_int       divided by a running std of r_int
+ *   r      = r_ext + w r_int
+ *
+ * As in the paper: the observation statistics are a running mean and std per pixel of the newest
+ * frame (updated before use), and the intrinsic reward's scale is the running std of the
+ * intrinsic rewards (it has no mean subtracted). Both networks are the Nature CNN trunk with a
+ * linear output; the predictor trains on the same batches as the Q-network, on the MSE.
+ *
+ * @module
+ */
+
+import * as tf from "@tensorflow/tfjs";
+import { initDense, initNatureCnn, natureCnn } from "../nn/cnn.ts";
+import { linear } from "../nn/layers.ts";
+import { namedParams, type Params } from "../nn/params.ts";
+import type { Rng } from "../tensor/rng.ts";
+
+/** Running mean and variance (Chan et al.'s parallel update), elementwise. */
+export class RunningStats {
+  readonly mean: Float64Array;
+  readonly m2: Float64Array;
+  count = 0;
+
+  constructor(readonly size: number) {
+    this.mean = new Float64Array(size);
+    this.m2 = new Float64Array(size);
+  }
+
+  /** Adds `n` samples (`values`: `[n, size]`). */
+  update(values: ArrayLike<number>, n: number): void {
+    for (let j = 0; j < this.size; j++) {
+      let bMean = 0;
+      for (let i = 0; i < n; i++) bMean += values[i * this.size + j];
+      bMean /= n;
+      let bM2 = 0;
+      for (let i = 0; i < n; i++) bM2 += (values[i * this.size + j] - bMean) ** 2;
+      const total = this.count + n;
+      const delta = bMean - this.mean[j];
+      this.mean[j] += (delta * n) / total;
+      this.m2[j] += bM2 + (delta * delta * this.count * n) / total;
+    }
+    this.count += n;
+  }
+
+  /** The standard deviation of element j (1 before any sample). */
+  std(j: number): number {
+    return this.count > 1 ? Math.sqrt(this.m2[j] / this.count) : 1;
+  }
+}
+
+/** The RND module: its two networks, the statistics, and its settings. */
+export interface Rnd {
+  target: Params;
+  predictor: Params;
+  obsStats: RunningStats;
+  rewardStats: RunningStats;
+  shape: [number, number, number];
+}
+
+/** A new RND module for single frames of `shape` (`[h, w, c]`), embedding width `width`. */
+export function initRnd(rng: Rng, shape: [number, number, number], width = 512): Rnd {
+  const [h, w, c] = shape;
+  const net = (r: Rng, trainable: boolean): Params => {
+    const p = {
+      trunk: initNatureCnn(r.fork("trunk"), shape, width),
+      out: initDense(r.fork("out"), width, width, 1),
+    };
+    if (!trainable) { for (const [, v] of namedParams("x", p)) v.trainable = false; }
+    return p;
+  };
+  return {
+    target: net(rng.fork("target"), false),
+    predictor: net(rng.fork("predictor"), true),
+    obsStats: new RunningStats(h * w * c),
+    rewardStats: new RunningStats(1),
+    shape,
+  };
+}
+
+/** `n` frames normalised by the running statistics and clipped to [-5, 5], as a tensor. */
+function normalised(rnd: Rnd, frames: Uint8Array, n: number): tf.Tensor4D {
+  const [h, w, c] = rnd.shape;
+  const size = h * w * c;
+  const x = new Float32Array(n * size);
+  const { mean } = rnd.obsStats;
+  for (let j = 0; j < size; j++) {
+    const s = Math.max(rnd.obsStats.std(j), 1e-8);
+    for (let i = 0; i < n; i++) {
+      const v = (frames[i * size + j] - mean[j]) / s;
+      x[i * size + j] = Math.max(-5, Math.min(5, v));
+    }
+  }
+  return tf.tensor4d(x, [n, h, w, c]);
+}
+
+function embed(p: Params, x: tf.Tensor4D): tf.Tensor2D {
+  return linear(p.out as Params, natureCnn(p.trunk as Params, x)) as tf.Tensor2D;
+}
+
+/** The per-frame squared prediction error `[n]` (a tensor: the predictor's loss reads it). */
+export function rndError(rnd: Rnd, frames: Uint8Array, n: number): tf.Tensor1D {
+  const x = normalised(rnd, frames, n);
+  const diff = tf.sub(embed(rnd.predictor, x), embed(rnd.target, x));
+  return tf.mean(tf.square(diff), 1) as tf.Tensor1D;
+}
+
+/**
+ * Intrinsic rewards of `n` next frames: the observation statistics take them in first, then the
+ * error, divided by the running std of the intrinsic rewards (which takes them in too).
+ */
+export function intrinsicRewards(rnd: Rnd, frames: Uint8Array, n: number): Float32Array {
+  rnd.obsStats.update(frames, n);
+  const err = tf.tidy(() => rndError(rnd, frames, n).dataSync() as Float32Array);
+  rnd.rewardStats.update(err, n);
+  const s = Math.max(rnd.rewardStats.std(0), 1e-8);
+  return err.map((e) => e / s);
+}
+
+/** The predictor's variables (the target network is never trained). */
+export function rndTrainable(rnd: Rnd): [string, tf.Variable][] {
+  return namedParams("rnd/predictor", rnd.predictor);
+}
+
+/** Every variable of the module, by checkpoint name. */
+export function rndParams(rnd: Rnd): [string, tf.Variable][] {
+  return [...namedParams("rnd/target", rnd.target), ...rndTrainable(rnd)];
+}

@@ -1,0 +1,105 @@
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { SignalEnv } from "../envs/toy_env.ts";
+import { disposeParams } from "../nn/params.ts";
+import { AdamW } from "../train/optim.ts";
+import { initBackend } from "../tensor/backend.ts";
+import { Rng } from "../tensor/rng.ts";
+import { DQN_ATARI, trainDqn } from "./dqn.ts";
+import {
+  initRnd,
+  intrinsicRewards,
+  rndError,
+  rndParams,
+  rndTrainable,
+  RunningStats,
+} from "./rnd.ts";
+
+await initBackend({ backend: "cpu" });
+
+Deno.test("running statistics over batches equal the statistics of everything seen", () => {
+  const rng = new Rng(0);
+  const stats = new RunningStats(3);
+  const all: number[][] = [[], [], []];
+  for (const n of [1, 5, 2, 9]) {
+    const batch = Float64Array.from({ length: n * 3 }, () => rng.normal() * 2 + 1);
+    stats.update(batch, n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < 3; j++) all[j].push(batch[i * 3 + j]);
+  }
+  for (let j = 0; j < 3; j++) {
+    const m = all[j].reduce((a, b) => a + b, 0) / all[j].length;
+    const v = all[j].reduce((a, b) => a + (b - m) ** 2, 0) / all[j].length;
+    assert.ok(Math.abs(stats.mean[j] - m) < 1e-12 && Math.abs(stats.std(j) - Math.sqrt(v)) < 1e-12);
+  }
+});
+
+Deno.test("a frame the predictor has learned is less novel than one it has never seen", () => {
+  const rnd = initRnd(new Rng(1), [36, 36, 1], 32);
+  const rng = new Rng(2);
+  const seen = Uint8Array.from({ length: 36 * 36 }, () => rng.int(256));
+  const unseen = Uint8Array.from({ length: 36 * 36 }, () => rng.int(256));
+  // Statistics from both, so that neither is novel by its pixel scale alone.
+  const both = new Uint8Array(2 * 36 * 36);
+  both.set(seen);
+  both.set(unseen, 36 * 36);
+  rnd.obsStats.update(both, 2);
+  const error = (f: Uint8Array) => tf.tidy(() => rndError(rnd, f, 1).dataSync()[0]);
+  const opt = new AdamW(rndTrainable(rnd));
+  const before = error(seen);
+  for (let i = 0; i < 60; i++) {
+    const vars = rndTrainable(rnd);
+    const { value, grads } = tf.variableGrads(
+      () => tf.mean(rndError(rnd, seen, 1)) as tf.Scalar,
+      vars.map(([, v]) => v),
+    );
+    opt.apply(Object.fromEntries(vars.map(([k, v]) => [k, grads[v.name]])), 1e-3, 0);
+    tf.dispose([value, ...Object.values(grads)]);
+  }
+  assert.ok(error(seen) < before / 4, `${error(seen)} vs ${before}`);
+  assert.ok(error(unseen) > 3 * error(seen), "the unseen frame stays novel");
+  // Intrinsic rewards are scaled by their running std.
+  const r = intrinsicRewards(rnd, both, 2);
+  assert.ok(r[1] > r[0]);
+  opt.dispose();
+  tf.dispose(rndParams(rnd).map(([, v]) => v));
+});
+
+Deno.test("DQN with RND: the intrinsic reward of a two-frame game fades as the predictor learns", () => {
+  const intrinsic: number[] = [];
+  const before = tf.memory().numTensors;
+  const counts: number[] = [];
+  const online = trainDqn(
+    {
+      ...DQN_ATARI,
+      totalSteps: 400,
+      bufferSize: 1000,
+      lr: 3e-3,
+      targetUpdateEvery: 50,
+      trainEvery: 4,
+      learningStarts: 80,
+      network: { kind: "mlp", hidden: 16 },
+      exploration: {
+        ...DQN_ATARI.exploration,
+        mode: "rnd",
+        start: 1,
+        end: 0.02,
+        fraction: 0.5,
+        rnd: { weight: 0.1, width: 16, lr: 3e-3 },
+      },
+    },
+    new SignalEnv(8, 36),
+    { channels: 1, stack: 1 },
+    {
+      onUpdate: (u) => {
+        intrinsic.push(u.intrinsic);
+        counts.push(tf.memory().numTensors);
+      },
+    },
+  );
+  assert.ok(intrinsic.every((v) => Number.isFinite(v) && v >= 0));
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  assert.ok(mean(intrinsic.slice(-10)) < mean(intrinsic.slice(0, 10)) / 2, `${intrinsic}`);
+  assert.equal(counts.at(-1), counts[5], "tensor count flat across updates");
+  disposeParams(online.params);
+  assert.equal(tf.memory().numTensors, before);
+});

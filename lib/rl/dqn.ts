@@ -203,6 +203,79 @@ export function dqnLoss(
   return { loss, tdErrors: td, qTaken: tf.mean(q) as tf.Scalar };
 }
 
+/** A batch the learner trains on (a `ReplayBatch`'s fields). */
+export type DqnBatch = Parameters<typeof dqnLoss>[2];
+
+/**
+ * The online and target networks and the optimiser: `update` is one gradient step on a batch
+ * (Adam, gradients clipped by global norm; a non-finite loss stops before the step),
+ * `syncTarget` copies the online weights to the target.
+ */
+export class DqnLearner {
+  readonly online: QNetwork;
+  readonly target: QNetwork;
+  readonly trainable: [string, tf.Variable][];
+  readonly #targetVars: [string, tf.Variable][];
+  readonly #optimizer: AdamW;
+
+  constructor(
+    readonly cfg: DqnConfig,
+    obsShape: [number, number, number],
+    readonly numActions: number,
+    rng: Rng,
+  ) {
+    this.online = initQNetwork(rng.fork("q"), obsShape, numActions, cfg.network);
+    this.target = initQNetwork(
+      rng,
+      obsShape,
+      numActions,
+      cfg.network,
+      cloneParams(this.online.params, false),
+    );
+    this.trainable = namedParams("q", this.online.params);
+    this.#targetVars = namedParams("q", this.target.params);
+    this.#optimizer = new AdamW(this.trainable);
+  }
+
+  /** One gradient step; the loss, each transition's TD error and the mean Q of the taken actions. */
+  update(batch: DqnBatch, step: number): { loss: number; td: Float32Array; q: number } {
+    let td: Float32Array = new Float32Array(0);
+    let q = NaN;
+    const { value, grads } = tf.variableGrads(() => {
+      const out = dqnLoss(this.online, this.target, batch, {
+        gamma: this.cfg.gamma,
+        double: this.cfg.double,
+        numActions: this.numActions,
+      });
+      td = out.tdErrors.dataSync() as Float32Array;
+      q = out.qTaken.dataSync()[0];
+      return out.loss;
+    }, this.trainable.map(([, v]) => v));
+    const loss = value.dataSync()[0];
+    if (!Number.isFinite(loss)) {
+      tf.dispose([value, ...Object.values(grads)]);
+      throw new NonFiniteLossError(`dqn: loss ${loss} at step ${step}`);
+    }
+    const named: Record<string, tf.Tensor> = {};
+    for (const [name, v] of this.trainable) named[name] = grads[v.name];
+    const clip = globalNormClip(named, this.cfg.maxGradNorm);
+    this.#optimizer.apply(named, this.cfg.lr, 0, clip.scale);
+    tf.dispose([value, ...Object.values(grads)]);
+    return { loss, td, q };
+  }
+
+  /** Copies the online network's weights into the target network. */
+  syncTarget(): void {
+    tf.tidy(() => this.#targetVars.forEach(([, t], i) => t.assign(this.trainable[i][1])));
+  }
+
+  /** Frees the optimiser and the target network (the online network is the caller's). */
+  disposeTraining(): void {
+    this.#optimizer.dispose();
+    disposeParams(this.target.params);
+  }
+}
+
 /** What a run reports as it goes. */
 export interface DqnHooks {
   /** Each finished game: its return and length, and the step. */
@@ -237,11 +310,7 @@ export function trainDqn(
   if (cs !== c * k) throw new Error(`trainDqn: observations have ${cs} channels, not ${c} x ${k}`);
   const A = env.spec.actionMeanings.length;
   const rng = new Rng(cfg.seed);
-  const online = initQNetwork(rng.fork("q"), [h, w, cs], A, cfg.network);
-  const target = initQNetwork(rng, [h, w, cs], A, cfg.network, cloneParams(online.params, false));
-  const trainable = namedParams("q", online.params);
-  const targetVars = namedParams("q", target.params);
-  const optimizer = new AdamW(trainable);
+  const learner = new DqnLearner(cfg, [h, w, cs], A, rng.fork("learner"));
   const x = cfg.exploration;
   const buffer = new ReplayBuffer({
     capacity: cfg.bufferSize,
@@ -258,7 +327,7 @@ export function trainDqn(
   try {
     for (let step = 0; step < cfg.totalSteps; step++) {
       const param = explorationAt(x, step, cfg.totalSteps);
-      const q = tf.tidy(() => online.forward(obs, 1).dataSync() as Float32Array);
+      const q = tf.tidy(() => learner.online.forward(obs, 1).dataSync() as Float32Array);
       const action = exploreAction(q, x, param, act);
       const r = env.step(action);
       let reward = Math.sign(r.reward);
@@ -294,28 +363,7 @@ export function trainDqn(
       if (step >= cfg.learningStarts && step % cfg.trainEvery === 0) {
         const beta = x.per.beta0 + (1 - x.per.beta0) * Math.min(1, step / cfg.totalSteps);
         const batch = buffer.sample(cfg.batchSize, sample, beta);
-        let td: Float32Array = new Float32Array(0);
-        let qMean = 0;
-        const { value, grads } = tf.variableGrads(() => {
-          const out = dqnLoss(online, target, batch, {
-            gamma: cfg.gamma,
-            double: cfg.double,
-            numActions: A,
-          });
-          td = out.tdErrors.dataSync() as Float32Array;
-          qMean = 0;
-          return out.loss;
-        }, trainable.map(([, v]) => v));
-        const loss = value.dataSync()[0];
-        if (!Number.isFinite(loss)) {
-          tf.dispose([value, ...Object.values(grads)]);
-          throw new NonFiniteLossError(`dqn: loss ${loss} at step ${step}`);
-        }
-        const named: Record<string, tf.Tensor> = {};
-        for (const [name, v] of trainable) named[name] = grads[v.name];
-        const clip = globalNormClip(named, cfg.maxGradNorm);
-        optimizer.apply(named, cfg.lr, 0, clip.scale);
-        tf.dispose([value, ...Object.values(grads)]);
+        const { loss, td, q: qMean } = learner.update(batch, step);
         buffer.updatePriorities(batch.slots, td);
         if (rnd) trainPredictor(rnd, rndOptimizer!, batch.nextObs, cfg.batchSize, frame, x.rnd.lr);
         hooks.onUpdate?.({
@@ -329,17 +377,14 @@ export function trainDqn(
         intrinsicSum = 0;
         intrinsicCount = 0;
       }
-      if (step % cfg.targetUpdateEvery === 0) {
-        tf.tidy(() => targetVars.forEach(([, t], i) => t.assign(trainable[i][1])));
-      }
+      if (step % cfg.targetUpdateEvery === 0) learner.syncTarget();
     }
   } finally {
-    optimizer.dispose();
+    learner.disposeTraining();
     rndOptimizer?.dispose();
-    disposeParams(target.params);
     if (rnd) tf.dispose(rndParams(rnd).map(([, v]) => v));
   }
-  return online;
+  return learner.online;
 }
 
 /** One step of RND's predictor on the newest frames of a batch's next stacks. */

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { dqnUpdateBench } from "./dqn_bench.ts";
 import { envAleBreakoutBench, envBreakoutBench } from "./env_bench.ts";
 import { ijepaStepBench } from "./ijepa_bench.ts";
 import { ppoUpdateBench } from "./ppo_bench.ts";
@@ -27,5 +28,6 @@ export const BENCHMARKS: Benchmark[] = [
   ijepaStepBench,
   worldModelStepBench,
   ppoUpdateBench,
+  dqnUpdateBench,
   probeFitBench,
 ];

@@ -11,6 +11,7 @@ import {
   summarizeWindows,
 } from "./peers.ts";
 import { soak } from "./soak.ts";
+import { dqnUpdateBench } from "./dqn_bench.ts";
 
 await initBackend({ backend: "cpu" });
 
@@ -165,4 +166,20 @@ Deno.test("a soak run samples every tenth of its steps and reports the growth", 
   assert.ok(disposed, "the run was disposed");
   tf.dispose(leaked);
   assert.throws(() => soak(() => ({ step() {}, dispose() {} }), 0), /integer >= 1/);
+});
+
+Deno.test({
+  name: "dqn-update: ours times one update; its PyTorch peer runs where torch is importable",
+  async fn() {
+    const ours = await dqnUpdateBench.run({ quick: true });
+    assert.equal(ours.unit, "updates/s");
+    assert.ok(ours.value > 0);
+    if ((await peerUnavailable()) !== undefined) return;
+    const peer = await runPeer("dqn-update", { quick: true, threads: [1] });
+    assert.ok(peer.ok, peer.ok ? "" : peer.reason);
+    if (!peer.ok) return;
+    const p = peer.best as PeerResult & { loss?: number[] };
+    assert.deepEqual([p.bench, p.impl, p.unit], ["dqn-update", "pytorch", "updates/s"]);
+    assert.ok(p.value > 0 && Number.isFinite(p.loss![0]));
+  },
 });

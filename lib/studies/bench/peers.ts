@@ -43,6 +43,7 @@ export const PEER_SCRIPTS: Record<string, string> = {
   "ijepa-step": "peers/ijepa_step.py",
   "worldmodel-step": "peers/worldmodel_step.py",
   "ppo-update": "peers/ppo_update.py",
+  "dqn-update": "peers/dqn_update.py",
   "probe-fit": "peers/probe_fit.py",
 };
 

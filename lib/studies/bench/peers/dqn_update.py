@@ -19,14 +19,12 @@ dependency of the project. Prints one JSON line:
 
 import argparse
 import json
-import statistics
 import sys
-import time
 
 import torch
 from torch import nn
 
-from peer_common import peak_rss_kib
+from peer_common import measure, peak_rss_kib, serve_forms
 
 BATCH, NUM_ACTIONS = 32, 4
 FRAME = (4, 84, 84)
@@ -100,18 +98,10 @@ class DqnUpdate:
 
 
 def serve(data):
-    """Paired timing: the caller alternates windows of our updates with windows of these."""
+    """Paired timing against ours: one form, `reference`."""
     model = DqnUpdate()
     model.update(data)  # warm-up
-    print("ready", flush=True)
-    for line in sys.stdin:
-        name, steps = line.split()
-        if name != "reference":
-            raise SystemExit(f"dqn-update has no form '{name}'")
-        start = time.perf_counter()
-        for _ in range(int(steps)):
-            model.update(data)
-        print(json.dumps({"seconds": time.perf_counter() - start}), flush=True)
+    serve_forms({"reference": lambda: model.update(data)}, "dqn-update")
 
 
 def main():
@@ -131,17 +121,13 @@ def main():
         serve(data)
         return
     model = DqnUpdate()
-    model.update(data)
-    rates, losses = [], []
-    for _ in range(1 if args.quick else 5):
-        start, n = time.perf_counter(), 0
-        while True:
-            losses.append(model.update(data))
-            n += 1
-            if args.quick or time.perf_counter() - start >= 2:
-                break
-        rates.append(n / (time.perf_counter() - start))
-    rates.sort()
+    losses = []
+    # As ours: windows of 2 s after a 1 s warm-up (one short window with --quick).
+    median, low, high = measure(
+        lambda: losses.append(model.update(data)),
+        1,
+        *((1, 0, 0) if args.quick else (5, 2, 1)),
+    )
     print(
         json.dumps(
             {
@@ -149,9 +135,9 @@ def main():
                 "impl": "pytorch",
                 "torch": torch.__version__,
                 "threads": torch.get_num_threads(),
-                "value": round(statistics.median(rates), 1),
+                "value": round(median, 1),
                 "unit": "updates/s",
-                "range": [round(rates[0], 1), round(rates[-1], 1)],
+                "range": [round(low, 1), round(high, 1)],
                 "peakRssMiB": round(peak_rss_kib() / 1024),
                 "loss": [round(v, 5) for v in losses[:3]],
                 "python": sys.version.split()[0],

@@ -39,3 +39,21 @@ def measure(work, units, windows, seconds, warmup):
         run_for(warmup)
     rates = sorted(run_for(seconds) for _ in range(windows))
     return statistics.median(rates), rates[0], rates[-1]
+
+
+def serve_forms(forms, bench):
+    """Paired timing: `forms` maps a form's name to its step (warmed up already); prints
+    'ready', then for each line 'NAME N' on stdin runs N steps of that form and prints
+    {"seconds": ...}. The caller alternates these windows with windows of ours."""
+    import json
+    import sys
+
+    print("ready", flush=True)
+    for line in sys.stdin:
+        name, steps = line.split()
+        if name not in forms:
+            raise SystemExit(f"{bench} has no form '{name}'")
+        start = time.perf_counter()
+        for _ in range(int(steps)):
+            forms[name]()
+        print(json.dumps({"seconds": time.perf_counter() - start}), flush=True)

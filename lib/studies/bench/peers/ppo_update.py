@@ -41,7 +41,7 @@ import torch
 from torch import nn
 from torch.distributions.categorical import Categorical
 
-from peer_common import peak_rss_kib
+from peer_common import peak_rss_kib, serve_forms
 
 NUM_ENVS, NUM_STEPS = 8, 128
 BATCH = NUM_ENVS * NUM_STEPS  # 1,024
@@ -174,18 +174,10 @@ class PpoUpdate:
 
 
 def serve(data):
-    """Paired timing: the caller alternates windows of our updates with windows of these."""
+    """Paired timing against ours: one form, `reference`."""
     model = PpoUpdate()
     model.update(data)  # warm-up
-    print("ready", flush=True)
-    for line in sys.stdin:
-        name, steps = line.split()
-        if name != "reference":
-            raise SystemExit(f"ppo-update has no form '{name}'")
-        start = time.perf_counter()
-        for _ in range(int(steps)):
-            model.update(data)
-        print(json.dumps({"seconds": time.perf_counter() - start}), flush=True)
+    serve_forms({"reference": lambda: model.update(data)}, "ppo-update")
 
 
 def main():

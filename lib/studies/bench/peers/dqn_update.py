@@ -17,14 +17,13 @@ dependency of the project. Prints one JSON line:
   {"bench": "dqn-update", "impl": "pytorch", "value": updates/s, "threads": N, ...}
 """
 
-import argparse
 import json
 import sys
 
 import torch
 from torch import nn
 
-from peer_common import measure, peak_rss_kib, serve_forms
+from peer_common import measure, peak_rss_kib, peer_arguments, serve_forms
 
 BATCH, NUM_ACTIONS = 32, 4
 FRAME = (4, 84, 84)
@@ -105,15 +104,7 @@ def serve(data):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
-    ap.add_argument("--quick", action="store_true", help="a few updates, timed (a smoke check)")
-    ap.add_argument(
-        "--serve",
-        action="store_true",
-        help="warm up, print 'ready', then for each line 'reference N' on stdin run N updates "
-        "and print {\"seconds\": ...} (paired timing)",
-    )
+    ap = peer_arguments(__doc__, "a few updates, timed (a smoke check)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     data = batch_data()

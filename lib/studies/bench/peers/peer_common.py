@@ -57,3 +57,20 @@ def serve_forms(forms, bench):
         for _ in range(int(steps)):
             forms[name]()
         print(json.dumps({"seconds": time.perf_counter() - start}), flush=True)
+
+
+def peer_arguments(doc, quick_help):
+    """The command line every torch peer takes: --threads, --quick (what `quick_help` says),
+    --serve (the paired windows of `serve_forms`). Returns the parser, for peers that add more."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    ap.add_argument("--quick", action="store_true", help=quick_help)
+    ap.add_argument(
+        "--serve",
+        action="store_true",
+        help="warm up, print 'ready', then for each line 'FORM N' on stdin run N steps of that "
+        "form and print {\"seconds\": ...} (paired timing)",
+    )
+    return ap

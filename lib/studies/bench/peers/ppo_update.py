@@ -30,7 +30,6 @@ where the value is 1,024 divided by the seconds of one update (the median of 3 u
 one warm-up update; --quick times a single update).
 """
 
-import argparse
 import json
 import math
 import statistics
@@ -41,7 +40,7 @@ import torch
 from torch import nn
 from torch.distributions.categorical import Categorical
 
-from peer_common import peak_rss_kib, serve_forms
+from peer_common import peak_rss_kib, peer_arguments, serve_forms
 
 NUM_ENVS, NUM_STEPS = 8, 128
 BATCH = NUM_ENVS * NUM_STEPS  # 1,024
@@ -181,15 +180,7 @@ def serve(data):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
-    ap.add_argument("--quick", action="store_true", help="one update, timed (a smoke check)")
-    ap.add_argument(
-        "--serve",
-        action="store_true",
-        help="warm up, print 'ready', then for each line 'reference N' on stdin run N updates "
-        "and print {\"seconds\": ...} (paired timing)",
-    )
+    ap = peer_arguments(__doc__, "one update, timed (a smoke check)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     data = rollout_data()

@@ -7,7 +7,7 @@
 
 import { basename, join } from "node:path";
 import { convertTrials, findTrials } from "../lib/data/atari_head/mod.ts";
-import { CLEANRL_ATARI, makeEnv, parseEnvId } from "../lib/envs/make.ts";
+import { CLEANRL_ATARI, gameActions, parseEnvId } from "../lib/envs/make.ts";
 import { progressBars } from "../lib/run/progress.ts";
 import { RunDir } from "../lib/run/run_dir.ts";
 import { parseTaskArgs, runTask, UsageError } from "./cli.ts";
@@ -42,17 +42,11 @@ if (import.meta.main) {
       .flat();
     const envId = options.env ?? `ale:${basename(options.data.split(",")[0]).split(/[-_.]/)[0]}`;
     const { game } = parseEnvId(envId);
-    // The minimal action set of the game: our native game has ALE's (the fidelity tests say so).
     let actionMeanings: readonly string[];
     try {
-      const env = makeEnv({ ...CLEANRL_ATARI, id: `native:${game}` });
-      actionMeanings = env.spec.actionMeanings;
-      env.close();
-    } catch {
-      throw new UsageError(
-        `--env ${envId}: no action set known for the game '${game}' (breakout, pong); name the ` +
-          `game's env with --env`,
-      );
+      actionMeanings = gameActions(envId);
+    } catch (err) {
+      throw new UsageError(`--env ${(err as Error).message}; name the game's env with --env`);
     }
     const out = options.out ?? join("data", `atari-head-${game}`);
     const run = await RunDir.open({

@@ -9,7 +9,7 @@
 import { join } from "node:path";
 import { recordTrials } from "../lib/data/atari_head/mod.ts";
 import { collectDataset } from "../lib/data/collect.ts";
-import { recordingPlayer } from "../lib/rl/agent_policy.ts";
+import { playerNames, recordingPlayer } from "../lib/rl/agent_policy.ts";
 import { initBackend } from "../lib/tensor/backend.ts";
 import { checkEnvConfig, CLEANRL_ATARI, type EnvConfig } from "../lib/envs/make.ts";
 import type { PolicyName } from "../lib/envs/policies.ts";
@@ -154,10 +154,10 @@ async function recordAtariHead(
   if (gaze !== "none" && gaze !== "ball") {
     throw new UsageError(`--gaze: expected none or ball, got '${gaze}'`);
   }
-  const who = options.agent ? "ppo" : config.policy;
-  const subject = options.subject ?? { random: "RND", scripted: "SCR", ppo: "PPO" }[who] ?? "X";
+  const names = playerNames({ policy: config.policy, agent: options.agent ?? "" });
+  const subject = options.subject ?? names.subject;
   const out = options.out ??
-    join("data", "atari-head", `${envSlug(config.env.id)}-${who}-s${config.seed}`);
+    join("data", "atari-head", `${envSlug(config.env.id)}-${names.name}-s${config.seed}`);
   const run = await RunDir.open({
     task: "collect",
     config: {

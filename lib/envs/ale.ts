@@ -21,7 +21,7 @@ import { PONG_ACTIONS } from "./pong.ts";
 import type { AdvanceResult, FrameBuffer, FrameSource, GameState } from "./types.ts";
 
 /** Minimal action sets of the games we know, so that building an env need not wait for ALE. */
-const KNOWN_ACTIONS: Readonly<Record<string, readonly string[]>> = {
+export const KNOWN_ACTIONS: Readonly<Record<string, readonly string[]>> = {
   breakout: BREAKOUT_ACTIONS,
   pong: PONG_ACTIONS,
 };

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { AleFrames, requireAle } from "./ale.ts";
+import { AleFrames, KNOWN_ACTIONS, requireAle } from "./ale.ts";
 import { RAM_DECODERS } from "./ale_state.ts";
 import { AtariEnv, type FrameOptions } from "./atari.ts";
 import { Breakout } from "./breakout.ts";
@@ -85,6 +85,23 @@ export function envIds(): string[] {
     ...Object.keys(NATIVE_GAMES).map((g) => `native:${g}`),
     ...Object.keys(RAM_DECODERS).map((g) => `ale:${g}`),
   ];
+}
+
+/**
+ * The minimal action set of an env id's game (the same for our native game and for ALE's),
+ * without building an env; a game we know no action set of is an error naming it.
+ */
+export function gameActions(envId: string): readonly string[] {
+  const { game } = parseEnvId(envId);
+  const actions = KNOWN_ACTIONS[game];
+  if (!actions) {
+    throw new Error(
+      `${envId}: no action set known for the game '${game}' (${
+        Object.keys(KNOWN_ACTIONS).join(", ")
+      })`,
+    );
+  }
+  return actions;
 }
 
 /** Splits `kind:game` (a bare game name means `native:`). */

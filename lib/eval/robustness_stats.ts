@@ -152,14 +152,7 @@ export function robustnessStats(
 
   const estimate = (values: number[], reps: Float64Array): Estimate => {
     const { mean, std } = meanStd(values);
-    const finite = [...reps].filter(Number.isFinite).sort((a, b) => a - b);
-    const left = reps.length - finite.length;
-    return {
-      mean,
-      std,
-      ci95: [percentile(finite, 0.025), percentile(finite, 0.975)],
-      ...(left ? { undefinedResamples: left } : {}),
-    };
+    return { mean, std, ...interval(reps) };
   };
   const out: Record<string, ConditionStats> = {};
   for (const c of conditions) {
@@ -183,15 +176,22 @@ export function robustnessStats(
       }
       const ra = replicates.get(a)![key], rb = replicates.get(b)![key];
       const diff = ra.map((x, r) => x - rb[r]);
-      const finite = [...diff].filter(Number.isFinite).sort((x, y) => x - y);
-      const left = diff.length - finite.length;
       return {
         mean: out[a].values[key]!.mean - out[b].values[key]!.mean,
-        std: meanStd(finite).std,
-        ci95: [percentile(finite, 0.025), percentile(finite, 0.975)],
-        ...(left ? { undefinedResamples: left } : {}),
+        std: meanStd([...diff]).std,
+        ...interval(diff),
       };
     },
+  };
+}
+
+/** The 95% percentile interval of replicates, and how many were undefined (left out). */
+function interval(reps: Float64Array): Pick<Estimate, "ci95" | "undefinedResamples"> {
+  const finite = [...reps].filter(Number.isFinite).sort((a, b) => a - b);
+  const left = reps.length - finite.length;
+  return {
+    ci95: [percentile(finite, 0.025), percentile(finite, 0.975)],
+    ...(left ? { undefinedResamples: left } : {}),
   };
 }
 

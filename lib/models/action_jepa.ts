@@ -68,6 +68,9 @@ import { initVit, patchify, sincos2d, type VitConfig, vitEncode, vitGrid } from 
 import type { Rng } from "../tensor/rng.ts";
 import { loadEncoder } from "./encoder.ts";
 
+/** Channels of the IMPALA ResNet's three stages (its default). */
+const RESNET_CHANNELS = [16, 32, 32];
+
 /** The context encoder. */
 export interface ContextEncoderConfig {
   arch: "cnn" | "resnet" | "vit";
@@ -146,7 +149,11 @@ export function encoderShape(
     return { tokens: oh * ow, tokenWidth: NATURE_CNN_CHANNELS, pooled };
   }
   // The ResNet's three stages each halve the frame (a 3x3/2 max-pool, "same" padding).
-  return { tokens: Math.ceil(h / 8) * Math.ceil(w / 8), tokenWidth: 32, pooled };
+  return {
+    tokens: Math.ceil(h / 8) * Math.ceil(w / 8),
+    tokenWidth: RESNET_CHANNELS.at(-1)!,
+    pooled,
+  };
 }
 
 /** A new model; a ViT encoder with `encoder.init` starts from that artifact's weights. */
@@ -178,7 +185,7 @@ export function initActionJepa(rng: Rng, cfg: ActionJepaConfig): ActionJepa {
   } else if (cfg.encoder.arch === "cnn") {
     encoder = initNatureCnn(rng.fork("encoder"), [h, w, c], cfg.encoder.features);
   } else {
-    encoder = initResNet(rng.fork("encoder"), [h, w, c], [16, 32, 32], cfg.encoder.features);
+    encoder = initResNet(rng.fork("encoder"), [h, w, c], RESNET_CHANNELS, cfg.encoder.features);
   }
   const out = cfg.loss === "softmax" ? cfg.numActions : cfg.embedDim;
   const pc = cfg.predictor;

@@ -56,6 +56,15 @@ export function agentScreenPolicy(
   };
 }
 
+/** What a recording's player is called: in output names, and as the subject code of its trials. */
+export function playerNames(opts: { policy: PolicyName; agent: string }): {
+  name: string;
+  subject: string;
+} {
+  if (opts.agent) return { name: "ppo", subject: "PPO" };
+  return { name: opts.policy, subject: opts.policy === "random" ? "RND" : "SCR" };
+}
+
 /**
  * The player of a recording: a trained PPO agent (`agent`, a checkpoint directory), which plays
  * with its own frame skip and fire reset on `env`'s game, or else the behaviour policy `policy`.
@@ -64,12 +73,13 @@ export function recordingPlayer(opts: { env: EnvConfig; policy: PolicyName; agen
   env: EnvConfig;
   makePolicy: (rng: Rng, spec: EnvSpec) => ScreenPolicy;
   name: string;
+  subject: string;
 } {
   if (!opts.agent) {
     return {
       env: opts.env,
       makePolicy: (rng, spec) => statePolicy(makePolicy(opts.policy, spec, rng)),
-      name: opts.policy,
+      ...playerNames(opts),
     };
   }
   const { agent, cfg } = loadAgent(opts.agent);
@@ -83,6 +93,6 @@ export function recordingPlayer(opts: { env: EnvConfig; policy: PolicyName; agen
   return {
     env: { ...cfg.env, id: opts.env.id },
     makePolicy: (rng) => agentScreenPolicy(agent, cfg.env, rng),
-    name: "ppo",
+    ...playerNames(opts),
   };
 }

@@ -11,6 +11,7 @@
 
 import * as tf from "@tensorflow/tfjs";
 import { frameStackBatches, splitEpisodes } from "../data/batches.ts";
+import { SCREEN_SHAPE } from "../data/atari_head/mod.ts";
 import type { Dataset } from "../data/reader.ts";
 import { type ActionMetrics, actionMetrics, baselineMetrics } from "../eval/action_metrics.ts";
 import {
@@ -73,9 +74,6 @@ export function splitByTrial(ds: Dataset, valFraction: number, seed: number): Bc
   };
 }
 
-/** Atari-HEAD's screen, which gaze positions are measured on. */
-const SCREEN = { width: 160, height: 210 };
-
 /**
  * The gaze of rows as screen fractions (NaN where a frame has none), from a converted
  * Atari-HEAD dataset's `gazeX`, `gazeY` state; a dataset without them is an error naming it.
@@ -92,8 +90,9 @@ export function gazeTargets(ds: Dataset): (indices: Int32Array) => Float32Array 
   return (indices) => {
     const out = new Float32Array(indices.length * 2);
     indices.forEach((r, i) => {
-      out[2 * i] = x[r] / SCREEN.width;
-      out[2 * i + 1] = y[r] / SCREEN.height;
+      // Gaze is in pixels of Atari-HEAD's 210x160 screen.
+      out[2 * i] = x[r] / SCREEN_SHAPE[1];
+      out[2 * i + 1] = y[r] / SCREEN_SHAPE[0];
     });
     return out;
   };

@@ -6,19 +6,18 @@
  * @module
  */
 
+import { meanStd } from "../../eval/robustness.ts";
 import { writeFileAtomic } from "../../run/atomic.ts";
 import type { RunDir } from "../../run/run_dir.ts";
 import { Plot, plotToSvg } from "../../viz/plot.ts";
 import type { BcStudyConfig } from "./presets.ts";
 import type { BcStudyResult } from "./study.ts";
 
-function meanStd(xs: number[]): string {
+/** Game scores as `mean ± std` ("-" for none). */
+function scores(xs: number[]): string {
   if (xs.length === 0) return "-";
-  const m = xs.reduce((a, b) => a + b, 0) / xs.length;
-  const s = xs.length > 1
-    ? Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1))
-    : 0;
-  return `${m.toFixed(2)} ± ${s.toFixed(2)}`;
+  const { mean, std } = meanStd(xs);
+  return `${mean.toFixed(2)} ± ${std.toFixed(2)}`;
 }
 
 /** The markdown report. */
@@ -47,7 +46,7 @@ export function bcMarkdown(cfg: BcStudyConfig, r: BcStudyResult, preset?: string
     ...r.rows.map((x) =>
       `| ${x.variant} | ${x.encoder} | ${x.target} | ${x.predictor} | ${x.loss} | ${x.masking} | ${x.gaze} | ` +
       `${pct(x.metrics.accuracy)} | ${pct(x.metrics.top3)} | ${x.metrics.mrr.toFixed(3)} | ` +
-      `${meanStd(x.play)} | ${x.steps} | ${x.seconds.toFixed(0)} |`
+      `${scores(x.play)} | ${x.steps} | ${x.seconds.toFixed(0)} |`
     ),
     `| majority class | - | - | - | - | - | - | ${pct(b.majority.accuracy)} | ${
       pct(b.majority.top3)
@@ -55,8 +54,8 @@ export function bcMarkdown(cfg: BcStudyConfig, r: BcStudyResult, preset?: string
     `| action prior | - | - | - | - | - | - | ${pct(b.prior.accuracy)} | ${pct(b.prior.top3)} | ${
       b.prior.mrr.toFixed(3)
     } | - | - | - |`,
-    `| demonstrator | - | - | - | - | - | - | - | - | - | ${meanStd(b.demonstrator)} | - | - |`,
-    `| random play | - | - | - | - | - | - | - | - | - | ${meanStd(b.random)} | - | - |`,
+    `| demonstrator | - | - | - | - | - | - | - | - | - | ${scores(b.demonstrator)} | - | - |`,
+    `| random play | - | - | - | - | - | - | - | - | - | ${scores(b.random)} | - | - |`,
     "",
     "Closed loop: the model plays the game through the training wrappers (whole games, raw " +
     `scores), the top-scored action with a ${cfg.play.epsilon} chance of a random one, ` +

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { convertTrials, findTrials, recordTrials } from "../../data/atari_head/mod.ts";
 import { type Dataset, openDataset } from "../../data/reader.ts";
 import { writeSyntheticActions } from "../../data/synthetic_actions.ts";
-import { CLEANRL_ATARI, makeEnv } from "../../envs/make.ts";
+import { CLEANRL_ATARI, gameActions, makeEnv } from "../../envs/make.ts";
 import type { ActionMetrics } from "../../eval/action_metrics.ts";
 import {
   type ActionJepa,
@@ -77,7 +77,7 @@ export async function runBcStudy(
   checkBcStudyConfig(cfg);
   const ds = await demonstrations(run, cfg, hooks.onStep);
   const actionMeanings = (ds.manifest.meta.actionMeanings as string[] | undefined) ??
-    gameActions(ds.manifest.env);
+    [...gameActions(ds.manifest.env)];
   const A = actionMeanings.length;
   const split = splitByTrial(ds, cfg.valFraction, cfg.seed);
   run.log(
@@ -191,15 +191,6 @@ function mean(xs: number[]): number {
   return xs.reduce((a, b) => a + b, 0) / xs.length;
 }
 
-/** The minimal action set of a game, from our native version of it (the same as ALE's). */
-function gameActions(envId: string): string[] {
-  const game = envId.split(":").pop();
-  const env = makeEnv({ ...CLEANRL_ATARI, id: `native:${game}` });
-  const actions = [...env.spec.actionMeanings];
-  env.close();
-  return actions;
-}
-
 /** The dataset of demonstrations the config asks for, made (or found made) under the run. */
 async function demonstrations(run: RunDir, cfg: BcStudyConfig, onStep?: OnStep): Promise<Dataset> {
   const d = cfg.data;
@@ -248,7 +239,7 @@ async function demonstrations(run: RunDir, cfg: BcStudyConfig, onStep?: OnStep):
         seed: cfg.seed,
         trials: d.record.trials,
         episodes: d.record.episodes,
-        subject: d.record.agent ? "PPO" : d.record.policy === "random" ? "RND" : "SCR",
+        subject: player.subject,
         gaze: "ball",
       },
       player.makePolicy,

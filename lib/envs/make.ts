@@ -104,6 +104,15 @@ export function gameActions(envId: string): readonly string[] {
   return actions;
 }
 
+/**
+ * The observation shape `[h, w, c]` an env config gives (Atari's 210x160 screen through its
+ * resize, gray or RGB, stacked), without building an env.
+ */
+export function envObsShape(config: EnvConfig): [number, number, number] {
+  const [h, w] = config.resize ?? [210, 160];
+  return [h, w, (config.grayscale ? 1 : 3) * config.frameStack];
+}
+
 /** Splits `kind:game` (a bare game name means `native:`). */
 export function parseEnvId(id: string): { kind: string; game: string } {
   const [kind, game] = id.includes(":") ? id.split(":", 2) : ["native", id];

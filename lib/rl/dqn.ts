@@ -21,16 +21,36 @@
  * @module
  */
 
+import { readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import type { Env } from "../envs/types.ts";
+import { CLEANRL_ATARI, type EnvConfig, envObsShape, gameActions, makeEnv } from "../envs/make.ts";
+import type { Env, StepInfo } from "../envs/types.ts";
+import type { ActFn } from "../eval/robustness.ts";
 import { initDense, initNatureCnn, natureCnn } from "../nn/cnn.ts";
 import { linear } from "../nn/layers.ts";
 import { cloneParams, disposeParams, namedParams, type Params } from "../nn/params.ts";
-import { Rng } from "../tensor/rng.ts";
+import type { OnStep } from "../run/progress.ts";
+import {
+  assignTensors,
+  hasCheckpoint,
+  loadCheckpoint,
+  saveCheckpoint,
+} from "../tensor/checkpoint.ts";
+import { deriveSeed, Rng, type RngState } from "../tensor/rng.ts";
 import { AdamW, globalNormClip } from "../train/optim.ts";
 import { NonFiniteLossError } from "../train/loop.ts";
-import { ReplayBuffer } from "./replay.ts";
-import { initRnd, intrinsicRewards, type Rnd, rndError, rndParams, rndTrainable } from "./rnd.ts";
+import { loadReplay, ReplayBuffer, type ReplayFileRef, saveReplay } from "./replay.ts";
+import { type EnvSnapshot, ReplayVectorEnv } from "./replay_env.ts";
+import {
+  initRnd,
+  intrinsicRewards,
+  type Rnd,
+  rndError,
+  rndParams,
+  rndTrainable,
+  type RunningStatsState,
+} from "./rnd.ts";
 
 /** How the agent explores. */
 export interface ExplorationConfig {
@@ -46,9 +66,11 @@ export interface ExplorationConfig {
   rnd: { weight: number; width: number; lr: number };
 }
 
-/** Everything that defines a DQN run besides its env. */
+/** Everything that defines a DQN run. */
 export interface DqnConfig {
   seed: number;
+  /** The env and its wrapper stack (observations: stacks of `env.frameStack` frames). */
+  env: EnvConfig;
   totalSteps: number;
   bufferSize: number;
   batchSize: number;
@@ -64,11 +86,16 @@ export interface DqnConfig {
   maxGradNorm: number;
   network: { kind: "cnn" | "mlp"; hidden: number };
   exploration: ExplorationConfig;
+  /** Checkpoint (weights, optimiser, replay buffer, env, RNG) every this many env steps. */
+  checkpointEvery: number;
+  /** One metrics record (window means) every this many env steps. */
+  logEvery: number;
 }
 
 /** CleanRL's `dqn_atari.py` hyper-parameters (10M steps, meant for a GPU). */
 export const DQN_ATARI: DqnConfig = {
   seed: 0,
+  env: CLEANRL_ATARI,
   totalSteps: 10_000_000,
   bufferSize: 1_000_000,
   batchSize: 32,
@@ -88,6 +115,8 @@ export const DQN_ATARI: DqnConfig = {
     per: { alpha: 0.6, eps: 1e-6, beta0: 0.4 },
     rnd: { weight: 0.5, width: 512, lr: 1e-4 },
   },
+  checkpointEvery: 100_000,
+  logEvery: 1000,
 };
 
 /** A Q-network's variables and its forward pass. */
@@ -264,6 +293,23 @@ export class DqnLearner {
     return { loss, td, q };
   }
 
+  /** Every variable a checkpoint holds: both networks and the optimiser's moments, by name. */
+  tensors(): [string, tf.Variable][] {
+    return [
+      ...this.trainable,
+      ...namedParams("target", this.target.params),
+      ...this.#optimizer.stateTensors().map(([k, v]) => [`opt/${k}`, v] as [string, tf.Variable]),
+    ];
+  }
+
+  /** Adam's step count (bias correction), saved and restored with the moments. */
+  get optimizerStep(): number {
+    return this.#optimizer.step;
+  }
+  set optimizerStep(step: number) {
+    this.#optimizer.step = step;
+  }
+
   /** Copies the online network's weights into the target network. */
   syncTarget(): void {
     tf.tidy(() => this.#targetVars.forEach(([, t], i) => t.assign(this.trainable[i][1])));
@@ -276,14 +322,53 @@ export class DqnLearner {
   }
 }
 
+/** A finished game of a run. */
+export interface DqnEpisode {
+  /** Env steps done when it ended. */
+  step: number;
+  return: number;
+  length: number;
+}
+
 /** What a run reports as it goes. */
 export interface DqnHooks {
-  /** Each finished game: its return and length, and the step. */
-  onEpisode?(e: { step: number; return: number; length: number }): void;
-  /** Each gradient step's statistics (`intrinsic`: the mean intrinsic reward since the last). */
-  onUpdate?(
-    u: { step: number; loss: number; q: number; explore: number; beta: number; intrinsic: number },
-  ): void;
+  /**
+   * Every `cfg.logEvery` env steps, as loop "dqn" (step: env steps done): the means over the
+   * window of loss, Q of the taken actions, |TD error|, intrinsic reward, and the exploration
+   * parameter, beta, games ended, their mean return, and env steps per second.
+   */
+  onStep?: OnStep;
+  onEpisode?(episode: DqnEpisode): void;
+  log?(line: string): void;
+}
+
+/**
+ * Something that watches every env step (the ground-truth state after it) and whose state is
+ * saved in the checkpoint, so that what it counts survives a resume (a state-coverage count).
+ */
+export interface StepObserver {
+  observe(info: StepInfo, step: number): void;
+  snapshot(): unknown;
+  restore(snapshot: unknown): void;
+}
+
+/** Options of one call of {@linkcode trainDqn}. */
+export interface DqnOptions {
+  checkpointDir: string;
+  resume?: boolean;
+  /** Stop (throwing) after this many env steps in this call: simulates a kill in tests. */
+  stopAfter?: number;
+  /** Builds the env (default: `makeEnv(cfg.env)`); for toy envs in tests. */
+  makeEnv?: () => Env;
+  observer?: StepObserver;
+}
+
+/** A finished run: the online network (the caller disposes its params) and its speed. */
+export interface DqnResult {
+  network: QNetwork;
+  steps: number;
+  /** Env steps per second over this call. */
+  sps: number;
 }
 
 /** The newest frame (`c` channels) of a channels-last stack of `k` frames. */
@@ -295,20 +380,100 @@ export function newestFrame(stack: Uint8Array, pixels: number, c: number, k: num
   return out;
 }
 
+/** Checks a config's numbers before a run starts; the error names the field. */
+export function checkDqnConfig(cfg: DqnConfig): void {
+  const positive: [string, number][] = [
+    ["totalSteps", cfg.totalSteps],
+    ["bufferSize", cfg.bufferSize],
+    ["batchSize", cfg.batchSize],
+    ["targetUpdateEvery", cfg.targetUpdateEvery],
+    ["trainEvery", cfg.trainEvery],
+    ["checkpointEvery", cfg.checkpointEvery],
+    ["logEvery", cfg.logEvery],
+  ];
+  for (const [key, v] of positive) {
+    if (!(Number.isInteger(v) && v >= 1)) {
+      throw new Error(`${key} must be an integer >= 1, got ${v}`);
+    }
+  }
+  if (!(Number.isInteger(cfg.learningStarts) && cfg.learningStarts >= cfg.batchSize)) {
+    throw new Error(
+      `learningStarts must be an integer >= batchSize (${cfg.batchSize}), got ${cfg.learningStarts}`,
+    );
+  }
+  if (!(cfg.gamma >= 0 && cfg.gamma <= 1)) {
+    throw new Error(`gamma must be in [0, 1], got ${cfg.gamma}`);
+  }
+  if (!["epsilon", "boltzmann", "rnd"].includes(cfg.exploration.mode)) {
+    throw new Error(
+      `exploration.mode must be epsilon, boltzmann or rnd, got ${cfg.exploration.mode}`,
+    );
+  }
+}
+
+/** What a DQN checkpoint's sidecar holds besides the config. */
+interface DqnCheckpointExtra {
+  [key: string]: unknown;
+  optimizerStep: number;
+  rng: { act: RngState; sample: RngState };
+  env: EnvSnapshot;
+  replay: ReplayFileRef;
+  /** The next stored frame starts an episode. */
+  first: boolean;
+  window: Window;
+  rnd: { obs: RunningStatsState; reward: RunningStatsState; optimizerStep: number } | null;
+  observer: unknown;
+}
+
+/** The running sums of one logging window. */
+interface Window {
+  updates: number;
+  loss: number;
+  q: number;
+  td: number;
+  intrinsic: number;
+  intrinsicCount: number;
+  episodes: number;
+  returns: number;
+}
+
+const emptyWindow = (): Window => ({
+  updates: 0,
+  loss: 0,
+  q: 0,
+  td: 0,
+  intrinsic: 0,
+  intrinsicCount: 0,
+  episodes: 0,
+  returns: 0,
+});
+
 /**
- * Trains DQN on `env` (its observations stacks of `stack` frames of `c` channels); returns the
- * online network (the caller disposes its params). Every game's statistics go to `onEpisode`.
+ * Trains (or resumes) DQN on `cfg.env`. Observations are stacks of `cfg.env.frameStack` frames;
+ * the buffer stores the newest frame of each. A checkpoint every `cfg.checkpointEvery` steps
+ * holds the networks, the optimisers, the replay buffer with its priorities, the RNG streams,
+ * the env (by replay), RND's running statistics and the observer's counts, so a killed run
+ * resumed with `resume: true` ends with the weights of an uninterrupted one.
  */
-export function trainDqn(
+export async function trainDqn(
   cfg: DqnConfig,
-  env: Env,
-  frame: { channels: number; stack: number },
+  opts: DqnOptions,
   hooks: DqnHooks = {},
-): QNetwork {
-  const [h, w, cs] = env.spec.obsShape;
-  const { channels: c, stack: k } = frame;
-  if (cs !== c * k) throw new Error(`trainDqn: observations have ${cs} channels, not ${c} x ${k}`);
-  const A = env.spec.actionMeanings.length;
+): Promise<DqnResult> {
+  checkDqnConfig(cfg);
+  const envs = new ReplayVectorEnv(
+    opts.makeEnv ?? (() => makeEnv(cfg.env, deriveSeed(cfg.seed, "env/0"))),
+    1,
+    deriveSeed(cfg.seed, "train"),
+  );
+  const [h, w, cs] = envs.spec.obsShape;
+  const k = cfg.env.frameStack;
+  const c = cs / k;
+  if (!Number.isInteger(c)) {
+    envs.close();
+    throw new Error(`trainDqn: observations have ${cs} channels, not a multiple of ${k} frames`);
+  }
+  const A = envs.spec.actionMeanings.length;
   const rng = new Rng(cfg.seed);
   const learner = new DqnLearner(cfg, [h, w, cs], A, rng.fork("learner"));
   const x = cfg.exploration;
@@ -321,70 +486,213 @@ export function trainDqn(
   const act = rng.fork("act"), sample = rng.fork("sample");
   const rnd = x.mode === "rnd" ? initRnd(rng.fork("rnd"), [h, w, c], x.rnd.width) : null;
   const rndOptimizer = rnd ? new AdamW(rndTrainable(rnd)) : null;
-  let intrinsicSum = 0, intrinsicCount = 0;
-  let obs = env.reset(rng.fork("env").uint32()).obs.slice();
-  let first = true, gameReturn = 0, gameLength = 0;
+  const saved = (): [string, tf.Variable][] => [
+    ...learner.tensors(),
+    ...(rnd ? rndParams(rnd) : []),
+    ...(rndOptimizer
+      ? rndOptimizer.stateTensors().map(([n, v]) => [`rnd/opt/${n}`, v] as [string, tf.Variable])
+      : []),
+  ];
+  const frameOf = (stack: Uint8Array) => newestFrame(stack, h * w, c, k);
+  let first = true;
+  let window = emptyWindow();
+  let start = 0;
   try {
-    for (let step = 0; step < cfg.totalSteps; step++) {
-      const param = explorationAt(x, step, cfg.totalSteps);
-      const q = tf.tidy(() => learner.online.forward(obs, 1).dataSync() as Float32Array);
-      const action = exploreAction(q, x, param, act);
-      const r = env.step(action);
-      let reward = Math.sign(r.reward);
-      if (rnd) {
-        const rInt = intrinsicRewards(rnd, newestFrame(r.obs, h * w, c, k), 1)[0];
-        reward += x.rnd.weight * rInt;
-        intrinsicSum += rInt;
-        intrinsicCount++;
+    if (opts.resume && hasCheckpoint(opts.checkpointDir)) {
+      const { meta, tensors } = loadCheckpoint(opts.checkpointDir);
+      if (JSON.stringify(meta.config) !== JSON.stringify(cfg)) {
+        throw new Error(
+          `${opts.checkpointDir}: the checkpoint was made with a different config; start a new run`,
+        );
       }
-      buffer.add(newestFrame(obs, h * w, c, k), { first, action, reward, done: r.terminated });
+      const extra = meta.extra as DqnCheckpointExtra;
+      assignTensors(saved(), tensors, opts.checkpointDir);
+      learner.optimizerStep = extra.optimizerStep;
+      act.setState(extra.rng.act);
+      sample.setState(extra.rng.sample);
+      loadReplay(buffer, join(opts.checkpointDir, safeFileName(extra.replay.file)), extra.replay);
+      envs.restore(extra.env);
+      first = extra.first;
+      window = extra.window;
+      if (rnd && extra.rnd) {
+        rnd.obsStats.restore(extra.rnd.obs);
+        rnd.rewardStats.restore(extra.rnd.reward);
+        rndOptimizer!.step = extra.rnd.optimizerStep;
+      }
+      if (opts.observer) opts.observer.restore(extra.observer);
+      start = meta.step;
+      hooks.log?.(`resumed from step ${start} (${opts.checkpointDir})`);
+    } else {
+      envs.reset();
+    }
+
+    const sessionStart = performance.now();
+    let windowStart = performance.now();
+    let lastCheckpoint = start;
+    for (let step = start; step < cfg.totalSteps; step++) {
+      if (opts.stopAfter !== undefined && step - start >= opts.stopAfter) {
+        throw new Error(`stopped after ${opts.stopAfter} steps`);
+      }
+      const param = explorationAt(x, step, cfg.totalSteps);
+      const q = tf.tidy(() => learner.online.forward(envs.obs, 1).dataSync() as Float32Array);
+      const action = exploreAction(q, x, param, act);
+      const frame = frameOf(envs.obs);
+      const r = envs.step([action]);
+      const next = r.finalObs[0] ?? envs.obs;
+      let reward = Math.sign(r.rewards[0]);
+      if (rnd) {
+        const rInt = intrinsicRewards(rnd, frameOf(next), 1)[0];
+        reward += x.rnd.weight * rInt;
+        window.intrinsic += rInt;
+        window.intrinsicCount++;
+      }
+      buffer.add(frame, { first, action, reward, done: r.terminated[0] === 1 });
       first = false;
-      gameReturn += r.reward;
-      gameLength++;
-      obs = r.obs.slice();
-      if (r.terminated || r.truncated) {
-        buffer.add(newestFrame(obs, h * w, c, k), {
-          first: false,
-          action: -1,
-          reward: 0,
-          done: false,
-        });
-        const episode = (r.info as { episode?: { return: number; length: number } }).episode;
-        hooks.onEpisode?.({
-          step,
-          return: episode?.return ?? gameReturn,
-          length: episode?.length ?? gameLength,
-        });
-        obs = env.reset().obs.slice();
+      opts.observer?.observe(r.infos[0], step + 1);
+      if (r.dones[0]) {
+        // The episode's final frame, so the last transition has its next state.
+        buffer.add(frameOf(next), { first: false, action: -1, reward: 0, done: false });
         first = true;
-        gameReturn = 0;
-        gameLength = 0;
+      }
+      const episode = r.episodes[0];
+      if (episode) {
+        window.episodes++;
+        window.returns += episode.return;
+        hooks.onEpisode?.({ step: step + 1, return: episode.return, length: episode.length });
       }
       if (step >= cfg.learningStarts && step % cfg.trainEvery === 0) {
         const beta = x.per.beta0 + (1 - x.per.beta0) * Math.min(1, step / cfg.totalSteps);
         const batch = buffer.sample(cfg.batchSize, sample, beta);
-        const { loss, td, q: qMean } = learner.update(batch, step);
-        buffer.updatePriorities(batch.slots, td);
-        if (rnd) trainPredictor(rnd, rndOptimizer!, batch.nextObs, cfg.batchSize, frame, x.rnd.lr);
-        hooks.onUpdate?.({
-          step,
-          loss,
-          q: qMean,
-          explore: param,
-          beta,
-          intrinsic: intrinsicCount ? intrinsicSum / intrinsicCount : NaN,
-        });
-        intrinsicSum = 0;
-        intrinsicCount = 0;
+        let out;
+        try {
+          out = learner.update(batch, step);
+        } catch (err) {
+          if (!(err instanceof NonFiniteLossError)) throw err;
+          throw new NonFiniteLossError(
+            `${err.message}; no step was applied. The last good checkpoint (step ` +
+              `${lastCheckpoint}) is in ${opts.checkpointDir}`,
+          );
+        }
+        buffer.updatePriorities(batch.slots, out.td);
+        if (rnd) {
+          trainPredictor(rnd, rndOptimizer!, batch.nextObs, cfg.batchSize, {
+            channels: c,
+            stack: k,
+          }, x.rnd.lr);
+        }
+        window.updates++;
+        window.loss += out.loss;
+        window.q += out.q;
+        window.td += out.td.reduce((a, b) => a + Math.abs(b), 0) / out.td.length;
       }
       if (step % cfg.targetUpdateEvery === 0) learner.syncTarget();
+
+      const done = step + 1;
+      if (done % cfg.logEvery === 0 || done === cfg.totalSteps) {
+        const now = performance.now();
+        const steps = done % cfg.logEvery || cfg.logEvery;
+        const u = Math.max(window.updates, 1);
+        hooks.onStep?.({
+          loop: "dqn",
+          step: done,
+          total: cfg.totalSteps,
+          values: {
+            loss: window.updates ? window.loss / u : NaN,
+            q: window.updates ? window.q / u : NaN,
+            td: window.updates ? window.td / u : NaN,
+            intrinsic: window.intrinsicCount ? window.intrinsic / window.intrinsicCount : NaN,
+            explore: param,
+            beta: x.per.beta0 + (1 - x.per.beta0) * Math.min(1, step / cfg.totalSteps),
+            episodes: window.episodes,
+            meanReturn: window.episodes ? window.returns / window.episodes : NaN,
+            sps: steps / Math.max((now - windowStart) / 1000, 1e-9),
+          },
+        });
+        window = emptyWindow();
+        windowStart = now;
+      }
+      if (done % cfg.checkpointEvery === 0 || done === cfg.totalSteps) {
+        const replayName = `replay-${String(done).padStart(9, "0")}.bin`;
+        const replay = await saveReplay(buffer, join(opts.checkpointDir, replayName));
+        const extra: DqnCheckpointExtra = {
+          optimizerStep: learner.optimizerStep,
+          rng: { act: act.state(), sample: sample.state() },
+          env: envs.snapshot(),
+          replay,
+          first,
+          window,
+          rnd: rnd
+            ? {
+              obs: rnd.obsStats.state(),
+              reward: rnd.rewardStats.state(),
+              optimizerStep: rndOptimizer!.step,
+            }
+            : null,
+          observer: opts.observer?.snapshot() ?? null,
+        };
+        await saveCheckpoint(opts.checkpointDir, done, saved(), cfg, extra);
+        for (const f of readdirSync(opts.checkpointDir)) {
+          if (f.startsWith("replay-") && f !== replayName) rmSync(join(opts.checkpointDir, f));
+        }
+        lastCheckpoint = done;
+      }
     }
+    const seconds = (performance.now() - sessionStart) / 1000;
+    return {
+      network: learner.online,
+      steps: cfg.totalSteps,
+      sps: (cfg.totalSteps - start) / Math.max(seconds, 1e-9),
+    };
+  } catch (err) {
+    disposeParams(learner.online.params);
+    throw err;
   } finally {
     learner.disposeTraining();
     rndOptimizer?.dispose();
     if (rnd) tf.dispose(rndParams(rnd).map(([, v]) => v));
+    envs.close();
   }
-  return learner.online;
+}
+
+/** A file name read from a sidecar, refused if it leads outside its directory. */
+function safeFileName(name: string): string {
+  if (!/^[A-Za-z0-9._-]+$/.test(name) || name.startsWith(".")) {
+    throw new Error(`checkpoint names the file '${name}', which is not a plain file name`);
+  }
+  return name;
+}
+
+/**
+ * The Q-network of a DQN checkpoint (its online weights), with the config it was trained with.
+ * The caller disposes `network.params`.
+ */
+export function loadDqn(
+  checkpointDir: string,
+): { network: QNetwork; cfg: DqnConfig; step: number } {
+  const { meta, tensors } = loadCheckpoint(checkpointDir);
+  const cfg = meta.config as DqnConfig;
+  const network = initQNetwork(
+    new Rng(0),
+    envObsShape(cfg.env),
+    gameActions(cfg.env.id).length,
+    cfg.network,
+  );
+  assignTensors(namedParams("q", network.params), tensors, checkpointDir);
+  return { network, cfg, step: meta.step };
+}
+
+/** A Q-network as a behaviour policy: greedy, with a random action at probability `epsilon`. */
+export function dqnPolicy(network: QNetwork, epsilon: number): ActFn {
+  return (obs, n, rng) => {
+    const q = tf.tidy(() => network.forward(obs, n).dataSync() as Float32Array);
+    const A = q.length / n;
+    return Int32Array.from({ length: n }, (_, i) => {
+      if (rng.float() < epsilon) return rng.int(A);
+      let best = 0;
+      for (let j = 1; j < A; j++) if (q[i * A + j] > q[i * A + best]) best = j;
+      return best;
+    });
+  };
 }
 
 /** One step of RND's predictor on the newest frames of a batch's next stacks. */

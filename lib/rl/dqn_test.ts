@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { SignalEnv } from "../envs/toy_env.ts";
-import { disposeParams } from "../nn/params.ts";
+import { disposeParams, namedParams } from "../nn/params.ts";
 import { initBackend } from "../tensor/backend.ts";
 import { Rng } from "../tensor/rng.ts";
 import {
@@ -76,38 +76,101 @@ Deno.test("exploration: the linear schedule, epsilon-greedy and Boltzmann draws"
   );
 });
 
+/** A toy-game config: `totalSteps` steps of an MLP Q-network on the signal game. */
+function toyConfig(mode: DqnConfig["exploration"]["mode"], totalSteps: number): DqnConfig {
+  return {
+    ...DQN_ATARI,
+    env: { ...DQN_ATARI.env, frameStack: 1 },
+    totalSteps,
+    bufferSize: 2000,
+    batchSize: 32,
+    lr: 3e-3,
+    targetUpdateEvery: 50,
+    trainEvery: 1,
+    learningStarts: 100,
+    network: { kind: "mlp", hidden: 16 },
+    exploration: {
+      ...DQN_ATARI.exploration,
+      mode,
+      start: 1,
+      end: mode === "boltzmann" ? 0.05 : 0.02,
+      fraction: 0.5,
+      rnd: { weight: 0.1, width: 16, lr: 3e-3 },
+    },
+    checkpointEvery: 500,
+    logEvery: 50,
+  };
+}
+
 for (const mode of ["epsilon", "boltzmann"] as const) {
-  Deno.test(`DQN (${mode}) learns the toy signal game, with flat tensor memory`, () => {
-    const cfg: DqnConfig = {
-      ...DQN_ATARI,
-      totalSteps: 1500,
-      bufferSize: 2000,
-      batchSize: 32,
-      lr: 3e-3,
-      targetUpdateEvery: 50,
-      trainEvery: 1,
-      learningStarts: 100,
-      network: { kind: "mlp", hidden: 16 },
-      exploration: {
-        ...DQN_ATARI.exploration,
-        mode,
-        start: 1,
-        end: mode === "epsilon" ? 0.02 : 0.05,
-        fraction: 0.5,
-      },
-    };
+  Deno.test(`DQN (${mode}) learns the toy signal game, with flat tensor memory`, async () => {
+    const dir = await Deno.makeTempDir();
     const returns: number[] = [];
     const counts: number[] = [];
     const before = tf.memory().numTensors;
-    const online = trainDqn(cfg, new SignalEnv(8, 2), { channels: 1, stack: 1 }, {
+    const { network } = await trainDqn(toyConfig(mode, 1500), {
+      checkpointDir: dir,
+      makeEnv: () => new SignalEnv(8, 2),
+    }, {
       onEpisode: (e) => returns.push(e.return),
-      onUpdate: () => counts.push(tf.memory().numTensors),
+      onStep: () => counts.push(tf.memory().numTensors),
     });
     const last = returns.slice(-20);
     const mean = last.reduce((a, b) => a + b, 0) / last.length;
     assert.ok(mean > 7, `${mode}: last 20 games average ${mean} (random play earns 4)`);
-    assert.equal(counts.at(-1), counts[10], "tensor count flat across updates");
-    disposeParams(online.params);
+    assert.equal(counts.at(-1), counts[3], "tensor count flat across steps");
+    disposeParams(network.params);
     assert.equal(tf.memory().numTensors, before);
+    await Deno.remove(dir, { recursive: true });
+  });
+}
+
+for (const mode of ["boltzmann", "rnd"] as const) {
+  Deno.test(`DQN (${mode}) killed mid-way and resumed ends as an uninterrupted run`, async () => {
+    // RND's CNNs on the pure-JS backend are slow: its run is shorter, with fewer updates.
+    const cfg = mode === "rnd"
+      ? { ...toyConfig(mode, 240), trainEvery: 8, checkpointEvery: 80 }
+      : { ...toyConfig(mode, 600), checkpointEvery: 150 };
+    const makeEnv = () => new SignalEnv(8, mode === "rnd" ? 36 : 2);
+    const weights = (net: { params: unknown }) =>
+      namedParams("q", net.params as Parameters<typeof namedParams>[1]).map((
+        [k, v],
+      ) => [k, Array.from(v.dataSync())]);
+    const run = async (dir: string, stopAfter?: number) => {
+      const returns: number[] = [];
+      const onEpisode = (e: { return: number }) => returns.push(e.return);
+      if (stopAfter) {
+        await assert.rejects(
+          trainDqn(cfg, { checkpointDir: dir, makeEnv, stopAfter }, { onEpisode }),
+          /stopped after/,
+        );
+      }
+      const { network } = await trainDqn(cfg, { checkpointDir: dir, makeEnv, resume: true }, {
+        onEpisode,
+      });
+      const w = weights(network);
+      disposeParams(network.params);
+      return { w, returns };
+    };
+    const [a, b] = [await Deno.makeTempDir(), await Deno.makeTempDir()];
+    const whole = await run(a);
+    // Killed between two checkpoints: it resumes from the earlier one.
+    const resumed = await run(b, mode === "rnd" ? 200 : 400);
+    assert.deepEqual(resumed.w, whole.w, "same weights");
+    assert.deepEqual(
+      resumed.returns.slice(-10),
+      whole.returns.slice(-10),
+      "the same games after the resume",
+    );
+    // The replay file is checked against the sidecar: a truncated one is refused by name.
+    const replay = [...Deno.readDirSync(b)].find((e) => e.name.startsWith("replay-"))!.name;
+    const bytes = Deno.readFileSync(`${b}/${replay}`);
+    Deno.writeFileSync(`${b}/${replay}`, bytes.subarray(0, bytes.length - 7));
+    await assert.rejects(
+      trainDqn({ ...cfg, totalSteps: cfg.totalSteps }, { checkpointDir: b, makeEnv, resume: true }),
+      new RegExp(`${replay}: ${bytes.length - 7} bytes, the checkpoint recorded ${bytes.length}`),
+    );
+    await Deno.remove(a, { recursive: true });
+    await Deno.remove(b, { recursive: true });
   });
 }

@@ -18,9 +18,16 @@
  *
  * with beta annealed to 1 by the trainer.
  *
+ * A buffer is saved whole beside a trainer's checkpoint (`saveReplay`: a JSON header, then the
+ * raw arrays) and validated on read (`loadReplay`: its sha256, its size, and its layout against
+ * the buffer it is loaded into), so a resumed run samples exactly what an uninterrupted one would.
+ *
  * @module
  */
 
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { writeFileAtomic } from "../run/atomic.ts";
 import type { Rng } from "../tensor/rng.ts";
 import { SumTree } from "./sum_tree.ts";
 
@@ -224,4 +231,109 @@ export class ReplayBuffer {
       this.maxPriority = Math.max(this.maxPriority, p);
     });
   }
+}
+
+/** What a checkpoint's sidecar records of a saved buffer (`loadReplay` checks the file by it). */
+export interface ReplayFileRef {
+  file: string;
+  sha256: string;
+  bytes: number;
+}
+
+const REPLAY_FORMAT = "jepa-atari-replay";
+
+/** The buffer's arrays in file order, each as bytes (a view, no copy). */
+function replaySections(buffer: ReplayBuffer): [string, Uint8Array][] {
+  const bytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  const sections: [string, Uint8Array][] = [
+    ["frames", buffer.frames],
+    ["actions", bytes(buffer.actions)],
+    ["rewards", bytes(buffer.rewards)],
+    ["dones", buffer.dones],
+    ["firsts", buffer.firsts],
+    ["finals", buffer.finals],
+  ];
+  if (buffer.tree) sections.push(["priorities", bytes(buffer.tree.priorities())]);
+  return sections;
+}
+
+/** The layout a file must have to load into `buffer` (options, and the sizes of its arrays). */
+function replayLayout(buffer: ReplayBuffer) {
+  return {
+    capacity: buffer.opts.capacity,
+    frameShape: buffer.opts.frameShape,
+    stack: buffer.opts.stack,
+    priorities: buffer.opts.priorities ?? null,
+    sections: replaySections(buffer).map(([name, b]) => [name, b.byteLength]),
+  };
+}
+
+/**
+ * Writes `buffer` to `path` atomically (temp file + rename): an 8-byte little-endian header
+ * length, a JSON header (format, layout, cursor, counts), then each array's bytes.
+ */
+export async function saveReplay(buffer: ReplayBuffer, path: string): Promise<ReplayFileRef> {
+  const header = new TextEncoder().encode(JSON.stringify({
+    format: REPLAY_FORMAT,
+    version: 1,
+    layout: replayLayout(buffer),
+    cursor: buffer.cursor,
+    written: buffer.written,
+    maxPriority: buffer.maxPriority,
+  }));
+  const sections = replaySections(buffer);
+  const total = 8 + header.length + sections.reduce((a, [, b]) => a + b.byteLength, 0);
+  const out = new Uint8Array(total);
+  new DataView(out.buffer).setBigUint64(0, BigInt(header.length), true);
+  out.set(header, 8);
+  let at = 8 + header.length;
+  for (const [, b] of sections) {
+    out.set(b, at);
+    at += b.byteLength;
+  }
+  await writeFileAtomic(path, out);
+  const sha256 = createHash("sha256").update(out).digest("hex");
+  return { file: path.split(/[\\/]/).pop()!, sha256, bytes: total };
+}
+
+/**
+ * Fills `buffer` from the file at `path` written by {@linkcode saveReplay}. Throws, naming the
+ * file and what differs, when its size or checksum is not `ref`'s (truncated or replaced) or its
+ * layout is not the buffer's (another capacity, frame shape, stack or priority setting);
+ * `buffer` is untouched then.
+ */
+export function loadReplay(buffer: ReplayBuffer, path: string, ref: ReplayFileRef): void {
+  if (!existsSync(path)) throw new Error(`${path}: the replay buffer file is missing`);
+  const bytes = readFileSync(path);
+  if (bytes.byteLength !== ref.bytes) {
+    throw new Error(`${path}: ${bytes.byteLength} bytes, the checkpoint recorded ${ref.bytes}`);
+  }
+  if (createHash("sha256").update(bytes).digest("hex") !== ref.sha256) {
+    throw new Error(`${path}: checksum mismatch (the file is corrupt or was replaced)`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLength = Number(view.getBigUint64(0, true));
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)));
+  if (header.format !== REPLAY_FORMAT || header.version !== 1) {
+    throw new Error(`${path}: not a version-1 ${REPLAY_FORMAT} file`);
+  }
+  const want = JSON.stringify(replayLayout(buffer));
+  if (JSON.stringify(header.layout) !== want) {
+    throw new Error(
+      `${path}: the saved buffer's layout ${JSON.stringify(header.layout)} is not this ` +
+        `buffer's ${want}`,
+    );
+  }
+  let at = 8 + headerLength;
+  for (const [name, b] of replaySections(buffer)) {
+    const src = bytes.subarray(at, at + b.byteLength);
+    at += b.byteLength;
+    if (name === "priorities") {
+      const aligned = new Uint8Array(src); // a copy: Float64Array needs 8-byte alignment
+      buffer.tree!.load(new Float64Array(aligned.buffer));
+    } else b.set(src);
+  }
+  buffer.cursor = header.cursor;
+  buffer.written = header.written;
+  buffer.maxPriority = header.maxPriority;
 }

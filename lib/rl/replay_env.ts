@@ -32,6 +32,12 @@ export interface ReplayStep {
   rewards: Float32Array;
   /** `terminated || truncated` per copy (CleanRL's `next_done`). */
   dones: Uint8Array;
+  /** Per copy: 1 where the episode ended by termination (no bootstrap from its final frame). */
+  terminated: Uint8Array;
+  /** Per copy: where the episode ended, its final observation (a copy; `obs` holds the reset). */
+  finalObs: (Uint8Array | undefined)[];
+  /** Per copy: the step's info (ground-truth state after the step, before any auto-reset). */
+  infos: AtariStepInfo[];
   /** Per copy: the finished game's statistics on the step that ended a whole game. */
   episodes: (EpisodeStats | undefined)[];
 }
@@ -82,6 +88,9 @@ export class ReplayVectorEnv {
     if (actions.length !== n) throw new Error(`step: got ${actions.length} actions for ${n} envs`);
     const rewards = new Float32Array(n);
     const dones = new Uint8Array(n);
+    const terminated = new Uint8Array(n);
+    const finalObs: (Uint8Array | undefined)[] = new Array(n);
+    const infos: AtariStepInfo[] = new Array(n);
     const episodes: (EpisodeStats | undefined)[] = new Array(n);
     for (let i = 0; i < n; i++) this.#envs[i].prefetch?.(actions[i]);
     for (let i = 0; i < n; i++) {
@@ -91,13 +100,16 @@ export class ReplayVectorEnv {
       rewards[i] = r.reward;
       const done = r.terminated || r.truncated;
       dones[i] = done ? 1 : 0;
-      const episode = (r.info as AtariStepInfo).episode;
+      terminated[i] = r.terminated ? 1 : 0;
+      infos[i] = r.info as AtariStepInfo;
+      const episode = infos[i].episode;
       episodes[i] = episode;
+      if (done) finalObs[i] = r.obs.slice();
       if (!done) this.obs.set(r.obs, i * this.#frameBytes);
       else if (episode) this.#startGame(i, this.#games[i] + 1);
       else this.obs.set(env.reset().obs, i * this.#frameBytes);
     }
-    return { rewards, dones, episodes };
+    return { rewards, dones, terminated, finalObs, infos, episodes };
   }
 
   /** The state to put in a checkpoint. */

@@ -21,6 +21,13 @@ import { linear } from "../nn/layers.ts";
 import { namedParams, type Params } from "../nn/params.ts";
 import type { Rng } from "../tensor/rng.ts";
 
+/** What a checkpoint stores of a {@linkcode RunningStats}. */
+export interface RunningStatsState {
+  count: number;
+  mean: number[];
+  m2: number[];
+}
+
 /** Running mean and variance (Chan et al.'s parallel update), elementwise. */
 export class RunningStats {
   readonly mean: Float64Array;
@@ -46,6 +53,21 @@ export class RunningStats {
       this.m2[j] += bM2 + (delta * delta * this.count * n) / total;
     }
     this.count += n;
+  }
+
+  /** The statistics, for a checkpoint (JSON numbers: doubles round-trip exactly). */
+  state(): RunningStatsState {
+    return { count: this.count, mean: Array.from(this.mean), m2: Array.from(this.m2) };
+  }
+
+  /** Puts back what {@linkcode state} saved; the sizes must agree. */
+  restore(s: RunningStatsState): void {
+    if (s.mean.length !== this.size || s.m2.length !== this.size) {
+      throw new Error(`RunningStats: a state of ${s.mean.length} elements for ${this.size}`);
+    }
+    this.mean.set(s.mean);
+    this.m2.set(s.m2);
+    this.count = s.count;
   }
 
   /** The standard deviation of element j (1 before any sample). */

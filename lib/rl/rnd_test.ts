@@ -64,13 +64,16 @@ Deno.test("a frame the predictor has learned is less novel than one it has never
   tf.dispose(rndParams(rnd).map(([, v]) => v));
 });
 
-Deno.test("DQN with RND: the intrinsic reward of a two-frame game fades as the predictor learns", () => {
+Deno.test("DQN with RND: the intrinsic reward of a two-frame game fades as the predictor learns", async () => {
   const intrinsic: number[] = [];
   const before = tf.memory().numTensors;
   const counts: number[] = [];
-  const online = trainDqn(
+  const dir = await Deno.makeTempDir();
+  const { network } = await trainDqn(
     {
       ...DQN_ATARI,
+      env: { ...DQN_ATARI.env, frameStack: 1 },
+      logEvery: 8,
       totalSteps: 400,
       bufferSize: 1000,
       lr: 3e-3,
@@ -87,11 +90,11 @@ Deno.test("DQN with RND: the intrinsic reward of a two-frame game fades as the p
         rnd: { weight: 0.1, width: 16, lr: 3e-3 },
       },
     },
-    new SignalEnv(8, 36),
-    { channels: 1, stack: 1 },
+    { checkpointDir: dir, makeEnv: () => new SignalEnv(8, 36) },
     {
-      onUpdate: (u) => {
-        intrinsic.push(u.intrinsic);
+      onStep: (e) => {
+        if (Number.isNaN(e.values.intrinsic)) return;
+        intrinsic.push(e.values.intrinsic);
         counts.push(tf.memory().numTensors);
       },
     },
@@ -100,6 +103,7 @@ Deno.test("DQN with RND: the intrinsic reward of a two-frame game fades as the p
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   assert.ok(mean(intrinsic.slice(-10)) < mean(intrinsic.slice(0, 10)) / 2, `${intrinsic}`);
   assert.equal(counts.at(-1), counts[5], "tensor count flat across updates");
-  disposeParams(online.params);
+  disposeParams(network.params);
   assert.equal(tf.memory().numTensors, before);
+  await Deno.remove(dir, { recursive: true });
 });

@@ -83,4 +83,28 @@ export class SumTree {
   priorities(): Float64Array {
     return this.#sum.slice(this.#size, this.#size + this.capacity);
   }
+
+  /** Replaces every leaf's priority (a checkpoint's `priorities()`), rebuilding the tree in O(n). */
+  load(priorities: ArrayLike<number>): void {
+    if (priorities.length !== this.capacity) {
+      throw new Error(`SumTree: ${priorities.length} priorities for a tree of ${this.capacity}`);
+    }
+    const size = this.#size;
+    this.#sum.fill(0);
+    this.#min.fill(Infinity);
+    this.#count = 0;
+    for (let i = 0; i < this.capacity; i++) {
+      const p = priorities[i];
+      if (!(p >= 0 && Number.isFinite(p))) throw new Error(`SumTree: priority ${p} is not >= 0`);
+      this.#sum[size + i] = p;
+      if (p > 0) {
+        this.#min[size + i] = p;
+        this.#count++;
+      }
+    }
+    for (let n = size - 1; n >= 1; n--) {
+      this.#sum[n] = this.#sum[2 * n] + this.#sum[2 * n + 1];
+      this.#min[n] = Math.min(this.#min[2 * n], this.#min[2 * n + 1]);
+    }
+  }
 }

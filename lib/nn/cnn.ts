@@ -53,19 +53,28 @@ export function natureCnnGrid(h: number, w: number): [number, number] {
   return [oh, ow];
 }
 
-/** Nature CNN: conv 8x8/4 (32), 4x4/2 (64), 3x3/1 (64), dense `features` (512), ReLUs. */
+/** The Nature CNN's convolution widths. */
+export const NATURE_CNN_WIDTHS: readonly [number, number, number] = [32, 64, NATURE_CNN_CHANNELS];
+
+/**
+ * Nature CNN: conv 8x8/4 (32), 4x4/2 (64), 3x3/1 (64), dense `features` (512), ReLUs. Other
+ * convolution `widths` give the same layout at another cost (a half-width one for CPU-sized
+ * runs); the forward pass reads them from the weights.
+ */
 export function initNatureCnn(
   rng: Rng,
   inputShape: [number, number, number],
   features = 512,
+  widths: readonly [number, number, number] = NATURE_CNN_WIDTHS,
 ): Params {
   const [h, w, c] = inputShape;
   const [oh, ow] = natureCnnGrid(h, w);
+  const [w1, w2, w3] = widths;
   return {
-    c1: initConv(rng.fork("c1"), 8, c, 32),
-    c2: initConv(rng.fork("c2"), 4, 32, 64),
-    c3: initConv(rng.fork("c3"), 3, 64, NATURE_CNN_CHANNELS),
-    fc: initDense(rng.fork("fc"), oh * ow * NATURE_CNN_CHANNELS, features),
+    c1: initConv(rng.fork("c1"), 8, c, w1),
+    c2: initConv(rng.fork("c2"), 4, w1, w2),
+    c3: initConv(rng.fork("c3"), 3, w2, w3),
+    fc: initDense(rng.fork("fc"), oh * ow * w3, features),
   };
 }
 

@@ -13,7 +13,8 @@
  * - `boltzmann`: actions drawn from softmax(Q / T), the temperature T annealed linearly, with
  *   proportional prioritized replay (priorities |delta| + eps to the alpha, beta annealed to 1);
  * - `rnd`: epsilon-greedy, and the stored reward is sign(r_ext) + w r_int with RND's intrinsic
- *   reward of the next frame (`rnd.ts`); its predictor trains on each batch's next frames.
+ *   reward of the next frame (`rnd.ts`); its predictor trains on each batch's next frames. Its
+ *   two CNNs take the Q-network's convolution widths.
  *
  * Hyper-parameters in one typed block (`DQN_ATARI`, CleanRL's); the training loop owns the NaN
  * guard and the schedule.
@@ -84,7 +85,8 @@ export interface DqnConfig {
   learningStarts: number;
   double: boolean;
   maxGradNorm: number;
-  network: { kind: "cnn" | "mlp"; hidden: number };
+  /** The Q-network: the Nature CNN (convolution `widths`, default 32/64/64) or an MLP (toys). */
+  network: { kind: "cnn" | "mlp"; hidden: number; widths?: [number, number, number] };
   exploration: ExplorationConfig;
   /** Checkpoint (weights, optimiser, replay buffer, env, RNG) every this many env steps. */
   checkpointEvery: number;
@@ -137,7 +139,7 @@ export function initQNetwork(
   const [h, w, c] = obsShape;
   const p = params ?? (net.kind === "cnn"
     ? {
-      trunk: initNatureCnn(rng.fork("trunk"), obsShape, net.hidden),
+      trunk: initNatureCnn(rng.fork("trunk"), obsShape, net.hidden, net.widths),
       head: initDense(rng.fork("head"), net.hidden, numActions, 1),
     }
     : {
@@ -484,7 +486,9 @@ export async function trainDqn(
     priorities: x.mode === "boltzmann" ? { alpha: x.per.alpha, eps: x.per.eps } : undefined,
   });
   const act = rng.fork("act"), sample = rng.fork("sample");
-  const rnd = x.mode === "rnd" ? initRnd(rng.fork("rnd"), [h, w, c], x.rnd.width) : null;
+  const rnd = x.mode === "rnd"
+    ? initRnd(rng.fork("rnd"), [h, w, c], x.rnd.width, cfg.network.widths)
+    : null;
   const rndOptimizer = rnd ? new AdamW(rndTrainable(rnd)) : null;
   const saved = (): [string, tf.Variable][] => [
     ...learner.tensors(),

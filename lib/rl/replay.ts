@@ -159,7 +159,7 @@ export class ReplayBuffer {
   /** The stack of `k` frames ending at slot i into `out` at `at` (channels last, oldest first). */
   #stackInto(i: number, out: Uint8Array, at: number): void {
     const { stack: k, capacity: n } = this.opts;
-    const [h, w, c] = this.opts.frameShape;
+    const c = this.opts.frameShape[2];
     const held = Math.min(this.written, n);
     const oldest = (this.cursor - held + n) % n;
     // Walk back from i: stop at the episode's first frame or the oldest frame held.
@@ -169,12 +169,14 @@ export class ReplayBuffer {
       slots[s] = j;
       if (!this.firsts[j] && j !== oldest) j = (j - 1 + n) % n;
     }
+    // One pass per stacked frame, strided writes: the hot loop of every sampled batch.
     const fb = this.#frameBytes;
-    for (let p = 0; p < h * w; p++) {
-      for (let s = 0; s < k; s++) {
-        for (let ch = 0; ch < c; ch++) {
-          out[at + (p * k + s) * c + ch] = this.frames[slots[s] * fb + p * c + ch];
-        }
+    const stride = k * c;
+    for (let s = 0; s < k; s++) {
+      const src = this.frames.subarray(slots[s] * fb, (slots[s] + 1) * fb);
+      for (let ch = 0; ch < c; ch++) {
+        let o = at + s * c + ch;
+        for (let p = ch; p < fb; p += c, o += stride) out[o] = src[p];
       }
     }
   }

@@ -86,11 +86,16 @@ export interface Rnd {
 }
 
 /** A new RND module for single frames of `shape` (`[h, w, c]`), embedding width `width`. */
-export function initRnd(rng: Rng, shape: [number, number, number], width = 512): Rnd {
+export function initRnd(
+  rng: Rng,
+  shape: [number, number, number],
+  width = 512,
+  widths?: readonly [number, number, number],
+): Rnd {
   const [h, w, c] = shape;
   const net = (r: Rng, trainable: boolean): Params => {
     const p = {
-      trunk: initNatureCnn(r.fork("trunk"), shape, width),
+      trunk: initNatureCnn(r.fork("trunk"), shape, width, widths),
       out: initDense(r.fork("out"), width, width, 1),
     };
     if (!trainable) { for (const [, v] of namedParams("x", p)) v.trainable = false; }

@@ -42,6 +42,55 @@ export function plotToSvg(options: Plot.PlotOptions): string {
     `${texts}<g transform="translate(0,${top})">${svg.outerHTML}</g></svg>`;
 }
 
+/** Line colours of grouped figures, named in a caption (no legend survives plotToSvg). */
+export const LINE_COLORS = [
+  "#4269d0",
+  "#efb118",
+  "#ff725c",
+  "#6cc5b0",
+  "#3ca951",
+  "#ff8ab7",
+  "#a463f2",
+];
+export const LINE_COLOR_NAMES = ["blue", "yellow", "red", "teal", "green", "pink", "purple"];
+
+/** The caption naming each group's colour. */
+export function colorCaption(groups: readonly string[]): string {
+  return groups.map((g, i) => `${g}: ${LINE_COLOR_NAMES[i % LINE_COLOR_NAMES.length]}`).join(", ");
+}
+
+/**
+ * Curves with seed bands (points `{group, step, mean, lo, hi}`): a line of the mean per group,
+ * and a band of the seeds' range.
+ */
+export function seedBandFigure(
+  points: readonly { group: string; step: number; mean: number; lo: number; hi: number }[],
+  opts: { title: string; groups: readonly string[]; xLabel: string; yLabel: string },
+): string {
+  return plotToSvg({
+    title: opts.title,
+    subtitle: "lines: mean over seeds, bands: range of seeds",
+    caption: colorCaption(opts.groups),
+    width: 760,
+    height: 320,
+    x: { label: opts.xLabel, grid: true },
+    y: { label: opts.yLabel, grid: true },
+    color: { domain: [...opts.groups], range: LINE_COLORS },
+    marks: [
+      Plot.areaY(points, {
+        x: "step",
+        y1: "lo",
+        y2: "hi",
+        fill: "group",
+        fillOpacity: 0.15,
+        z: "group",
+      }),
+      Plot.line(points, { x: "step", y: "mean", stroke: "group", z: "group" }),
+      Plot.dot(points, { x: "step", y: "mean", fill: "group", r: 1.5 }),
+    ],
+  });
+}
+
 function escapeXml(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }

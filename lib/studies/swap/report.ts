@@ -19,7 +19,8 @@ import {
 } from "../../eval/robustness.ts";
 import { robustnessMarkdown } from "./robustness_table.ts";
 import { encodeGif } from "../../viz/gif.ts";
-import { Plot, plotToSvg } from "../../viz/plot.ts";
+import { LINE_COLORS, Plot, plotToSvg, seedBandFigure } from "../../viz/plot.ts";
+import { type CurvePoint, seedBandCurves } from "../../eval/curves.ts";
 import { encodePng, tileFrames, upscaleNearest } from "../../viz/png.ts";
 import { writeFileAtomic } from "../../run/atomic.ts";
 import { type MetricRecord, readMetricsJsonl, writeParquetAtomic } from "../../run/run_dir.ts";
@@ -305,10 +306,6 @@ export function runsMarkdown(runs: RunStatus[]): string[] {
   ];
 }
 
-/** Line colours of the learning curves, named in the subtitle (no legend survives plotToSvg). */
-const COLORS = ["#4269d0", "#efb118", "#ff725c", "#6cc5b0", "#3ca951", "#ff8ab7", "#a463f2"];
-const COLOR_NAMES = ["blue", "yellow", "red", "teal", "green", "pink", "purple"];
-
 /** A number for a table; "-" for NaN (stored as null in JSON). */
 function fmt(v: number | null, digits: number): string {
   return v === null || !Number.isFinite(v) ? "-" : v.toFixed(digits);
@@ -337,7 +334,7 @@ function levelsFigure(
     fx: { domain: cfg.eval.levels, label: null, axis: "top" },
     x: { domain: cfg.conditions, label: null, tickRotate: -40 },
     y: { grid: true, label: "mean return" },
-    color: { domain: cfg.conditions, range: COLORS },
+    color: { domain: cfg.conditions, range: LINE_COLORS },
     marks: [
       Plot.barY(data, { fx: "level", x: "condition", y: "mean", fill: "condition" }),
       Plot.ruleX(data, { fx: "level", x: "condition", y1: "lo", y2: "hi" }),
@@ -367,7 +364,7 @@ function ratioFigure(cfg: SwapConfig, rows: RobustnessRow[], agents: AgentEvalua
     height: 300,
     x: { domain: cfg.conditions, label: null },
     y: { grid: true, label: "ratio" },
-    color: { domain: cfg.conditions, range: COLORS },
+    color: { domain: cfg.conditions, range: LINE_COLORS },
     marks: [
       Plot.barY(data, { x: "condition", y: "mean", fill: "condition" }),
       Plot.ruleX(data, { x: "condition", y1: "lo", y2: "hi" }),
@@ -378,75 +375,34 @@ function ratioFigure(cfg: SwapConfig, rows: RobustnessRow[], agents: AgentEvalua
   });
 }
 
-/** A condition's learning curve: per step bin, the mean over seeds and the seeds' range. */
-export interface CurvePoint {
-  condition: string;
-  step: number;
-  mean: number;
-  lo: number;
-  hi: number;
-}
-
 /**
  * Learning curves from the runs' `metrics.jsonl`: training games' returns averaged in 30 bins
  * of env steps per run, then the mean and range over seeds per condition and bin.
  */
 export function learningCurves(cfg: SwapConfig, dir: string, bins = 30): CurvePoint[] {
-  const width = cfg.ppo.totalSteps / bins;
-  const points: CurvePoint[] = [];
-  for (const condition of cfg.conditions) {
-    const perSeed: number[][] = [];
-    for (const seed of cfg.seeds) {
-      const path = join(dir, "runs", runName(condition, seed), "metrics.jsonl");
-      if (!existsSync(path)) continue;
-      const sums = new Float64Array(bins);
-      const counts = new Float64Array(bins);
-      for (const r of readMetricsJsonl(path)) {
-        if (r.kind !== "episode") continue;
-        const b = Math.min(bins - 1, Math.floor((r.globalStep as number) / width));
-        sums[b] += r.return as number;
-        counts[b]++;
-      }
-      perSeed.push(Array.from(sums, (s, b) => counts[b] ? s / counts[b] : NaN));
-    }
-    for (let b = 0; b < bins; b++) {
-      const vals = perSeed.map((s) => s[b]).filter(Number.isFinite);
-      if (vals.length === 0) continue;
-      points.push({
-        condition,
-        step: (b + 0.5) * width,
-        mean: vals.reduce((a, v) => a + v, 0) / vals.length,
-        lo: Math.min(...vals),
-        hi: Math.max(...vals),
-      });
-    }
-  }
-  return points;
+  return seedBandCurves(
+    cfg.conditions.map((condition) => ({
+      group: condition,
+      seeds: cfg.seeds
+        .map((seed) => join(dir, "runs", runName(condition, seed), "metrics.jsonl"))
+        .filter((path) => existsSync(path))
+        .map((path) =>
+          readMetricsJsonl(path)
+            .filter((r) => r.kind === "episode")
+            .map((r) => ({ step: r.globalStep as number, value: r.return as number }))
+        ),
+    })),
+    cfg.ppo.totalSteps,
+    bins,
+  );
 }
 
 function curvesFigure(cfg: SwapConfig, points: CurvePoint[]): string {
-  return plotToSvg({
+  return seedBandFigure(points, {
     title: `Training return of ${cfg.env.id} (whole games, unclipped)`,
-    subtitle: "lines: mean over seeds, bands: range of seeds",
-    caption: cfg.conditions.map((c, i) => `${c}: ${COLOR_NAMES[i % COLOR_NAMES.length]}`)
-      .join(", "),
-    width: 760,
-    height: 320,
-    x: { label: "env steps", grid: true },
-    y: { label: "return", grid: true },
-    color: { domain: cfg.conditions, range: COLORS },
-    marks: [
-      Plot.areaY(points, {
-        x: "step",
-        y1: "lo",
-        y2: "hi",
-        fill: "condition",
-        fillOpacity: 0.15,
-        z: "condition",
-      }),
-      Plot.line(points, { x: "step", y: "mean", stroke: "condition", z: "condition" }),
-      Plot.dot(points, { x: "step", y: "mean", fill: "condition", r: 1.5 }),
-    ],
+    groups: cfg.conditions,
+    xLabel: "env steps",
+    yLabel: "return",
   });
 }
 

@@ -337,7 +337,8 @@ export interface DqnHooks {
   /**
    * Every `cfg.logEvery` env steps, as loop "dqn" (step: env steps done): the means over the
    * window of loss, Q of the taken actions, |TD error|, intrinsic reward, and the exploration
-   * parameter, beta, games ended, their mean return, and env steps per second.
+   * parameter, beta, games ended, their mean return, env steps per second, the process's RSS
+   * and the live tensor count.
    */
   onStep?: OnStep;
   onEpisode?(episode: DqnEpisode): void;
@@ -610,6 +611,9 @@ export async function trainDqn(
             episodes: window.episodes,
             meanReturn: window.episodes ? window.returns / window.episodes : NaN,
             sps: steps / Math.max((now - windowStart) / 1000, 1e-9),
+            // Memory, for soaks: both stay flat once the replay buffer is full.
+            rssMiB: Deno.memoryUsage().rss / 2 ** 20,
+            numTensors: tf.memory().numTensors,
           },
         });
         window = emptyWindow();

@@ -202,6 +202,33 @@ export function patchify(
   return out;
 }
 
+/** The inverse of {@linkcode patchify} on values: `[B, N, p*p*C]` back to `[B, h, w, C]`. */
+export function unpatchifyFloats(
+  patches: Float32Array,
+  b: number,
+  h: number,
+  w: number,
+  c: number,
+  p: number,
+): Float32Array {
+  const rows = h / p;
+  const cols = w / p;
+  const out = new Float32Array(b * h * w * c);
+  let o = 0;
+  for (let i = 0; i < b; i++) {
+    const img = i * h * w * c;
+    for (let r = 0; r < rows; r++) {
+      for (let col = 0; col < cols; col++) {
+        for (let y = 0; y < p; y++) {
+          let dst = img + ((r * p + y) * w + col * p) * c;
+          for (let k = 0; k < p * c; k++) out[dst++] = patches[o++];
+        }
+      }
+    }
+  }
+  return out;
+}
+
 /** The inverse of {@linkcode patchify}: `[B, N, p*p*C]` in [0, 1] back to uint8 frames. */
 export function unpatchify(
   patches: Float32Array,
@@ -211,24 +238,10 @@ export function unpatchify(
   c: number,
   p: number,
 ): Uint8Array {
-  const rows = h / p;
-  const cols = w / p;
-  const out = new Uint8Array(b * h * w * c);
-  let o = 0;
-  for (let i = 0; i < b; i++) {
-    const img = i * h * w * c;
-    for (let r = 0; r < rows; r++) {
-      for (let col = 0; col < cols; col++) {
-        for (let y = 0; y < p; y++) {
-          let dst = img + ((r * p + y) * w + col * p) * c;
-          for (let k = 0; k < p * c; k++) {
-            out[dst++] = Math.max(0, Math.min(255, Math.round(patches[o++] * 255)));
-          }
-        }
-      }
-    }
-  }
-  return out;
+  return Uint8Array.from(
+    unpatchifyFloats(patches, b, h, w, c, p),
+    (v) => Math.max(0, Math.min(255, Math.round(v * 255))),
+  );
 }
 
 /**

@@ -75,7 +75,7 @@ export interface TransitionConfig {
 }
 
 /** A batch of transitions as the models take them. */
-interface TransitionBatch {
+export interface TransitionBatch {
   now: Float32Array;
   next: Float32Array;
   /** Patches of the newest frame of `s_t+1`: the pixel model's target. */
@@ -140,10 +140,13 @@ function variables(m: TransitionModel) {
   return { trainable, all: [...trainable, ...namedParams("target", m.model.target)] };
 }
 
-/** Transition batches of `episodes`: windows of two rows inside an episode. */
-function* transitionBatches(
+/**
+ * Transition batches of `episodes`: windows of two rows inside an episode, as patches of
+ * `cfg.encoder.patch` pixels over stacks of `cfg.stack` frames.
+ */
+export function* transitionBatches(
   ds: Dataset,
-  cfg: TransitionConfig,
+  cfg: { stack: number; encoder: { patch: number } },
   episodes: number[],
   batchSize: number,
   seed: number,
@@ -194,7 +197,8 @@ function* transitionBatches(
   }
 }
 
-function windowsIn(ds: Dataset, episodes: number[]): number {
+/** Transitions (windows of two rows) inside `episodes`. */
+export function windowsIn(ds: Dataset, episodes: number[]): number {
   return ds.episodes().filter((e) => episodes.includes(e.episode))
     .reduce((n, e) => n + Math.max(0, e.length - 1), 0);
 }

@@ -1,0 +1,136 @@
+/**
+ * The latent-action model of the Genie-like neural Breakout (the seed's VQ-VAE over frame
+ * pairs): from videos alone it learns a small vocabulary of "actions" and a world model that
+ * takes them.
+ *
+ *   z_e   = W_z pool(A([x_t, x_t+1]))              latent action encoder: a ViT over the pair
+ *   k, z  = VQ(z_e)                                 a code of the codebook (`lib/nn/vq.ts`)
+ *   x_hat = x_t + D(f(s_t) + pos + W_a z)           the world model: NextFrame's ViT encoder of
+ *                                                   the stack s_t and token decoder, the latent
+ *                                                   in the place of the one-hot action
+ *   loss  = MSE(x_hat, x_t+1) + L_cb + beta L_c
+ *
+ * The decoder is the world model: to play in it, a code stands in for the pair it was inferred
+ * from, and each predicted frame joins the stack for the next step.
+ *
+ * @module
+ */
+
+import * as tf from "@tensorflow/tfjs";
+import { initLinear, linear } from "../nn/layers.ts";
+import { type Params, truncNormal } from "../nn/params.ts";
+import { initVit, pool, sincos2d, type VitConfig, vitEncode, vitGrid } from "../nn/vit.ts";
+import { quantize } from "../nn/vq.ts";
+import { mse } from "../ssl/losses.ts";
+import type { Rng } from "../tensor/rng.ts";
+import type { PredictorConfig } from "./ijepa.ts";
+import { initNextFrame, type NextFrameModel, predictNextFrame } from "./next_frame.ts";
+
+/** The model's shape. */
+export interface LatentActionConfig {
+  /** The world model's encoder of the frame stack s_t (`channels`: frames x channels). */
+  encoder: VitConfig;
+  /** The latent action encoder over the pair (x_t, x_t+1): `channels` twice a frame's. */
+  actionEncoder: VitConfig;
+  decoder: PredictorConfig;
+  /** Codebook size K and code width D. */
+  codes: number;
+  codeDim: number;
+  /** The commitment weight beta. */
+  commitment: number;
+}
+
+/** Parameters and constants. */
+export interface LatentActionModel {
+  cfg: LatentActionConfig;
+  /** The world model (its `action` layer reads codes of width D). */
+  world: NextFrameModel;
+  /** The latent action encoder and its projection to D. */
+  actionEncoder: Params;
+  project: Params;
+  actionPos: Float32Array;
+  /** `[K, D]` */
+  codebook: tf.Variable;
+}
+
+/** Builds a model. */
+export function initLatentAction(rng: Rng, cfg: LatentActionConfig): LatentActionModel {
+  const { rows, cols } = vitGrid(cfg.actionEncoder);
+  return {
+    cfg,
+    world: initNextFrame(rng.fork("world"), {
+      encoder: cfg.encoder,
+      decoder: cfg.decoder,
+      numActions: cfg.codeDim,
+    }),
+    actionEncoder: initVit(rng.fork("action-encoder"), cfg.actionEncoder),
+    project: initLinear(rng.fork("project"), cfg.actionEncoder.width, cfg.codeDim),
+    actionPos: sincos2d(cfg.actionEncoder.width, rows, cols),
+    codebook: truncNormal([cfg.codes, cfg.codeDim], 1, rng.fork("codebook")),
+  };
+}
+
+/** z_e `[B, D]` of pairs given as patches `[B, N, patchDim]` of the two-frame images. */
+export function encodeLatentAction(model: LatentActionModel, pairs: tf.Tensor3D): tf.Tensor2D {
+  const n = pairs.shape[1];
+  const enc = model.cfg.actionEncoder;
+  const pos = tf.tensor3d(model.actionPos, [1, n, enc.width]);
+  return linear(
+    model.project,
+    pool(vitEncode(model.actionEncoder, enc, pairs, pos), enc.cls),
+  ) as tf.Tensor2D;
+}
+
+/** The codes `[B]` the model infers from pairs (no gradient). */
+export function inferCodes(model: LatentActionModel, pairs: tf.Tensor3D): Int32Array {
+  const ze = tf.tidy(() => encodeLatentAction(model, pairs));
+  const codes = quantize(model.codebook, ze).indices;
+  ze.dispose();
+  return codes;
+}
+
+/** The next frame's patches `[B, N, p * p]` from the stack `s_t` and a code per row. */
+export function predictWithCodes(
+  model: LatentActionModel,
+  context: tf.Tensor3D,
+  codes: Int32Array,
+): tf.Tensor3D {
+  const z = tf.gather(model.codebook, tf.tensor1d(codes, "int32")) as tf.Tensor2D;
+  return predictNextFrame(model.world, context, z);
+}
+
+/** The terms of the loss, and the codes chosen (for usage tracking and dead-code resets). */
+export interface LatentActionLoss {
+  total: tf.Scalar;
+  reconstruction: tf.Scalar;
+  codebook: tf.Scalar;
+  commitment: tf.Scalar;
+  codes: Int32Array;
+  /** z_e of the batch, `[B, D]` values (what a dead code is reset to). */
+  ze: Float32Array;
+}
+
+/** The loss of the module doc on a batch: stacks, pairs and the next frame's patches. */
+export function latentActionLoss(
+  model: LatentActionModel,
+  batch: { context: tf.Tensor3D; pairs: tf.Tensor3D; target: tf.Tensor3D },
+): LatentActionLoss {
+  const ze = encodeLatentAction(model, batch.pairs);
+  const q = quantize(model.codebook, ze);
+  const reconstruction = mse(
+    predictNextFrame(model.world, batch.context, q.quantized),
+    batch.target,
+  );
+  const total = tf.add(
+    reconstruction,
+    tf.add(q.codebookLoss, tf.mul(model.cfg.commitment, q.commitmentLoss)),
+  ) as tf.Scalar;
+  return {
+    total,
+    reconstruction,
+    codebook: q.codebookLoss,
+    commitment: q.commitmentLoss,
+    codes: q.indices,
+    ze: ze.dataSync() as Float32Array,
+  };
+}

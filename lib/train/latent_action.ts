@@ -20,7 +20,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { sequenceBatches, splitEpisodes } from "../data/batches.ts";
 import type { Dataset } from "../data/reader.ts";
-import { batchImageMetrics, framePsnr } from "../eval/image_metrics.ts";
+import { batchImageMetrics } from "../eval/image_metrics.ts";
 import { percentile } from "../eval/robustness_stats.ts";
 import {
   inferCodes,
@@ -219,6 +219,71 @@ function pushFrame(stack: Float32Array, frame: Float32Array, k: number): Float32
   return out;
 }
 
+/**
+ * `length` consecutive stacks (patches `[b, N, p*p*k]`) of up to `eval.rows / 2` sequences from
+ * held-out episodes, and their newest frames (`[b, N, p*p]`), step by step.
+ */
+export function heldOutSequences(
+  cfg: LatentActionTrainConfig,
+  ds: Dataset,
+  length: number,
+): { stacks: Float32Array[]; frames: Float32Array[]; b: number } {
+  const { val } = splitEpisodes(ds, { valFraction: cfg.valFraction, seed: cfg.seed });
+  const [h, w] = ds.frameShape;
+  const p = cfg.encoder.patch;
+  const k = cfg.stack;
+  const seq = sequenceBatches(ds, {
+    episodes: val,
+    batchSize: Math.max(1, Math.floor(cfg.eval.rows / 2)),
+    stack: k,
+    length,
+    seed: deriveSeed(cfg.seed, "rollout"),
+    dropLast: false,
+  }).next().value;
+  if (!seq) throw new Error(`latent action: no held-out sequence of ${length} steps`);
+  const [b, , , , ck] = seq.shape;
+  const stackBytes = h * w * ck;
+  const tokens = (h / p) * (w / p);
+  const stacks = Array.from({ length }, (_, s) => {
+    const bytes = new Uint8Array(b * stackBytes);
+    for (let i = 0; i < b; i++) {
+      const at = (i * length + s) * stackBytes;
+      bytes.set(seq.frames.subarray(at, at + stackBytes), i * stackBytes);
+    }
+    return patchify(bytes, b, h, w, ck, p);
+  });
+  return { stacks, frames: stacks.map((st) => newestOf(st, b * tokens, p * p, k)), b };
+}
+
+/**
+ * A rollout of `steps` steps in the model from `start` (stack patches `[b, N, p*p*k]`): each
+ * step's codes from `codesAt(step)`, each predicted frame (clipped to [0, 1]) pushed into the
+ * stack the next step reads. Returns the predicted frames' patches `[b, N, p*p]` per step.
+ */
+export function rollout(
+  model: LatentActionModel,
+  start: Float32Array,
+  b: number,
+  steps: number,
+  codesAt: (step: number) => Int32Array,
+): Float32Array[] {
+  const { tokens } = vitGrid(model.cfg.encoder);
+  const k = model.cfg.encoder.channels;
+  const pp = model.cfg.encoder.patch ** 2;
+  const frames: Float32Array[] = [];
+  let stack = start;
+  for (let s = 0; s < steps; s++) {
+    const codes = codesAt(s);
+    const next = tf.tidy(() =>
+      predictWithCodes(model, tf.tensor3d(stack, [b, tokens, pp * k]), codes)
+        .dataSync() as Float32Array
+    );
+    stack = pushFrame(stack, next, k);
+    frames.push(next.map((v) => Math.min(1, Math.max(0, v))));
+  }
+  return frames;
+}
+
 /** Evaluates a trained model on held-out episodes; see the module doc. */
 export function evaluateLatentAction(
   cfg: LatentActionTrainConfig,
@@ -248,67 +313,25 @@ export function evaluateLatentAction(
 
   // Rollouts: sequences of horizon + 1 stacks inside held-out episodes.
   const H = cfg.eval.horizon;
-  const k = cfg.stack;
-  const seq = sequenceBatches(ds, {
-    episodes: val,
-    batchSize: Math.max(1, Math.floor(cfg.eval.rows / 2)),
-    stack: k,
-    length: H + 1,
-    seed: deriveSeed(cfg.seed, "rollout"),
-    dropLast: false,
-  }).next().value;
-  if (!seq) throw new Error(`latent action: no held-out sequence of ${H + 1} steps`);
-  const [b, , , , ck] = seq.shape;
-  const stackBytes = h * w * ck;
-  const stackAt = (s: number) => {
-    const bytes = new Uint8Array(b * stackBytes);
-    for (let i = 0; i < b; i++) {
-      bytes.set(
-        seq.frames.subarray((i * (H + 1) + s) * stackBytes, (i * (H + 1) + s + 1) * stackBytes),
-        i * stackBytes,
-      );
-    }
-    return patchify(bytes, b, h, w, ck, p);
-  };
-  const realStacks = Array.from({ length: H + 1 }, (_, s) => stackAt(s));
-  const realFrames = realStacks.map((st) => newestOf(st, b * tokens, pp, k));
+  const { stacks: realStacks, frames: realFrames, b } = heldOutSequences(cfg, ds, H + 1);
   const rng = new Rng(deriveSeed(cfg.seed, "random-codes"));
-  const perSeq = { inferred: [] as number[][], random: [] as number[][], copy: [] as number[][] };
-  for (const mode of ["inferred", "random"] as const) {
-    let stack = realStacks[0];
-    for (let s = 0; s < H; s++) {
-      const stepCodes = mode === "inferred"
-        ? tf.tidy(() =>
-          inferCodes(
-            model,
-            tf.tensor3d(pairPatches(realFrames[s], realFrames[s + 1]), [b, tokens, 2 * pp]),
-          )
-        )
-        : Int32Array.from({ length: b }, () => rng.int(cfg.codes));
-      const next = tf.tidy(() =>
-        predictWithCodes(model, tf.tensor3d(stack, [b, tokens, pp * k]), stepCodes)
-          .dataSync() as Float32Array
-      );
-      const psnrs = batchImageMetrics(frame(next, b), frame(realFrames[s + 1], b), b, h, w)
-        .perFramePsnr;
-      perSeq[mode].push(psnrs);
-      if (mode === "inferred") {
-        const copy = frame(realFrames[0], b);
-        const real = frame(realFrames[s + 1], b);
-        perSeq.copy.push(
-          Array.from(
-            { length: b },
-            (_, i) =>
-              framePsnr(
-                copy.subarray(i * h * w, (i + 1) * h * w),
-                real.subarray(i * h * w, (i + 1) * h * w),
-              ),
-          ),
-        );
-      }
-      stack = pushFrame(stack, next, k);
-    }
-  }
+  const inferredCodes = (s: number) =>
+    tf.tidy(() =>
+      inferCodes(
+        model,
+        tf.tensor3d(pairPatches(realFrames[s], realFrames[s + 1]), [b, tokens, 2 * pp]),
+      )
+    );
+  const randomCodes = () => Int32Array.from({ length: b }, () => rng.int(cfg.codes));
+  const psnrs = (frames: Float32Array[]) =>
+    frames.map((f, s) =>
+      batchImageMetrics(frame(f, b), frame(realFrames[s + 1], b), b, h, w).perFramePsnr
+    );
+  const perSeq = {
+    inferred: psnrs(rollout(model, realStacks[0], b, H, inferredCodes)),
+    random: psnrs(rollout(model, realStacks[0], b, H, randomCodes)),
+    copy: psnrs(Array.from({ length: H }, () => realFrames[0])),
+  };
   const mean = (xs: number[]) => xs.reduce((a, v) => a + v, 0) / xs.length;
   const at = Math.min(cfg.eval.deltaAt, H) - 1;
   const deltas = perSeq.inferred[at].map((v, i) => v - perSeq.random[at][i]);

@@ -1,0 +1,175 @@
+/**
+ * The neural-Breakout report: `NEURAL.md` (the seed's targets beside our numbers and their
+ * baselines), the rollout figure (PSNR against the horizon with inferred codes, random codes and
+ * copy-last), and a GIF of held-out play: the real frames beside the model's rollouts.
+ *
+ * @module
+ */
+
+import * as tf from "@tensorflow/tfjs";
+import type { Dataset } from "../../data/reader.ts";
+import { inferCodes, type LatentActionModel } from "../../models/latent_action.ts";
+import { unpatchify, vitGrid } from "../../nn/vit.ts";
+import { writeFileAtomic } from "../../run/atomic.ts";
+import type { RunDir } from "../../run/run_dir.ts";
+import { deriveSeed, Rng } from "../../tensor/rng.ts";
+import { heldOutSequences, pairPatches, rollout } from "../../train/latent_action.ts";
+import { encodeGif } from "../../viz/gif.ts";
+import { tileFrames, upscaleNearest } from "../../viz/png.ts";
+import { LINE_COLORS, Plot, plotToSvg } from "../../viz/plot.ts";
+import type { NeuralBreakoutConfig } from "./presets.ts";
+import type { NeuralBreakoutResult } from "./study.ts";
+
+const f2 = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : "-");
+
+/** The markdown report. */
+export function neuralMarkdown(
+  cfg: NeuralBreakoutConfig,
+  r: NeuralBreakoutResult,
+  data: { path: string; frames: number; episodes: number },
+  preset?: string,
+): string {
+  const m = r.metrics;
+  const mark = (ok: boolean) => (ok ? "yes" : "no");
+  const e = r.evaluation;
+  return [
+    `# Neural Breakout: a latent-action world model learned from videos`,
+    "",
+    `${preset ? `Preset \`${preset}\`. ` : ""}Videos: ${data.path} (${data.frames} frames, ` +
+    `${data.episodes} episodes; held out by episode: ${cfg.model.valFraction}). A VQ-VAE over ` +
+    `frame pairs infers one of ${cfg.model.codes} codes per transition; its decoder, the world ` +
+    `model, predicts the next frame from a stack of ${cfg.model.stack} frames and the code. ` +
+    `${r.steps} steps, ${(r.seconds / 60).toFixed(1)} min in this call.`,
+    "",
+    "| metric (held out) | ours | baseline | seed / Genie target | reached |",
+    "|---|---:|---:|---:|---|",
+    `| next-frame PSNR (dB) | ${f2(m.psnr)} | copy last ${
+      f2(m.copyLastPsnr)
+    } | > 28, above copy-last | ${mark(m.psnr > 28 && m.psnr > m.copyLastPsnr)} |`,
+    `| next-frame SSIM | ${m.ssim.toFixed(3)} | copy last ${m.copyLastSsim.toFixed(3)} | - | - |`,
+    `| codebook use | ${(100 * m.codebookUse).toFixed(0)}% (perplexity ${
+      f2(m.perplexity)
+    }) | - | > 50% | ${mark(m.codebookUse > 0.5)} |`,
+    `| delta-t PSNR at t = ${m.deltaPsnrAt} (dB) | ${f2(m.deltaPsnr)} [${f2(m.deltaPsnrCi95[0])}, ${
+      f2(m.deltaPsnrCi95[1])
+    }] | random codes: 0 | > 0 (Genie: 1.3-2.1) | ${mark(m.deltaPsnrCi95[0] > 0)} |`,
+    `| action -> latent mapping accuracy | ${
+      m.mappingAccuracy === null ? "not run yet" : `${(100 * m.mappingAccuracy).toFixed(1)}%`
+    } | - | > 80% | ${m.mappingAccuracy === null ? "-" : mark(m.mappingAccuracy > 0.8)} |`,
+    "",
+    `PSNR and SSIM are per frame on ${e.rows} held-out transitions (gray, pixels in [0, 1]). ` +
+    `Rollouts: ${e.sequences} held-out sequences of ${cfg.model.eval.horizon} steps from a real ` +
+    `stack, each step's code inferred from the real pair (inferred) or drawn uniformly (random); ` +
+    `delta-t PSNR = PSNR(inferred) - PSNR(random) at step ${m.deltaPsnrAt}, with a 95% bootstrap ` +
+    `interval over the sequences.`,
+    "",
+    "| rollout step | inferred codes | random codes | copy first frame |",
+    "|---:|---:|---:|---:|",
+    ...e.rollout.map((x) =>
+      `| ${x.step} | ${f2(x.inferred)} | ${f2(x.random)} | ${f2(x.copyLast)} |`
+    ),
+    "",
+    "![PSNR against the rollout horizon](figures/rollout_psnr.svg)",
+    "",
+    "![held-out play: real, inferred codes, random codes](figures/rollout.gif)",
+    "",
+  ].join("\n");
+}
+
+/** PSNR against the horizon: inferred codes, random codes, copy-last. */
+export function rolloutFigure(r: NeuralBreakoutResult): string {
+  const series = ["inferred codes", "random codes", "copy first frame"];
+  const points = r.evaluation.rollout.flatMap((x) => [
+    { step: x.step, psnr: x.inferred, series: series[0] },
+    { step: x.step, psnr: x.random, series: series[1] },
+    { step: x.step, psnr: x.copyLast, series: series[2] },
+  ]);
+  return plotToSvg({
+    title: "Rollout PSNR on held-out play against the horizon",
+    subtitle: "blue: inferred codes, yellow: random codes, red: copy the first frame",
+    width: 640,
+    height: 300,
+    x: { label: "rollout step", grid: true },
+    y: { label: "PSNR (dB)", grid: true },
+    color: { domain: series, range: LINE_COLORS },
+    marks: [
+      Plot.line(points, { x: "step", y: "psnr", stroke: "series" }),
+      Plot.dot(points, { x: "step", y: "psnr", fill: "series", r: 2.5 }),
+    ],
+  });
+}
+
+/**
+ * A GIF of one held-out sequence, three panels per frame (2x): the real frames, the rollout
+ * with the codes inferred from them, and the rollout with random codes.
+ */
+export function rolloutGif(
+  cfg: NeuralBreakoutConfig,
+  ds: Dataset,
+  model: LatentActionModel,
+): Uint8Array {
+  const steps = cfg.report.gifSteps;
+  const { stacks, frames } = heldOutSequences(cfg.model, ds, steps + 1);
+  const { tokens } = vitGrid(model.cfg.encoder);
+  const pp = model.cfg.encoder.patch ** 2;
+  const [h, w] = ds.frameShape;
+  const p = model.cfg.encoder.patch;
+  const k = model.cfg.encoder.channels;
+  // The first sequence of the batch: frames are [N, p*p] per row, stacks [N, p*p*k].
+  const first = (patches: Float32Array) => patches.subarray(0, tokens * pp);
+  const firstStack = stacks[0].subarray(0, tokens * pp * k);
+  const rng = new Rng(deriveSeed(cfg.model.seed, "gif-codes"));
+  const inferred = rollout(model, firstStack, 1, steps, (s) =>
+    tf.tidy(() =>
+      inferCodes(
+        model,
+        tf.tensor3d(pairPatches(first(frames[s]), first(frames[s + 1])), [1, tokens, 2 * pp]),
+      )
+    ));
+  const random = rollout(
+    model,
+    firstStack,
+    1,
+    steps,
+    () => Int32Array.of(rng.int(cfg.model.codes)),
+  );
+  const image = (patches: Float32Array) => unpatchify(patches, 1, h, w, 1, p);
+  const panels = Array.from(
+    { length: steps },
+    (_, s) =>
+      tileFrames([image(first(frames[s + 1])), image(inferred[s]), image(random[s])], {
+        width: w,
+        height: h,
+        channels: 1,
+        columns: 3,
+      }),
+  );
+  const { width, height } = panels[0];
+  return encodeGif(
+    panels.map((t) => upscaleNearest(t.data, width, height, 1, 2)),
+    2 * width,
+    2 * height,
+    1,
+    { delayMs: 200 },
+  );
+}
+
+/** Writes `NEURAL.md`, the figure and the GIF; returns the markdown. */
+export async function writeNeuralReport(
+  run: RunDir,
+  cfg: NeuralBreakoutConfig,
+  r: NeuralBreakoutResult,
+  ds: Dataset,
+  model: LatentActionModel,
+  preset?: string,
+): Promise<string> {
+  const md = neuralMarkdown(cfg, r, {
+    path: ds.path,
+    frames: ds.numFrames,
+    episodes: ds.episodes().length,
+  }, preset);
+  await writeFileAtomic(run.path("figures", "rollout_psnr.svg"), rolloutFigure(r));
+  await writeFileAtomic(run.path("figures", "rollout.gif"), rolloutGif(cfg, ds, model));
+  await writeFileAtomic(run.path("NEURAL.md"), md);
+  return md;
+}

@@ -1,0 +1,94 @@
+/**
+ * The neural-Breakout study run into a run directory: the latent-action model trained on the
+ * videos (`checkpoints/`, resumable; a finished run is loaded), then evaluated on held-out
+ * episodes (`lib/train/latent_action.ts`): `metrics.json` with the seed's numbers and Genie's
+ * controllability, beside copying the last frame and random codes.
+ *
+ * @module
+ */
+
+import type { Dataset } from "../../data/reader.ts";
+import type { LatentActionModel } from "../../models/latent_action.ts";
+import { writeFileAtomic } from "../../run/atomic.ts";
+import { type OnStep, stepRecorder } from "../../run/progress.ts";
+import type { RunDir } from "../../run/run_dir.ts";
+import { hasCheckpoint, loadCheckpoint } from "../../tensor/checkpoint.ts";
+import {
+  evaluateLatentAction,
+  type LatentActionEval,
+  loadLatentAction,
+  trainLatentAction,
+} from "../../train/latent_action.ts";
+import type { NeuralBreakoutConfig } from "./presets.ts";
+
+/** The committed numbers (the seed's and Genie's), flat. */
+export interface NeuralBreakoutMetrics {
+  psnr: number;
+  copyLastPsnr: number;
+  ssim: number;
+  copyLastSsim: number;
+  codebookUse: number;
+  perplexity: number;
+  deltaPsnr: number;
+  deltaPsnrCi95: [number, number];
+  deltaPsnrAt: number;
+  /** Action -> latent mapping accuracy on held-out games (null until `deno task latent-map`). */
+  mappingAccuracy: number | null;
+}
+
+/** What the study found. */
+export interface NeuralBreakoutResult {
+  metrics: NeuralBreakoutMetrics;
+  evaluation: LatentActionEval;
+  steps: number;
+  seconds: number;
+}
+
+/** Trains (or loads) and evaluates; the caller disposes the returned model. */
+export async function runNeuralBreakoutStudy(
+  run: RunDir,
+  cfg: NeuralBreakoutConfig,
+  ds: Dataset,
+  hooks: { onStep?: OnStep } = {},
+): Promise<{ result: NeuralBreakoutResult; model: LatentActionModel }> {
+  const ckpt = run.path("checkpoints");
+  const t0 = performance.now();
+  const done = hasCheckpoint(ckpt) && loadCheckpoint(ckpt).meta.step >= cfg.model.train.steps;
+  let model: LatentActionModel;
+  if (done) {
+    model = loadLatentAction(ckpt).model;
+    run.log(`latent action: finished earlier, loaded from ${ckpt}`);
+  } else {
+    const trained = await trainLatentAction(cfg.model, ds, { checkpointDir: ckpt, resume: true }, {
+      log: (line) => run.log(line),
+      onStep: stepRecorder({
+        metric: (r) => run.metric(r),
+        fields: { kind: "train" },
+        loop: "latent action",
+        then: hooks.onStep,
+      }),
+    });
+    trained.usage.dispose();
+    model = trained.model;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const e = evaluateLatentAction(cfg.model, ds, model);
+  const metrics: NeuralBreakoutMetrics = {
+    psnr: e.psnr,
+    copyLastPsnr: e.copyLastPsnr,
+    ssim: e.ssim,
+    copyLastSsim: e.copyLastSsim,
+    codebookUse: e.codebookUse,
+    perplexity: e.perplexity,
+    deltaPsnr: e.deltaPsnr.mean,
+    deltaPsnrCi95: e.deltaPsnr.ci95,
+    deltaPsnrAt: e.deltaPsnr.at,
+    mappingAccuracy: null,
+  };
+  await writeFileAtomic(run.path("metrics.json"), JSON.stringify(metrics, null, 1) + "\n");
+  run.log(`latent action: ${JSON.stringify(metrics)}`);
+  return {
+    result: { metrics, evaluation: e, steps: cfg.model.train.steps, seconds },
+    model,
+  };
+}

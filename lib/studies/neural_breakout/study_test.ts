@@ -1,0 +1,69 @@
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { collectDataset } from "../../data/collect.ts";
+import { openDataset } from "../../data/reader.ts";
+import { CLEANRL_ATARI } from "../../envs/make.ts";
+import { RunDir } from "../../run/run_dir.ts";
+import { initBackend } from "../../tensor/backend.ts";
+import { disposeLatentAction } from "../../train/latent_action.ts";
+import {
+  NEURAL_BREAKOUT_PRESETS,
+  type NeuralBreakoutConfig,
+  runNeuralBreakoutStudy,
+  writeNeuralReport,
+} from "./mod.ts";
+
+await initBackend({ backend: "cpu" });
+
+Deno.test("the neural-Breakout study trains, evaluates against its baselines, reports, and loads a finished run", async () => {
+  const root = await Deno.makeTempDir();
+  const smoke = NEURAL_BREAKOUT_PRESETS.smoke;
+  const cfg: NeuralBreakoutConfig = {
+    ...smoke,
+    model: {
+      ...smoke.model,
+      train: { ...smoke.model.train, steps: 6, checkpointEvery: 6 },
+      eval: { rows: 16, horizon: 3, deltaAt: 2 },
+    },
+    report: { gifSteps: 2 },
+  };
+  await collectDataset(join(root, "ds"), {
+    seed: 1,
+    policy: "random",
+    episodes: 3,
+    shardFrames: 4096,
+    env: { ...CLEANRL_ATARI, maxEpisodeSteps: 80 },
+  });
+  const ds = await openDataset(join(root, "ds"));
+  const dir = join(root, "run");
+  const before = tf.memory().numTensors;
+  const run = await RunDir.open({ task: "latent-action", config: cfg, dir, resume: true });
+  const { result, model } = await runNeuralBreakoutStudy(run, cfg, ds);
+  const md = await writeNeuralReport(run, cfg, result, ds, model, "test");
+  disposeLatentAction(model);
+  assert.equal(tf.memory().numTensors, before, "no tensor left behind");
+  const metrics = JSON.parse(readFileSync(join(dir, "metrics.json"), "utf8"));
+  for (const key of ["psnr", "copyLastPsnr", "ssim", "codebookUse", "perplexity", "deltaPsnr"]) {
+    assert.ok(Number.isFinite(metrics[key]), `${key}: ${metrics[key]}`);
+  }
+  assert.equal(metrics.mappingAccuracy, null);
+  assert.equal(result.evaluation.rollout.length, 3);
+  assert.match(md, /\| next-frame PSNR \(dB\) \| [\d.]+ \| copy last [\d.]+ \|/);
+  assert.ok(existsSync(join(dir, "figures", "rollout.gif")));
+  assert.ok(existsSync(join(dir, "figures", "rollout_psnr.svg")));
+  const logs: string[] = [];
+  const again = await RunDir.open({
+    task: "latent-action",
+    config: cfg,
+    dir,
+    resume: true,
+    echo: (l) => logs.push(l),
+  });
+  const second = await runNeuralBreakoutStudy(again, cfg, ds);
+  disposeLatentAction(second.model);
+  assert.ok(logs.some((l) => l.includes("finished earlier, loaded")));
+  assert.deepEqual(second.result.metrics, result.metrics, "a loaded run evaluates the same");
+  await Deno.remove(root, { recursive: true });
+});

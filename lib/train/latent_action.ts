@@ -77,6 +77,20 @@ export function latentActionModelConfig(
   };
 }
 
+/**
+ * Every transition of `episodes` once, in batches of `batchSize` (order fixed by `seed`), as the
+ * model reads them (stacks, the newest frames of both, one-hot actions).
+ */
+export function transitionPairs(
+  cfg: LatentActionTrainConfig,
+  ds: Dataset,
+  episodes: number[],
+  batchSize: number,
+  seed: number,
+): Generator<TransitionBatch> {
+  return transitionBatches(ds, cfg, episodes, batchSize, seed, false);
+}
+
 /** Every variable of a model, by checkpoint name (the usage shares beside it, when given). */
 function variables(m: LatentActionModel, usage?: CodeUsage) {
   const trainable = [

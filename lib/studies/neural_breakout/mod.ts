@@ -3,7 +3,8 @@
  * a latent-action world model learned from videos of play, evaluated as the seed and Genie
  * evaluate it (next-frame PSNR beside copy-last, codebook use, controllability).
  *
- * Files: `presets.ts` (the config), `study.ts` (training and evaluation), `report.ts`.
+ * Files: `presets.ts` (the config), `study.ts` (training and evaluation), `mapping.ts` (the
+ * action -> latent mapping), `report.ts`.
  *
  * @module
  */
@@ -18,4 +19,5 @@ export {
   type NeuralBreakoutResult,
   runNeuralBreakoutStudy,
 } from "./study.ts";
+export { actionLatentMapping, type MappingResult } from "./mapping.ts";
 export { neuralMarkdown, rolloutFigure, rolloutGif, writeNeuralReport } from "./report.ts";

@@ -19,6 +19,8 @@ export interface NeuralBreakoutConfig {
    */
   data: { env: string; policy: PolicyName; episodes: number; explore: ExploreConfig };
   model: LatentActionTrainConfig;
+  /** The action -> latent mapping: at most this many transitions per split. */
+  mapping: { rows: number };
   /** Steps of the report's GIF (real play beside rollouts with inferred and random codes). */
   report: { gifSteps: number };
 }
@@ -54,6 +56,7 @@ const small: NeuralBreakoutConfig = {
     },
     eval: { rows: 512, horizon: 8, deltaAt: 4 },
   },
+  mapping: { rows: 20_000 },
   report: { gifSteps: 16 },
 };
 
@@ -77,6 +80,7 @@ export const NEURAL_BREAKOUT_PRESETS: Presets<NeuralBreakoutConfig> = {
       },
       eval: { rows: 64, horizon: 4, deltaAt: 4 },
     },
+    mapping: { rows: 2000 },
     report: { gifSteps: 4 },
   },
   small,

@@ -1,8 +1,9 @@
 /**
  * The neural-Breakout study run into a run directory: the latent-action model trained on the
  * videos (`checkpoints/`, resumable; a finished run is loaded), then evaluated on held-out
- * episodes (`lib/train/latent_action.ts`): `metrics.json` with the seed's numbers and Genie's
- * controllability, beside copying the last frame and random codes.
+ * episodes (`lib/train/latent_action.ts`), and the action -> latent mapping fitted and scored
+ * (`mapping.ts`): `metrics.json` with the seed's numbers and Genie's controllability, beside
+ * copying the last frame, random codes and the mapping's baselines; `result.json` with all of it.
  *
  * @module
  */
@@ -19,6 +20,7 @@ import {
   loadLatentAction,
   trainLatentAction,
 } from "../../train/latent_action.ts";
+import { actionLatentMapping, type MappingResult } from "./mapping.ts";
 import type { NeuralBreakoutConfig } from "./presets.ts";
 
 /** The committed numbers (the seed's and Genie's), flat. */
@@ -32,14 +34,15 @@ export interface NeuralBreakoutMetrics {
   deltaPsnr: number;
   deltaPsnrCi95: [number, number];
   deltaPsnrAt: number;
-  /** Action -> latent mapping accuracy on held-out games (null until `deno task latent-map`). */
-  mappingAccuracy: number | null;
+  /** Action -> latent mapping accuracy on held-out episodes (`mapping.ts`). */
+  mappingAccuracy: number;
 }
 
 /** What the study found. */
 export interface NeuralBreakoutResult {
   metrics: NeuralBreakoutMetrics;
   evaluation: LatentActionEval;
+  mapping: MappingResult;
   steps: number;
   seconds: number;
 }
@@ -73,6 +76,7 @@ export async function runNeuralBreakoutStudy(
   }
   const seconds = (performance.now() - t0) / 1000;
   const e = evaluateLatentAction(cfg.model, ds, model);
+  const mapping = actionLatentMapping(cfg.model, ds, model, cfg.mapping.rows);
   const metrics: NeuralBreakoutMetrics = {
     psnr: e.psnr,
     copyLastPsnr: e.copyLastPsnr,
@@ -83,12 +87,11 @@ export async function runNeuralBreakoutStudy(
     deltaPsnr: e.deltaPsnr.mean,
     deltaPsnrCi95: e.deltaPsnr.ci95,
     deltaPsnrAt: e.deltaPsnr.at,
-    mappingAccuracy: null,
+    mappingAccuracy: mapping.accuracy,
   };
+  const result = { metrics, evaluation: e, mapping, steps: cfg.model.train.steps, seconds };
   await writeFileAtomic(run.path("metrics.json"), JSON.stringify(metrics, null, 1) + "\n");
+  await writeFileAtomic(run.path("result.json"), JSON.stringify(result, null, 1) + "\n");
   run.log(`latent action: ${JSON.stringify(metrics)}`);
-  return {
-    result: { metrics, evaluation: e, steps: cfg.model.train.steps, seconds },
-    model,
-  };
+  return { result, model };
 }

@@ -27,6 +27,7 @@ Deno.test("the neural-Breakout study trains, evaluates against its baselines, re
       train: { ...smoke.model.train, steps: 6, checkpointEvery: 6 },
       eval: { rows: 16, horizon: 3, deltaAt: 2 },
     },
+    mapping: { rows: 200 },
     report: { gifSteps: 2 },
   };
   await collectDataset(join(root, "ds"), {
@@ -48,7 +49,9 @@ Deno.test("the neural-Breakout study trains, evaluates against its baselines, re
   for (const key of ["psnr", "copyLastPsnr", "ssim", "codebookUse", "perplexity", "deltaPsnr"]) {
     assert.ok(Number.isFinite(metrics[key]), `${key}: ${metrics[key]}`);
   }
-  assert.equal(metrics.mappingAccuracy, null);
+  assert.ok(metrics.mappingAccuracy >= 0 && metrics.mappingAccuracy <= 1);
+  assert.equal(result.mapping.perAction.length, 4, "Breakout's four actions");
+  assert.ok(result.mapping.heldOutRows > 0 && result.mapping.trainRows > 0);
   assert.equal(result.evaluation.rollout.length, 3);
   assert.match(md, /\| next-frame PSNR \(dB\) \| [\d.]+ \| copy last [\d.]+ \|/);
   assert.ok(existsSync(join(dir, "figures", "rollout.gif")));

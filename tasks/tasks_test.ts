@@ -317,3 +317,28 @@ Deno.test("pipeline: a re-run skips current phases; a probe or plan change redoe
     /ran plan, report; skipped data, ijepa, ae, probe, worldmodel, swap/,
   );
 });
+
+Deno.test("record writes a dataset, GIFs and a run directory, prints frames/s, and names bad input", async () => {
+  const root = await Deno.makeTempDir();
+  const args = [
+    ...["--games", "2", "--batch", "2", "--percent-random", "20"],
+    ...["--set", "env.maxEpisodeSteps=20", "--out", join(root, "ds")],
+    ...["--run-dir", join(root, "run")],
+  ];
+  const r = await task("record.ts", args);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /recorded 2 games \(\d+ frames\) in [\d.]+s: \d+ frames\/s/);
+  for (const f of ["ds/manifest.json", "run/videos/game-00001.gif", "run/metrics.parquet"]) {
+    assert.ok(existsSync(join(root, f)), f);
+  }
+  const again = await task("record.ts", args);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stderr, /already holds these 2 games: nothing to record/);
+  const percent = await task("record.ts", ["--percent-random", "150"]);
+  assert.equal(percent.code, 2);
+  assert.match(percent.stderr, /percentRandom must be a number in \[0, 100\], got 150/);
+  const agent = await task("record.ts", ["--agent", join(root, "no-such-run")]);
+  assert.equal(agent.code, 2);
+  assert.match(agent.stderr, /agent checkpoint .*no-such-run: no such directory/);
+  await Deno.remove(root, { recursive: true });
+});

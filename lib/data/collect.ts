@@ -11,6 +11,7 @@ import { type EnvConfig, makeEnv } from "../envs/make.ts";
 import { makePolicy, type Policy, type PolicyName } from "../envs/policies.ts";
 import { Rng } from "../tensor/rng.ts";
 import type { OnStep } from "../run/progress.ts";
+import { finalObservationRow } from "./format.ts";
 import { DatasetWriter } from "./writer.ts";
 
 /** What to collect. */
@@ -169,16 +170,7 @@ export async function collectDataset(
         info = r.info;
         if (r.terminated || r.truncated) {
           // The final observation closes the episode (no action taken from it).
-          writer.add(obs, {
-            episode,
-            step: step + 1,
-            action: -1,
-            reward: 0,
-            terminated: false,
-            truncated: false,
-            lives: info.lives,
-            state: info.state,
-          });
+          writer.add(obs, finalObservationRow(episode, step + 1, info));
           summary.steps++;
           summary.returns.push(total);
           summary.lengths.push(step + 1);

@@ -10,7 +10,7 @@
 import { readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { type CollectConfig, collectDataset, collectSpec } from "./collect.ts";
-import { stableJson } from "../run/config.ts";
+import { valueDiffs } from "../run/config.ts";
 import type { OnStep } from "../run/progress.ts";
 import { DATASET_FORMAT, MANIFEST_FILE } from "./format.ts";
 import { type Dataset, openDataset } from "./reader.ts";
@@ -100,34 +100,9 @@ async function staleness(dir: string, requested: CollectConfig): Promise<Stalene
       damaged: false,
     };
   }
-  const diffs = specDiffs(recorded, requested, "");
+  const diffs = valueDiffs(recorded, requested);
   if (diffs.length === 0) return null;
   return { reason: `dataset ${dir} was collected with ${diffs.join(", ")}`, damaged: false };
-}
-
-/**
- * `key=recorded (requested value)` for every leaf where the two specs differ, with dotted keys
- * inside objects (`env.id=native:pong (requested native:breakout)`), in the requested spec's
- * key order.
- */
-function specDiffs(recorded: unknown, requested: unknown, path: string): string[] {
-  if (stableJson(recorded) === stableJson(requested)) return [];
-  if (isRecord(recorded) && isRecord(requested)) {
-    const keys = new Set([...Object.keys(requested), ...Object.keys(recorded)]);
-    return [...keys].flatMap((key) =>
-      specDiffs(recorded[key], requested[key], path ? `${path}.${key}` : key)
-    );
-  }
-  return [`${path}=${show(recorded)} (requested ${show(requested)})`];
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function show(value: unknown): string {
-  if (value === undefined) return "none";
-  return typeof value === "string" ? value : stableJson(value);
 }
 
 /**

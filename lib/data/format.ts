@@ -52,6 +52,27 @@ export interface StepRow {
   state: Record<string, number>;
 }
 
+/**
+ * The row of an episode's final observation (the one `terminated` or `truncated` led to): no
+ * action is taken from it, so `action = -1`, `reward = 0` and both flags are false.
+ */
+export function finalObservationRow(
+  episode: number,
+  step: number,
+  info: { lives: number; state: Record<string, number> },
+): StepRow {
+  return {
+    episode,
+    step,
+    action: -1,
+    reward: 0,
+    terminated: false,
+    truncated: false,
+    lives: info.lives,
+    state: info.state,
+  };
+}
+
 /** One frame shard as listed in the manifest. */
 export interface ShardInfo {
   file: string;

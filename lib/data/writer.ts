@@ -1,17 +1,29 @@
 /**
  * {@linkcode DatasetWriter}: writes a dataset in the layout of `format.ts`, frames to disk as
- * they arrive, and moves it into place atomically when it is finished.
+ * they arrive, and moves it into place atomically when it is finished; with a journal, what it
+ * committed survives a crash and a later writer continues from there.
  *
  * @module
  */
 
 import { createHash } from "node:crypto";
-import { closeSync, fsyncSync, openSync, writeSync } from "node:fs";
-import { mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import {
+  closeSync,
+  existsSync,
+  fsync,
+  fsyncSync,
+  ftruncateSync,
+  openSync,
+  readFileSync,
+  readSync,
+  writeSync,
+} from "node:fs";
+import { link, mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import pl from "nodejs-polars";
 import type { ObsShape } from "../envs/types.ts";
-import { writeDirAtomic, writeFileAtomic } from "../run/atomic.ts";
+import { writeDirAtomic, writeFileAtomic, writeFileAtomicSync } from "../run/atomic.ts";
+import { valueDiffs } from "../run/config.ts";
 import {
   type BaseColumn,
   checkFrameShape,
@@ -31,6 +43,10 @@ import {
 /** Shards aim at this size when `shardFrames` is not given: small enough to load whole. */
 const DEFAULT_SHARD_BYTES = 64 * 2 ** 20;
 const MAX_DEFAULT_SHARD_FRAMES = 4096;
+/** The journal's record of the last commit, inside the journal directory. */
+const JOURNAL_FILE = "journal.json";
+/** Committed rows, row after row of float64 column values, inside the journal directory. */
+const ROWS_FILE = "rows.f64";
 
 /** Options for {@linkcode DatasetWriter.create}. */
 export interface DatasetWriterOptions {
@@ -47,6 +63,25 @@ export interface DatasetWriterOptions {
    * 665 for 210x160 RGB), so a shard can be held in memory whole.
    */
   shardFrames?: number;
+  /**
+   * Keep a journal, so that a long recording survives a crash: staging goes to a fixed
+   * directory beside `path` (`.<name>.journal`), {@linkcode DatasetWriter.commit} makes the
+   * rows and frames added so far durable, and a writer created later with the same options
+   * continues after the last commit (whatever was added after it is dropped). Other options
+   * than the journal's are an error that names them. Default false.
+   */
+  journal?: boolean;
+}
+
+/** What `journal.json` holds: the options, and the state of the dataset at the last commit. */
+interface JournalRecord {
+  options: unknown;
+  numSteps: number;
+  numEpisodes: number;
+  /** Shards full at the commit. */
+  shards: ShardInfo[];
+  /** The shard being filled at the commit and its frames then (more may follow on disk). */
+  open: { file: string; numFrames: number } | null;
 }
 
 /** The shard being filled: an open file and the running hash of what went into it. */
@@ -62,7 +97,9 @@ interface OpenShard {
  * {@linkcode DatasetWriter.finish} moves it into place (through {@linkcode writeDirAtomic}), so a
  * crash or {@linkcode DatasetWriter.abort} never leaves a half dataset at `path`, and a dataset
  * already there is replaced only by a finished one. A crash can leave the staging directory
- * (`.<name>.partial-*`) behind; nothing reads it.
+ * (`.<name>.partial-*`) behind; nothing reads it. With the `journal` option the staging
+ * directory is `.<name>.journal`, and a writer created again continues after the last
+ * {@linkcode DatasetWriter.commit} (a recording resumed game by game).
  *
  * Frames go to disk as they arrive (a shard is fsync'd when full), so memory holds only the
  * step rows (a few dozen bytes each).
@@ -93,6 +130,12 @@ export class DatasetWriter {
   #episode: number | undefined;
   #numSteps = 0;
   #closed = false;
+  /** Journal mode: the committed rows file, and how much of what was added is committed. */
+  #rowsFd: number | undefined;
+  #committed = { steps: 0, episodes: 0 };
+  #committing = false;
+  /** Journal mode: shards filled since the last commit, open until it syncs them. */
+  readonly #unsynced: number[] = [];
 
   private constructor(path: string, staging: string, opts: DatasetWriterOptions) {
     this.path = path;
@@ -121,15 +164,71 @@ export class DatasetWriter {
     await assertReplaceable(path);
     await mkdir(dirname(path), { recursive: true });
     // Beside `path`, so that finish() only renames within one file system.
-    const staging = join(dirname(path), `.${basename(path)}.partial-${crypto.randomUUID()}`);
+    const staging = opts.journal
+      ? journalDir(path)
+      : join(dirname(path), `.${basename(path)}.partial-${crypto.randomUUID()}`);
     const writer = new DatasetWriter(path, staging, opts);
-    await mkdir(staging);
+    if (opts.journal) await writer.#openJournal();
+    else await mkdir(staging);
     return writer;
   }
 
-  /** Rows added so far. */
+  /** Rows added so far (in journal mode, the committed ones of earlier sessions included). */
   get numSteps(): number {
     return this.#numSteps;
+  }
+
+  /** Rows and distinct episodes committed (journal mode; both 0 without a journal). */
+  get committed(): { steps: number; episodes: number } {
+    return { ...this.#committed };
+  }
+
+  /**
+   * Makes everything added so far durable (journal mode only): frames fsync'd, the new rows
+   * appended to the journal's rows file, then the journal record replaced atomically. A crash
+   * at any point leaves the previous commit or this one, never a mix. The disk work runs off
+   * the main thread, so a caller may go on computing (not writing) until it awaits the commit.
+   */
+  async commit(): Promise<void> {
+    if (this.#closed) throw new Error(`DatasetWriter(${this.path}): commit after finish/abort`);
+    if (this.#rowsFd === undefined) {
+      throw new Error(`DatasetWriter(${this.path}): commit needs the journal option`);
+    }
+    this.#refuseDuringCommit("commit");
+    this.#committing = true;
+    try {
+      await this.#commit(this.#rowsFd);
+    } finally {
+      this.#committing = false;
+    }
+  }
+
+  async #commit(rowsFd: number): Promise<void> {
+    const from = this.#committed.steps;
+    const fresh = this.#numSteps - from;
+    const width = this.#columns.length;
+    const rows = new Float64Array(fresh * width);
+    this.#values.forEach((builder, c) => {
+      const column = builder.values();
+      for (let r = 0; r < fresh; r++) rows[r * width + c] = column[from + r];
+    });
+    writeAll(rowsFd, new Uint8Array(rows.buffer));
+    const episodes = this.#pastEpisodes.size + (this.#episode === undefined ? 0 : 1);
+    const record: JournalRecord = {
+      options: this.#journalOptions(),
+      numSteps: this.#numSteps,
+      numEpisodes: episodes,
+      shards: [...this.#shards],
+      open: this.#shard ? { file: this.#shard.file, numFrames: this.#shard.numFrames } : null,
+    };
+    // One await for all the slow work, then the small record written at once: the caller's
+    // loop gives the event loop a turn only when it awaits, and each await costs one.
+    const filled = this.#unsynced.splice(0);
+    const fds = [...filled, ...(this.#shard ? [this.#shard.fd] : []), rowsFd];
+    await Promise.all(fds.map(fsyncAsync));
+    for (const fd of filled) closeSync(fd);
+    writeFileAtomicSync(join(this.#staging, JOURNAL_FILE), JSON.stringify(record) + "\n");
+    this.#committed = { steps: this.#numSteps, episodes };
   }
 
   /**
@@ -138,6 +237,7 @@ export class DatasetWriter {
    */
   add(frame: Uint8Array, row: StepRow): void {
     if (this.#closed) throw new Error(`DatasetWriter(${this.path}): add after finish/abort`);
+    this.#refuseDuringCommit("add");
     if (frame.length !== this.#frameBytes) {
       throw new Error(
         `DatasetWriter(${this.path}): frame has ${frame.length} bytes, expected ` +
@@ -158,33 +258,133 @@ export class DatasetWriter {
 
   /**
    * Writes the steps table and manifest, then moves the dataset into place. On failure (or with
-   * no steps added) it throws and cleans up like {@linkcode DatasetWriter.abort}.
+   * no steps added) it throws and cleans up like {@linkcode DatasetWriter.abort}; in journal
+   * mode it keeps the journal instead, like {@linkcode DatasetWriter.close}.
    */
   async finish(): Promise<DatasetManifest> {
     if (this.#closed) throw new Error(`DatasetWriter(${this.path}): finish after finish/abort`);
+    this.#refuseDuringCommit("finish");
     this.#closed = true;
+    const journal = this.#rowsFd !== undefined;
     try {
       if (this.#numSteps === 0) throw new Error(`DatasetWriter(${this.path}): no steps added`);
       this.#closeShard();
+      for (const fd of this.#unsynced.splice(0)) {
+        fsyncSync(fd);
+        closeSync(fd);
+      }
       let manifest: DatasetManifest | undefined;
       await writeDirAtomic(this.path, async (dir) => {
         for (const shard of this.#shards) {
-          await rename(join(this.#staging, shard.file), join(dir, shard.file));
+          // A journal's shards stay where they are until the dataset is in place.
+          const move = journal ? link : rename;
+          await move(join(this.#staging, shard.file), join(dir, shard.file));
         }
         const steps = await this.#writeSteps(join(dir, STEPS_FILE));
         manifest = this.#manifest(steps);
         await writeFileAtomic(join(dir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + "\n");
       });
-      return manifest!;
-    } finally {
       await this.#cleanup();
+      return manifest!;
+    } catch (err) {
+      if (journal) this.#closeFiles();
+      else await this.#cleanup();
+      throw err;
     }
   }
 
-  /** Drops everything written so far; `path` is left as it was. Safe to call twice. */
+  /** Drops everything written so far, journal included; `path` is left as it was. */
   async abort(): Promise<void> {
+    this.#refuseDuringCommit("abort");
     this.#closed = true;
     await this.#cleanup();
+  }
+
+  /**
+   * Stops writing. In journal mode the journal stays, for a later writer to continue after its
+   * last commit; without a journal this is {@linkcode DatasetWriter.abort}.
+   */
+  async close(): Promise<void> {
+    this.#refuseDuringCommit("close");
+    if (this.#rowsFd === undefined) return await this.abort();
+    this.#closed = true;
+    this.#closeFiles();
+  }
+
+  /**
+   * Journal mode: starts a journal, or continues the one in the staging directory after its
+   * last commit, dropping rows and frames added after it.
+   */
+  async #openJournal(): Promise<void> {
+    const journalFile = join(this.#staging, JOURNAL_FILE);
+    const rowsFile = join(this.#staging, ROWS_FILE);
+    if (!existsSync(journalFile)) {
+      // Nothing was committed: whatever a crashed session left is not worth keeping.
+      await rm(this.#staging, { recursive: true, force: true });
+      await mkdir(this.#staging, { recursive: true });
+      this.#rowsFd = openSync(rowsFile, "w");
+      return;
+    }
+    const record = readJournal(journalFile);
+    const diffs = valueDiffs(record.options, this.#journalOptions());
+    if (diffs.length > 0) {
+      throw new Error(
+        `${this.#staging}: the unfinished dataset for ${this.path} was started with other ` +
+          `options: ${diffs.join(", ")}. Continue it with the same options, or remove ` +
+          `${this.#staging} to start again`,
+      );
+    }
+    for (const shard of record.shards) {
+      await checkStagedSize(join(this.#staging, shard.file), shard.numFrames * this.#frameBytes);
+      this.#shards.push(shard);
+    }
+    const keep = new Set(this.#shards.map((shard) => shard.file));
+    if (record.open) {
+      keep.add(record.open.file);
+      this.#shard = this.#reopenShard(record.open.file, record.open.numFrames);
+    }
+    for (const name of await readdir(this.#staging)) {
+      if (/^frames-\d+\.u8$/.test(name) && !keep.has(name)) await rm(join(this.#staging, name));
+    }
+    const width = this.#columns.length;
+    const bytes = truncateTo(rowsFile, record.numSteps * width * 8);
+    const rows = new Float64Array(bytes.buffer, bytes.byteOffset, record.numSteps * width);
+    const episodeColumn = this.#columns.findIndex((spec) => spec.name === "episode");
+    for (let r = 0; r < record.numSteps; r++) {
+      this.#enterEpisode(rows[r * width + episodeColumn]);
+      for (let c = 0; c < width; c++) this.#values[c].push(rows[r * width + c]);
+    }
+    this.#rowsFd = openSync(rowsFile, "a");
+    this.#numSteps = record.numSteps;
+    this.#committed = { steps: record.numSteps, episodes: record.numEpisodes };
+  }
+
+  /** Files must not change under a commit's fsyncs: the caller awaits the commit first. */
+  #refuseDuringCommit(what: string): void {
+    if (this.#committing) {
+      throw new Error(`DatasetWriter(${this.path}): ${what} during a commit; await commit() first`);
+    }
+  }
+
+  /** The committed frames of a shard being filled, open for appending with its hash restored. */
+  #reopenShard(file: string, numFrames: number): OpenShard {
+    const path = join(this.#staging, file);
+    const bytes = truncateTo(path, numFrames * this.#frameBytes);
+    const hash = createHash("sha256").update(bytes);
+    return { file, fd: openSync(path, "a"), hash, numFrames };
+  }
+
+  /** The options a journal must be continued with (the creation time may differ). */
+  #journalOptions(): unknown {
+    const { env, frameShape, stateKeys, meta } = this.#opts;
+    const { createdAt: _, ...rest } = meta ?? {};
+    return JSON.parse(JSON.stringify({
+      env,
+      frameShape,
+      stateKeys,
+      shardFrames: this.#shardFrames,
+      meta: rest,
+    }));
   }
 
   #enterEpisode(episode: number): void {
@@ -210,8 +410,13 @@ export class DatasetWriter {
     const shard = this.#shard;
     if (!shard) return;
     this.#shard = undefined;
-    fsyncSync(shard.fd);
-    closeSync(shard.fd);
+    if (this.#rowsFd !== undefined) {
+      // Journal mode: the next commit syncs it off the main thread.
+      this.#unsynced.push(shard.fd);
+    } else {
+      fsyncSync(shard.fd);
+      closeSync(shard.fd);
+    }
     this.#shards.push({
       file: shard.file,
       numFrames: shard.numFrames,
@@ -250,9 +455,16 @@ export class DatasetWriter {
   }
 
   async #cleanup(): Promise<void> {
+    this.#closeFiles();
+    await rm(this.#staging, { recursive: true, force: true });
+  }
+
+  #closeFiles(): void {
+    for (const fd of this.#unsynced.splice(0)) closeSync(fd);
     if (this.#shard) closeSync(this.#shard.fd);
     this.#shard = undefined;
-    await rm(this.#staging, { recursive: true, force: true });
+    if (this.#rowsFd !== undefined) closeSync(this.#rowsFd);
+    this.#rowsFd = undefined;
   }
 }
 
@@ -300,6 +512,54 @@ async function assertReplaceable(path: string): Promise<void> {
   if (format !== DATASET_FORMAT) {
     throw new Error(`DatasetWriter: ${path} exists and is not a dataset; refusing to replace it`);
   }
+}
+
+/** The journal directory of a dataset written with the `journal` option (beside it, hidden). */
+export function journalDir(path: string): string {
+  return join(dirname(path), `.${basename(path)}.journal`);
+}
+
+function readJournal(file: string): JournalRecord {
+  try {
+    return JSON.parse(readFileSync(file, "utf8"));
+  } catch (err) {
+    throw new Error(`${file}: damaged journal (${(err as Error).message})`);
+  }
+}
+
+async function checkStagedSize(file: string, expected: number): Promise<void> {
+  const size = await stat(file).then((s) => s.size, () => -1);
+  if (size !== expected) {
+    throw new Error(
+      `${file}: the journal recorded ${expected} bytes, found ${size < 0 ? "no file" : size}`,
+    );
+  }
+}
+
+/** Cuts a file to its first `length` bytes (an error if it is shorter) and returns them. */
+function truncateTo(file: string, length: number): Uint8Array {
+  if (!existsSync(file)) throw new Error(`${file}: missing (the journal recorded ${length} bytes)`);
+  const fd = openSync(file, "r+");
+  try {
+    const bytes = new Uint8Array(length);
+    for (let at = 0; at < length;) {
+      const got = readSync(fd, bytes, at, length - at, at);
+      if (got === 0) {
+        throw new Error(`${file}: the journal recorded ${length} bytes, found ${at}`);
+      }
+      at += got;
+    }
+    ftruncateSync(fd, length);
+    fsyncSync(fd);
+    return bytes;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** fsync on a worker thread of the runtime, leaving the main thread free. */
+function fsyncAsync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
 function writeAll(fd: number, bytes: Uint8Array): void {

@@ -127,3 +127,78 @@ Deno.test("DatasetWriter.add rejects wrong frame sizes, missing state and split 
     assert.deepEqual(await readdir(dir), []);
   });
 });
+
+Deno.test("a journaled writer continues after its last commit and ends as an uninterrupted one", async () => {
+  await withTempDir(async (dir) => {
+    const lengths = [5, 9, 3, 12, 6];
+    const rows = syntheticRows(lengths);
+    const reference = join(dir, "reference");
+    await writeSynthetic(reference, lengths);
+    const path = join(dir, "ds");
+    const opts = {
+      env: "native:test",
+      frameShape: SHAPE,
+      stateKeys: STATE_KEYS,
+      meta: { seed: 7, policy: "random" },
+      shardFrames: SHARD_FRAMES,
+      journal: true,
+    };
+    const episodeStarts = lengths.map((_, e) => lengths.slice(0, e).reduce((a, b) => a + b, 0));
+    const addEpisodes = async (writer: DatasetWriter, from: number, to: number) => {
+      for (let e = from; e < to; e++) {
+        for (let i = episodeStarts[e]; i < episodeStarts[e] + lengths[e]; i++) {
+          writer.add(frameOf(i), rows[i]);
+        }
+        await writer.commit();
+      }
+    };
+    const first = await DatasetWriter.create(path, opts);
+    await addEpisodes(first, 0, 2);
+    // Killed half-way through episode 2: its rows and frames were never committed.
+    for (let i = episodeStarts[2]; i < episodeStarts[2] + 2; i++) first.add(frameOf(i), rows[i]);
+    await first.close();
+    await assert.rejects(
+      DatasetWriter.create(path, { ...opts, meta: { seed: 8, policy: "random" } }),
+      /was started with other options: meta\.seed=7 \(requested 8\)/,
+    );
+    const second = await DatasetWriter.create(path, opts);
+    assert.deepEqual(second.committed, { steps: 14, episodes: 2 });
+    assert.equal(second.numSteps, 14);
+    await addEpisodes(second, 2, 3);
+    // Killed again: the uncommitted rows fill the open shard (3 committed frames) and start
+    // another.
+    for (let i = episodeStarts[3]; i < episodeStarts[3] + 6; i++) second.add(frameOf(i), rows[i]);
+    await second.close();
+    const third = await DatasetWriter.create(path, opts);
+    assert.deepEqual(third.committed, { steps: 17, episodes: 3 });
+    await addEpisodes(third, 3, lengths.length);
+    await third.finish();
+    const names = (await readdir(dir)).sort();
+    assert.deepEqual(names, ["ds", "reference"], "the journal is gone");
+    const files = (await readdir(reference)).filter((f) => f !== "manifest.json").sort();
+    assert.deepEqual((await readdir(path)).filter((f) => f !== "manifest.json").sort(), files);
+    for (const f of files) {
+      assert.deepEqual(await Deno.readFile(join(path, f)), await Deno.readFile(join(reference, f)));
+    }
+    const ds = await openDataset(path);
+    assert.equal(ds.episodes().length, lengths.length);
+  });
+});
+
+Deno.test("a journal without a commit starts over; commit needs the journal option", async () => {
+  await withTempDir(async (dir) => {
+    const path = join(dir, "ds");
+    const opts = { env: "native:test", frameShape: SHAPE, stateKeys: STATE_KEYS, journal: true };
+    const crashed = await DatasetWriter.create(path, opts);
+    syntheticRows([9]).forEach((row, i) => crashed.add(frameOf(i), row));
+    await crashed.close();
+    const fresh = await DatasetWriter.create(path, opts);
+    assert.deepEqual(fresh.committed, { steps: 0, episodes: 0 });
+    assert.equal(fresh.numSteps, 0);
+    await fresh.abort();
+    assert.deepEqual(await readdir(dir), [], "abort drops the journal");
+    const plain = await DatasetWriter.create(path, { ...opts, journal: false });
+    await assert.rejects(plain.commit(), /commit needs the journal option/);
+    await plain.abort();
+  });
+});

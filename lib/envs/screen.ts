@@ -3,7 +3,8 @@
  * (grayscale, then area resize), for screens recorded elsewhere: Atari-HEAD's 210x160 RGB frames,
  * or our own recordings. The same conversions as {@linkcode AtariEnv}'s, so a model trained on
  * recorded frames sees what it sees when it plays. Frame skip and max-pooling are the recorder's
- * business; a perturbation is not applied.
+ * business; a perturbation is not applied. {@linkcode ScreenStack} adds the frame stack: what an
+ * agent sees of a game played on raw screens.
  *
  * @module
  */
@@ -83,5 +84,42 @@ export class ObservationStack {
   push(obs: Uint8Array): Uint8Array {
     pushFrame(this.stack, obs, this.k, this.#channels);
     return this.stack;
+  }
+}
+
+/**
+ * What an agent trained on a frame pipeline sees of a game played on raw RGB screens: each
+ * screen through a {@linkcode ScreenObserver}, then stacked by an {@linkcode ObservationStack}
+ * (a game's first screen fills the stack, as the `FrameStack` wrapper does after `reset`).
+ */
+export class ScreenStack {
+  /** `[height, width, channels * frameStack]` of the stacks. */
+  readonly shape: ObsShape;
+  readonly #observer: ScreenObserver;
+  readonly #stack: ObservationStack;
+  #fresh = true;
+
+  constructor(
+    height: number,
+    width: number,
+    opts: Pick<FrameOptions, "grayscale" | "resize"> & { frameStack: number },
+  ) {
+    this.#observer = new ScreenObserver(height, width, opts);
+    this.#stack = new ObservationStack(this.#observer.shape, opts.frameStack);
+    const [h, w, c] = this.#observer.shape;
+    this.shape = [h, w, c * opts.frameStack];
+  }
+
+  /** Starts a game: the next screen fills the stack. */
+  reset(): void {
+    this.#fresh = true;
+  }
+
+  /** The stack after `rgb`, the game's newest screen (reused: copy to keep it). */
+  push(rgb: Uint8Array): Uint8Array {
+    const obs = this.#observer.observe(rgb);
+    const stack = this.#fresh ? this.#stack.reset(obs) : this.#stack.push(obs);
+    this.#fresh = false;
+    return stack;
   }
 }

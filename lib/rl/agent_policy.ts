@@ -13,20 +13,22 @@ import { type ScreenPolicy, statePolicy } from "../data/atari_head/mod.ts";
 import type { EnvConfig } from "../envs/make.ts";
 import { makePolicy, type PolicyName } from "../envs/policies.ts";
 import type { EnvSpec } from "../envs/types.ts";
-import { ObservationStack, ScreenObserver } from "../envs/screen.ts";
+import { ScreenStack } from "../envs/screen.ts";
 import type { ActFn } from "../eval/robustness.ts";
 import type { Rng } from "../tensor/rng.ts";
 import type { Agent } from "./agent.ts";
 import { loadAgent, sampleActions } from "./ppo.ts";
 
+/** The policy's logits `[n, A]` for `n` observations of the agent's env (frozen encoders too). */
+export function agentLogits(agent: Agent, obs: Uint8Array, n: number): Float32Array {
+  const input = agent.featureDim > 0 ? agent.embed(obs, n) : obs;
+  return tf.tidy(() => agent.forward(input, n).logits.dataSync() as Float32Array);
+}
+
 /** An agent acting on batches of its env's observations. */
 export function agentPolicy(agent: Agent): ActFn {
   const numActions = agent.spec.numActions;
-  return (obs, n, rng) => {
-    const input = agent.featureDim > 0 ? agent.embed(obs, n) : obs;
-    const logits = tf.tidy(() => agent.forward(input, n).logits.dataSync() as Float32Array);
-    return sampleActions(logits, { n, numActions, rng }).actions;
-  };
+  return (obs, n, rng) => sampleActions(agentLogits(agent, obs, n), { n, numActions, rng }).actions;
 }
 
 /**
@@ -39,19 +41,14 @@ export function agentScreenPolicy(
   rng: Rng,
   screen: { height: number; width: number } = { height: 210, width: 160 },
 ): ScreenPolicy {
-  const observer = new ScreenObserver(screen.height, screen.width, env);
-  const stack = new ObservationStack(observer.shape, env.frameStack);
+  const stack = new ScreenStack(screen.height, screen.width, env);
   const act = agentPolicy(agent);
-  let fresh = true;
   return {
     reset() {
-      fresh = true;
+      stack.reset();
     },
     act(rgb) {
-      const obs = observer.observe(rgb);
-      const input = fresh ? stack.reset(obs) : stack.push(obs);
-      fresh = false;
-      return act(input, 1, rng)[0];
+      return act(stack.push(rgb), 1, rng)[0];
     },
   };
 }

@@ -5,6 +5,15 @@
  * @module
  */
 
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { mkdir, open, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 
@@ -29,6 +38,26 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
   }
   await handle.close();
   await rename(tmp, path);
+}
+
+/**
+ * {@linkcode writeFileAtomic} without awaiting: for a small record written at the end of a chain
+ * of disk work, where every `await` would wait for the caller's next turn of the event loop.
+ */
+export function writeFileAtomicSync(path: string, data: Uint8Array | string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = tempName(path);
+  const fd = openSync(tmp, "w");
+  try {
+    writeFileSync(fd, data);
+    fsyncSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+  closeSync(fd);
+  renameSync(tmp, path);
 }
 
 /**

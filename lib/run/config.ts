@@ -174,6 +174,28 @@ function sortKeys(record: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : 1)));
 }
 
+/**
+ * `key=recorded (requested value)` for every leaf where two values differ, with dotted keys
+ * inside objects (`env.id=native:pong (requested native:breakout)`), in the requested value's
+ * key order; empty when they are equal as {@linkcode stableJson}. For errors and log lines that
+ * say why something recorded is not what was asked for.
+ */
+export function valueDiffs(recorded: unknown, requested: unknown, path = ""): string[] {
+  if (stableJson(recorded) === stableJson(requested)) return [];
+  if (isPlainObject(recorded) && isPlainObject(requested)) {
+    const keys = new Set([...Object.keys(requested), ...Object.keys(recorded)]);
+    return [...keys].flatMap((key) =>
+      valueDiffs(recorded[key], requested[key], path ? `${path}.${key}` : key)
+    );
+  }
+  return [`${path}=${showValue(recorded)} (requested ${showValue(requested)})`];
+}
+
+function showValue(value: unknown): string {
+  if (value === undefined) return "none";
+  return typeof value === "string" ? value : stableJson(value);
+}
+
 /** A short hash (16 hex digits of SHA-256) of a value's {@linkcode stableJson}. */
 export function configHash(value: unknown): string {
   return createHash("sha256").update(stableJson(value)).digest("hex").slice(0, 16);

@@ -168,10 +168,11 @@ export function hasCheckpoint(dir: string): boolean {
   return existsSync(join(dir, SIDECAR));
 }
 
-/** Reads and validates the latest checkpoint in `dir`. */
-export function loadCheckpoint(
-  dir: string,
-): { meta: CheckpointMeta; tensors: Map<string, LoadedTensor> } {
+/**
+ * The sidecar of the latest checkpoint in `dir` alone (config, step, checksum), without reading
+ * the weights; throws naming the file when there is none or it is not a checkpoint's.
+ */
+export function readCheckpointMeta(dir: string): CheckpointMeta {
   const sidecar = join(dir, SIDECAR);
   if (!existsSync(sidecar)) throw new Error(`${sidecar}: no checkpoint here`);
   let meta: CheckpointMeta;
@@ -180,11 +181,24 @@ export function loadCheckpoint(
   } catch {
     throw new Error(`${sidecar}: not valid JSON`);
   }
-  if (meta.format !== "jepa-atari-checkpoint" || meta.version !== 1) {
+  if (meta?.format !== "jepa-atari-checkpoint" || meta.version !== 1) {
     throw new Error(
-      `${sidecar}: not a version-1 jepa-atari checkpoint (format ${meta.format}, version ${meta.version})`,
+      `${sidecar}: not a version-1 jepa-atari checkpoint (format ${meta?.format}, version ${meta?.version})`,
     );
   }
+  return meta;
+}
+
+/** The path of the sidecar in a checkpoint directory (for messages that name it). */
+export function checkpointSidecar(dir: string): string {
+  return join(dir, SIDECAR);
+}
+
+/** Reads and validates the latest checkpoint in `dir`. */
+export function loadCheckpoint(
+  dir: string,
+): { meta: CheckpointMeta; tensors: Map<string, LoadedTensor> } {
+  const meta = readCheckpointMeta(dir);
   const file = join(dir, meta.weights);
   if (!existsSync(file)) throw new Error(`${file}: weights file named by ${SIDECAR} is missing`);
   const bytes = readFileSync(file);

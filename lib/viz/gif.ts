@@ -75,7 +75,7 @@ export function encodeGif(
   const encoder = GIFEncoder();
   frames.forEach((frame, i) => {
     const { palette, index } = shared
-      ? { palette: shared.palette, index: indexFrame(frame, channels, shared.lookup) }
+      ? { palette: shared.palette, index: shared.indices[i] }
       : framePalette(frame, channels);
     // gifenc writes the first frame's palette as the global table and any later palette as a
     // local one, so a shared palette is passed once.
@@ -93,35 +93,46 @@ function colorAt(frame: Uint8Array, p: number, channels: 1 | 3): number {
   return (frame[i] << 16) | (frame[i + 1] << 8) | frame[i + 2];
 }
 
-/** One palette holding every colour of `frames` exactly, or null if they have more than 256. */
+/**
+ * One palette holding every colour of `frames` exactly (in the order they first appear), with
+ * each frame's palette indices; null if the frames have more than 256 colours.
+ */
 function exactPalette(
   frames: Uint8Array[],
   channels: 1 | 3,
-): { palette: Palette; lookup: Map<number, number> } | null {
+): { palette: Palette; indices: Uint8Array[] } | null {
   const lookup = new Map<number, number>();
+  const indices: Uint8Array[] = [];
   for (const frame of frames) {
-    const pixels = frame.length / channels;
-    for (let p = 0; p < pixels; p++) {
+    const index = new Uint8Array(frame.length / channels);
+    // Game screens are long runs of one colour: the previous pixel's entry saves most lookups
+    // (a map lookup per pixel made encoding 210x160 screens several times slower).
+    let last = -1;
+    let lastIndex = 0;
+    for (let p = 0; p < index.length; p++) {
       const color = colorAt(frame, p, channels);
-      if (lookup.has(color)) continue;
-      if (lookup.size === 256) return null;
-      lookup.set(color, lookup.size);
+      if (color !== last) {
+        let i = lookup.get(color);
+        if (i === undefined) {
+          if (lookup.size === 256) return null;
+          i = lookup.size;
+          lookup.set(color, i);
+        }
+        last = color;
+        lastIndex = i;
+      }
+      index[p] = lastIndex;
     }
+    indices.push(index);
   }
   const palette = [...lookup.keys()].map((c) => [c >> 16, (c >> 8) & 255, c & 255]);
-  return { palette, lookup };
-}
-
-function indexFrame(frame: Uint8Array, channels: 1 | 3, lookup: Map<number, number>): Uint8Array {
-  const index = new Uint8Array(frame.length / channels);
-  for (let p = 0; p < index.length; p++) index[p] = lookup.get(colorAt(frame, p, channels))!;
-  return index;
+  return { palette, indices };
 }
 
 /** A palette for one frame: exact when it fits, else quantized to 256 colours. */
 function framePalette(frame: Uint8Array, channels: 1 | 3): { palette: Palette; index: Uint8Array } {
   const exact = exactPalette([frame], channels);
-  if (exact) return { palette: exact.palette, index: indexFrame(frame, channels, exact.lookup) };
+  if (exact) return { palette: exact.palette, index: exact.indices[0] };
   const rgba = new Uint8Array((frame.length / channels) * 4);
   for (let p = 0; p < rgba.length / 4; p++) {
     const color = colorAt(frame, p, channels);

@@ -48,6 +48,9 @@ export interface MappingResult {
   perAction: { action: string; rows: number; code: number; share: number }[];
   /** Whether the actions' most common codes are all different. */
   distinct: boolean;
+  /** Per action (the game's action ids), its most common code on the training transitions. */
+  actionCodes: number[];
+  actionMeanings: string[];
 }
 
 /** The pairs of `episodes` (at most `limit` transitions). */
@@ -159,5 +162,7 @@ export function actionLatentMapping(
     heldOutRows: test.n,
     perAction,
     distinct: new Set(seen).size === seen.length,
+    actionCodes: byAction,
+    actionMeanings: meanings,
   };
 }

@@ -4,7 +4,8 @@
  * evaluate it (next-frame PSNR beside copy-last, codebook use, controllability).
  *
  * Files: `presets.ts` (the config), `study.ts` (training and evaluation), `mapping.ts` (the
- * action -> latent mapping), `report.ts`.
+ * action -> latent mapping), `play.ts` (the world model as a game), `serve.ts` (the browser
+ * page), `report.ts`.
  *
  * @module
  */
@@ -20,4 +21,6 @@ export {
   runNeuralBreakoutStudy,
 } from "./study.ts";
 export { actionLatentMapping, type MappingResult } from "./mapping.ts";
+export { NeuralGame, randomPlayGif, startStack } from "./play.ts";
+export { PLAY_KEYS, servePlay } from "./serve.ts";
 export { neuralMarkdown, rolloutFigure, rolloutGif, writeNeuralReport } from "./report.ts";

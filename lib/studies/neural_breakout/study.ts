@@ -43,6 +43,8 @@ export interface NeuralBreakoutResult {
   metrics: NeuralBreakoutMetrics;
   evaluation: LatentActionEval;
   mapping: MappingResult;
+  /** The dataset learned from (play starts from its held-out episodes). */
+  dataset: string;
   steps: number;
   seconds: number;
 }
@@ -89,7 +91,14 @@ export async function runNeuralBreakoutStudy(
     deltaPsnrAt: e.deltaPsnr.at,
     mappingAccuracy: mapping.accuracy,
   };
-  const result = { metrics, evaluation: e, mapping, steps: cfg.model.train.steps, seconds };
+  const result = {
+    metrics,
+    evaluation: e,
+    mapping,
+    dataset: ds.path,
+    steps: cfg.model.train.steps,
+    seconds,
+  };
   await writeFileAtomic(run.path("metrics.json"), JSON.stringify(metrics, null, 1) + "\n");
   await writeFileAtomic(run.path("result.json"), JSON.stringify(result, null, 1) + "\n");
   run.log(`latent action: ${JSON.stringify(metrics)}`);

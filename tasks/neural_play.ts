@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { openDataset } from "../lib/data/reader.ts";
 import { writeFileAtomic } from "../lib/run/atomic.ts";
 import {
+  HumanSession,
   type NeuralBreakoutResult,
   NeuralGame,
   randomPlayGif,
@@ -28,7 +29,9 @@ const spec = {
     "latent-action): each action becomes the code the study mapped it to, each predicted frame " +
     "joins the stack the next step reads, starting from a real held-out stack. --random writes " +
     "a GIF of random play in the model and prints the model's frames per second; --serve serves " +
-    "a page on localhost (SPACE fire, LEFT/RIGHT arrows, PERIOD no-op, ESC or Q quit).",
+    "a page on localhost (SPACE fire, LEFT/RIGHT arrows, PERIOD no-op, ESC or Q quit) with the " +
+    "native game beside the model, whose play the page records as Atari-HEAD trials " +
+    "(<run>/human-trials/, downloaded by the browser too).",
   options: {
     run: "the latent-action run directory (default results/latent-action-smoke)",
     dataset: "the dataset to start from (default: the one the run learned from)",
@@ -77,12 +80,22 @@ if (import.meta.main) {
       );
     }
     if (switches.serve) {
+      const config = JSON.parse(readFileSync(join(runDir, "config.json"), "utf8"));
+      const envId: string = config.data?.env ?? "native:breakout";
+      const human = envId.startsWith("native:")
+        ? new HumanSession(envId, join(runDir, "human-trials"))
+        : null;
       const server = servePlay(game, {
         port: Number(options.port ?? 8000),
         actionMeanings: result.mapping.actionMeanings,
-        onListen: (port) => console.log(`playing at http://127.0.0.1:${port}/ (Ctrl-C stops)`),
+        human: human ?? undefined,
+        onListen: (port) => {
+          console.log(`playing at http://127.0.0.1:${port}/ (Ctrl-C stops)`);
+          if (human) console.log(`recorded trials of ${envId} go to ${human.dir}`);
+        },
       });
       await server.finished;
+      human?.close();
     }
   });
 }

@@ -4,8 +4,8 @@
  * evaluate it (next-frame PSNR beside copy-last, codebook use, controllability).
  *
  * Files: `presets.ts` (the config), `study.ts` (training and evaluation), `mapping.ts` (the
- * action -> latent mapping), `play.ts` (the world model as a game), `serve.ts` (the browser
- * page), `report.ts`.
+ * action -> latent mapping), `play.ts` (the world model as a game), `human_play.ts` (the native
+ * game beside it, recorded as Atari-HEAD trials), `serve.ts` (the browser page), `report.ts`.
  *
  * @module
  */
@@ -23,4 +23,5 @@ export {
 export { actionLatentMapping, type MappingResult } from "./mapping.ts";
 export { NeuralGame, randomPlayGif, startStack } from "./play.ts";
 export { PLAY_KEYS, servePlay } from "./serve.ts";
+export { HumanSession } from "./human_play.ts";
 export { neuralMarkdown, rolloutFigure, rolloutGif, writeNeuralReport } from "./report.ts";

@@ -10,6 +10,9 @@ import { initLatentAction } from "../../models/latent_action.ts";
 import { initBackend } from "../../tensor/backend.ts";
 import { Rng } from "../../tensor/rng.ts";
 import { disposeLatentAction } from "../../train/latent_action.ts";
+import { join } from "node:path";
+import { readTrial, trialFiles } from "../../data/atari_head/mod.ts";
+import { HumanSession } from "./human_play.ts";
 import { NeuralGame } from "./play.ts";
 import { servePlay } from "./serve.ts";
 
@@ -29,7 +32,8 @@ class RecordingGame extends NeuralGame {
 }
 
 Deno.test({
-  name: "in headless Chromium the page draws frames, sends held keys as actions, and quits on Q",
+  name:
+    "in headless Chromium the page draws both games, sends held keys as actions, records a valid Atari-HEAD trial, and quits on Q",
   ignore: !ready,
   sanitizeResources: false,
   sanitizeOps: false,
@@ -47,11 +51,14 @@ Deno.test({
     });
     const start = Float32Array.from({ length: 24 * 36 * 2 }, (_, i) => (i % 5) / 5);
     const game = new RecordingGame(model, [0, 1, 2, 3], start);
+    const root = await Deno.makeTempDir();
+    const human = new HumanSession("native:breakout", join(root, "trials"));
     let port = 0;
     const server = servePlay(game, {
       port: 0,
       actionMeanings: ["NOOP", "FIRE", "RIGHT", "LEFT"],
       onListen: (p) => port = p,
+      human,
     });
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -93,6 +100,46 @@ Deno.test({
           `${key} reaches the model as ${action}`,
         );
       }
+      // The native game beside the model, recorded while RIGHT is held, then downloaded.
+      const nativeLit = await page.evaluate(() => {
+        const c = document.querySelector("#native") as HTMLCanvasElement;
+        const data = c.getContext("2d")!.getImageData(0, 0, c.width, c.height).data;
+        let lit = 0;
+        for (let i = 0; i < data.length; i += 4) if (data[i] + data[i + 1] + data[i + 2] > 0) lit++;
+        return { width: c.width, lit };
+      });
+      assert.equal(nativeLit.width, 320);
+      assert.ok(nativeLit.lit > 0, "the native screen is drawn");
+      await page.click("#record");
+      await page.waitForFunction(() =>
+        document.querySelector("#trial")!.textContent!.startsWith("recording")
+      );
+      await page.keyboard.down("ArrowRight");
+      await page.waitForFunction(
+        (n) => Number(document.querySelector("#steps")!.textContent) >= n,
+        (await steps()) + 4,
+      );
+      await page.keyboard.up("ArrowRight");
+      const downloads: Promise<import("playwright-core").Download>[] = [];
+      page.on("download", (d) => downloads.push(Promise.resolve(d)));
+      await page.click("#stop");
+      await page.waitForFunction(() =>
+        document.querySelector("#trial")!.textContent!.startsWith("saved")
+      );
+      while (downloads.length < 2) await new Promise((r) => setTimeout(r, 50));
+      const got = join(root, "downloaded");
+      await Deno.mkdir(got);
+      for (const d of await Promise.all(downloads)) {
+        await d.saveAs(join(got, d.suggestedFilename()));
+      }
+      const names = [...Deno.readDirSync(got)].map((e) => e.name).sort();
+      assert.equal(names.length, 2);
+      assert.match(names[0], /^1_HUM_100001_[\w-]+\.tar\.bz2$/);
+      const trial = await readTrial(trialFiles(join(got, names[1])));
+      assert.ok(trial.rows.length >= 4, `${trial.rows.length} frames recorded`);
+      assert.equal(trial.pngs.length, trial.rows.length);
+      // ALE's id of RIGHT is 3: the held key is in the trial's actions.
+      assert.ok(trial.rows.some((r) => r.action === 3), "RIGHT recorded");
       await page.keyboard.press("q");
       await page.waitForFunction(() => document.querySelector("h1")!.textContent!.includes("quit"));
       const after = await steps();
@@ -101,7 +148,9 @@ Deno.test({
     } finally {
       await browser.close();
       await server.shutdown();
+      human.close();
       disposeLatentAction(model);
+      await Deno.remove(root, { recursive: true });
     }
   },
 });

@@ -27,6 +27,9 @@ export const FLOORS: Record<string, number> = {
   plan: 5,
   studies: 6,
   pipeline: 7,
+  // Sweeps run the studies' tasks as CLI calls and read their run directories: beside the
+  // pipeline, below the tasks (which hand their grids to it).
+  sweep: 7,
   tasks: 8,
 };
 

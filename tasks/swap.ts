@@ -33,6 +33,13 @@ import {
   UsageError,
 } from "./cli.ts";
 import { progressBars } from "../lib/run/progress.ts";
+import {
+  createSweep,
+  SLURM_FLAGS,
+  slurmFromFlags,
+  startRound,
+  sweepStudy,
+} from "../lib/sweep/mod.ts";
 
 const spec = {
   name: "swap",
@@ -68,10 +75,17 @@ const spec = {
       "uses it for its workers)",
     backend:
       "tfjs backend: auto | tensorflow | webgpu | native | wasm | cpu (default JEPA_BACKEND or auto)",
+    executor: "local (default: this machine, --jobs at a time) | slurm (the grid as a Slurm job " +
+      "array, one run per task, gathered into the report; see deno task sweep)",
+    ...SLURM_FLAGS,
   },
   switches: {
     resume: "continue the grid in --out (also what happens without it: finished runs are " +
       "skipped, interrupted ones resume from their last checkpoint)",
+    "encoders-only": "only pretrain the encoders the grid needs into --out (a sweep's first " +
+      "step, so that its runs share them)",
+    "report-only": "no training: evaluate the runs in --out that lack a current evaluation and " +
+      "write the report from whatever runs are there (a sweep's gather step)",
   },
   examples: [
     "deno task swap --preset smoke",
@@ -80,8 +94,95 @@ const spec = {
     "--ae results/small-ae/checkpoints",
     "deno task swap --preset small --conditions cnn --seeds 0   # one run of the grid",
     "deno task swap --preset small --jobs 2   # two runs at a time",
+    "deno task swap --preset small --executor slurm --partition cpu --time 02:00:00",
   ],
 };
+
+/** Options of this task that the sweep sets itself or that only the submitting call reads. */
+const NOT_FOR_TRIALS = new Set([
+  "--out",
+  "--jobs",
+  "--only",
+  "--conditions",
+  "--seeds",
+  "--preset",
+  "--executor",
+  ...Object.keys(SLURM_FLAGS).map((f) => `--${f}`),
+]);
+
+/**
+ * This command line as the sweep's trials get it: without the options the sweep sets (the grid
+ * goes in its axes, the preset in its spec) and without `--resume` (every step resumes).
+ */
+function trialArgs(args: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    const flag = a.split("=", 1)[0];
+    if (a === "--resume") continue;
+    if (NOT_FOR_TRIALS.has(flag)) {
+      if (!a.includes("=")) i++;
+      continue;
+    }
+    const set = a === "--set" ? args[i + 1] : a.startsWith("--set=") ? a.slice(6) : undefined;
+    if (set !== undefined && /^\s*(conditions|seeds)\s*=/.test(set)) {
+      if (a === "--set") i++;
+      continue;
+    }
+    out.push(a);
+  }
+  return out;
+}
+
+/**
+ * `--executor slurm`: hands the grid to the sweep layer, whose directory is `<out>/sweep`: the
+ * encoders' pretraining, then one Slurm array task per run of the grid into `out`, then the
+ * report over them, chained by dependencies. Returns once submitted; the same command again
+ * (like `deno task sweep resume`) resubmits only the runs that are not done.
+ */
+async function submitToSlurm(
+  config: SwapConfig,
+  preset: string,
+  out: string,
+  options: Record<string, string | undefined>,
+): Promise<void> {
+  const study = sweepStudy("swap");
+  const dir = join(out, "sweep");
+  await createSweep({
+    dir,
+    study,
+    out,
+    spec: {
+      study: "swap",
+      preset,
+      args: trialArgs(Deno.args),
+      axes: { conditions: config.conditions, seeds: config.seeds },
+      executor: "slurm",
+      slurm: slurmFromFlags(options),
+    },
+  });
+  const result = await startRound({ dir, study, say: (l) => console.error(l) });
+  if (result.round > 0) {
+    console.error(
+      `the grid's runs go to ${out}; follow them with: deno task sweep status ${dir} ` +
+        `(deno task sweep wait ${dir} waits for the report)`,
+    );
+  }
+}
+
+/** Throws naming the failed runs among `runs` (all of the grid when not given). */
+function failIfRunsFailed(config: SwapConfig, dir: string, runs?: string[]): void {
+  const failed = gridStatus(config, dir)
+    .filter((r) => r.state === "failed" && (!runs || runs.includes(r.run)));
+  if (failed.length) {
+    throw new Error(
+      `${failed.length} run(s) failed: ${
+        failed.map((r) => `${r.run} (${r.failure!.error})`).join("; ")
+      }. They are in the report's table of runs; the same command retries them from their ` +
+        `last checkpoints.`,
+    );
+  }
+}
 
 /**
  * `--jobs N`: pretrains the encoders here, then trains and evaluates the unfinished runs in up
@@ -130,13 +231,39 @@ async function runWorkers(config: SwapConfig, run: RunDir, jobs: number): Promis
 if (import.meta.main) {
   runTask(async () => {
     rejectBothEnvFlags(Deno.args);
-    const { config, options, preset } = parseTaskArgs(spec);
+    const { config, options, preset, switches } = parseTaskArgs(spec);
     checkConfig(() => {
       checkEnvConfig(config.env);
       checkSwapConfig(config);
     });
-    const backend = await initBackend({ backend: options.backend as "auto" | undefined });
     const out = options.out ?? join("results", `swap-${preset}-${envSlug(config.env.id)}`);
+    const executor = options.executor ?? "local";
+    if (executor !== "local" && executor !== "slurm") {
+      throw new UsageError(`--executor: expected local or slurm, got '${executor}'`);
+    }
+    const slurmFlags = Object.keys(SLURM_FLAGS).filter((f) => options[f] !== undefined);
+    if (executor === "local" && slurmFlags.length) {
+      throw new UsageError(`--${slurmFlags[0]} needs --executor slurm`);
+    }
+    // One step of a sweep's grid goes alone: each mode is a different step.
+    const modes = ["encoders-only", "report-only"].filter((m) => switches[m]);
+    const given = [...modes, ...["only", "jobs"].filter((o) => options[o] !== undefined)];
+    if (modes.length && given.length > 1) {
+      throw new UsageError(`--${given.join(" and --")}: --${modes[0]} goes alone`);
+    }
+    if (executor === "slurm") {
+      if (given.length) {
+        throw new UsageError(
+          `--executor slurm runs the whole grid as a sweep: without --${given.join(", --")}`,
+        );
+      }
+      try {
+        return await submitToSlurm(config, preset, out, options);
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+    }
+    const backend = await initBackend({ backend: options.backend as "auto" | undefined });
     const run = await RunDir.open({
       task: "swap",
       config,
@@ -150,6 +277,10 @@ if (import.meta.main) {
     if (!(Number.isInteger(jobs) && jobs >= 1)) {
       throw new UsageError(`--jobs: expected an integer >= 1, got '${options.jobs}'`);
     }
+    if (switches["encoders-only"]) {
+      await ensureEncoders(config, run.dir, { log: (line) => run.log(line) });
+      return;
+    }
     if (jobs > 1 && !only) {
       await runWorkers(config, run, jobs);
     }
@@ -157,19 +288,12 @@ if (import.meta.main) {
       log: (line) => run.log(line),
       // A resumed run's bar starts at its checkpoint, so its rate and ETA are this session's.
       onStep: progressBars({ show: ["meanReturn", "sps"] }),
-    }, { only });
-    if (only) return;
+    }, { only, evalOnly: switches["report-only"] });
+    // A worker (of --jobs, or a sweep's trial) says by its exit code whether its runs failed.
+    if (only) return failIfRunsFailed(config, run.dir, only);
     const report = await writeSwapReport(config, run.dir, evals, (l) => run.log(l));
     console.log(report.table);
     run.log(`report: ${join(run.dir, "REPORT.md")}`);
-    const failed = gridStatus(config, run.dir).filter((r) => r.state === "failed");
-    if (failed.length) {
-      throw new Error(
-        `${failed.length} run(s) failed: ${
-          failed.map((r) => `${r.run} (${r.failure!.error})`).join("; ")
-        }. They are in the report's table of runs; the same command retries them from their ` +
-          `last checkpoints.`,
-      );
-    }
+    failIfRunsFailed(config, run.dir);
   });
 }

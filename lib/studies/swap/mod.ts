@@ -18,8 +18,10 @@ export {
   recordFailure,
   type RunEvaluation,
   type RunFailure,
+  runName,
   type RunStatus,
   runSwap,
+  SWAP_CONDITIONS,
   SWAP_PRESETS,
   type SwapConfig,
 } from "./grid.ts";

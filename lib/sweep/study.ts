@@ -1,0 +1,55 @@
+/**
+ * What the sweep layer needs to know of a study to run its grid: the task each trial calls, the
+ * grid's axes, the arguments of each step, and how to read a trial's outcome from its run
+ * directory. One object per study (`swap_study.ts`); `studies.ts` lists them.
+ *
+ * @module
+ */
+
+import type { AxisValue, Trial } from "./spec.ts";
+
+/** A trial's outcome as its run directory records it. */
+export interface TrialOutcome {
+  /**
+   * `done`: finished and complete (for swap: trained and evaluated). `failed`: the study
+   * recorded a failure. `incomplete`: started (a checkpoint) but not finished. `not started`.
+   */
+  state: "done" | "failed" | "incomplete" | "not started";
+  /** `failed`: the study's error message. */
+  error?: string;
+}
+
+/** The steps of a sweep: an optional shared preparation, the trials, the report over them. */
+export type StepKind = "prepare" | "trial" | "gather";
+
+/** A study whose grid the sweep layer runs. */
+export interface SweepStudy {
+  /** The study's name in specs (`study: swap`). */
+  name: string;
+  /** Its task's file under `tasks/` (every step is one call of it). */
+  taskFile: string;
+  /** The grid's axes, the first varying slowest (the study's own run order). */
+  axes: readonly string[];
+  /** The preset's own grid, with a `--config` file among `args` applied (relative to `cwd`). */
+  defaultAxes(opts: { preset: string; args: string[]; cwd: string }): Record<string, AxisValue[]>;
+  /** Throws naming the argument when `args` sets something the sweep sets (axes, --out, ...). */
+  checkArgs(args: string[]): void;
+  /** Throws naming the axis and value when a value is not valid for the study. */
+  checkAxes(axes: Record<string, AxisValue[]>): void;
+  /** The study's name for a trial: its run directory's name. */
+  trialName(point: Record<string, AxisValue>): string;
+  /**
+   * Arguments of one step after `--preset P`, the spec's `args` and `--out DIR`; null for a
+   * `prepare` step the grid does not need.
+   */
+  stepArgs(step: StepKind, axes: Record<string, AxisValue[]>, trial?: Trial): string[] | null;
+  /** A trial's outcome from the study's files in its output directory `out`. */
+  trialOutcome(out: string, trial: Trial): TrialOutcome;
+  /**
+   * Records a trial's failure where the study's report reads it (so the report lists it), for
+   * a trial whose process ended without recording its own.
+   */
+  recordFailure(out: string, trial: Trial, message: string): Promise<void>;
+  /** The gathered report, relative to `out`. */
+  reportFile: string;
+}

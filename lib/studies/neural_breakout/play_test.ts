@@ -1,24 +1,15 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { initLatentAction } from "../../models/latent_action.ts";
 import { initBackend } from "../../tensor/backend.ts";
 import { Rng } from "../../tensor/rng.ts";
 import { disposeLatentAction } from "../../train/latent_action.ts";
 import { NeuralGame, randomPlayGif } from "./play.ts";
 import { servePlay } from "./serve.ts";
+import { tinyPlayModel } from "./testing.ts";
 
 await initBackend({ backend: "cpu" });
 
-const vit = { patch: 12, width: 16, depth: 1, heads: 2, mlpRatio: 2, cls: false };
-const model = initLatentAction(new Rng(0), {
-  encoder: { ...vit, imageSize: [24, 36], channels: 2 },
-  actionEncoder: { ...vit, imageSize: [24, 36], channels: 2 },
-  decoder: { width: 16, depth: 1, heads: 2, mlpRatio: 2 },
-  codes: 4,
-  codeDim: 4,
-  commitment: 0.25,
-});
-const start = Float32Array.from({ length: 24 * 36 * 2 }, (_, i) => (i % 7) / 7);
+const { model, start } = tinyPlayModel();
 
 Deno.test("a neural game steps the model from its start stack and refuses unknown actions", () => {
   const game = new NeuralGame(model, [0, 1, 2, 3], start);

@@ -6,15 +6,14 @@
 
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { initLatentAction } from "../../models/latent_action.ts";
 import { initBackend } from "../../tensor/backend.ts";
-import { Rng } from "../../tensor/rng.ts";
 import { disposeLatentAction } from "../../train/latent_action.ts";
 import { join } from "node:path";
 import { readTrial, trialFiles } from "../../data/atari_head/mod.ts";
 import { HumanSession } from "./human_play.ts";
 import { NeuralGame } from "./play.ts";
 import { servePlay } from "./serve.ts";
+import { tinyPlayModel } from "./testing.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const ready = existsSync(CHROMIUM);
@@ -40,16 +39,7 @@ Deno.test({
   fn: async () => {
     await initBackend({ backend: "cpu" });
     const { chromium } = await import("playwright-core");
-    const vit = { patch: 12, width: 16, depth: 1, heads: 2, mlpRatio: 2, cls: false };
-    const model = initLatentAction(new Rng(0), {
-      encoder: { ...vit, imageSize: [24, 36], channels: 2 },
-      actionEncoder: { ...vit, imageSize: [24, 36], channels: 2 },
-      decoder: { width: 16, depth: 1, heads: 2, mlpRatio: 2 },
-      codes: 4,
-      codeDim: 4,
-      commitment: 0.25,
-    });
-    const start = Float32Array.from({ length: 24 * 36 * 2 }, (_, i) => (i % 5) / 5);
+    const { model, start } = tinyPlayModel();
     const game = new RecordingGame(model, [0, 1, 2, 3], start);
     const root = await Deno.makeTempDir();
     const human = new HumanSession("native:breakout", join(root, "trials"));

@@ -4,7 +4,8 @@
  * evaluate it (next-frame PSNR beside copy-last, codebook use, controllability).
  *
  * Files: `presets.ts` (the config), `study.ts` (training and evaluation), `mapping.ts` (the
- * action -> latent mapping), `play.ts` (the world model as a game), `human_play.ts` (the native
+ * action -> latent mapping), `controls.ts` (do LEFT and RIGHT move the paddle in the model),
+ * `play.ts` (the world model as a game), `human_play.ts` (the native
  * game beside it, recorded as Atari-HEAD trials), `serve.ts` (the browser page), `report.ts`.
  *
  * @module
@@ -21,6 +22,7 @@ export {
   runNeuralBreakoutStudy,
 } from "./study.ts";
 export { actionLatentMapping, type MappingResult } from "./mapping.ts";
+export { type ControlCheck, controlCheck, paddleX } from "./controls.ts";
 export { NeuralGame, randomPlayGif, startStack } from "./play.ts";
 export { PLAY_KEYS, servePlay } from "./serve.ts";
 export { HumanSession } from "./human_play.ts";

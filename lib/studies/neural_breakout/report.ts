@@ -83,6 +83,19 @@ export function neuralMarkdown(
       `| ${p.action} | ${p.rows} | ${p.rows ? p.code : "-"} | ${p.rows ? pct(p.share) : "-"} |`
     ),
     "",
+    ...(r.controls
+      ? [
+        `Controls inside the model: one step from ${r.controls.stacks} held-out stacks with each ` +
+        `action's code moves the paddle (px, positive to the right) ${
+          Object.entries(r.controls.shifts).map(([a, d]) => `${a} ${f2(d)}`).join(", ")
+        }; LEFT and RIGHT ${
+          r.controls.opposite
+            ? "move it in opposite directions"
+            : "do not move it in opposite directions"
+        }.`,
+        "",
+      ]
+      : []),
     "![PSNR against the rollout horizon](figures/rollout_psnr.svg)",
     "",
     "![held-out play: real, inferred codes, random codes](figures/rollout.gif)",

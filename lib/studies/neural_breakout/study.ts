@@ -20,6 +20,7 @@ import {
   loadLatentAction,
   trainLatentAction,
 } from "../../train/latent_action.ts";
+import { type ControlCheck, controlCheck } from "./controls.ts";
 import { actionLatentMapping, type MappingResult } from "./mapping.ts";
 import type { NeuralBreakoutConfig } from "./presets.ts";
 
@@ -43,6 +44,8 @@ export interface NeuralBreakoutResult {
   metrics: NeuralBreakoutMetrics;
   evaluation: LatentActionEval;
   mapping: MappingResult;
+  /** One step with each action's code from held-out stacks: the paddle's shift (Breakout). */
+  controls: ControlCheck | null;
   /** The dataset learned from (play starts from its held-out episodes). */
   dataset: string;
   steps: number;
@@ -79,6 +82,7 @@ export async function runNeuralBreakoutStudy(
   const seconds = (performance.now() - t0) / 1000;
   const e = evaluateLatentAction(cfg.model, ds, model);
   const mapping = actionLatentMapping(cfg.model, ds, model, cfg.mapping.rows);
+  const controls = controlCheck(cfg.model, ds, model, mapping);
   const metrics: NeuralBreakoutMetrics = {
     psnr: e.psnr,
     copyLastPsnr: e.copyLastPsnr,
@@ -95,6 +99,7 @@ export async function runNeuralBreakoutStudy(
     metrics,
     evaluation: e,
     mapping,
+    controls,
     dataset: ds.path,
     steps: cfg.model.train.steps,
     seconds,

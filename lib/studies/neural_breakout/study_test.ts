@@ -52,6 +52,7 @@ Deno.test("the neural-Breakout study trains, evaluates against its baselines, re
   assert.ok(metrics.mappingAccuracy >= 0 && metrics.mappingAccuracy <= 1);
   assert.equal(result.mapping.perAction.length, 4, "Breakout's four actions");
   assert.ok(result.mapping.heldOutRows > 0 && result.mapping.trainRows > 0);
+  assert.deepEqual(Object.keys(result.controls!.shifts).sort(), ["FIRE", "LEFT", "NOOP", "RIGHT"]);
   assert.equal(result.evaluation.rollout.length, 3);
   assert.match(md, /\| next-frame PSNR \(dB\) \| [\d.]+ \| copy last [\d.]+ \|/);
   assert.ok(existsSync(join(dir, "figures", "rollout.gif")));

@@ -71,7 +71,7 @@ export const dqnUpdateBench: Benchmark = {
     return {
       bench: "dqn-update",
       backend: tf.getBackend(),
-      value: Number(rate.median.toFixed(1)),
+      value: Number(rate.median.toPrecision(3)),
       unit: "updates/s",
       config: {
         batch: DQN_BENCH_BATCH,
@@ -79,7 +79,7 @@ export const dqnUpdateBench: Benchmark = {
         network: "Nature CNN (im2col + matmul)",
         ...(peak !== undefined ? { peakRssMiB: peak } : {}),
       },
-      range: [Number(rate.min.toFixed(1)), Number(rate.max.toFixed(1))],
+      range: [Number(rate.min.toPrecision(3)), Number(rate.max.toPrecision(3))],
     };
   },
 };

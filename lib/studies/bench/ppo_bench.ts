@@ -93,7 +93,7 @@ export const ppoUpdateBench: Benchmark = {
     return Promise.resolve({
       bench: "ppo-update",
       backend: tf.getBackend(),
-      value: Number(rate.median.toFixed(1)),
+      value: Number(rate.median.toPrecision(3)),
       unit: "env steps/s (optimisation only)",
       config: {
         batch,
@@ -103,7 +103,7 @@ export const ppoUpdateBench: Benchmark = {
         network: "Nature CNN (im2col + matmul)",
         ...(peak !== undefined ? { peakRssMiB: peak } : {}),
       },
-      range: [Number(rate.min.toFixed(1)), Number(rate.max.toFixed(1))],
+      range: [Number(rate.min.toPrecision(3)), Number(rate.max.toPrecision(3))],
     });
   },
 };

@@ -22,10 +22,11 @@ import { Plot, plotToSvg, seedBandFigure } from "../../viz/plot.ts";
 import type { DqnStudyConfig } from "./presets.ts";
 import { dqnRunName, type DqnRunResult, type DqnStudyResult, loadRunNetwork } from "./study.ts";
 
-/** `mean ± std` of finite values ("-" for none). */
+/** `mean ± std` of finite values ("-" for none; the value alone for one, whose spread is unknown). */
 function ms(xs: number[], digits = 2): string {
   const { mean, std, n } = meanStd(xs);
-  return n === 0 ? "-" : `${mean.toFixed(digits)} ± ${std.toFixed(digits)}`;
+  if (n === 0) return "-";
+  return n === 1 ? mean.toFixed(digits) : `${mean.toFixed(digits)} ± ${std.toFixed(digits)}`;
 }
 
 const meanOf = (xs: number[]) => meanStd(xs).mean;

@@ -20,7 +20,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { sequenceBatches, splitEpisodes } from "../data/batches.ts";
 import type { Dataset } from "../data/reader.ts";
-import { batchImageMetrics } from "../eval/image_metrics.ts";
+import { batchImageMetrics, framePsnr } from "../eval/image_metrics.ts";
 import { percentile } from "../eval/robustness_stats.ts";
 import {
   inferCodes,
@@ -75,20 +75,6 @@ export function latentActionModelConfig(
     codeDim: cfg.codeDim,
     commitment: cfg.commitment,
   };
-}
-
-/**
- * Every transition of `episodes` once, in batches of `batchSize` (order fixed by `seed`), as the
- * model reads them (stacks, the newest frames of both, one-hot actions).
- */
-export function transitionPairs(
-  cfg: LatentActionTrainConfig,
-  ds: Dataset,
-  episodes: number[],
-  batchSize: number,
-  seed: number,
-): Generator<TransitionBatch> {
-  return transitionBatches(ds, cfg, episodes, batchSize, seed, false);
 }
 
 /** Every variable of a model, by checkpoint name (the usage shares beside it, when given). */
@@ -337,9 +323,15 @@ export function evaluateLatentAction(
       )
     );
   const randomCodes = () => Int32Array.from({ length: b }, () => rng.int(cfg.codes));
+  // PSNR does not depend on the order of the pixels: each frame's patches are scored as they are.
+  const size = tokens * pp;
   const psnrs = (frames: Float32Array[]) =>
     frames.map((f, s) =>
-      batchImageMetrics(frame(f, b), frame(realFrames[s + 1], b), b, h, w).perFramePsnr
+      Array.from({ length: b }, (_, i) =>
+        framePsnr(
+          f.subarray(i * size, (i + 1) * size),
+          realFrames[s + 1].subarray(i * size, (i + 1) * size),
+        ))
     );
   const perSeq = {
     inferred: psnrs(rollout(model, realStacks[0], b, H, inferredCodes)),

@@ -21,11 +21,8 @@ import { inferCodes, type LatentActionModel } from "../../models/latent_action.t
 import { nextFrameEmbedding } from "../../models/next_frame.ts";
 import { vitGrid } from "../../nn/vit.ts";
 import { deriveSeed } from "../../tensor/rng.ts";
-import {
-  type LatentActionTrainConfig,
-  pairPatches,
-  transitionPairs,
-} from "../../train/latent_action.ts";
+import { type LatentActionTrainConfig, pairPatches } from "../../train/latent_action.ts";
+import { transitionBatches } from "../../train/transition.ts";
 
 /** Pairs of one split: actions, inferred codes, and the classifier's features. */
 interface Pairs {
@@ -66,7 +63,8 @@ function collectPairs(
   const pp = model.cfg.encoder.patch ** 2;
   const width = model.cfg.encoder.width;
   const actions: number[] = [], codes: number[] = [], embeddings: Float32Array[] = [];
-  for (const x of transitionPairs(cfg, ds, episodes, 256, deriveSeed(cfg.seed, "mapping"))) {
+  const seed = deriveSeed(cfg.seed, "mapping");
+  for (const x of transitionBatches(ds, cfg, episodes, 256, seed, false)) {
     if (actions.length >= limit) break;
     const emb = tf.tidy(() =>
       nextFrameEmbedding(model.world, tf.tensor3d(x.now, [x.b, tokens, patchDim]))

@@ -33,13 +33,7 @@ import {
   UsageError,
 } from "./cli.ts";
 import { progressBars } from "../lib/run/progress.ts";
-import {
-  createSweep,
-  SLURM_FLAGS,
-  slurmFromFlags,
-  startRound,
-  sweepStudy,
-} from "../lib/sweep/mod.ts";
+import { SLURM_FLAGS, slurmFromFlags, submitGrid, sweepStudy } from "../lib/sweep/mod.ts";
 
 const spec = {
   name: "swap",
@@ -97,78 +91,6 @@ const spec = {
     "deno task swap --preset small --executor slurm --partition cpu --time 02:00:00",
   ],
 };
-
-/** Options of this task that the sweep sets itself or that only the submitting call reads. */
-const NOT_FOR_TRIALS = new Set([
-  "--out",
-  "--jobs",
-  "--only",
-  "--conditions",
-  "--seeds",
-  "--preset",
-  "--executor",
-  ...Object.keys(SLURM_FLAGS).map((f) => `--${f}`),
-]);
-
-/**
- * This command line as the sweep's trials get it: without the options the sweep sets (the grid
- * goes in its axes, the preset in its spec) and without `--resume` (every step resumes).
- */
-function trialArgs(args: readonly string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    const flag = a.split("=", 1)[0];
-    if (a === "--resume") continue;
-    if (NOT_FOR_TRIALS.has(flag)) {
-      if (!a.includes("=")) i++;
-      continue;
-    }
-    const set = a === "--set" ? args[i + 1] : a.startsWith("--set=") ? a.slice(6) : undefined;
-    if (set !== undefined && /^\s*(conditions|seeds)\s*=/.test(set)) {
-      if (a === "--set") i++;
-      continue;
-    }
-    out.push(a);
-  }
-  return out;
-}
-
-/**
- * `--executor slurm`: hands the grid to the sweep layer, whose directory is `<out>/sweep`: the
- * encoders' pretraining, then one Slurm array task per run of the grid into `out`, then the
- * report over them, chained by dependencies. Returns once submitted; the same command again
- * (like `deno task sweep resume`) resubmits only the runs that are not done.
- */
-async function submitToSlurm(
-  config: SwapConfig,
-  preset: string,
-  out: string,
-  options: Record<string, string | undefined>,
-): Promise<void> {
-  const study = sweepStudy("swap");
-  const dir = join(out, "sweep");
-  await createSweep({
-    dir,
-    study,
-    out,
-    spec: {
-      study: "swap",
-      preset,
-      args: trialArgs(Deno.args),
-      axes: { conditions: config.conditions, seeds: config.seeds },
-      executor: "slurm",
-      slurm: slurmFromFlags(options),
-    },
-  });
-  const result = await startRound({ dir, study, say: (l) => console.error(l) });
-  if (result.round > 0) {
-    console.error(
-      `the grid's runs go to ${out}; follow them with: deno task sweep status ${dir} ` +
-        `(deno task sweep wait ${dir} waits for the report)`,
-    );
-  }
-}
 
 /** Throws naming the failed runs among `runs` (all of the grid when not given). */
 function failIfRunsFailed(config: SwapConfig, dir: string, runs?: string[]): void {
@@ -258,7 +180,15 @@ if (import.meta.main) {
         );
       }
       try {
-        return await submitToSlurm(config, preset, out, options);
+        return await submitGrid({
+          study: sweepStudy("swap"),
+          preset,
+          out,
+          args: Deno.args,
+          axes: { conditions: config.conditions, seeds: config.seeds },
+          slurm: slurmFromFlags(options),
+          say: (l) => console.error(l),
+        });
       } catch (err) {
         throw new UsageError((err as Error).message);
       }

@@ -27,7 +27,8 @@ const spec = {
     "arguments after --), status DIR, resume DIR (reruns only the trials that are not done), " +
     "wait DIR. A sweep directory holds sweep.json, logs/, steps/ and batch/.",
   options: {
-    study: "run: the study whose own grid to sweep (without a spec file): swap",
+    study: "run: the study whose own grid to sweep (without a spec file): swap | pipeline " +
+      "(its grid: seeds)",
     preset: "run: the study's preset (default: the spec's, else smoke)",
     dir: "run: the sweep directory (default results/sweep-<study>-<preset>)",
     out: "run: the study's output directory (default <dir>/<study>)",
@@ -46,6 +47,7 @@ const spec = {
     "deno task sweep status results/sweep-swap-smoke",
     "deno task sweep resume results/sweep-swap-smoke --time 04:00:00",
     "deno task swap --preset small --executor slurm   # the same, from the swap task",
+    "deno task pipeline --preset small --seeds 0,1,2 --executor slurm   # pipeline over seeds",
   ],
 };
 

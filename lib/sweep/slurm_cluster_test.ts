@@ -4,15 +4,16 @@
  */
 
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runTask } from "../run/task_testing.ts";
 import { readAttempts, readSweep, type SweepRecord } from "./record.ts";
 import { queuedJobs, slurmCommand, slurmUnavailable } from "./slurm.ts";
 import { type SweepStatus, sweepStatus } from "./status.ts";
+import { PIPELINE_SWEEP } from "./pipeline_study.ts";
 import { SWAP_SWEEP } from "./swap_study.ts";
 import { waitSweep } from "./sweep.ts";
-import { assertSameSwapNumbers, TINY_SWAP_ARGS } from "./testing.ts";
+import { assertSameSwapNumbers, TINY_PIPELINE_ARGS, TINY_SWAP_ARGS } from "./testing.ts";
 
 /**
  * Why these tests cannot run here, or null. They submit jobs whose files live in this machine's
@@ -173,6 +174,53 @@ Deno.test({
       assert.match(trial.ending!, /it never ran \(Slurm CANCELLED \(DependencyNeverSatisfied\)\)/);
       const report = readFileSync(join(out, "REPORT.md"), "utf8");
       assert.match(report, /- jepa_frozen-s0: \[sweep: Slurm job \d+_0: it never ran/);
+    } finally {
+      await cancelLeftovers(dir);
+      await Deno.remove(base, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "slurm: pipeline --seeds --executor slurm runs the seeds as a job array and gathers " +
+    "SEEDS.md; a failed seed is listed, resume reruns only it, and the numbers equal a local run's",
+  ignore: unavailable !== null,
+  fn: async () => {
+    const base = await Deno.makeTempDir({ prefix: "sweep-slurm-pipeline-" });
+    const out = join(base, "pipeline");
+    const dir = join(out, "sweep");
+    const grid = [...TINY_PIPELINE_ARGS, "--backend", "cpu", "--seeds", "0,1"];
+    try {
+      mkdirSync(join(out, "s1"), { recursive: true });
+      writeFileSync(join(out, "s1", "data"), "in the way");
+      const submit = await runTask("pipeline.ts", [...grid, "--out", out, "--executor", "slurm"]);
+      assert.equal(submit.code, 0, submit.stderr);
+      assert.match(submit.stderr, /submitted trials: job \d+ \(array 0,1\)/);
+      const first = byName(await waitSweep({ dir, study: PIPELINE_SWEEP, timeoutSeconds: 300 }));
+      assert.equal(first.prepare, undefined);
+      assert.equal(first.s0.state, "done");
+      assert.equal(first.s1.state, "failed");
+      assert.equal(first.s1.exitCode, 1);
+      const summary = readFileSync(join(out, "SEEDS.md"), "utf8");
+      assert.match(summary, /\| 1 \| failed: EEXIST.*\[sweep: Slurm job \d+_1: exit code 1/);
+
+      await Deno.remove(join(out, "s1", "data"));
+      const resume = await runTask("sweep.ts", ["resume", dir, "--wait"]);
+      assert.equal(resume.code, 0, resume.stderr);
+      const record = readSweep(dir);
+      assert.deepEqual(round(record, 2).map((s) => [s.step, s.indices]), [
+        ["trials", [1]],
+        ["gather", undefined],
+      ]);
+      const second = await sweepStatus(dir, PIPELINE_SWEEP);
+      assert.ok(second.steps.every((s) => s.state === "done"), resume.stdout);
+
+      const ref = join(base, "reference");
+      const local = await runTask("pipeline.ts", [...grid, "--out", ref]);
+      assert.equal(local.code, 0, local.stderr);
+      const stats = (d: string) => JSON.parse(readFileSync(join(d, "seeds.json"), "utf8")).stats;
+      assert.deepEqual(stats(out), stats(ref));
+      printOverhead(second);
     } finally {
       await cancelLeftovers(dir);
       await Deno.remove(base, { recursive: true });

@@ -6,10 +6,14 @@
  */
 
 import type { SweepStudy } from "./study.ts";
+import { PIPELINE_SWEEP } from "./pipeline_study.ts";
 import { SWAP_SWEEP } from "./swap_study.ts";
 
 /** Every study a spec may name. */
-export const SWEEP_STUDIES: Readonly<Record<string, SweepStudy>> = { swap: SWAP_SWEEP };
+export const SWEEP_STUDIES: Readonly<Record<string, SweepStudy>> = {
+  swap: SWAP_SWEEP,
+  pipeline: PIPELINE_SWEEP,
+};
 
 /** The study named `name`; throws listing the studies that sweep. */
 export function sweepStudy(name: string): SweepStudy {

@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { OwnedArgs } from "./flags.ts";
 import type { AxisValue, Trial } from "./spec.ts";
 
 /** A trial's outcome as its run directory records it. */
@@ -32,8 +33,8 @@ export interface SweepStudy {
   axes: readonly string[];
   /** The preset's own grid, with a `--config` file among `args` applied (relative to `cwd`). */
   defaultAxes(opts: { preset: string; args: string[]; cwd: string }): Record<string, AxisValue[]>;
-  /** Throws naming the argument when `args` sets something the sweep sets (axes, --out, ...). */
-  checkArgs(args: string[]): void;
+  /** The task's options the sweep sets itself (axes, --out, step modes), besides the executor's. */
+  owned: OwnedArgs;
   /** Throws naming the axis and value when a value is not valid for the study. */
   checkAxes(axes: Record<string, AxisValue[]>): void;
   /** The study's name for a trial: its run directory's name. */

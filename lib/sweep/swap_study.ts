@@ -28,58 +28,9 @@ import {
   SWAP_PRESETS,
   type SwapConfig,
 } from "../studies/swap/mod.ts";
+import { optionValue } from "./flags.ts";
 import type { AxisValue, Trial } from "./spec.ts";
 import type { StepKind, SweepStudy, TrialOutcome } from "./study.ts";
-
-/**
- * Options of `deno task swap` that the sweep sets itself (axes, directory, mode) or that only
- * the submitting command reads (executor and its resources).
- */
-const SWEEP_OWNED = [
-  "--conditions",
-  "--seeds",
-  "--preset",
-  "--out",
-  "--only",
-  "--jobs",
-  "--report-only",
-  "--encoders-only",
-  "--executor",
-  "--partition",
-  "--account",
-  "--time",
-  "--cpus-per-task",
-  "--mem",
-  "--gres",
-  "--max-running",
-  "--sbatch-arg",
-];
-
-/** The flag of a command-line token (`--a=b` -> `--a`), or null for a value. */
-function flagOf(token: string): string | null {
-  return token.startsWith("--") ? token.split("=", 1)[0] : null;
-}
-
-/** The values of `--set` among `args` (`--set k=v` and `--set=k=v`). */
-function setValues(args: string[]): string[] {
-  return args.flatMap((a, i) =>
-    a === "--set" && i + 1 < args.length
-      ? [args[i + 1]]
-      : a.startsWith("--set=")
-      ? [a.slice(6)]
-      : []
-  );
-}
-
-/** The value of an option among `args` (`--x v` or `--x=v`), the last one given. */
-function optionValue(args: string[], flag: string): string | undefined {
-  let value: string | undefined;
-  args.forEach((a, i) => {
-    if (a === flag && i + 1 < args.length) value = args[i + 1];
-    else if (a.startsWith(`${flag}=`)) value = a.slice(flag.length + 1);
-  });
-  return value;
-}
 
 function gridArgs(axes: Record<string, AxisValue[]>): string[] {
   return ["--conditions", axes.conditions.join(","), "--seeds", axes.seeds.join(",")];
@@ -101,6 +52,11 @@ export const SWAP_SWEEP: SweepStudy = {
   taskFile: "swap.ts",
   axes: ["conditions", "seeds"],
   reportFile: "REPORT.md",
+  owned: {
+    options: ["--conditions", "--seeds", "--preset", "--out", "--only", "--jobs"],
+    switches: ["--report-only", "--encoders-only"],
+    axisKeys: ["conditions", "seeds"],
+  },
 
   defaultAxes({ preset, args, cwd }) {
     if (!(preset in SWAP_PRESETS)) {
@@ -124,24 +80,6 @@ export const SWAP_SWEEP: SweepStudy = {
       }
     }
     return axes;
-  },
-
-  checkArgs(args) {
-    for (const token of args) {
-      const flag = flagOf(token);
-      if (flag && SWAP_OWNED_SET.has(flag)) {
-        throw new Error(
-          `args: '${token}' is set by the sweep (the grid goes in axes, the preset in preset, ` +
-            `executor and resources in the spec); sweep-owned options: ${SWEEP_OWNED.join(" ")}`,
-        );
-      }
-    }
-    for (const assignment of setValues(args)) {
-      const key = assignment.split("=", 1)[0].trim();
-      if (key === "conditions" || key === "seeds") {
-        throw new Error(`args: '--set ${assignment}' sets an axis: give it as axes.${key}`);
-      }
-    }
   },
 
   checkAxes(axes) {
@@ -193,5 +131,3 @@ export const SWAP_SWEEP: SweepStudy = {
     await recordFailure(join(out, "runs", trial.name), trial.name, message);
   },
 };
-
-const SWAP_OWNED_SET = new Set(SWEEP_OWNED);

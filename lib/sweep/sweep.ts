@@ -3,13 +3,14 @@
  * `sweep.json` (the same spec again continues the sweep); {@linkcode startRound} runs a round,
  * the first with every trial, a resume with only the trials that are not done (finished ones
  * are skipped, interrupted ones resume from their checkpoints as every task does), on the
- * spec's executor; {@linkcode waitSweep} waits for a submitted round to end.
+ * spec's executor; {@linkcode waitSweep} waits for a submitted round to end;
+ * {@linkcode submitGrid} is what a study's task does with `--executor slurm`.
  *
  * @module
  */
 
 import { existsSync } from "node:fs";
-import { relative, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { stableJson } from "../run/config.ts";
 import { runLocal } from "./local.ts";
 import {
@@ -22,7 +23,15 @@ import {
 } from "./record.ts";
 import { queuedJobs } from "./slurm.ts";
 import { submitSlurm } from "./slurm_executor.ts";
-import { expandTrials, type SweepSpec, type SweepSpecInput, type Trial } from "./spec.ts";
+import { argsForTrials, checkOwnedArgs } from "./flags.ts";
+import {
+  type AxisValue,
+  expandTrials,
+  type SlurmResources,
+  type SweepSpec,
+  type SweepSpecInput,
+  type Trial,
+} from "./spec.ts";
 import { type SweepStatus, sweepStatus } from "./status.ts";
 import type { SweepStudy } from "./study.ts";
 
@@ -30,7 +39,7 @@ import type { SweepStudy } from "./study.ts";
 export function resolveSpec(input: SweepSpecInput, study: SweepStudy, cwd: string): SweepSpec {
   const preset = input.preset ?? "smoke";
   const args = input.args ?? [];
-  study.checkArgs(args);
+  checkOwnedArgs(study.owned, args);
   const given = input.axes ?? study.defaultAxes({ preset, args, cwd });
   const axes = Object.fromEntries(
     [...study.axes, ...Object.keys(given).filter((a) => !study.axes.includes(a))]
@@ -222,4 +231,47 @@ export async function waitSweep(o: WaitOptions): Promise<SweepStatus> {
     await new Promise((r) => setTimeout(r, (o.pollSeconds ?? 1) * 1000));
   }
   return await sweepStatus(dir, o.study);
+}
+
+/** Options of {@linkcode submitGrid}. */
+export interface SubmitGridOptions {
+  study: SweepStudy;
+  preset: string;
+  /** The study's output directory; the sweep's is `<out>/sweep`. */
+  out: string;
+  /** The task's command line (its sweep-owned options are dropped). */
+  args: readonly string[];
+  axes: Record<string, AxisValue[]>;
+  slurm: SlurmResources;
+  say: (line: string) => void;
+}
+
+/**
+ * Hands a task's grid to the sweep layer as a Slurm sweep in `<out>/sweep`: prepare (where the
+ * study has one), one array task per trial, the report over them, chained by dependencies.
+ * Returns once submitted; the same call again (like `deno task sweep resume`) resubmits only
+ * the trials that are not done.
+ */
+export async function submitGrid(o: SubmitGridOptions): Promise<void> {
+  const dir = join(o.out, "sweep");
+  await createSweep({
+    dir,
+    study: o.study,
+    out: o.out,
+    spec: {
+      study: o.study.name,
+      preset: o.preset,
+      args: argsForTrials(o.study.owned, o.args),
+      axes: o.axes,
+      executor: "slurm",
+      slurm: o.slurm,
+    },
+  });
+  const result = await startRound({ dir, study: o.study, say: o.say });
+  if (result.round > 0) {
+    o.say(
+      `the trials go to ${o.out}; follow them with: deno task sweep status ${dir} ` +
+        `(deno task sweep wait ${dir} waits for the report)`,
+    );
+  }
 }

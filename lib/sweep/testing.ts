@@ -1,7 +1,7 @@
 /**
  * What the sweep tests share: a swap grid small enough that a trial takes seconds on the cpu
  * backend (one PPO update of 16 steps, one 40-step evaluation game per level, no saliency maps
- * or GIF), and the check that two swap directories hold the same numbers.
+ * or GIF), a pipeline as short, and the check that two swap directories hold the same numbers.
  *
  * @module
  */
@@ -30,6 +30,16 @@ export const TINY_SWAP_ARGS: readonly string[] = [
   "report.saliencyFrames=0",
   "--set",
   "report.gifSteps=0",
+];
+
+/** A pipeline that stops after its data phase: one scripted game per seed, a second or so. */
+export const TINY_PIPELINE_ARGS: readonly string[] = [
+  "--preset",
+  "smoke",
+  "--only",
+  "data",
+  "--set",
+  "data.episodes=1",
 ];
 
 /** A run's training records without their timings (which differ run to run). */

@@ -63,6 +63,7 @@ if (import.meta.main) {
       meta: { data: options.data },
     }, progressBars());
     await run.finish();
+    for (const note of summary.notes) run.log(`note: ${note}`);
     run.log(
       `wrote ${summary.frames} frames in ${summary.episodes} episodes from ${summary.trials} ` +
         `trial(s) to ${out} (${summary.skipped} frames without an action left out)`,

@@ -95,7 +95,12 @@ Deno.test("collect --format atari-head writes trials in Atari-HEAD's layout and 
     "1_SCR_100001_seed-0.txt",
     "2_SCR_100002_seed-0.tar.bz2",
     "2_SCR_100002_seed-0.txt",
+    "action_enums.txt",
+    "meta_data.csv",
   ]);
+  const meta = Deno.readTextFileSync(join(root, "breakout", "meta_data.csv")).split("\n");
+  assert.equal(meta[0], "TrialNumber,Subject,NumberOfFrames,NumberOfEpisodes,HighestScore");
+  assert.match(meta[2], /^2,SCR,\d+,\d+,\d+$/);
   const labels = Deno.readTextFileSync(join(root, "breakout", files[1])).split("\n");
   assert.equal(
     labels[0],

@@ -13,9 +13,12 @@
  * action is then dropped. The transition into it is `terminated`, or `truncated` for the trial's
  * last episode (a session ends on the clock, not with the game). Other frames without an action
  * are left out (counted in `skipped`).
- * A frame's `unclipped_reward` is taken as the reward of its action. Everything is checked
- * before it is written, and the dataset appears only when every trial converted: a malformed
- * trial leaves nothing behind.
+ * A frame's `unclipped_reward` is taken as the reward of its action. The game's
+ * `action_enums.txt` and `meta_data.csv`, where found beside the trials (`game_files.ts`), are
+ * checked first: an enum that differs from ALE's is an error; each trial's metadata row goes into
+ * the manifest (`meta.trialMeta`), and a trial without a row, or whose frame count differs from
+ * its labels', is a note in the summary. Everything is checked before it is written, and the
+ * dataset appears only when every trial converted: a malformed trial leaves nothing behind.
  *
  * @module
  */
@@ -25,6 +28,7 @@ import { ScreenObserver } from "../../envs/screen.ts";
 import type { OnStep } from "../../run/progress.ts";
 import { decodePng } from "../../viz/png.ts";
 import { DatasetWriter } from "../writer.ts";
+import { type MetaRow, readGameFiles } from "./game_files.ts";
 import { ALE_ACTIONS, minimalAction } from "./labels.ts";
 import { readTrial, SCREEN_SHAPE, type TrialFiles, trialNumber } from "./trial.ts";
 
@@ -84,6 +88,36 @@ export interface ConvertSummary {
   frames: number;
   /** Labelled frames without an action, left out. */
   skipped: number;
+  /** What the game's metadata says against the trials (a missing row, another frame count). */
+  notes: string[];
+}
+
+/** The game files of `trials` read (each distinct file once): sources and each trial's row. */
+async function gameMetadata(trials: readonly TrialFiles[]): Promise<{
+  sources: string[];
+  rows: Map<string, { row: MetaRow; source: string; framesColumn?: string }>;
+  missing: string[];
+}> {
+  const sources: string[] = [];
+  const rows = new Map<string, { row: MetaRow; source: string; framesColumn?: string }>();
+  const missing: string[] = [];
+  const read = new Map<string, Awaited<ReturnType<typeof readGameFiles>>>();
+  for (const t of trials) {
+    if (!t.game) continue;
+    const key = JSON.stringify(t.game);
+    if (!read.has(key)) {
+      const files = await readGameFiles(t.game);
+      read.set(key, files);
+      if (files.actionEnums) sources.push(files.actionEnums.source);
+      if (files.meta) sources.push(files.meta.source);
+    }
+    const meta = read.get(key)!.meta;
+    if (!meta) continue;
+    const row = meta.rows.get(trialNumber(t.name));
+    if (row) rows.set(t.name, { row, source: meta.source, framesColumn: meta.framesColumn });
+    else missing.push(`trial ${t.name}: no row in ${meta.source}`);
+  }
+  return { sources, rows, missing };
 }
 
 /**
@@ -98,6 +132,7 @@ export async function convertTrials(
 ): Promise<ConvertSummary> {
   const [h, w] = SCREEN_SHAPE;
   const observer = new ScreenObserver(h, w, opts.frame);
+  const game = await gameMetadata(trials);
   const writer = await DatasetWriter.create(out, {
     env: opts.env,
     frameShape: observer.shape,
@@ -106,14 +141,33 @@ export async function convertTrials(
       source: "atari-head",
       trials: trials.map((t) => t.name),
       actionMeanings: opts.actionMeanings,
+      ...(game.sources.length
+        ? {
+          gameFiles: game.sources,
+          trialMeta: Object.fromEntries([...game.rows].map(([name, m]) => [name, m.row])),
+        }
+        : {}),
       ...opts.meta,
     },
   });
-  const summary: ConvertSummary = { trials: 0, episodes: 0, frames: 0, skipped: 0 };
+  const summary: ConvertSummary = {
+    trials: 0,
+    episodes: 0,
+    frames: 0,
+    skipped: 0,
+    notes: [...game.missing],
+  };
   try {
     for (const t of trials) {
       const trial = await readTrial(t);
       const number = trialNumber(t.name);
+      const meta = game.rows.get(t.name);
+      if (meta?.framesColumn && meta.row[meta.framesColumn] !== trial.rows.length) {
+        summary.notes.push(
+          `trial ${t.name}: ${meta.source} gives ${meta.framesColumn} ` +
+            `${meta.row[meta.framesColumn]}, its labels have ${trial.rows.length} frames`,
+        );
+      }
       // The rows of each episode id (a null id continues the one before).
       const groups: number[][] = [];
       let episodeId: number | null = null;

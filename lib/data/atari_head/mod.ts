@@ -4,8 +4,8 @@
  *
  * Files: `labels.ts` (the label table, ALE's action enum and the minimal-set mapping), `tar.ts`
  * and `bzip2.ts` (streaming the `.tar.bz2` archives), `zip.ts` (a game's zip, read in place),
- * `trial.ts` (finding, reading and writing
- * trials), `convert.ts` (trials into a dataset), `record.ts` (trials from our own games).
+ * `trial.ts` (finding, reading and writing trials), `game_files.ts` (`action_enums.txt` and
+ * `meta_data.csv`), `convert.ts` (trials into a dataset), `record.ts` (trials from our own games).
  *
  * @module
  */
@@ -30,6 +30,19 @@ export {
   type TrialStep,
   TrialWriter,
 } from "./trial.ts";
+export {
+  ACTION_ENUMS_FILE,
+  formatActionEnums,
+  formatMetaData,
+  type GameFileRefs,
+  type GameFiles,
+  META_DATA_FILE,
+  type MetaRow,
+  type MetaTable,
+  parseActionEnums,
+  parseMetaData,
+  readGameFiles,
+} from "./game_files.ts";
 export {
   ATARI_HEAD_STATE_KEYS,
   type ConvertOptions,

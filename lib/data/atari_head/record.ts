@@ -6,12 +6,13 @@
  * behaviour cloning) runs here, where the real dataset cannot be downloaded.
  *
  * Each trial is seeded on its own and written atomically; a trial already on disk is kept, so a
- * killed recording resumes with the next trial.
+ * killed recording resumes with the next trial. The folder gets the game's files too, as
+ * Atari-HEAD's have them: `action_enums.txt` and `meta_data.csv` (rewritten after each trial).
  *
  * @module
  */
 
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { type EnvConfig, makeEnv } from "../../envs/make.ts";
@@ -19,8 +20,15 @@ import type { Policy } from "../../envs/policies.ts";
 import type { EnvSpec, StepInfo } from "../../envs/types.ts";
 import type { OnStep } from "../../run/progress.ts";
 import { Rng } from "../../tensor/rng.ts";
-import { aleActionId } from "./labels.ts";
-import { SCREEN_SHAPE, type TrialFiles, trialFiles, TrialWriter } from "./trial.ts";
+import { writeFileAtomic } from "../../run/atomic.ts";
+import {
+  ACTION_ENUMS_FILE,
+  formatActionEnums,
+  formatMetaData,
+  META_DATA_FILE,
+} from "./game_files.ts";
+import { aleActionId, parseLabels } from "./labels.ts";
+import { SCREEN_SHAPE, type TrialFiles, trialFiles, trialNumber, TrialWriter } from "./trial.ts";
 
 /** A behaviour policy of `envs/policies.ts` (it reads the ground truth, not the screen). */
 export function statePolicy(policy: Policy): ScreenPolicy {
@@ -154,8 +162,26 @@ export async function recordTrials(
       env.close();
     }
     out.push(await writer.finish());
+    await writeGameFiles(dir, out, cfg.subject);
   }
+  await writeGameFiles(dir, out, cfg.subject);
   return out;
+}
+
+/** `action_enums.txt` and `meta_data.csv` of the recorded `trials`, from their labels. */
+async function writeGameFiles(dir: string, trials: TrialFiles[], subject: string): Promise<void> {
+  const rows = trials.map((t) => {
+    const labels = parseLabels(readFileSync(t.labels, "utf8"), t.name);
+    return {
+      trial: trialNumber(t.name),
+      subject,
+      frames: labels.length,
+      episodes: new Set(labels.map((r) => r.episodeId)).size,
+      highestScore: labels.reduce((m, r) => Math.max(m, r.score ?? 0), 0),
+    };
+  });
+  await writeFileAtomic(join(dir, ACTION_ENUMS_FILE), formatActionEnums());
+  await writeFileAtomic(join(dir, META_DATA_FILE), formatMetaData(rows));
 }
 
 /** The gaze stand-in of a frame: the ball's position (screen pixels), where it is visible. */

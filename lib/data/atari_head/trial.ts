@@ -15,6 +15,7 @@ import { basename, dirname, join } from "node:path";
 import { writeFileAtomic } from "../../run/atomic.ts";
 import { encodePng } from "../../viz/png.ts";
 import { bzip2Read, bzip2Write } from "./bzip2.ts";
+import { folderGameFiles, type GameFileRefs, zipGameFiles } from "./game_files.ts";
 import { formatLabels, type LabelRow, parseLabels } from "./labels.ts";
 import { readTar, tarEnd, tarEntry } from "./tar.ts";
 import { findEntry, zipEntries, type ZipEntry, zipEntryBytes, zipEntryStream } from "./zip.ts";
@@ -30,6 +31,8 @@ export interface TrialFiles {
   archive: string;
   /** The per-game zip holding both (Atari-HEAD's `breakout.zip`), read in place. */
   zip?: string;
+  /** The game's `action_enums.txt` and `meta_data.csv` beside the trial, where present. */
+  game?: GameFileRefs;
 }
 
 const ARCHIVE = ".tar.bz2";
@@ -58,8 +61,14 @@ export function trialFiles(path: string): TrialFiles {
 export async function findTrials(path: string): Promise<TrialFiles[]> {
   if (!existsSync(path)) throw new Error(`${path}: no such file or folder`);
   if (path.endsWith(".zip")) return sortTrials(zipTrials(path, await zipEntries(path)), path);
-  if (!statSync(path).isDirectory()) return [checkTrial(trialFiles(path))];
+  if (!statSync(path).isDirectory()) {
+    // A trial of a game folder's highscore/ folder has the game's files one level up.
+    const dir = dirname(path);
+    const dirs = basename(dir) === "highscore" ? [dir, dirname(dir)] : [dir];
+    return [withGame(checkTrial(trialFiles(path)), folderGameFiles(dirs))];
+  }
   const dirs = [path, join(path, "highscore")].filter((d) => existsSync(d));
+  const game = folderGameFiles([path]);
   const names = new Set<string>();
   const trials: TrialFiles[] = [];
   for (const dir of dirs) {
@@ -69,7 +78,7 @@ export async function findTrials(path: string): Promise<TrialFiles[]> {
       const t = trialFiles(join(dir, f));
       if (names.has(t.labels)) continue;
       names.add(t.labels);
-      trials.push(checkTrial(t));
+      trials.push(withGame(checkTrial(t), game));
     }
   }
   return sortTrials(trials, path);
@@ -87,6 +96,7 @@ function sortTrials(trials: TrialFiles[], path: string): TrialFiles[] {
 /** The trials of a zip's entries; a trial with one of its two files missing is an error. */
 function zipTrials(zip: string, entries: ZipEntry[]): TrialFiles[] {
   const names = new Set(entries.map((e) => e.name));
+  const game = zipGameFiles(zip, [...names]);
   const trials = new Map<string, TrialFiles>();
   for (const e of entries) {
     const file = basename(e.name);
@@ -97,9 +107,14 @@ function zipTrials(zip: string, entries: ZipEntry[]): TrialFiles[] {
     for (const f of [t.labels, t.archive]) {
       if (!names.has(f)) throw new Error(`trial ${t.name}: ${zip} has no ${f}`);
     }
-    trials.set(t.labels, { ...t, zip });
+    trials.set(t.labels, withGame({ ...t, zip }, game));
   }
   return [...trials.values()];
+}
+
+/** `t` with the game files `refs` names, if it names any. */
+function withGame(t: TrialFiles, refs: GameFileRefs): TrialFiles {
+  return refs.actionEnums || refs.metaData ? { ...t, game: refs } : t;
 }
 
 function checkTrial(t: TrialFiles): TrialFiles {

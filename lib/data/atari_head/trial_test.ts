@@ -50,10 +50,14 @@ Deno.test("recorded trials have Atari-HEAD's layout and convert into a dataset o
   const names = readdirSync(game).sort();
   assert.deepEqual(
     names,
-    [1, 2].flatMap((n) => {
-      const t = recordedTrialName(CFG, n);
-      return [`${t}.tar.bz2`, `${t}.txt`];
-    }),
+    [
+      ...[1, 2].flatMap((n) => {
+        const t = recordedTrialName(CFG, n);
+        return [`${t}.tar.bz2`, `${t}.txt`];
+      }),
+      "action_enums.txt",
+      "meta_data.csv",
+    ].sort(),
   );
   const trials = await findTrials(game);
   const first = await readTrial(trials[0]);
@@ -87,6 +91,7 @@ Deno.test("recorded trials have Atari-HEAD's layout and convert into a dataset o
     episodes: 4,
     frames: summary.frames,
     skipped: 0,
+    notes: [],
   });
   const ds = await openDataset(out);
   assert.deepEqual(ds.frameShape, [84, 84, 1]);
@@ -228,6 +233,11 @@ with zipfile.ZipFile(out, "w") as z:
   const fromZip = await findTrials(zip);
   assert.deepEqual(fromZip.map((t) => t.name), (await findTrials(game)).map((t) => t.name));
   assert.equal(fromZip[0].zip, zip);
+  assert.deepEqual(fromZip[0].game, {
+    zip,
+    actionEnums: "breakout/action_enums.txt",
+    metaData: "breakout/meta_data.csv",
+  });
   const a = join(game, "..", "from-folder"), b = join(game, "..", "from-zip");
   await convertTrials(await findTrials(game), a, CONVERT);
   await convertTrials(fromZip, b, CONVERT);
@@ -235,6 +245,8 @@ with zipfile.ZipFile(out, "w") as z:
   assert.equal(db.numFrames, da.numFrames);
   assert.deepEqual(db.column("action"), da.column("action"));
   assert.deepEqual(db.frame(db.numFrames - 1), da.frame(da.numFrames - 1));
+  assert.deepEqual(db.manifest.meta.trialMeta, da.manifest.meta.trialMeta);
+  assert.ok(da.manifest.meta.trialMeta, "the game's metadata rows, from the folder and the zip");
   // A zip that is not one is an error naming it.
   writeFileSync(join(game, "..", "bad.zip"), "not a zip");
   await assert.rejects(() => findTrials(join(game, "..", "bad.zip")), /bad\.zip: not a zip/);

@@ -255,12 +255,13 @@ async function demonstrations(run: RunDir, cfg: BcStudyConfig, onStep?: OnStep):
   const have = await current(spec);
   if (have) return have;
   run.log(`converting ${trials.length} trials into ${out}`);
-  await convertTrials(trials, out, {
+  const summary = await convertTrials(trials, out, {
     env: d.env,
     actionMeanings: gameActions(d.env),
     frame: CLEANRL_ATARI,
     meta: { spec },
   }, onStep);
+  for (const note of summary.notes) run.log(`note: ${note}`);
   return await openDataset(out);
 }
 

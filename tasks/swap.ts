@@ -199,6 +199,9 @@ if (import.meta.main) {
       config,
       dir: out,
       resume: true,
+      // Each run guards its own config (runs/<name>/config.json): the grid may grow (more
+      // conditions or seeds) in the same directory, and a run whose config changed is refused.
+      configChanges: "record",
       echo: (l) => console.error(l),
     });
     run.log(`backend ${backend.backend}; swap directory ${run.dir}`);

@@ -5,6 +5,7 @@ import { collectDataset } from "../lib/data/collect.ts";
 import { aleStatus } from "../lib/envs/ale.ts";
 import { CLEANRL_ATARI } from "../lib/envs/make.ts";
 import { runTask as task } from "../lib/run/task_testing.ts";
+import { TINY_SWAP_ARGS } from "../lib/sweep/testing.ts";
 
 Deno.test("every task in deno.json answers --help with its usage", async () => {
   const tasks = JSON.parse(Deno.readTextFileSync("deno.json")).tasks as Record<string, string>;
@@ -346,4 +347,22 @@ Deno.test("record writes a dataset, GIFs and a run directory, prints frames/s, a
   assert.equal(agent.code, 2);
   assert.match(agent.stderr, /agent checkpoint .*no-such-run: no such directory/);
   await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("swap: a grid grows in its directory (more seeds); finished runs are kept, the new ones run", async () => {
+  const out = await Deno.makeTempDir({ prefix: "swap-grow-" });
+  try {
+    const grid = ["--preset", "smoke", ...TINY_SWAP_ARGS, "--conditions", "cnn", "--out", out];
+    const one = await task("swap.ts", [...grid, "--seeds", "0"]);
+    assert.equal(one.code, 0, one.stderr);
+    const first = Deno.statSync(join(out, "runs", "cnn-s0", "done.json")).mtime;
+    const two = await task("swap.ts", [...grid, "--seeds", "0,1"]);
+    assert.equal(two.code, 0, two.stderr);
+    assert.match(two.stderr, /config changed since the last session: seeds/);
+    assert.deepEqual(Deno.statSync(join(out, "runs", "cnn-s0", "done.json")).mtime, first);
+    assert.ok(existsSync(join(out, "runs", "cnn-s1", "eval.json")));
+    assert.match(Deno.readTextFileSync(join(out, "ROBUSTNESS.md")), /\| cnn \| 2 \|/);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
 });

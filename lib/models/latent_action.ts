@@ -4,11 +4,19 @@
  * takes them.
  *
  *   z_e   = W_z pool(A([x_t, x_t+1]))              latent action encoder: a ViT over the pair
+ *                                                   (or over [x_t, x_t+1 - x_t]: `pairInput`)
  *   k, z  = VQ(z_e)                                 a code of the codebook (`lib/nn/vq.ts`)
  *   x_hat = x_t + D(f(s_t) + pos + W_a z)           the world model: NextFrame's ViT encoder of
  *                                                   the stack s_t and token decoder, the latent
  *                                                   in the place of the one-hot action
- *   loss  = MSE(x_hat, x_t+1) + L_cb + beta L_c
+ *   w     = 1 + lambda [|x_t+1 - x_t| > tau]        pixels that change weigh 1 + lambda
+ *   loss  = sum(w (x_hat - x_t+1)^2) / sum(w) + L_cb + beta L_c
+ *
+ * With lambda = 0 the reconstruction is plain MSE. In Breakout almost every pixel stays as it
+ * was, the ball's move follows from the stack, and the paddle's few pixels are all the action
+ * changes: under plain MSE the decoder does nearly as well without the code, so it learns to
+ * ignore it. Weighting the changing pixels makes the paddle's move, which only the code tells,
+ * worth learning; the difference frame puts that move in front of the latent action encoder.
  *
  * The decoder is the world model: to play in it, a code stands in for the pair it was inferred
  * from, and each predicted frame joins the stack for the next step.
@@ -24,7 +32,12 @@ import { quantize } from "../nn/vq.ts";
 import { mse } from "../ssl/losses.ts";
 import type { Rng } from "../tensor/rng.ts";
 import type { PredictorConfig } from "./ijepa.ts";
-import { initNextFrame, type NextFrameModel, predictNextFrame } from "./next_frame.ts";
+import {
+  initNextFrame,
+  newestFrame,
+  type NextFrameModel,
+  predictNextFrame,
+} from "./next_frame.ts";
 
 /** The model's shape. */
 export interface LatentActionConfig {
@@ -38,7 +51,14 @@ export interface LatentActionConfig {
   codeDim: number;
   /** The commitment weight beta. */
   commitment: number;
+  /** What the latent action encoder reads: the two frames, or the first and the change. */
+  pairInput?: "frames" | "difference";
+  /** lambda of the module doc (0: plain MSE); tau is {@linkcode CHANGE_THRESHOLD}. */
+  changeWeight?: number;
 }
+
+/** A pixel whose value moves more than this (of [0, 1]) between frames counts as changing. */
+export const CHANGE_THRESHOLD = 0.02;
 
 /** Parameters and constants. */
 export interface LatentActionModel {
@@ -72,13 +92,35 @@ export function initLatentAction(rng: Rng, cfg: LatentActionConfig): LatentActio
 
 /** z_e `[B, D]` of pairs given as patches `[B, N, patchDim]` of the two-frame images. */
 export function encodeLatentAction(model: LatentActionModel, pairs: tf.Tensor3D): tf.Tensor2D {
-  const n = pairs.shape[1];
+  const [b, n, d] = pairs.shape;
   const enc = model.cfg.actionEncoder;
   const pos = tf.tensor3d(model.actionPos, [1, n, enc.width]);
+  let input = pairs;
+  if (model.cfg.pairInput === "difference") {
+    // Channels are interleaved per pixel: [..., 0] is x_t, [..., 1] is x_t+1.
+    const [last, next] = tf.split(pairs.reshape([b, n, d / 2, 2]), 2, 3);
+    input = tf.concat([last, tf.sub(next, last)], 3).reshape([b, n, d]) as tf.Tensor3D;
+  }
   return linear(
     model.project,
-    pool(vitEncode(model.actionEncoder, enc, pairs, pos), enc.cls),
+    pool(vitEncode(model.actionEncoder, enc, input, pos), enc.cls),
   ) as tf.Tensor2D;
+}
+
+/**
+ * The reconstruction term: MSE with the changing pixels weighted `1 + changeWeight` (plain MSE
+ * at 0), normalised by the weights so its scale stays that of an MSE.
+ */
+export function changeWeightedMse(
+  prediction: tf.Tensor3D,
+  target: tf.Tensor3D,
+  last: tf.Tensor3D,
+  changeWeight: number,
+): tf.Scalar {
+  if (changeWeight === 0) return mse(prediction, target);
+  const changed = tf.cast(tf.greater(tf.abs(tf.sub(target, last)), CHANGE_THRESHOLD), "float32");
+  const w = tf.add(1, tf.mul(changeWeight, changed));
+  return tf.div(tf.sum(tf.mul(w, tf.square(tf.sub(prediction, target)))), tf.sum(w)) as tf.Scalar;
 }
 
 /** The codes `[B]` the model infers from pairs (no gradient). */
@@ -117,9 +159,11 @@ export function latentActionLoss(
 ): LatentActionLoss {
   const ze = encodeLatentAction(model, batch.pairs);
   const q = quantize(model.codebook, ze);
-  const reconstruction = mse(
+  const reconstruction = changeWeightedMse(
     predictNextFrame(model.world, batch.context, q.quantized),
     batch.target,
+    newestFrame(model.world, batch.context),
+    model.cfg.changeWeight ?? 0,
   );
   const total = tf.add(
     reconstruction,

@@ -51,6 +51,9 @@ export interface LatentActionTrainConfig {
   codes: number;
   codeDim: number;
   commitment: number;
+  /** The latent action encoder's input and the changing pixels' weight (module doc of the model). */
+  pairInput?: "frames" | "difference";
+  changeWeight?: number;
   usage: { decay: number; deadThreshold: number; resetEvery: number };
   train: LoopSchedule;
   /** Held-out transitions (and sequences) the evaluation uses, and the rollout length. */
@@ -74,6 +77,8 @@ export function latentActionModelConfig(
     codes: cfg.codes,
     codeDim: cfg.codeDim,
     commitment: cfg.commitment,
+    pairInput: cfg.pairInput ?? "frames",
+    changeWeight: cfg.changeWeight ?? 0,
   };
 }
 

@@ -42,6 +42,8 @@ const small: NeuralBreakoutConfig = {
     codes: 16,
     codeDim: 16,
     commitment: 0.25,
+    pairInput: "frames",
+    changeWeight: 0,
     usage: { decay: 0.99, deadThreshold: 0.1, resetEvery: 100 },
     train: {
       steps: 4000,

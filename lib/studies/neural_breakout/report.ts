@@ -21,6 +21,14 @@ import type { NeuralBreakoutConfig } from "./presets.ts";
 import type { NeuralBreakoutResult } from "./study.ts";
 
 const f2 = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : "-");
+/** Small values keep their size in view (a delta of 1e-5 dB is not 0.00). */
+const small = (v: number) =>
+  !Number.isFinite(v) ? "-" : Math.abs(v) >= 0.01 || v === 0 ? v.toFixed(2) : v.toExponential(1);
+/**
+ * The smallest delta-t PSNR that counts as the codes controlling the model: a tenth of a dB, an
+ * order of magnitude below Genie's 1.3-2.1 but far above the 1e-5 of a model that ignores them.
+ */
+const MIN_DELTA_PSNR = 0.1;
 const pct = (v: number) => (Number.isFinite(v) ? `${(100 * v).toFixed(1)}%` : "-");
 
 /** The markdown report. */
@@ -51,9 +59,10 @@ export function neuralMarkdown(
     `| codebook use | ${(100 * m.codebookUse).toFixed(0)}% (perplexity ${
       f2(m.perplexity)
     }) | - | > 50% | ${mark(m.codebookUse > 0.5)} |`,
-    `| delta-t PSNR at t = ${m.deltaPsnrAt} (dB) | ${f2(m.deltaPsnr)} [${f2(m.deltaPsnrCi95[0])}, ${
-      f2(m.deltaPsnrCi95[1])
-    }] | random codes: 0 | > 0 (Genie: 1.3-2.1) | ${mark(m.deltaPsnrCi95[0] > 0)} |`,
+    `| delta-t PSNR at t = ${m.deltaPsnrAt} (dB) | ${small(m.deltaPsnr)} [${
+      small(m.deltaPsnrCi95[0])
+    }, ${small(m.deltaPsnrCi95[1])}] | random codes: 0 | >= ${MIN_DELTA_PSNR}, interval above 0 ` +
+    `(Genie: 1.3-2.1) | ${mark(m.deltaPsnr >= MIN_DELTA_PSNR && m.deltaPsnrCi95[0] > 0)} |`,
     `| action -> latent mapping accuracy | ${pct(m.mappingAccuracy)} | per-action code ${
       pct(r.mapping.actionOnlyAccuracy)
     }, majority code ${pct(r.mapping.majorityAccuracy)} | > 80%, above the majority code | ${

@@ -7,6 +7,7 @@
 
 import { existsSync, readFileSync } from "node:fs";
 import { parseArgs, styleText } from "node:util";
+import { SLURM_FLAGS } from "../lib/sweep/flags.ts";
 import {
   configKeys,
   type ConfigObject,
@@ -216,4 +217,20 @@ export function rejectBothEnvFlags(args: string[]): void {
 export function envSlug(envId: string): string {
   const [kind, game] = envId.includes(":") ? envId.split(":", 2) : ["native", envId];
   return kind === "native" ? game : `${kind}-${game}`;
+}
+
+/**
+ * The `--executor` of a task that can hand its grid to the sweep layer: `local` (the default)
+ * or `slurm`; Slurm's resource options (`SLURM_FLAGS`) mean something only with `slurm`.
+ */
+export function executorOption(options: Record<string, string | undefined>): "local" | "slurm" {
+  const executor = options.executor ?? "local";
+  if (executor !== "local" && executor !== "slurm") {
+    throw new UsageError(`--executor: expected local or slurm, got '${executor}'`);
+  }
+  const slurmFlags = Object.keys(SLURM_FLAGS).filter((f) => options[f] !== undefined);
+  if (executor === "local" && slurmFlags.length) {
+    throw new UsageError(`--${slurmFlags[0]} needs --executor slurm`);
+  }
+  return executor;
 }

@@ -26,7 +26,15 @@ import {
   writeSeedOutcome,
   writeSeedsSummary,
 } from "../lib/pipeline/seeds.ts";
-import { checkConfig, color, envSlug, parseTaskArgs, runTask, UsageError } from "./cli.ts";
+import {
+  checkConfig,
+  color,
+  envSlug,
+  executorOption,
+  parseTaskArgs,
+  runTask,
+  UsageError,
+} from "./cli.ts";
 import { progressBars } from "../lib/run/progress.ts";
 import { SLURM_FLAGS, slurmFromFlags, submitGrid, sweepStudy } from "../lib/sweep/mod.ts";
 
@@ -184,14 +192,7 @@ if (import.meta.main) {
   runTask(async () => {
     const { config, preset, options, switches } = parseTaskArgs<PipelineConfig>(spec);
     checkConfig(() => checkPipelineConfig(config));
-    const executor = options.executor ?? "local";
-    if (executor !== "local" && executor !== "slurm") {
-      throw new UsageError(`--executor: expected local or slurm, got '${executor}'`);
-    }
-    const slurmFlags = Object.keys(SLURM_FLAGS).filter((f) => options[f] !== undefined);
-    if (executor === "local" && slurmFlags.length) {
-      throw new UsageError(`--${slurmFlags[0]} needs --executor slurm`);
-    }
+    const executor = executorOption(options);
     const seeds = options.seeds === undefined ? undefined : parseSeeds(options.seeds, "seeds");
     if (seeds && Deno.args.some((a) => a === "--seed" || a.startsWith("--seed="))) {
       throw new UsageError("--seed and --seeds: give the seeds of a sweep with --seeds alone");

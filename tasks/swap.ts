@@ -27,6 +27,7 @@ import {
   checkConfig,
   ENV_FLAG,
   envSlug,
+  executorOption,
   parseTaskArgs,
   rejectBothEnvFlags,
   runTask,
@@ -159,14 +160,7 @@ if (import.meta.main) {
       checkSwapConfig(config);
     });
     const out = options.out ?? join("results", `swap-${preset}-${envSlug(config.env.id)}`);
-    const executor = options.executor ?? "local";
-    if (executor !== "local" && executor !== "slurm") {
-      throw new UsageError(`--executor: expected local or slurm, got '${executor}'`);
-    }
-    const slurmFlags = Object.keys(SLURM_FLAGS).filter((f) => options[f] !== undefined);
-    if (executor === "local" && slurmFlags.length) {
-      throw new UsageError(`--${slurmFlags[0]} needs --executor slurm`);
-    }
+    const executor = executorOption(options);
     // One step of a sweep's grid goes alone: each mode is a different step.
     const modes = ["encoders-only", "report-only"].filter((m) => switches[m]);
     const given = [...modes, ...["only", "jobs"].filter((o) => options[o] !== undefined)];

@@ -34,27 +34,20 @@ Deno.test("changeWeightedMse: plain MSE at weight 0; changing pixels weigh 1 + l
 });
 
 Deno.test("pairInput difference: the latent action encoder reads (x_t, x_t+1 - x_t) in the place of the two frames", () => {
+  // A stack of 2 frames and a pair of 2 frames: both encoders read 2 channels of 8x8.
+  const vit = {
+    patch: 4,
+    width: 8,
+    depth: 1,
+    heads: 2,
+    mlpRatio: 2,
+    cls: false,
+    imageSize: [8, 8] as [number, number],
+    channels: 2,
+  };
   const base: LatentActionConfig = {
-    encoder: {
-      patch: 4,
-      width: 8,
-      depth: 1,
-      heads: 2,
-      mlpRatio: 2,
-      cls: false,
-      imageSize: [8, 8],
-      channels: 2,
-    },
-    actionEncoder: {
-      patch: 4,
-      width: 8,
-      depth: 1,
-      heads: 2,
-      mlpRatio: 2,
-      cls: false,
-      imageSize: [8, 8],
-      channels: 2,
-    },
+    encoder: vit,
+    actionEncoder: vit,
     decoder: { width: 8, depth: 1, heads: 2, mlpRatio: 2 },
     codes: 4,
     codeDim: 4,

@@ -10,7 +10,13 @@
  *                                                   the stack s_t and token decoder, the latent
  *                                                   in the place of the one-hot action
  *   w     = 1 + lambda [|x_t+1 - x_t| > tau]        pixels that change weigh 1 + lambda
- *   loss  = sum(w (x_hat - x_t+1)^2) / sum(w) + L_cb + beta L_c
+ *   loss  = sum(w (x_hat - x_t+1)^2) / sum(w) + L_cb + beta L_c + mu V(z_e)
+ *
+ * V is VICReg's variance hinge over the batch (mean of max(0, 1 - std of each dimension)): it
+ * keeps the encoder's outputs apart. Without it the codebook collapses: while the decoder does
+ * not use the code, the encoder gets only the commitment pull, its output becomes a constant,
+ * and the codebook loss and dead-code resets move every code onto it (16 codes within 0.003 of
+ * each other in the first small run), so no code can say anything.
  *
  * With lambda = 0 the reconstruction is plain MSE. In Breakout almost every pixel stays as it
  * was, the ball's move follows from the stack, and the paddle's few pixels are all the action
@@ -30,14 +36,10 @@ import { type Params, truncNormal } from "../nn/params.ts";
 import { initVit, pool, sincos2d, type VitConfig, vitEncode, vitGrid } from "../nn/vit.ts";
 import { quantize } from "../nn/vq.ts";
 import { mse } from "../ssl/losses.ts";
+import { vicregVariance } from "../ssl/vicreg.ts";
 import type { Rng } from "../tensor/rng.ts";
 import type { PredictorConfig } from "./ijepa.ts";
-import {
-  initNextFrame,
-  newestFrame,
-  type NextFrameModel,
-  predictNextFrame,
-} from "./next_frame.ts";
+import { initNextFrame, newestFrame, type NextFrameModel, predictNextFrame } from "./next_frame.ts";
 
 /** The model's shape. */
 export interface LatentActionConfig {
@@ -55,6 +57,8 @@ export interface LatentActionConfig {
   pairInput?: "frames" | "difference";
   /** lambda of the module doc (0: plain MSE); tau is {@linkcode CHANGE_THRESHOLD}. */
   changeWeight?: number;
+  /** mu of the module doc: the weight of the variance hinge on z_e (0: none). */
+  spreadWeight?: number;
 }
 
 /** A pixel whose value moves more than this (of [0, 1]) between frames counts as changing. */
@@ -165,10 +169,12 @@ export function latentActionLoss(
     newestFrame(model.world, batch.context),
     model.cfg.changeWeight ?? 0,
   );
-  const total = tf.add(
+  let total = tf.add(
     reconstruction,
     tf.add(q.codebookLoss, tf.mul(model.cfg.commitment, q.commitmentLoss)),
   ) as tf.Scalar;
+  const mu = model.cfg.spreadWeight ?? 0;
+  if (mu > 0) total = tf.add(total, tf.mul(mu, vicregVariance(ze))) as tf.Scalar;
   return {
     total,
     reconstruction,

@@ -128,3 +128,29 @@ export function codebookStats(indices: ArrayLike<number>, size: number): {
   }
   return { used: counts.filter((c) => c > 0).length / size, perplexity: Math.exp(h) };
 }
+
+/**
+ * The median distance between two codes of `codebook` (`[K, D]` values), relative to the codes'
+ * mean norm: about 1.4 for independent random codes, near 0 for a collapsed codebook whose codes
+ * sit on one point. Usage and perplexity miss that collapse: codes a hair apart are chosen by
+ * noise, evenly, yet tell the decoder nothing.
+ */
+export function codebookSpread(codebook: Float32Array, size: number): number {
+  const d = codebook.length / size;
+  const dists: number[] = [];
+  let norms = 0;
+  for (let i = 0; i < size; i++) {
+    let n = 0;
+    for (let k = 0; k < d; k++) n += codebook[i * d + k] ** 2;
+    norms += Math.sqrt(n);
+    for (let j = 0; j < i; j++) {
+      let s = 0;
+      for (let k = 0; k < d; k++) s += (codebook[i * d + k] - codebook[j * d + k]) ** 2;
+      dists.push(Math.sqrt(s));
+    }
+  }
+  dists.sort((a, b) => a - b);
+  const mid = dists.length >> 1;
+  const median = dists.length % 2 ? dists[mid] : (dists[mid - 1] + dists[mid]) / 2;
+  return median / (norms / size);
+}

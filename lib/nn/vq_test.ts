@@ -3,7 +3,7 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../tensor/backend.ts";
 import { Rng } from "../tensor/rng.ts";
 import { variable } from "./params.ts";
-import { codebookStats, CodeUsage, nearestCodes, quantize } from "./vq.ts";
+import { codebookSpread, codebookStats, CodeUsage, nearestCodes, quantize } from "./vq.ts";
 
 await initBackend({ backend: "cpu" });
 
@@ -43,4 +43,17 @@ Deno.test("code usage finds the dead codes and resets them to batch outputs", ()
   codebook.dispose();
   usage.dispose();
   assert.deepEqual(codebookStats([0, 1, 0, 1], 4), { used: 0.5, perplexity: 2 });
+});
+
+Deno.test("codebookSpread: random codes sit about sqrt(2) norms apart, a collapsed codebook near 0", () => {
+  const rng = new Rng(4);
+  const size = 16, d = 32;
+  const random = Float32Array.from({ length: size * d }, () => rng.normal());
+  const spread = codebookSpread(random, size);
+  assert.ok(spread > 1.2 && spread < 1.6, `random: ${spread}`);
+  const point = Float32Array.from(
+    { length: size * d },
+    (_, i) => (i % d) / d + 1e-4 * rng.normal(),
+  );
+  assert.ok(codebookSpread(point, size) < 1e-3, "collapsed");
 });

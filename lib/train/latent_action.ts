@@ -8,7 +8,8 @@
  *
  * {@linkcode evaluateLatentAction} measures, on held-out episodes:
  * - next-frame PSNR and SSIM with the inferred code, beside copying the last frame;
- * - codebook use (share of codes chosen) and perplexity;
+ * - codebook use (share of codes chosen), perplexity, and the codes' spread (a collapsed
+ *   codebook is used evenly and means nothing);
  * - rollouts of `horizon` steps from a real stack, each step's code inferred from the real pair
  *   or drawn at random (and copy-last), PSNR against the real frames per step; Genie's
  *   controllability delta-t PSNR = PSNR(inferred) - PSNR(random) at `deltaAt`, with a bootstrap
@@ -32,7 +33,7 @@ import {
 } from "../models/latent_action.ts";
 import { namedParams } from "../nn/params.ts";
 import { patchify, unpatchifyFloats, type VitConfig, vitGrid } from "../nn/vit.ts";
-import { codebookStats, CodeUsage } from "../nn/vq.ts";
+import { codebookSpread, codebookStats, CodeUsage } from "../nn/vq.ts";
 import { assignTensors, loadCheckpoint } from "../tensor/checkpoint.ts";
 import { deriveSeed, Rng } from "../tensor/rng.ts";
 import { type LoopHooks, type LoopResult, type LoopSchedule, trainLoop } from "./loop.ts";
@@ -54,6 +55,8 @@ export interface LatentActionTrainConfig {
   /** The latent action encoder's input and the changing pixels' weight (module doc of the model). */
   pairInput?: "frames" | "difference";
   changeWeight?: number;
+  /** The weight of the variance hinge that keeps the latent action encoder's outputs apart. */
+  spreadWeight?: number;
   usage: { decay: number; deadThreshold: number; resetEvery: number };
   train: LoopSchedule;
   /** Held-out transitions (and sequences) the evaluation uses, and the rollout length. */
@@ -79,6 +82,7 @@ export function latentActionModelConfig(
     commitment: cfg.commitment,
     pairInput: cfg.pairInput ?? "frames",
     changeWeight: cfg.changeWeight ?? 0,
+    spreadWeight: cfg.spreadWeight ?? 0,
   };
 }
 
@@ -199,6 +203,8 @@ export interface LatentActionEval {
   /** Share of the K codes chosen on the held-out pairs, and the perplexity of their histogram. */
   codebookUse: number;
   perplexity: number;
+  /** Median distance between codes over their mean norm (`codebookSpread`; ~0: collapsed). */
+  codeSpread: number;
   /** Per horizon step (1-based): mean PSNR of the rollouts and of copying the first frame. */
   rollout: { step: number; inferred: number; random: number; copyLast: number }[];
   /** Genie's controllability at `deltaAt`: mean, and a 95% bootstrap interval over sequences. */
@@ -353,6 +359,7 @@ export function evaluateLatentAction(
     copyLastSsim: copy1.ssim,
     codebookUse: stats.used,
     perplexity: stats.perplexity,
+    codeSpread: codebookSpread(model.codebook.dataSync() as Float32Array, cfg.codes),
     rollout: perSeq.inferred.map((xs, s) => ({
       step: s + 1,
       inferred: mean(xs),

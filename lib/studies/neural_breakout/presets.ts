@@ -44,6 +44,7 @@ const small: NeuralBreakoutConfig = {
     commitment: 0.25,
     pairInput: "frames",
     changeWeight: 0,
+    spreadWeight: 0,
     usage: { decay: 0.99, deadThreshold: 0.1, resetEvery: 100 },
     train: {
       steps: 4000,

@@ -59,6 +59,8 @@ export function neuralMarkdown(
     `| codebook use | ${(100 * m.codebookUse).toFixed(0)}% (perplexity ${
       f2(m.perplexity)
     }) | - | > 50% | ${mark(m.codebookUse > 0.5)} |`,
+    `| code spread (median distance / mean norm) | ${small(m.codeSpread)} | random codes: 1.4 | ` +
+    `> 0.1 (not collapsed) | ${mark(m.codeSpread > 0.1)} |`,
     `| delta-t PSNR at t = ${m.deltaPsnrAt} (dB) | ${small(m.deltaPsnr)} [${
       small(m.deltaPsnrCi95[0])
     }, ${small(m.deltaPsnrCi95[1])}] | random codes: 0 | >= ${MIN_DELTA_PSNR}, interval above 0 ` +

@@ -32,6 +32,7 @@ export interface NeuralBreakoutMetrics {
   copyLastSsim: number;
   codebookUse: number;
   perplexity: number;
+  codeSpread: number;
   deltaPsnr: number;
   deltaPsnrCi95: [number, number];
   deltaPsnrAt: number;
@@ -90,6 +91,7 @@ export async function runNeuralBreakoutStudy(
     copyLastSsim: e.copyLastSsim,
     codebookUse: e.codebookUse,
     perplexity: e.perplexity,
+    codeSpread: e.codeSpread,
     deltaPsnr: e.deltaPsnr.mean,
     deltaPsnrCi95: e.deltaPsnr.ci95,
     deltaPsnrAt: e.deltaPsnr.at,

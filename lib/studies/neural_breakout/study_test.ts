@@ -46,7 +46,17 @@ Deno.test("the neural-Breakout study trains, evaluates against its baselines, re
   disposeLatentAction(model);
   assert.equal(tf.memory().numTensors, before, "no tensor left behind");
   const metrics = JSON.parse(readFileSync(join(dir, "metrics.json"), "utf8"));
-  for (const key of ["psnr", "copyLastPsnr", "ssim", "codebookUse", "perplexity", "deltaPsnr"]) {
+  for (
+    const key of [
+      "psnr",
+      "copyLastPsnr",
+      "ssim",
+      "codebookUse",
+      "perplexity",
+      "codeSpread",
+      "deltaPsnr",
+    ]
+  ) {
     assert.ok(Number.isFinite(metrics[key]), `${key}: ${metrics[key]}`);
   }
   assert.ok(metrics.mappingAccuracy >= 0 && metrics.mappingAccuracy <= 1);

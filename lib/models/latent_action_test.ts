@@ -2,12 +2,14 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../tensor/backend.ts";
 import { Rng } from "../tensor/rng.ts";
+import { vicregVariance } from "../ssl/vicreg.ts";
 import {
   CHANGE_THRESHOLD,
   changeWeightedMse,
   encodeLatentAction,
   initLatentAction,
   type LatentActionConfig,
+  latentActionLoss,
 } from "./latent_action.ts";
 
 await initBackend({ backend: "cpu" });
@@ -71,5 +73,45 @@ Deno.test("pairInput difference: the latent action encoder reads (x_t, x_t+1 - x
     );
     const c = encodeLatentAction(frames, still).dataSync();
     assert.notDeepEqual(Array.from(a), Array.from(c));
+  });
+});
+
+Deno.test("spreadWeight adds mu times VICReg's variance hinge of z_e to the loss", () => {
+  const vit = {
+    patch: 4,
+    width: 8,
+    depth: 1,
+    heads: 2,
+    mlpRatio: 2,
+    cls: false,
+    imageSize: [8, 8] as [number, number],
+    channels: 2,
+  };
+  const cfg: LatentActionConfig = {
+    encoder: vit,
+    actionEncoder: vit,
+    decoder: { width: 8, depth: 1, heads: 2, mlpRatio: 2 },
+    codes: 4,
+    codeDim: 4,
+    commitment: 0.25,
+  };
+  const plain = initLatentAction(new Rng(2), cfg);
+  const spread = initLatentAction(new Rng(2), { ...cfg, spreadWeight: 3 });
+  tf.tidy(() => {
+    const rng = new Rng(5);
+    const batch = {
+      context: tf.tensor3d(Float32Array.from({ length: 8 * 4 * 32 }, () => rng.float()), [
+        8,
+        4,
+        32,
+      ]),
+      pairs: tf.tensor3d(Float32Array.from({ length: 8 * 4 * 32 }, () => rng.float()), [8, 4, 32]),
+      target: tf.tensor3d(Float32Array.from({ length: 8 * 4 * 16 }, () => rng.float()), [8, 4, 16]),
+    };
+    const a = latentActionLoss(plain, batch).total.dataSync()[0];
+    const b = latentActionLoss(spread, batch).total.dataSync()[0];
+    const v = vicregVariance(encodeLatentAction(plain, batch.pairs)).dataSync()[0];
+    assert.ok(v > 0.5, `an untrained encoder's outputs are close together: hinge ${v}`);
+    assert.ok(Math.abs(b - a - 3 * v) < 1e-5, `${b} - ${a} vs 3 x ${v}`);
   });
 });

@@ -44,7 +44,9 @@ const small: NeuralBreakoutConfig = {
     commitment: 0.25,
     pairInput: "frames",
     changeWeight: 0,
-    spreadWeight: 0,
+    // Without it the codebook collapses onto one point (results/reference/neural-breakout/
+    // ABLATION.md): the encoder's outputs are kept apart by VICReg's variance hinge.
+    spreadWeight: 1,
     usage: { decay: 0.99, deadThreshold: 0.1, resetEvery: 100 },
     train: {
       steps: 4000,

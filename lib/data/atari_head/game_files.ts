@@ -4,8 +4,9 @@
  * frame count, score, ...). Both are optional; where present they are read and checked:
  *
  * - `action_enums.txt`: one action per line, a name (with or without ALE's `PLAYER_A_` prefix)
- *   and its id, separated by `=`, `,`, `:` or spaces, in either order. Every id must name the
- *   same action as ALE's enum, or the labels' ids would be mapped to the wrong actions.
+ *   and its id, separated by `=`, `,`, `:` or spaces, in either order (lines without a digit, such
+ *   as a title, are skipped). Every id must name the same action as ALE's enum, or the labels' ids
+ *   would be mapped to the wrong actions.
  * - `meta_data.csv`: a header, then one row per trial; the trial column is `TrialNumber` or
  *   `trial_id` (any case), the frame count, where given, `NumberOfFrames` or `total_frame`.
  *
@@ -84,7 +85,8 @@ export function parseActionEnums(text: string, source: string): string[] {
   const names: string[] = [];
   text.split(/\r?\n/).forEach((raw, i) => {
     const line = raw.trim();
-    if (line === "" || line.startsWith("#")) return;
+    // Blank lines, comments, and a title or header line (no id in it) say nothing of the enum.
+    if (line === "" || line.startsWith("#") || !/\d/.test(line)) return;
     const where = `${source}: line ${i + 1}`;
     const parts = line.split(/[\s=,:]+/).filter((p) => p !== "");
     const ids = parts.filter((p) => /^\d+$/.test(p));

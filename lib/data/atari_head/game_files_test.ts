@@ -14,12 +14,15 @@ import { findTrials } from "./trial.ts";
 
 Deno.test("action_enums.txt: ALE's enum in the spellings a file may use; another enum is an error naming the line", () => {
   assert.deepEqual(parseActionEnums(formatActionEnums(), "a.txt"), [...ALE_ACTIONS]);
-  assert.deepEqual(parseActionEnums("0 NOOP\r\n1: FIRE\n\nRIGHT,3\nPLAYER_A_UP=2\n", "a.txt"), [
-    "NOOP",
-    "FIRE",
-    "UP",
-    "RIGHT",
-  ]);
+  assert.deepEqual(
+    parseActionEnums("Action enums\n0 NOOP\r\n1: FIRE\n\nRIGHT,3\nPLAYER_A_UP=2\n", "a.txt"),
+    [
+      "NOOP",
+      "FIRE",
+      "UP",
+      "RIGHT",
+    ],
+  );
   assert.throws(
     () => parseActionEnums("PLAYER_A_NOOP = 0\nPLAYER_A_LEFT = 3\n", "g/action_enums.txt"),
     /g\/action_enums\.txt: line 2: id 3 is 'PLAYER_A_LEFT' here but RIGHT in ALE's enum/,
@@ -29,7 +32,7 @@ Deno.test("action_enums.txt: ALE's enum in the spellings a file may use; another
     /line 2: id 0 is given twice/,
   );
   assert.throws(
-    () => parseActionEnums("NOOP = zero\n", "a.txt"),
+    () => parseActionEnums("NOOP = 0 1\n", "a.txt"),
     /line 1: expected an action name and its id/,
   );
   assert.throws(() => parseActionEnums("\n", "a.txt"), /a\.txt: no actions in it/);

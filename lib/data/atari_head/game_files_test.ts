@@ -75,7 +75,7 @@ Deno.test("a game's files go with its trials: recorded beside them, their rows i
   const base = await Deno.makeTempDir();
   const game = join(base, "breakout");
   try {
-    await recordTrials(game, {
+    const recorded = await recordTrials(game, {
       env: { ...CLEANRL_ATARI, maxEpisodeSteps: 40 },
       seed: 3,
       trials: 2,
@@ -88,6 +88,8 @@ Deno.test("a game's files go with its trials: recorded beside them, their rows i
       actionEnums: join(game, "action_enums.txt"),
       metaData: join(game, "meta_data.csv"),
     });
+    // The recorder's own list of trials carries them too (a study converts it directly).
+    assert.deepEqual(recorded, trials);
     const convert = {
       env: "native:breakout",
       actionMeanings: BREAKOUT_ACTIONS,

@@ -165,7 +165,9 @@ export async function recordTrials(
     await writeGameFiles(dir, out, cfg.subject);
   }
   await writeGameFiles(dir, out, cfg.subject);
-  return out;
+  // The trials as findTrials would give them: with the game's files beside them.
+  const files = { actionEnums: join(dir, ACTION_ENUMS_FILE), metaData: join(dir, META_DATA_FILE) };
+  return out.map((t) => ({ ...t, game: files }));
 }
 
 /** `action_enums.txt` and `meta_data.csv` of the recorded `trials`, from their labels. */

@@ -14,6 +14,26 @@ import {
 
 await initBackend({ backend: "cpu" });
 
+/** A stack of 2 frames and a pair of 2 frames: both encoders read 2 channels of 8x8. */
+const VIT = {
+  patch: 4,
+  width: 8,
+  depth: 1,
+  heads: 2,
+  mlpRatio: 2,
+  cls: false,
+  imageSize: [8, 8] as [number, number],
+  channels: 2,
+};
+const TINY: LatentActionConfig = {
+  encoder: VIT,
+  actionEncoder: VIT,
+  decoder: { width: 8, depth: 1, heads: 2, mlpRatio: 2 },
+  codes: 4,
+  codeDim: 4,
+  commitment: 0.25,
+};
+
 Deno.test("changeWeightedMse: plain MSE at weight 0; changing pixels weigh 1 + lambda, normalised by the weights", () => {
   tf.tidy(() => {
     const last = tf.tensor3d([[[0, 0, 0, 0]]]);
@@ -36,27 +56,8 @@ Deno.test("changeWeightedMse: plain MSE at weight 0; changing pixels weigh 1 + l
 });
 
 Deno.test("pairInput difference: the latent action encoder reads (x_t, x_t+1 - x_t) in the place of the two frames", () => {
-  // A stack of 2 frames and a pair of 2 frames: both encoders read 2 channels of 8x8.
-  const vit = {
-    patch: 4,
-    width: 8,
-    depth: 1,
-    heads: 2,
-    mlpRatio: 2,
-    cls: false,
-    imageSize: [8, 8] as [number, number],
-    channels: 2,
-  };
-  const base: LatentActionConfig = {
-    encoder: vit,
-    actionEncoder: vit,
-    decoder: { width: 8, depth: 1, heads: 2, mlpRatio: 2 },
-    codes: 4,
-    codeDim: 4,
-    commitment: 0.25,
-  };
-  const frames = initLatentAction(new Rng(1), { ...base, pairInput: "frames" });
-  const diff = initLatentAction(new Rng(1), { ...base, pairInput: "difference" });
+  const frames = initLatentAction(new Rng(1), { ...TINY, pairInput: "frames" });
+  const diff = initLatentAction(new Rng(1), { ...TINY, pairInput: "difference" });
   tf.tidy(() => {
     // 4 patches of 16 pixels, interleaved (x_t, x_t+1): x_t = 0.5 everywhere, x_t+1 = x_t.
     const still = tf.fill([1, 4, 32], 0.5) as tf.Tensor3D;
@@ -77,26 +78,8 @@ Deno.test("pairInput difference: the latent action encoder reads (x_t, x_t+1 - x
 });
 
 Deno.test("spreadWeight adds mu times VICReg's variance hinge of z_e to the loss", () => {
-  const vit = {
-    patch: 4,
-    width: 8,
-    depth: 1,
-    heads: 2,
-    mlpRatio: 2,
-    cls: false,
-    imageSize: [8, 8] as [number, number],
-    channels: 2,
-  };
-  const cfg: LatentActionConfig = {
-    encoder: vit,
-    actionEncoder: vit,
-    decoder: { width: 8, depth: 1, heads: 2, mlpRatio: 2 },
-    codes: 4,
-    codeDim: 4,
-    commitment: 0.25,
-  };
-  const plain = initLatentAction(new Rng(2), cfg);
-  const spread = initLatentAction(new Rng(2), { ...cfg, spreadWeight: 3 });
+  const plain = initLatentAction(new Rng(2), TINY);
+  const spread = initLatentAction(new Rng(2), { ...TINY, spreadWeight: 3 });
   tf.tidy(() => {
     const rng = new Rng(5);
     const batch = {

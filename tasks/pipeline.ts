@@ -47,7 +47,8 @@ const spec = {
     "write REPORT.md with figures. Re-running the same command skips the phases that are " +
     "current and resumes an interrupted one from its checkpoint; after a config change only the " +
     "affected phases run again. `smoke` takes minutes on a 2-core CPU, `small` gives the " +
-    "meaningful comparison, `full` is sized for a GPU.",
+    "meaningful comparison, `full` is sized for a GPU. With --seeds, one such run per seed and " +
+    "SEEDS.md over them (mean ± std), here or as a Slurm job array (--executor slurm).",
   presets: PIPELINE_PRESETS,
   flags: {
     env: { key: "env", help: "env id: native:breakout (default) | ale:breakout (needs ale-py)" },

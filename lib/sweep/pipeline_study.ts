@@ -11,14 +11,18 @@
  * @module
  */
 
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { mkdirSync } from "node:fs";
 import { PIPELINE_PRESETS } from "../pipeline/pipeline.ts";
 import { seedRunDir, seedState, writeSeedOutcome } from "../pipeline/seeds.ts";
-import { parseConfigText } from "../run/config.ts";
-import { optionValue } from "./flags.ts";
 import type { AxisValue, Trial } from "./spec.ts";
-import type { StepKind, SweepStudy, TrialOutcome } from "./study.ts";
+import {
+  checkSeedAxis,
+  configFileValues,
+  type StepKind,
+  studyPreset,
+  type SweepStudy,
+  type TrialOutcome,
+} from "./study.ts";
 
 const seedsArgs = (axes: Record<string, AxisValue[]>) => ["--seeds", axes.seeds.join(",")];
 
@@ -35,30 +39,15 @@ export const PIPELINE_SWEEP: SweepStudy = {
   },
 
   defaultAxes({ preset, args, cwd }) {
-    if (!(preset in PIPELINE_PRESETS)) {
-      throw new Error(
-        `preset: unknown preset '${preset}' (valid: ${Object.keys(PIPELINE_PRESETS).join(", ")})`,
-      );
-    }
     // One seed unless told: the config's own (a --config file may give it).
-    let seed = PIPELINE_PRESETS[preset as keyof typeof PIPELINE_PRESETS].seed;
-    const configPath = optionValue(args, "--config");
-    if (configPath) {
-      const path = resolve(cwd, configPath);
-      if (!existsSync(path)) throw new Error(`args: --config ${configPath}: no such file`);
-      const values = parseConfigText(readFileSync(path, "utf8"), path) as Record<string, unknown>;
-      if (typeof values?.seed === "number") seed = values.seed;
-    }
+    const values = configFileValues(args, cwd);
+    const seed = typeof values?.seed === "number"
+      ? values.seed
+      : studyPreset(PIPELINE_PRESETS, preset).seed;
     return { seeds: [seed] };
   },
 
-  checkAxes(axes) {
-    for (const s of axes.seeds ?? []) {
-      if (!(typeof s === "number" && Number.isInteger(s) && s >= 0)) {
-        throw new Error(`axes.seeds: expected integers >= 0, got ${JSON.stringify(s)}`);
-      }
-    }
-  },
+  checkAxes: checkSeedAxis,
 
   trialName(point) {
     return `s${point.seeds}`;

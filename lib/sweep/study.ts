@@ -1,12 +1,17 @@
 /**
  * What the sweep layer needs to know of a study to run its grid: the task each trial calls, the
  * grid's axes, the arguments of each step, and how to read a trial's outcome from its run
- * directory. One object per study (`swap_study.ts`); `studies.ts` lists them.
+ * directory. One object per study (`swap_study.ts`, `pipeline_study.ts`); `studies.ts` lists them.
+ * The helpers at the end are what those objects share (the preset, a `--config` file's values, the
+ * seeds axis).
  *
  * @module
  */
 
-import type { OwnedArgs } from "./flags.ts";
+import { existsSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { parseConfigText } from "../run/config.ts";
+import { optionValue, type OwnedArgs } from "./flags.ts";
 import type { AxisValue, Trial } from "./spec.ts";
 
 /** A trial's outcome as its run directory records it. */
@@ -53,4 +58,35 @@ export interface SweepStudy {
   recordFailure(out: string, trial: Trial, message: string): Promise<void>;
   /** The gathered report, relative to `out`. */
   reportFile: string;
+}
+
+/** The preset `name` of a study's `presets`; throws naming the valid ones. */
+export function studyPreset<P>(presets: Readonly<Record<string, P>>, name: string): P {
+  if (!(name in presets)) {
+    throw new Error(
+      `preset: unknown preset '${name}' (valid: ${Object.keys(presets).join(", ")})`,
+    );
+  }
+  return presets[name];
+}
+
+/**
+ * The values of the `--config` file among a task's `args` (relative to `cwd`), or null when there
+ * is none: the file the task would read, so a study's default grid is the one it would run.
+ */
+export function configFileValues(args: string[], cwd: string): Record<string, unknown> | null {
+  const configPath = optionValue(args, "--config");
+  if (!configPath) return null;
+  const path = resolve(cwd, configPath);
+  if (!existsSync(path)) throw new Error(`args: --config ${configPath}: no such file`);
+  return (parseConfigText(readFileSync(path, "utf8"), path) as Record<string, unknown>) ?? null;
+}
+
+/** Throws naming the value when an axis of seeds holds anything but integers >= 0. */
+export function checkSeedAxis(axes: Record<string, AxisValue[]>): void {
+  for (const s of axes.seeds ?? []) {
+    if (!(typeof s === "number" && Number.isInteger(s) && s >= 0)) {
+      throw new Error(`axes.seeds: expected integers >= 0, got ${JSON.stringify(s)}`);
+    }
+  }
 }

@@ -17,8 +17,7 @@
  */
 
 import { existsSync, readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { parseConfigText } from "../run/config.ts";
+import { join } from "node:path";
 import {
   gridRuns,
   gridStatus,
@@ -28,9 +27,15 @@ import {
   SWAP_PRESETS,
   type SwapConfig,
 } from "../studies/swap/mod.ts";
-import { optionValue } from "./flags.ts";
 import type { AxisValue, Trial } from "./spec.ts";
-import type { StepKind, SweepStudy, TrialOutcome } from "./study.ts";
+import {
+  checkSeedAxis,
+  configFileValues,
+  type StepKind,
+  studyPreset,
+  type SweepStudy,
+  type TrialOutcome,
+} from "./study.ts";
 
 function gridArgs(axes: Record<string, AxisValue[]>): string[] {
   return ["--conditions", axes.conditions.join(","), "--seeds", axes.seeds.join(",")];
@@ -59,25 +64,15 @@ export const SWAP_SWEEP: SweepStudy = {
   },
 
   defaultAxes({ preset, args, cwd }) {
-    if (!(preset in SWAP_PRESETS)) {
-      throw new Error(
-        `preset: unknown preset '${preset}' (valid: ${Object.keys(SWAP_PRESETS).join(", ")})`,
-      );
-    }
-    const base = SWAP_PRESETS[preset as keyof typeof SWAP_PRESETS];
+    const base = studyPreset(SWAP_PRESETS, preset);
     const axes: Record<string, AxisValue[]> = {
       conditions: [...base.conditions],
       seeds: [...base.seeds],
     };
     // A --config file among the arguments may give the grid; the task would read it the same.
-    const configPath = optionValue(args, "--config");
-    if (configPath) {
-      const path = resolve(cwd, configPath);
-      if (!existsSync(path)) throw new Error(`args: --config ${configPath}: no such file`);
-      const values = parseConfigText(readFileSync(path, "utf8"), path) as Record<string, unknown>;
-      for (const axis of ["conditions", "seeds"]) {
-        if (values && Array.isArray(values[axis])) axes[axis] = values[axis] as AxisValue[];
-      }
+    const values = configFileValues(args, cwd);
+    for (const axis of ["conditions", "seeds"]) {
+      if (values && Array.isArray(values[axis])) axes[axis] = values[axis] as AxisValue[];
     }
     return axes;
   },
@@ -90,11 +85,7 @@ export const SWAP_SWEEP: SweepStudy = {
         );
       }
     }
-    for (const s of axes.seeds ?? []) {
-      if (!(typeof s === "number" && Number.isInteger(s) && s >= 0)) {
-        throw new Error(`axes.seeds: expected integers >= 0, got ${JSON.stringify(s)}`);
-      }
-    }
+    checkSeedAxis(axes);
   },
 
   trialName(point) {

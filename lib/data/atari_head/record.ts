@@ -7,7 +7,8 @@
  *
  * Each trial is seeded on its own and written atomically; a trial already on disk is kept, so a
  * killed recording resumes with the next trial. The folder gets the game's files too, as
- * Atari-HEAD's have them: `action_enums.txt` and `meta_data.csv` (rewritten after each trial).
+ * Atari-HEAD's have them: `action_enums.txt` and `meta_data.csv`, written once every trial is there
+ * (a resumed recording writes them when it ends).
  *
  * @module
  */
@@ -162,7 +163,6 @@ export async function recordTrials(
       env.close();
     }
     out.push(await writer.finish());
-    await writeGameFiles(dir, out, cfg.subject);
   }
   await writeGameFiles(dir, out, cfg.subject);
   // The trials as findTrials would give them: with the game's files beside them.

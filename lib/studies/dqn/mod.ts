@@ -23,6 +23,8 @@ export {
   dqnRunName,
   type DqnRunResult,
   type DqnStudyResult,
+  type MemoryAfterFill,
+  memoryAfterFill,
   randomRun,
   runDqnStudy,
   trainingReturns,

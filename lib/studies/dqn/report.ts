@@ -88,6 +88,7 @@ export function dqnMarkdown(cfg: DqnStudyConfig, r: DqnStudyResult, preset?: str
       } | ${x.coverage.ballCells} | ${x.coverage.bricksBroken} | ${x.sps.toFixed(0)} |`
     ),
     "",
+    ...memorySection(r),
     "![learning curves](figures/dqn_returns.svg)",
     "",
     "![coverage over training](figures/dqn_coverage.svg)",
@@ -98,6 +99,28 @@ export function dqnMarkdown(cfg: DqnStudyConfig, r: DqnStudyResult, preset?: str
     "",
   ];
   return out.join("\n");
+}
+
+/** The memory table of the runs whose replay buffer filled with windows to spare. */
+function memorySection(r: DqnStudyResult): string[] {
+  const rows = r.runs.filter((x) => x.memory);
+  if (rows.length === 0) return [];
+  return [
+    "Memory once the replay buffer is full (the process's RSS and live tensors over the logged " +
+    "windows from that step on; the slope is a least-squares fit):",
+    "",
+    "| run | steps | windows | RSS first (MiB) | RSS last | RSS max | slope (MiB / 10K steps) | live tensors |",
+    "|---|---|---:|---:|---:|---:|---:|---|",
+    ...rows.map((x) => {
+      const m = x.memory!;
+      return `| ${dqnRunName(x.mode, x.seed)} | ${m.fromStep}-${m.toStep} | ${m.windows} | ${
+        m.rssFirstMiB.toFixed(0)
+      } | ${m.rssLastMiB.toFixed(0)} | ${m.rssMaxMiB.toFixed(0)} | ${
+        m.rssSlopePer10k.toFixed(2)
+      } | ${m.tensorsMin === m.tensorsMax ? m.tensorsMin : `${m.tensorsMin}-${m.tensorsMax}`} |`;
+    }),
+    "",
+  ];
 }
 
 /** Per mode, each seed's records of one metric from the runs' `metrics.jsonl`. */

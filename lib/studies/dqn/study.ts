@@ -45,6 +45,26 @@ export interface DqnRunResult {
   evalReturns: number[];
   sps: number;
   seconds: number;
+  /** The process's memory once the replay buffer was full (read from `metrics.jsonl`). */
+  memory?: MemoryAfterFill | null;
+}
+
+/**
+ * What a soak checks: the process's resident memory and live tensors over the logged windows
+ * from the step the replay buffer is full on, where nothing should grow any more.
+ */
+export interface MemoryAfterFill {
+  /** The first window counted (its step >= the buffer size), and how many windows there are. */
+  fromStep: number;
+  toStep: number;
+  windows: number;
+  rssFirstMiB: number;
+  rssLastMiB: number;
+  rssMaxMiB: number;
+  /** Least-squares slope of RSS against env steps, in MiB per 10K steps. */
+  rssSlopePer10k: number;
+  tensorsMin: number;
+  tensorsMax: number;
 }
 
 /** What the study found: one row per run, then random play per seed and on the eval games. */
@@ -68,7 +88,11 @@ export async function runDqnStudy(
   checkDqnStudyConfig(cfg);
   const runs: DqnRunResult[] = [];
   for (const mode of cfg.modes) {
-    for (const seed of cfg.seeds) runs.push(await trainRun(run, cfg, mode, seed, hooks.onStep));
+    for (const seed of cfg.seeds) {
+      const result = await trainRun(run, cfg, mode, seed, hooks.onStep);
+      const metrics = run.path("runs", dqnRunName(mode, seed), "metrics.jsonl");
+      runs.push({ ...result, memory: memoryAfterFill(metrics, cfg.dqn.bufferSize) });
+    }
   }
   const random = cfg.seeds.map((seed) => randomRun(cfg, seed));
   const A = gameActions(cfg.dqn.env.id).length;
@@ -162,6 +186,41 @@ export function trainingReturns(metricsPath: string): number[] {
     if (r.kind === "episode") byStep.set(r.step as number, r.return as number);
   }
   return [...byStep].sort((a, b) => a[0] - b[0]).map(([, v]) => v);
+}
+
+/**
+ * The memory windows of a run's `metrics.jsonl` from step `bufferSize` on (the last record of
+ * each step: a resumed run logs the steps after its checkpoint again); null with fewer than two.
+ */
+export function memoryAfterFill(metricsPath: string, bufferSize: number): MemoryAfterFill | null {
+  if (!existsSync(metricsPath)) return null;
+  const byStep = new Map<number, { rss: number; tensors: number }>();
+  for (const r of readMetricsJsonl(metricsPath)) {
+    const step = r.step as number;
+    if (r.kind !== "train" || step < bufferSize || typeof r.rssMiB !== "number") continue;
+    byStep.set(step, { rss: r.rssMiB, tensors: r.numTensors as number });
+  }
+  const rows = [...byStep].sort((a, b) => a[0] - b[0]);
+  if (rows.length < 2) return null;
+  const steps = rows.map(([s]) => s), rss = rows.map(([, v]) => v.rss);
+  const ms = mean(steps), mr = mean(rss);
+  let sxy = 0, sxx = 0;
+  steps.forEach((s, i) => {
+    sxy += (s - ms) * (rss[i] - mr);
+    sxx += (s - ms) ** 2;
+  });
+  const tensors = rows.map(([, v]) => v.tensors);
+  return {
+    fromStep: steps[0],
+    toStep: steps[steps.length - 1],
+    windows: rows.length,
+    rssFirstMiB: rss[0],
+    rssLastMiB: rss[rss.length - 1],
+    rssMaxMiB: Math.max(...rss),
+    rssSlopePer10k: (sxy / sxx) * 10_000,
+    tensorsMin: Math.min(...tensors),
+    tensorsMax: Math.max(...tensors),
+  };
 }
 
 /**

@@ -4,7 +4,13 @@ import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { RunDir } from "../../run/run_dir.ts";
 import { initBackend } from "../../tensor/backend.ts";
-import { DQN_PRESETS, type DqnStudyConfig, runDqnStudy, writeDqnReport } from "./mod.ts";
+import {
+  DQN_PRESETS,
+  type DqnStudyConfig,
+  memoryAfterFill,
+  runDqnStudy,
+  writeDqnReport,
+} from "./mod.ts";
 
 await initBackend({ backend: "cpu" });
 
@@ -66,5 +72,37 @@ Deno.test("the DQN study trains every mode, runs random play beside it, reports,
   assert.deepEqual(r2.runs, r.runs, "finished runs are read back, not retrained");
   assert.equal(logs.filter((l) => l.includes("trained before, kept")).length, 3);
   assert.ok(readFileSync(join(dir, "runs", "epsilon-s0", "key.txt"), "utf8").length > 0);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("memoryAfterFill reads the windows from the buffer's size on, the last of a step that a resume logged twice", async () => {
+  const dir = await Deno.makeTempDir();
+  const file = join(dir, "metrics.jsonl");
+  const rows = [
+    { kind: "train", step: 1000, rssMiB: 100, numTensors: 40 },
+    { kind: "episode", step: 1500, return: 2 },
+    { kind: "train", step: 2000, rssMiB: 300, numTensors: 40 },
+    { kind: "train", step: 3000, rssMiB: 310, numTensors: 40 },
+    { kind: "train", step: 4000, rssMiB: 999, numTensors: 41 },
+    { kind: "train", step: 4000, rssMiB: 320, numTensors: 40 },
+  ];
+  await Deno.writeTextFile(file, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
+  const m = memoryAfterFill(file, 2000)!;
+  assert.deepEqual(
+    { ...m, rssSlopePer10k: Math.round(m.rssSlopePer10k) },
+    {
+      fromStep: 2000,
+      toStep: 4000,
+      windows: 3,
+      rssFirstMiB: 300,
+      rssLastMiB: 320,
+      rssMaxMiB: 320,
+      rssSlopePer10k: 100,
+      tensorsMin: 40,
+      tensorsMax: 40,
+    },
+  );
+  assert.equal(memoryAfterFill(file, 4000), null, "one window is no trend");
+  assert.equal(memoryAfterFill(join(dir, "none.jsonl"), 0), null);
   await Deno.remove(dir, { recursive: true });
 });

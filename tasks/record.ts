@@ -52,7 +52,11 @@ const spec = {
     env: ENV_FLAG,
     game: GAME_FLAG,
     epsilon: { key: "epsilon", help: "DQN agents: their own epsilon-greedy epsilon" },
-    batch: { key: "batch", help: "games played at once (one batched forward pass)" },
+    batch: {
+      key: "batch",
+      help: "games played at once (one batched forward pass); each holds its screens until it " +
+        "is written, about 100 KB per step, and no new game starts beyond 2 GiB held",
+    },
     seed: { key: "seed", help: "random seed (each game is seeded by its index)" },
   },
   options: {

@@ -19,6 +19,14 @@ import type { RecordConfig } from "./presets.ts";
 const LOOKAHEAD_PER_SLOT = 4;
 
 /**
+ * Screens held (in play, finished and waiting for the oldest unfinished game, or handed out and
+ * not yet recycled) beyond which no new game starts: one long game would otherwise hold the
+ * many short ones that finish beside it (a full Breakout screen is 100 KB, a game up to 27,000
+ * agent steps).
+ */
+export const DEFAULT_HELD_BYTES = 2 * 2 ** 30;
+
+/**
  * The random streams of game `index` of a recording seeded `seed`: `env` (the reset seed),
  * `policy` (the player's randomness) and `random` (the action replacements).
  */
@@ -60,11 +68,23 @@ export class GameScheduler {
   readonly #spare: Uint8Array[] = [];
   readonly #batch: Uint8Array | null;
   readonly #stackBytes: number;
+  readonly #maxHeldScreens: number;
+  #held = 0;
   #next: number;
   #started: number;
 
-  /** `envs`: one per slot, each playing the player's raw screens (`recordingEnvConfig`). */
-  constructor(config: RecordConfig, player: Player, envs: Env[], first: number) {
+  /**
+   * `envs`: one per slot, each playing the player's raw screens (`recordingEnvConfig`);
+   * `heldBytes`: the screens held at once beyond which no new game starts (the oldest unfinished
+   * game always plays on, so the recording goes on whatever the budget).
+   */
+  constructor(
+    config: RecordConfig,
+    player: Player,
+    envs: Env[],
+    first: number,
+    heldBytes = DEFAULT_HELD_BYTES,
+  ) {
     this.#config = config;
     this.#player = player;
     this.#envs = envs;
@@ -76,8 +96,15 @@ export class GameScheduler {
     const shape = player.obsShape;
     this.#stackBytes = shape ? shape[0] * shape[1] * shape[2] : 0;
     this.#batch = shape ? new Uint8Array(envs.length * this.#stackBytes) : null;
+    const [h, w, c] = envs[0].spec.obsShape;
+    this.#maxHeldScreens = Math.max(1, Math.floor(heldBytes / (h * w * c)));
     this.#next = first;
     this.#started = first;
+  }
+
+  /** Screens held now: in games in play, finished, or handed out and not yet recycled. */
+  get heldScreens(): number {
+    return this.#held;
   }
 
   /**
@@ -86,6 +113,7 @@ export class GameScheduler {
    */
   recycle(game: Game): void {
     this.#spare.push(...game.screens);
+    this.#held -= game.screens.length;
     game.screens.length = 0;
   }
 
@@ -93,6 +121,7 @@ export class GameScheduler {
   #keep(screen: Uint8Array): Uint8Array {
     const copy = this.#spare.pop() ?? new Uint8Array(screen.length);
     copy.set(screen);
+    this.#held++;
     return copy;
   }
 
@@ -115,6 +144,8 @@ export class GameScheduler {
       this.#next + LOOKAHEAD_PER_SLOT * this.#envs.length,
     );
     for (let s = 0; s < this.#playing.length && this.#started < limit; s++) {
+      // Over the budget only the oldest unfinished game may start: it is the one written next.
+      if (this.#held >= this.#maxHeldScreens && this.#started > this.#next) return;
       if (!this.#playing[s]) this.#playing[s] = this.#startGame(this.#started++, s);
     }
   }

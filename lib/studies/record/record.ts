@@ -11,7 +11,7 @@
  * colours at a pixel (Pong's paddles moving on its field) a few edge pixels differ by a few
  * gray levels, since the screen is pooled in RGB before it is grayed, as in the Atari-HEAD
  * recorder. Several games play at once (`games.ts`) and the policy's forward pass is batched
- * over them. With probability `percentRandom / 100` a step's action is replaced by a uniformly
+ * over them; no new game starts while the screens held exceed a budget (2 GiB). With probability `percentRandom / 100` a step's action is replaced by a uniformly
  * random one.
  *
  * Games are seeded by their index and written in index order, one commit of the dataset's

@@ -26,7 +26,8 @@ import { checkConfig, envSlug, parseTaskArgs, runTask } from "./cli.ts";
 const spec = {
   name: "probe-bench",
   summary: "The AtariARI probe benchmark: per seed, collects games from a mix of random and " +
-    "scripted play, makes every encoder on the training games (majority class, random CNN and " +
+    "scripted play, makes every encoder on the training games (majority class, the oracle that calibrates the " +
+    "probe, random CNN and " +
     "ViT, raw pixels, pixel autoencoder, ST-DIM, I-JEPA and its recipe ablations, V-JEPA stage " +
     "1, VICReg JEPA, supervised ceiling) and probes each for the game's state variables on the " +
     "held-out games (linear classifier F1 as AtariARI, ridge R^2 beside it). Writes " +

@@ -84,7 +84,7 @@ export function encoderSpec(
   frameShape: readonly number[],
 ): Record<string, unknown> {
   const cnn = { features: cfg.cnnFeatures };
-  if (name === "majority") return {};
+  if (name === "majority" || name === "oracle") return {};
   if (name === "pixels") return { patch: cfg.ijepa.encoder.patch };
   if (name === "random-cnn") return cnn;
   if (name === "random-vit") return { encoder: cfg.ijepa.encoder };
@@ -146,7 +146,7 @@ export function ijepaRows(cfg: ProbeBenchConfig): string[] {
 
 /**
  * Makes (or loads, when finished before) the encoder `name` for one seed; `name` is one of
- * `BENCH_ENCODERS` other than `majority`, or an `ijepa:<ablation>` row.
+ * `BENCH_ENCODERS` other than `majority` and `oracle` (label-only rows), or an `ijepa:<ablation>` row.
  */
 export async function makeEncoder(name: string, ctx: EncoderContext): Promise<MadeEncoder> {
   const { cfg, seed, ds } = ctx;

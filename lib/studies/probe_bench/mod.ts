@@ -30,6 +30,7 @@ export {
   type EncoderRow,
   type KeyInputs,
   majorityRows,
+  oracleRows,
   rowsFile,
   rowsKey,
   runProbeBench,

@@ -22,6 +22,7 @@ import { STAGE1_PRESETS } from "../../train/world_model_presets.ts";
 /** The encoders of the benchmark, in table order; `ijepa` also runs each ablation. */
 export const BENCH_ENCODERS = [
   "majority",
+  "oracle",
   "random-cnn",
   "random-vit",
   "pixels",

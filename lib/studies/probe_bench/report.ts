@@ -48,7 +48,9 @@ export interface EncoderSummary {
 
 /** Summaries of every (encoder, features) in `rows`; majority rows join every feature set. */
 export function summarize(rows: BenchRow[]): EncoderSummary[] {
-  const features = [...new Set(rows.map((r) => r.features))].filter((f) => f !== "none");
+  // Label-only rows (majority, oracle; features "none") join every feature set, or stand alone.
+  const named = [...new Set(rows.map((r) => r.features))].filter((f) => f !== "none");
+  const features = named.length || rows.length === 0 ? named : ["none"];
   const encoders = [...new Set(rows.map((r) => r.encoder))];
   const seeds = [...new Set(rows.map((r) => r.seed))];
   const out: EncoderSummary[] = [];
@@ -223,7 +225,10 @@ export function f1Tables(rows: BenchRow[], level = 2): string[] {
   const out: string[] = [];
   for (const f of new Set(summaries.map((s) => s.features))) {
     const mine = summaries.filter((s) => s.features === f);
-    out.push(`${"#".repeat(level)} F1 per variable, ${f} features`, "");
+    out.push(
+      `${"#".repeat(level)} F1 per variable, ${f === "none" ? "label-only rows" : `${f} features`}`,
+      "",
+    );
     out.push(
       `| encoder | ${variables.map((v) => `${v} (${atariari[v]})`).join(" | ")} | ${
         categories.join(" | ")
@@ -276,7 +281,13 @@ export function benchMarkdown(
     `classifier per variable, one class per value (positions: per pixel of the ${frameSize} observation, not of ` +
     `the 160x210 screen), support-weighted F1 on the held-out rows (AtariARI). R^2: ridge regression on the ` +
     `same rows (the median over variables here; each variable's in probe-bench.json). Cells are mean ± std ` +
-    `over seeds.`,
+    `over seeds.` +
+    (rows.some((r) => r.encoder === "oracle")
+      ? " The oracle row calibrates the probe: its features are the true variables themselves, one " +
+        "number each, so ridge reads them exactly; its F1 is what the linear classifier makes of a " +
+        "perfectly informative but linearly coded variable (an encoder below it may still hold that " +
+        "variable exactly)."
+      : ""),
     "",
   ];
   out.push(...f1Tables(rows));

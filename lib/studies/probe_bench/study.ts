@@ -135,14 +135,21 @@ export async function runProbeBench(
         stored = null;
       }
       if (!stored) {
+        const labelOpts = {
+          env: cfg.env,
+          seed,
+          stack: cfg.stack,
+          valFraction: cfg.valFraction,
+          rows: cfg.probe.rows,
+        };
         const made = name === "majority"
+          ? { rows: majorityRows(ds, variables, labelOpts), encoder: null }
+          : name === "oracle"
           ? {
-            rows: majorityRows(ds, variables, {
-              env: cfg.env,
-              seed,
-              stack: cfg.stack,
-              valFraction: cfg.valFraction,
-              rows: cfg.probe.rows,
+            rows: oracleRows(ds, variables, {
+              ...labelOpts,
+              epochs: cfg.probe.epochs,
+              patience: cfg.probe.patience,
             }),
             encoder: null,
           }
@@ -283,6 +290,27 @@ export function benchRows(train: ProbeData, test: ProbeData, ctx: BenchProbeCont
   });
 }
 
+/** The options of the label-only rows (majority class, oracle): the split and the rows. */
+export interface LabelRowsOptions {
+  env: string;
+  seed: number;
+  stack: number;
+  valFraction: number;
+  rows: number;
+}
+
+/** The probes' train and held-out rows of a seed with their raw state, and no features. */
+function labelledSplits(ds: Dataset, opts: LabelRowsOptions): [ProbeData, ProbeData] {
+  const { seed } = opts;
+  const { train, val } = splitEpisodes(ds, { valFraction: opts.valFraction, seed });
+  const stackOpts = { stack: opts.stack, seed, maxRows: opts.rows };
+  const [tr, te] = [train, val].map((eps) => {
+    const s = probeStacks(ds, eps, stackOpts);
+    return { x: new Float32Array(0), n: s.n, d: 0, state: s.state, groups: s.groups };
+  });
+  return [tr, te];
+}
+
 /**
  * The majority-class baseline: every test row predicted as the most frequent training value
  * (F1), or as the training mean (R^2), on the same sampled rows as every encoder's probe.
@@ -290,16 +318,12 @@ export function benchRows(train: ProbeData, test: ProbeData, ctx: BenchProbeCont
 export function majorityRows(
   ds: Dataset,
   variables: BenchVariable[],
-  opts: { env: string; seed: number; stack: number; valFraction: number; rows: number },
+  opts: LabelRowsOptions,
 ): BenchRow[] {
-  const { seed } = opts;
-  const { train, val } = splitEpisodes(ds, { valFraction: opts.valFraction, seed });
-  const stackOpts = { stack: opts.stack, seed, maxRows: opts.rows };
-  const [tr, te] = [train, val].map((eps) => {
-    const s = probeStacks(ds, eps, stackOpts);
-    const state = classLabels(s.state, variables, ds.frameShape);
-    return { x: new Float32Array(0), n: s.n, d: 0, state } as ProbeData;
-  });
+  const [tr, te] = labelledSplits(ds, opts).map((d) => ({
+    ...d,
+    state: classLabels(d.state, variables, ds.frameShape),
+  }));
   return variables.map((v) => {
     const pv = probeVariable(v);
     const trainValues = probeRows(tr, pv).map((i) => tr.state[v.key][i]);
@@ -309,12 +333,51 @@ export function majorityRows(
     const mode = [...counts].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]?.[0] ?? NaN;
     const avg = mean(trainValues);
     const ok = trainValues.length >= 2 && truth.length >= 2;
-    return row(opts.env, seed, "majority", "none", v, {
+    return row(opts.env, opts.seed, "majority", "none", v, {
       f1: ok ? valueF1(truth, truth.map(() => mode)) : NaN,
       r2: ok ? r2Score(truth, truth.map(() => avg)) : NaN,
       train: trainValues.length,
       test: truth.length,
     });
+  });
+}
+
+/**
+ * The probes' own ceiling for a linear code: an "encoder" whose features are the true
+ * variables themselves, one number each (as classed), plus each `when` flag (undefined values
+ * read 0), probed like every encoder on the same rows. A ridge fit reads them exactly; the
+ * classifier's F1 says how much of a variable of many classes (a position classed per pixel) a
+ * linear softmax recovers from a perfectly informative feature that codes it linearly: an
+ * encoder scoring below it on that variable may still hold it exactly.
+ */
+export function oracleRows(
+  ds: Dataset,
+  variables: BenchVariable[],
+  opts: LabelRowsOptions & { epochs: number; patience: number },
+): BenchRow[] {
+  const flags = [...new Set(variables.flatMap((v) => (v.when ? [v.when] : [])))];
+  const [tr, te] = labelledSplits(ds, opts).map((d) => {
+    const classed = classLabels(d.state, variables, ds.frameShape);
+    const width = variables.length + flags.length;
+    const x = new Float32Array(d.n * width);
+    for (let i = 0; i < d.n; i++) {
+      variables.forEach((v, j) => {
+        const defined = !v.when || d.state[v.when][i] > 0;
+        x[i * width + j] = defined ? classed[v.key][i] : 0;
+      });
+      flags.forEach((f, j) => (x[i * width + variables.length + j] = d.state[f][i] > 0 ? 1 : 0));
+    }
+    return { ...d, x, d: width };
+  });
+  return benchRows(tr, te, {
+    env: opts.env,
+    seed: opts.seed,
+    encoder: "oracle",
+    features: "none",
+    variables,
+    frameShape: ds.frameShape,
+    epochs: opts.epochs,
+    patience: opts.patience,
   });
 }
 

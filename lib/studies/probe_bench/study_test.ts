@@ -10,6 +10,8 @@ import {
   type BenchRow,
   benchVariables,
   checkBenchConfig,
+  majorityRows,
+  oracleRows,
   pairedDifference,
   PROBE_BENCH_PRESETS,
   type ProbeBenchConfig,
@@ -190,4 +192,21 @@ Deno.test("an encoder artifact is probed beside the others; one of another shape
         `takes 64x64 frames with ${c * 4} channels; the benchmark gives ${w}x${h}`,
       ),
   );
+});
+
+Deno.test("the oracle row reads the true variables on the majority row's rows: ridge recovers every one", async () => {
+  const ds = await mixedPlay("breakout");
+  const variables = benchVariables(cfg.env);
+  const opts = { env: cfg.env, seed: 0, stack: cfg.stack, valFraction: 0.5, rows: 400 };
+  const rows = oracleRows(ds, variables, { ...opts, epochs: 60, patience: 60 });
+  const majority = majorityRows(ds, variables, opts);
+  const by = (rs: BenchRow[], v: string) => rs.find((r) => r.variable === v)!;
+  assert.deepEqual(
+    rows.map((r) => [r.encoder, r.features]),
+    variables.map(() => ["oracle", "none"]),
+  );
+  for (const v of variables.map((v) => v.key)) {
+    assert.ok(by(rows, v).r2 > 0.99, `${v}: R^2 ${by(rows, v).r2}`);
+    assert.equal(by(rows, v).testRows, by(majority, v).testRows, "the same held-out rows");
+  }
 });

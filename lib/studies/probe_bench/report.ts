@@ -183,6 +183,26 @@ export function goalLines(summaries: EncoderSummary[], encoders: EncoderRow[]): 
           `I-JEPA ${ij.f1[v].mean.toFixed(3)} vs pixels ${px.f1[v].mean.toFixed(3)}`,
       );
     }
+    // The same questions by ridge R^2, which reads a linearly coded variable exactly (the
+    // oracle row shows how little of one the classifier's F1 recovers).
+    const r2 = (other: string) => {
+      const o = get(other);
+      if (!o) return `${other}: not run`;
+      const d = ij.overallR2.mean - o.overallR2.mean;
+      return `I-JEPA ${ij.overallR2.mean.toFixed(3)} vs ${other} ${o.overallR2.mean.toFixed(3)} ` +
+        `(${d > 0 ? "above" : "not above"}, ${d >= 0 ? "+" : ""}${d.toFixed(3)})`;
+    };
+    lines.push(
+      `- ${f} features, by median R^2 instead: ${r2("random-vit")}; ${r2("stdim")}`,
+    );
+    const oracle = get("oracle");
+    if (oracle) {
+      lines.push(
+        `- the oracle (the true variables as features) gets overall F1 ` +
+          `${oracle.overall.mean.toFixed(3)} and median R^2 ${oracle.overallR2.mean.toFixed(3)}: ` +
+          `an F1 below the oracle's does not mean the state is missing`,
+      );
+    }
     const rnd = get("random-vit");
     for (const e of ["vjepa", "vicreg"]) {
       const s = get(e);

@@ -1,0 +1,42 @@
+import assert from "node:assert/strict";
+import { goalLines, summarize } from "./report.ts";
+import type { BenchRow } from "./study.ts";
+
+/** One row per (encoder, seed) of one variable with the given F1 and R^2. */
+function rows(spec: Record<string, [number, number]>, features = "pooled"): BenchRow[] {
+  return Object.entries(spec).flatMap(([encoder, [f1, r2]]) =>
+    [0, 1].map((seed) => ({
+      env: "native:breakout",
+      seed,
+      encoder,
+      features: encoder === "oracle" ? "none" : features,
+      variable: "ballX",
+      atariari: "ball_x",
+      category: "small object",
+      f1,
+      r2,
+      trainRows: 10,
+      testRows: 10,
+    }))
+  );
+}
+
+Deno.test("the goals are checked by F1 and by R^2, and the oracle's F1 is named beside them", () => {
+  const lines = goalLines(
+    summarize(rows({
+      ijepa: [0.3, 0.6],
+      "random-vit": [0.4, 0.45],
+      stdim: [0.2, 0.8],
+      oracle: [0.1, 1],
+    })),
+    [],
+  );
+  const text = lines.join("\n");
+  assert.match(text, /overall F1 above ST-DIM: met: I-JEPA 0\.300 vs stdim 0\.200/);
+  assert.match(text, /0\.2 above the random-init ViT: NOT met/);
+  assert.match(
+    text,
+    /by median R\^2 instead: I-JEPA 0\.600 vs random-vit 0\.450 \(above, \+0\.150\); I-JEPA 0\.600 vs stdim 0\.800 \(not above, -0\.200\)/,
+  );
+  assert.match(text, /the oracle .* overall F1 0\.100 and median R\^2 1\.000/);
+});

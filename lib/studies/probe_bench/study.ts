@@ -355,17 +355,23 @@ export function oracleRows(
   variables: BenchVariable[],
   opts: LabelRowsOptions & { epochs: number; patience: number },
 ): BenchRow[] {
-  const flags = [...new Set(variables.flatMap((v) => (v.when ? [v.when] : [])))];
+  // One flag per distinct `when` key, defined as the probes define it.
+  const probeVars = variables.map(probeVariable);
+  const flags = probeVars.filter((pv, j) =>
+    pv.when && variables.findIndex((v) => v.when === variables[j].when) === j
+  );
   const [tr, te] = labelledSplits(ds, opts).map((d) => {
     const classed = classLabels(d.state, variables, ds.frameShape);
     const width = variables.length + flags.length;
     const x = new Float32Array(d.n * width);
     for (let i = 0; i < d.n; i++) {
-      variables.forEach((v, j) => {
-        const defined = !v.when || d.state[v.when][i] > 0;
-        x[i * width + j] = defined ? classed[v.key][i] : 0;
+      probeVars.forEach((pv, j) => {
+        x[i * width + j] = pv.when?.(d.state, i) ?? true ? classed[pv.name][i] : 0;
       });
-      flags.forEach((f, j) => (x[i * width + variables.length + j] = d.state[f][i] > 0 ? 1 : 0));
+      flags.forEach((
+        pv,
+        j,
+      ) => (x[i * width + variables.length + j] = pv.when!(d.state, i) ? 1 : 0));
     }
     return { ...d, x, d: width };
   });

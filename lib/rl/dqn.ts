@@ -12,9 +12,17 @@
  * - `epsilon`: a random action with probability epsilon, annealed linearly (the reference);
  * - `boltzmann`: actions drawn from softmax(Q / T), the temperature T annealed linearly, with
  *   proportional prioritized replay (priorities |delta| + eps to the alpha, beta annealed to 1);
- * - `rnd`: epsilon-greedy, and the stored reward is sign(r_ext) + w r_int with RND's intrinsic
- *   reward of the next frame (`rnd.ts`); its predictor trains on each batch's next frames. Its
- *   two CNNs take the Q-network's convolution widths.
+ * - `rnd`: epsilon-greedy on Q_E + w Q_I, two heads of one network (Burda et al. 2019). Q_E learns
+ *   the clipped game reward as above; Q_I learns RND's intrinsic reward of the next frame
+ *   (`rnd.ts`), computed when the batch is drawn, with its own discount and no game-over cut
+ *   (the paper's non-episodic intrinsic return):
+ *
+ *     y_E = r_E + gamma   (1 - done) Q_E,target(s', a*)
+ *     y_I = r_I + gamma_I            Q_I,target(s', a*),   a* = argmax_a (Q_E + w Q_I)(s', a)
+ *     loss = mean_i huber(Q_E(s_i, a_i) - y_E,i) + huber(Q_I(s_i, a_i) - y_I,i)
+ *
+ *   RND's predictor trains on each batch's next frames; its two CNNs take the Q-network's
+ *   convolution widths.
  *
  * Hyper-parameters in one typed block (`DQN_ATARI`, CleanRL's); the training loop owns the NaN
  * guard and the schedule.
@@ -46,8 +54,8 @@ import { type EnvSnapshot, ReplayVectorEnv } from "./replay_env.ts";
 import {
   initRnd,
   intrinsicRewards,
-  type Rnd,
-  rndError,
+  observeFrames,
+  predictorStep,
   rndParams,
   rndTrainable,
   type RunningStatsState,
@@ -63,8 +71,11 @@ export interface ExplorationConfig {
   fraction: number;
   /** Prioritized replay (mode `boltzmann`): alpha, eps, and beta's start (annealed to 1). */
   per: { alpha: number; eps: number; beta0: number };
-  /** RND (mode `rnd`): the intrinsic reward's weight, the networks' output width, their lr. */
-  rnd: { weight: number; width: number; lr: number };
+  /**
+   * RND (mode `rnd`): the intrinsic value's weight w in Q_E + w Q_I, the networks' output width,
+   * the predictor's lr, and the intrinsic discount gamma_I.
+   */
+  rnd: { weight: number; width: number; lr: number; gamma: number };
 }
 
 /** Everything that defines a DQN run. */
@@ -115,7 +126,7 @@ export const DQN_ATARI: DqnConfig = {
     end: 0.01,
     fraction: 0.1,
     per: { alpha: 0.6, eps: 1e-6, beta0: 0.4 },
-    rnd: { weight: 0.5, width: 512, lr: 1e-4 },
+    rnd: { weight: 0.5, width: 512, lr: 1e-4, gamma: 0.99 },
   },
   checkpointEvery: 100_000,
   logEvery: 1000,
@@ -124,8 +135,18 @@ export const DQN_ATARI: DqnConfig = {
 /** A Q-network's variables and its forward pass. */
 export interface QNetwork {
   params: Params;
-  /** `[n, A]` Q-values of `n` observations (uint8, `obsShape` each). */
+  /** `[n, A]` the values the agent acts on, of `n` observations (uint8, `obsShape` each). */
   forward(obs: Uint8Array, n: number): tf.Tensor2D;
+  /** Each head's `[n, A]` Q-values: Q_E, and Q_I where the network has an intrinsic head. */
+  heads(obs: Uint8Array, n: number): tf.Tensor2D[];
+}
+
+/** Options of {@linkcode initQNetwork}. */
+export interface QNetworkOptions {
+  /** Variables to use instead of new ones (a target network's copy). */
+  params?: Params;
+  /** Adds an intrinsic head Q_I; the agent acts on Q_E + weight Q_I. */
+  intrinsicWeight?: number;
 }
 
 /** A Q-network for observations of `obsShape` and `numActions` actions. */
@@ -134,30 +155,44 @@ export function initQNetwork(
   obsShape: [number, number, number],
   numActions: number,
   net: DqnConfig["network"],
-  params?: Params,
+  opts: QNetworkOptions = {},
 ): QNetwork {
   const [h, w, c] = obsShape;
-  const p = params ?? (net.kind === "cnn"
+  const weight = opts.intrinsicWeight;
+  // One linear layer holds both heads: [Q_E | Q_I].
+  const outputs = numActions * (weight === undefined ? 1 : 2);
+  const p = opts.params ?? (net.kind === "cnn"
     ? {
       trunk: initNatureCnn(rng.fork("trunk"), obsShape, net.hidden, net.widths),
-      head: initDense(rng.fork("head"), net.hidden, numActions, 1),
+      head: initDense(rng.fork("head"), net.hidden, outputs, 1),
     }
     : {
       trunk: { fc: initDense(rng.fork("trunk"), h * w * c, net.hidden) },
-      head: initDense(rng.fork("head"), net.hidden, numActions, 1),
+      head: initDense(rng.fork("head"), net.hidden, outputs, 1),
     });
+  const heads = (obs: Uint8Array, n: number): tf.Tensor2D[] => {
+    const trunk = p.trunk as Params;
+    const features = net.kind === "cnn"
+      ? natureCnn(trunk, { bytes: obs, shape: [n, h, w, c], scale: 1 / 255 })
+      : tf.relu(
+        linear(trunk.fc as Params, tf.div(tf.tensor2d(obs, [n, h * w * c], "float32"), 255)),
+      ) as tf.Tensor2D;
+    const q = linear(p.head as Params, features) as tf.Tensor2D;
+    return weight === undefined ? [q] : tf.split(q, 2, 1);
+  };
   return {
     params: p,
+    heads,
     forward(obs, n) {
-      const trunk = p.trunk as Params;
-      const features = net.kind === "cnn"
-        ? natureCnn(trunk, { bytes: obs, shape: [n, h, w, c], scale: 1 / 255 })
-        : tf.relu(
-          linear(trunk.fc as Params, tf.div(tf.tensor2d(obs, [n, h * w * c], "float32"), 255)),
-        ) as tf.Tensor2D;
-      return linear(p.head as Params, features) as tf.Tensor2D;
+      const [qE, qI] = heads(obs, n);
+      return qI ? tf.add(qE, tf.mul(weight!, qI)) as tf.Tensor2D : qE;
     },
   };
+}
+
+/** The weight of the intrinsic head of a run's Q-network (mode `rnd`), else none. */
+function intrinsicWeightOf(cfg: DqnConfig): number | undefined {
+  return cfg.exploration.mode === "rnd" ? cfg.exploration.rnd.weight : undefined;
 }
 
 /** The linear schedule of the exploration parameter at `step`. */
@@ -193,8 +228,9 @@ export function exploreAction(
 }
 
 /**
- * The loss of a batch (the module doc's equation) and each transition's TD error
- * `Q(s, a) - y` (for the priorities).
+ * The loss of a batch (the module doc's equations) and each transition's TD error
+ * `Q_E(s, a) - y_E` (for the priorities). A network with an intrinsic head needs
+ * `opts.intrinsic`: the batch's intrinsic rewards and their discount.
  */
 export function dqnLoss(
   online: QNetwork,
@@ -207,31 +243,46 @@ export function dqnLoss(
     dones: Uint8Array;
     weights: Float32Array;
   },
-  opts: { gamma: number; double: boolean; numActions: number },
+  opts: {
+    gamma: number;
+    double: boolean;
+    numActions: number;
+    intrinsic?: { rewards: Float32Array; gamma: number };
+  },
 ): { loss: tf.Scalar; tdErrors: tf.Tensor1D; qTaken: tf.Scalar } {
   const n = batch.actions.length;
   const A = opts.numActions;
-  const y = tf.tidy(() => {
-    const qNextTarget = target.forward(batch.nextObs, n);
-    const aStar = opts.double
-      ? tf.argMax(online.forward(batch.nextObs, n), 1)
-      : tf.argMax(qNextTarget, 1);
-    const next = tf.sum(tf.mul(qNextTarget, tf.oneHot(aStar as tf.Tensor1D, A)), 1);
+  const taken = (q: tf.Tensor2D, a: tf.Tensor1D) => tf.sum(tf.mul(q, tf.oneHot(a, A)), 1);
+  const ys = tf.tidy(() => {
+    const aStar = tf.argMax((opts.double ? online : target).forward(batch.nextObs, n), 1);
+    const [nextE, nextI] = target.heads(batch.nextObs, n);
     const notDone = tf.sub(1, tf.tensor1d(Float32Array.from(batch.dones)));
-    return tf.add(tf.tensor1d(batch.rewards), tf.mul(opts.gamma, tf.mul(notDone, next)));
+    const yE = tf.add(
+      tf.tensor1d(batch.rewards),
+      tf.mul(opts.gamma, tf.mul(notDone, taken(nextE, aStar as tf.Tensor1D))),
+    );
+    if (!nextI) return [yE];
+    if (!opts.intrinsic) throw new Error("dqnLoss: a network with an intrinsic head needs rewards");
+    // No (1 - done): the intrinsic return runs on across game overs.
+    const yI = tf.add(
+      tf.tensor1d(opts.intrinsic.rewards),
+      tf.mul(opts.intrinsic.gamma, taken(nextI, aStar as tf.Tensor1D)),
+    );
+    return [yE, yI];
   });
-  const q = tf.sum(
-    tf.mul(online.forward(batch.obs, n), tf.oneHot(tf.tensor1d(batch.actions, "int32"), A)),
-    1,
-  );
-  const td = tf.sub(q, y) as tf.Tensor1D;
-  const abs = tf.abs(td);
+  const actions = tf.tensor1d(batch.actions, "int32");
+  const qs = online.heads(batch.obs, n).map((q) => taken(q, actions));
+  const tds = qs.map((q, i) => tf.sub(q, ys[i]) as tf.Tensor1D);
   // Huber with delta 1: 0.5 x^2 inside, |x| - 0.5 outside, written as one smooth expression.
-  const inside = tf.minimum(abs, 1);
-  const huber = tf.add(tf.mul(0.5, tf.square(inside)), tf.sub(abs, inside));
-  const loss = tf.mean(tf.mul(huber, tf.tensor1d(batch.weights))) as tf.Scalar;
-  y.dispose();
-  return { loss, tdErrors: td, qTaken: tf.mean(q) as tf.Scalar };
+  const huber = (td: tf.Tensor1D) => {
+    const abs = tf.abs(td);
+    const inside = tf.minimum(abs, 1);
+    return tf.add(tf.mul(0.5, tf.square(inside)), tf.sub(abs, inside));
+  };
+  const perSample = tds.map(huber).reduce((a, b) => tf.add(a, b));
+  const loss = tf.mean(tf.mul(perSample, tf.tensor1d(batch.weights))) as tf.Scalar;
+  tf.dispose(ys);
+  return { loss, tdErrors: tds[0], qTaken: tf.mean(qs[0]) as tf.Scalar };
 }
 
 /** A batch the learner trains on (a `ReplayBatch`'s fields). */
@@ -255,21 +306,28 @@ export class DqnLearner {
     readonly numActions: number,
     rng: Rng,
   ) {
-    this.online = initQNetwork(rng.fork("q"), obsShape, numActions, cfg.network);
-    this.target = initQNetwork(
-      rng,
-      obsShape,
-      numActions,
-      cfg.network,
-      cloneParams(this.online.params, false),
-    );
+    const intrinsicWeight = intrinsicWeightOf(cfg);
+    this.online = initQNetwork(rng.fork("q"), obsShape, numActions, cfg.network, {
+      intrinsicWeight,
+    });
+    this.target = initQNetwork(rng, obsShape, numActions, cfg.network, {
+      params: cloneParams(this.online.params, false),
+      intrinsicWeight,
+    });
     this.trainable = namedParams("q", this.online.params);
     this.#targetVars = namedParams("q", this.target.params);
     this.#optimizer = new AdamW(this.trainable);
   }
 
-  /** One gradient step; the loss, each transition's TD error and the mean Q of the taken actions. */
-  update(batch: DqnBatch, step: number): { loss: number; td: Float32Array; q: number } {
+  /**
+   * One gradient step; the loss, each transition's TD error and the mean Q of the taken actions.
+   * `intrinsic`: the batch's intrinsic rewards (mode `rnd`).
+   */
+  update(
+    batch: DqnBatch,
+    step: number,
+    intrinsic?: Float32Array,
+  ): { loss: number; td: Float32Array; q: number } {
     let td: Float32Array = new Float32Array(0);
     let q = NaN;
     const { value, grads } = tf.variableGrads(() => {
@@ -277,6 +335,7 @@ export class DqnLearner {
         gamma: this.cfg.gamma,
         double: this.cfg.double,
         numActions: this.numActions,
+        intrinsic: intrinsic && { rewards: intrinsic, gamma: this.cfg.exploration.rnd.gamma },
       });
       td = out.tdErrors.dataSync() as Float32Array;
       q = out.qTaken.dataSync()[0];
@@ -379,6 +438,23 @@ export function newestFrame(stack: Uint8Array, pixels: number, c: number, k: num
   const out = new Uint8Array(pixels * c);
   for (let p = 0; p < pixels; p++) {
     for (let ch = 0; ch < c; ch++) out[p * c + ch] = stack[(p * k + k - 1) * c + ch];
+  }
+  return out;
+}
+
+/** The newest frames of `n` stacks laid end to end (`newestFrame` of each). */
+function newestFrames(
+  stacks: Uint8Array,
+  n: number,
+  pixels: number,
+  c: number,
+  k: number,
+): Uint8Array {
+  const out = new Uint8Array(n * pixels * c);
+  const stackBytes = pixels * c * k;
+  for (let i = 0; i < n; i++) {
+    const stack = stacks.subarray(i * stackBytes, (i + 1) * stackBytes);
+    out.set(newestFrame(stack, pixels, c, k), i * pixels * c);
   }
   return out;
 }
@@ -544,13 +620,8 @@ export async function trainDqn(
       const frame = frameOf(envs.obs);
       const r = envs.step([action]);
       const next = r.finalObs[0] ?? envs.obs;
-      let reward = Math.sign(r.rewards[0]);
-      if (rnd) {
-        const rInt = intrinsicRewards(rnd, frameOf(next), 1)[0];
-        reward += x.rnd.weight * rInt;
-        window.intrinsic += rInt;
-        window.intrinsicCount++;
-      }
+      const reward = Math.sign(r.rewards[0]);
+      if (rnd) observeFrames(rnd, frameOf(next), 1);
       buffer.add(frame, { first, action, reward, done: r.terminated[0] === 1 });
       first = false;
       opts.observer?.observe(r.infos[0], step + 1);
@@ -568,9 +639,17 @@ export async function trainDqn(
       if (step >= cfg.learningStarts && step % cfg.trainEvery === 0) {
         const beta = x.per.beta0 + (1 - x.per.beta0) * Math.min(1, step / cfg.totalSteps);
         const batch = buffer.sample(cfg.batchSize, sample, beta);
+        let intrinsic: Float32Array | undefined;
+        if (rnd) {
+          const frames = newestFrames(batch.nextObs, cfg.batchSize, h * w, c, k);
+          const errors = predictorStep(rnd, rndOptimizer!, frames, cfg.batchSize, x.rnd.lr);
+          intrinsic = intrinsicRewards(rnd, errors);
+          window.intrinsic += intrinsic.reduce((a, b) => a + b, 0) / intrinsic.length;
+          window.intrinsicCount++;
+        }
         let out;
         try {
-          out = learner.update(batch, step);
+          out = learner.update(batch, step, intrinsic);
         } catch (err) {
           if (!(err instanceof NonFiniteLossError)) throw err;
           throw new NonFiniteLossError(
@@ -579,12 +658,6 @@ export async function trainDqn(
           );
         }
         buffer.updatePriorities(batch.slots, out.td);
-        if (rnd) {
-          trainPredictor(rnd, rndOptimizer!, batch.nextObs, cfg.batchSize, {
-            channels: c,
-            stack: k,
-          }, x.rnd.lr);
-        }
         window.updates++;
         window.loss += out.loss;
         window.q += out.q;
@@ -684,6 +757,7 @@ export function loadDqn(
     envObsShape(cfg.env),
     gameActions(cfg.env.id).length,
     cfg.network,
+    { intrinsicWeight: intrinsicWeightOf(cfg) },
   );
   assignTensors(namedParams("q", network.params), tensors, checkpointDir);
   return { network, cfg, step: meta.step };
@@ -701,31 +775,4 @@ export function dqnPolicy(network: QNetwork, epsilon: number): ActFn {
       return best;
     });
   };
-}
-
-/** One step of RND's predictor on the newest frames of a batch's next stacks. */
-function trainPredictor(
-  rnd: Rnd,
-  optimizer: AdamW,
-  nextObs: Uint8Array,
-  n: number,
-  frame: { channels: number; stack: number },
-  lr: number,
-): void {
-  const [h, w, c] = rnd.shape;
-  const stackBytes = h * w * c * frame.stack;
-  const frames = new Uint8Array(n * h * w * c);
-  for (let i = 0; i < n; i++) {
-    const stack = nextObs.subarray(i * stackBytes, (i + 1) * stackBytes);
-    frames.set(newestFrame(stack, h * w, c, frame.stack), i * h * w * c);
-  }
-  const vars = rndTrainable(rnd);
-  const { value, grads } = tf.variableGrads(
-    () => tf.mean(rndError(rnd, frames, n)) as tf.Scalar,
-    vars.map(([, v]) => v),
-  );
-  const named: Record<string, tf.Tensor> = {};
-  for (const [name, v] of vars) named[name] = grads[v.name];
-  optimizer.apply(named, lr, 0);
-  tf.dispose([value, ...Object.values(grads)]);
 }

@@ -59,6 +59,50 @@ Deno.test("the DQN target: double DQN picks a* with the online net, evaluates it
   disposeParams(target.params);
 });
 
+Deno.test("the intrinsic head: acts on Q_E + w Q_I, and its target runs on across a game over", () => {
+  const rng = new Rng(0);
+  const net = { kind: "mlp" as const, hidden: 4 };
+  const opts = { intrinsicWeight: 0.5 };
+  const online = initQNetwork(rng.fork("a"), [1, 1, 1], 2, net, opts);
+  const target = initQNetwork(rng.fork("b"), [1, 1, 1], 2, net, opts);
+  const heads = (n: ReturnType<typeof initQNetwork>, o: Uint8Array) =>
+    tf.tidy(() => n.heads(o, 1).map((q) => Array.from(q.dataSync())));
+  const [qE, qI] = heads(online, Uint8Array.of(255));
+  const acted = tf.tidy(() => Array.from(online.forward(Uint8Array.of(255), 1).dataSync()));
+  acted.forEach((v, a) => assert.ok(Math.abs(v - (qE[a] + 0.5 * qI[a])) < 1e-6));
+  const batch = {
+    obs: Uint8Array.of(255),
+    nextObs: Uint8Array.of(0),
+    actions: Int32Array.of(1),
+    rewards: Float32Array.of(1),
+    dones: Uint8Array.of(1),
+    weights: Float32Array.of(1),
+  };
+  const nextActed = tf.tidy(() => Array.from(online.forward(batch.nextObs, 1).dataSync()));
+  const aStar = nextActed.indexOf(Math.max(...nextActed));
+  const [, nextI] = heads(target, batch.nextObs);
+  const tdE = qE[1] - 1; // a game over: no bootstrap
+  const tdI = qI[1] - (0.25 + 0.9 * nextI[aStar]); // non-episodic: bootstraps regardless
+  const huber = (d: number) => Math.abs(d) < 1 ? 0.5 * d * d : Math.abs(d) - 0.5;
+  const [td, loss] = tf.tidy(() => {
+    const r = dqnLoss(online, target, batch, {
+      gamma: 0.99,
+      double: true,
+      numActions: 2,
+      intrinsic: { rewards: Float32Array.of(0.25), gamma: 0.9 },
+    });
+    return [r.tdErrors.dataSync()[0], r.loss.dataSync()[0]];
+  });
+  assert.ok(Math.abs(td - tdE) < 1e-5, "the priorities read the extrinsic TD error");
+  assert.ok(Math.abs(loss - (huber(tdE) + huber(tdI))) < 1e-5, `${loss}`);
+  assert.throws(
+    () => dqnLoss(online, target, batch, { gamma: 0.99, double: true, numActions: 2 }),
+    /intrinsic head needs rewards/,
+  );
+  disposeParams(online.params);
+  disposeParams(target.params);
+});
+
 Deno.test("exploration: the linear schedule, epsilon-greedy and Boltzmann draws", () => {
   const x = { ...DQN_ATARI.exploration, start: 1, end: 0.1, fraction: 0.5 };
   assert.equal(explorationAt(x, 0, 100), 1);
@@ -95,7 +139,7 @@ function toyConfig(mode: DqnConfig["exploration"]["mode"], totalSteps: number): 
       start: 1,
       end: mode === "boltzmann" ? 0.05 : 0.02,
       fraction: 0.5,
-      rnd: { weight: 0.1, width: 16, lr: 3e-3 },
+      rnd: { weight: 0.1, width: 16, lr: 3e-3, gamma: 0.99 },
     },
     checkpointEvery: 500,
     logEvery: 50,

@@ -5,12 +5,16 @@
  *
  *   x      = clip((o' - mu) / sigma, -5, 5)          observation normalised by running stats
  *   r_int  = ||f_hat(x) - f(x)||^2 / sigma_int       divided by a running std of r_int
- *   r      = r_ext + w r_int
  *
  * As in the paper: the observation statistics are a running mean and std per pixel of the newest
- * frame (updated before use), and the intrinsic reward's scale is the running std of the
- * intrinsic rewards (it has no mean subtracted). Both networks are the Nature CNN trunk with a
- * linear output; the predictor trains on the same batches as the Q-network, on the MSE.
+ * frame, updated with every frame the agent sees (`observeFrames`), and the intrinsic reward has
+ * no mean subtracted. The paper divides by the running std of the intrinsic *returns*; here it is
+ * the std of the rewards themselves, which an off-policy learner can compute per batch. Both
+ * networks are the Nature CNN trunk with a linear output.
+ *
+ * Off-policy use (DQN): the reward is not stored in the replay buffer. Each batch's rewards come
+ * from the predictor as it is when the batch is drawn (`predictorStep`, the errors before its
+ * gradient step), so a frame stops paying once the predictor has learned it.
  *
  * @module
  */
@@ -20,6 +24,7 @@ import { initDense, initNatureCnn, natureCnn } from "../nn/cnn.ts";
 import { linear } from "../nn/layers.ts";
 import { namedParams, type Params } from "../nn/params.ts";
 import type { Rng } from "../tensor/rng.ts";
+import type { AdamW } from "../train/optim.ts";
 
 /** What a checkpoint stores of a {@linkcode RunningStats}. */
 export interface RunningStatsState {
@@ -137,16 +142,44 @@ export function rndError(rnd: Rnd, frames: Uint8Array, n: number): tf.Tensor1D {
   return tf.mean(tf.square(diff), 1) as tf.Tensor1D;
 }
 
-/**
- * Intrinsic rewards of `n` next frames: the observation statistics take them in first, then the
- * error, divided by the running std of the intrinsic rewards (which takes them in too).
- */
-export function intrinsicRewards(rnd: Rnd, frames: Uint8Array, n: number): Float32Array {
+/** The observation statistics take in `n` frames the agent has seen. */
+export function observeFrames(rnd: Rnd, frames: Uint8Array, n: number): void {
   rnd.obsStats.update(frames, n);
-  const err = tf.tidy(() => rndError(rnd, frames, n).dataSync() as Float32Array);
-  rnd.rewardStats.update(err, n);
+}
+
+/**
+ * Intrinsic rewards from prediction errors: each divided by the running std of the errors,
+ * which takes them in first.
+ */
+export function intrinsicRewards(rnd: Rnd, errors: Float32Array): Float32Array {
+  rnd.rewardStats.update(errors, errors.length);
   const s = Math.max(rnd.rewardStats.std(0), 1e-8);
-  return err.map((e) => e / s);
+  return errors.map((e) => e / s);
+}
+
+/**
+ * One step of the predictor on `n` frames (the MSE to the target network's outputs); returns
+ * each frame's error before the step, the novelty the frames had when they were drawn.
+ */
+export function predictorStep(
+  rnd: Rnd,
+  optimizer: AdamW,
+  frames: Uint8Array,
+  n: number,
+  lr: number,
+): Float32Array {
+  const vars = rndTrainable(rnd);
+  let errors: Float32Array = new Float32Array(0);
+  const { value, grads } = tf.variableGrads(() => {
+    const e = rndError(rnd, frames, n);
+    errors = e.dataSync() as Float32Array;
+    return tf.mean(e) as tf.Scalar;
+  }, vars.map(([, v]) => v));
+  const named: Record<string, tf.Tensor> = {};
+  for (const [name, v] of vars) named[name] = grads[v.name];
+  optimizer.apply(named, lr, 0);
+  tf.dispose([value, ...Object.values(grads)]);
+  return errors;
 }
 
 /** The predictor's variables (the target network is never trained). */

@@ -9,6 +9,7 @@ import { DQN_ATARI, trainDqn } from "./dqn.ts";
 import {
   initRnd,
   intrinsicRewards,
+  predictorStep,
   rndError,
   rndParams,
   rndTrainable,
@@ -46,20 +47,17 @@ Deno.test("a frame the predictor has learned is less novel than one it has never
   const error = (f: Uint8Array) => tf.tidy(() => rndError(rnd, f, 1).dataSync()[0]);
   const opt = new AdamW(rndTrainable(rnd));
   const before = error(seen);
-  for (let i = 0; i < 60; i++) {
-    const vars = rndTrainable(rnd);
-    const { value, grads } = tf.variableGrads(
-      () => tf.mean(rndError(rnd, seen, 1)) as tf.Scalar,
-      vars.map(([, v]) => v),
-    );
-    opt.apply(Object.fromEntries(vars.map(([k, v]) => [k, grads[v.name]])), 1e-3, 0);
-    tf.dispose([value, ...Object.values(grads)]);
-  }
+  // A step returns the errors of the predictor it started from.
+  assert.ok(Math.abs(predictorStep(rnd, opt, seen, 1, 1e-3)[0] - before) < 1e-6);
+  for (let i = 1; i < 60; i++) predictorStep(rnd, opt, seen, 1, 1e-3);
   assert.ok(error(seen) < before / 4, `${error(seen)} vs ${before}`);
   assert.ok(error(unseen) > 3 * error(seen), "the unseen frame stays novel");
-  // Intrinsic rewards are scaled by their running std.
-  const r = intrinsicRewards(rnd, both, 2);
+  // Intrinsic rewards are the errors over the running std of the errors.
+  const errors = tf.tidy(() => rndError(rnd, both, 2).dataSync() as Float32Array);
+  const r = intrinsicRewards(rnd, errors);
+  const std = Math.abs(errors[1] - errors[0]) / 2;
   assert.ok(r[1] > r[0]);
+  assert.ok(Math.abs(r[1] - errors[1] / std) < 1e-4 * r[1], `${r[1]} vs ${errors[1] / std}`);
   opt.dispose();
   tf.dispose(rndParams(rnd).map(([, v]) => v));
 });
@@ -87,7 +85,7 @@ Deno.test("DQN with RND: the intrinsic reward of a two-frame game fades as the p
         start: 1,
         end: 0.02,
         fraction: 0.5,
-        rnd: { weight: 0.1, width: 16, lr: 3e-3 },
+        rnd: { weight: 0.1, width: 16, lr: 3e-3, gamma: 0.99 },
       },
     },
     { checkpointDir: dir, makeEnv: () => new SignalEnv(8, 36) },

@@ -29,7 +29,7 @@ function tiny(): DqnStudyConfig {
       targetUpdateEvery: 40,
       trainEvery: 8,
       network: { kind: "cnn", hidden: 16, widths: [4, 8, 8] },
-      exploration: { ...s.dqn.exploration, rnd: { weight: 0.5, width: 8, lr: 1e-4 } },
+      exploration: { ...s.dqn.exploration, rnd: { ...s.dqn.exploration.rnd, width: 8 } },
       checkpointEvery: 60,
       logEvery: 30,
     },

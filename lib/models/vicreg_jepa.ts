@@ -7,6 +7,9 @@
  *   z_hat   = z_t + g([z_t, onehot(a_t)])        action-conditioned MLP predictor of the change
  *   loss    = lambda MSE(z_hat, zbar) + mu v(z_t) + nu c(z_t)      (VICReg terms on z_t)
  *
+ * or, with `over: "tokens"`, v and c on the online tokens of s_t, each position across the batch
+ * (`vicregTokenTerms`).
+ *
  * The predictor predicts the change of the embedding: consecutive frames differ in a few pixels,
  * so "no change" is the right starting point and the MLP only has to learn what the action and
  * the ball's motion add. With mu = nu = 0 it is a plain EMA JEPA on pooled embeddings, the
@@ -24,7 +27,12 @@ import { initMlp, mlp, noGrad } from "../nn/layers.ts";
 import { cloneParams, type Params } from "../nn/params.ts";
 import { initVit, pool, sincos2d, type VitConfig, vitEncode, vitGrid } from "../nn/vit.ts";
 import { mse } from "../ssl/losses.ts";
-import { vicregCovariance, vicregVariance, type VicregWeights } from "../ssl/vicreg.ts";
+import {
+  vicregCovariance,
+  vicregTokenTerms,
+  vicregVariance,
+  type VicregWeights,
+} from "../ssl/vicreg.ts";
 import type { Rng } from "../tensor/rng.ts";
 
 /** The model's shape. */
@@ -58,15 +66,20 @@ export function initVicregJepa(rng: Rng, cfg: VicregJepaConfig): VicregJepa {
   };
 }
 
+/** The final tokens `[B, N, width]` of patches `[B, N, patchDim]` under `params`. */
+function encodeTokens(model: VicregJepa, params: Params, patches: tf.Tensor3D): tf.Tensor3D {
+  const n = patches.shape[1];
+  const pos = tf.tensor3d(model.pos, [1, n, model.cfg.encoder.width]);
+  return vitEncode(params, model.cfg.encoder, patches, pos);
+}
+
 /** Pooled embeddings `[B, width]` of patches `[B, N, patchDim]` under `params`. */
 export function embedPatches(
   model: VicregJepa,
   params: Params,
   patches: tf.Tensor3D,
 ): tf.Tensor2D {
-  const n = patches.shape[1];
-  const pos = tf.tensor3d(model.pos, [1, n, model.cfg.encoder.width]);
-  return pool(vitEncode(params, model.cfg.encoder, patches, pos), model.cfg.encoder.cls);
+  return pool(encodeTokens(model, params, patches), model.cfg.encoder.cls);
 }
 
 /** Predicted next embeddings `[B, width]` from embeddings `[B, width]` and one-hot actions. */
@@ -90,11 +103,13 @@ export function vicregJepaLoss(
   actions: tf.Tensor2D,
   w: VicregWeights,
 ): VicregTerms {
-  const z = embedPatches(model, model.online, now);
+  const tokens = encodeTokens(model, model.online, now);
+  const z = pool(tokens, model.cfg.encoder.cls);
   const target = noGrad(() => embedPatches(model, model.target, next));
   const invariance = mse(predictEmbedding(model, z, actions), target);
-  const variance = vicregVariance(z, w.gamma, w.eps);
-  const covariance = vicregCovariance(z);
+  const { variance, covariance } = w.over === "tokens"
+    ? vicregTokenTerms(tokens, w.gamma, w.eps)
+    : { variance: vicregVariance(z, w.gamma, w.eps), covariance: vicregCovariance(z) };
   const total = tf.addN([
     tf.mul(invariance, w.invariance),
     tf.mul(variance, w.variance),

@@ -20,6 +20,11 @@ export interface VicregWeights {
   /** Target standard deviation per dimension. */
   gamma: number;
   eps: number;
+  /**
+   * What v and c read: `pooled`, one embedding per sample (the paper's); `tokens`, every
+   * position's token across the batch ({@linkcode vicregTokenTerms}).
+   */
+  over: "pooled" | "tokens";
 }
 
 /** The paper's values. */
@@ -29,6 +34,7 @@ export const VICREG_DEFAULTS: VicregWeights = {
   covariance: 1,
   gamma: 1,
   eps: 1e-4,
+  over: "pooled",
 };
 
 /** The variance term v(z). */
@@ -49,5 +55,32 @@ export function vicregCovariance(z: tf.Tensor2D): tf.Scalar {
     const cov = tf.div(tf.matMul(centred, centred, true, false), Math.max(1, b - 1));
     const offDiagonal = tf.sub(cov.square().sum(), cov.square().mul(tf.eye(d)).sum());
     return tf.div(offDiagonal, d) as tf.Scalar;
+  });
+}
+
+/**
+ * v and c over tokens `[B, N, D]`, each position centred over the batch:
+ *
+ *   v = mean_{n,j} max(0, gamma - sqrt(Var_b(t_bnj) + eps))
+ *   c = (1/D) sum_{i != j} C_ij^2,  C = sum_n cov_b(t_bn)  / N      (within-position covariance)
+ *
+ * A token that is the same in every sample (the static background of an Atari screen) counts as
+ * collapsed, so every position has to carry something of what changes between frames. Pooling
+ * first instead averages that change away: a ball is one token in dozens.
+ */
+export function vicregTokenTerms(
+  tokens: tf.Tensor3D,
+  gamma = 1,
+  eps = 1e-4,
+): { variance: tf.Scalar; covariance: tf.Scalar } {
+  return tf.tidy(() => {
+    const [b, n, d] = tokens.shape;
+    const centred = tf.sub(tokens, tokens.mean(0, true));
+    const variance = tf.div(centred.square().sum(0), Math.max(1, b - 1));
+    const v = tf.relu(tf.sub(gamma, tf.sqrt(tf.add(variance, eps)))).mean() as tf.Scalar;
+    const flat = centred.reshape([b * n, d]) as tf.Tensor2D;
+    const cov = tf.div(tf.matMul(flat, flat, true, false), n * Math.max(1, b - 1));
+    const offDiagonal = tf.sub(cov.square().sum(), cov.square().mul(tf.eye(d)).sum());
+    return { variance: v, covariance: tf.div(offDiagonal, d) as tf.Scalar };
   });
 }

@@ -42,10 +42,17 @@ const cfg: TransitionConfig = {
 };
 
 Deno.test("each method's loss falls, and tensors stay flat across steps", async () => {
-  for (const method of ["vicreg", "ema-only", "pixel"] as const) {
+  const runs = [
+    ["vicreg", cfg],
+    ["vicreg", { ...cfg, vicreg: { ...cfg.vicreg, over: "tokens" } }],
+    ["ema-only", cfg],
+    ["pixel", cfg],
+  ] as const;
+  for (const [method, config] of runs) {
     const losses: number[] = [];
     const counts: number[] = [];
-    await trainTransitionModel(cfg, method, ds, { checkpointDir: join(root, `loss-${method}`) }, {
+    const dir = join(root, `loss-${method}-${config.vicreg.over}`);
+    await trainTransitionModel(config, method, ds, { checkpointDir: dir }, {
       onStep: (s) => {
         losses.push(s.values.loss);
         counts.push(tf.memory().numTensors);

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { batchImageMetrics, framePsnr, frameSsim } from "./image_metrics.ts";
+import {
+  batchImageMetrics,
+  changedFrames,
+  framePsnr,
+  frameSsim,
+  maskedMean,
+} from "./image_metrics.ts";
 
 Deno.test("PSNR and SSIM: identical frames score best, hand-computed values otherwise", () => {
   const a = Float32Array.from({ length: 64 }, (_, i) => (i % 8) / 8);
@@ -24,4 +30,17 @@ Deno.test("PSNR and SSIM: identical frames score best, hand-computed values othe
   );
   assert.equal(m.perFramePsnr.length, 2);
   assert.equal(m.perFramePsnr[0], 100);
+});
+
+Deno.test("changed frames: a frame equal to its predecessor in every pixel is not changed", () => {
+  const before = Float32Array.of(0, 0.5, 1, 1, 0.2, 0.2);
+  const after = Float32Array.of(0, 0.5, 1, 0.9, 0.2, 0.2);
+  assert.deepEqual(changedFrames(before, after, 3, 2), [false, true, false]);
+  // Copying scores 100 dB on the unchanged frames and less where one moved: only the changed one counts.
+  const psnrs = [0, 1, 2].map((i) =>
+    framePsnr(before.subarray(2 * i, 2 * i + 2), after.subarray(2 * i, 2 * i + 2))
+  );
+  assert.equal(psnrs[0], 100);
+  assert.equal(maskedMean(psnrs, changedFrames(before, after, 3, 2)), psnrs[1]);
+  assert.ok(Number.isNaN(maskedMean(psnrs, [false, false, false])));
 });

@@ -21,7 +21,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { sequenceBatches, splitEpisodes } from "../data/batches.ts";
 import type { Dataset } from "../data/reader.ts";
-import { batchImageMetrics, framePsnr } from "../eval/image_metrics.ts";
+import { batchImageMetrics, changedFrames, framePsnr, maskedMean } from "../eval/image_metrics.ts";
 import { percentile } from "../eval/robustness_stats.ts";
 import {
   inferCodes,
@@ -198,6 +198,13 @@ export function loadLatentAction(
 export interface LatentActionEval {
   psnr: number;
   copyLastPsnr: number;
+  /**
+   * PSNR on the held-out transitions whose next frame differs from the last (their share:
+   * `changedShare`), where copying cannot score an exact match (`image_metrics.ts`).
+   */
+  psnrChanged: number;
+  copyLastPsnrChanged: number;
+  changedShare: number;
   ssim: number;
   copyLastSsim: number;
   /** Share of the K codes chosen on the held-out pairs, and the perplexity of their histogram. */
@@ -205,8 +212,17 @@ export interface LatentActionEval {
   perplexity: number;
   /** Median distance between codes over their mean norm (`codebookSpread`; ~0: collapsed). */
   codeSpread: number;
-  /** Per horizon step (1-based): mean PSNR of the rollouts and of copying the first frame. */
-  rollout: { step: number; inferred: number; random: number; copyLast: number }[];
+  /**
+   * Per horizon step (1-based): mean PSNR of the rollouts and of copying the first frame; the
+   * same over the sequences whose real frame at that step differs from the first (`changed`).
+   */
+  rollout: {
+    step: number;
+    inferred: number;
+    random: number;
+    copyLast: number;
+    changed: { share: number; inferred: number; random: number; copyLast: number };
+  }[];
   /** Genie's controllability at `deltaAt`: mean, and a 95% bootstrap interval over sequences. */
   deltaPsnr: { at: number; mean: number; ci95: [number, number] };
   rows: number;
@@ -320,6 +336,7 @@ export function evaluateLatentAction(
   const target = frame(x.nextFrame, x.b);
   const model1 = batchImageMetrics(frame(predicted, x.b), target, x.b, h, w);
   const copy1 = batchImageMetrics(frame(x.lastFrame, x.b), target, x.b, h, w);
+  const changed1 = changedFrames(x.lastFrame, x.nextFrame, x.b, h * w);
   const stats = codebookStats(codes, cfg.codes);
 
   // Rollouts: sequences of horizon + 1 stacks inside held-out episodes.
@@ -350,11 +367,15 @@ export function evaluateLatentAction(
     copy: psnrs(Array.from({ length: H }, () => realFrames[0])),
   };
   const mean = (xs: number[]) => xs.reduce((a, v) => a + v, 0) / xs.length;
+  const movedSince = realFrames.slice(1).map((f) => changedFrames(realFrames[0], f, b, size));
   const at = Math.min(cfg.eval.deltaAt, H) - 1;
   const deltas = perSeq.inferred[at].map((v, i) => v - perSeq.random[at][i]);
   return {
     psnr: model1.psnr,
     copyLastPsnr: copy1.psnr,
+    psnrChanged: maskedMean(model1.perFramePsnr, changed1),
+    copyLastPsnrChanged: maskedMean(copy1.perFramePsnr, changed1),
+    changedShare: changed1.filter(Boolean).length / x.b,
     ssim: model1.ssim,
     copyLastSsim: copy1.ssim,
     codebookUse: stats.used,
@@ -365,6 +386,12 @@ export function evaluateLatentAction(
       inferred: mean(xs),
       random: mean(perSeq.random[s]),
       copyLast: mean(perSeq.copy[s]),
+      changed: {
+        share: movedSince[s].filter(Boolean).length / b,
+        inferred: maskedMean(xs, movedSince[s]),
+        random: maskedMean(perSeq.random[s], movedSince[s]),
+        copyLast: maskedMean(perSeq.copy[s], movedSince[s]),
+      },
     })),
     deltaPsnr: {
       at: at + 1,

@@ -28,6 +28,10 @@ import type { NeuralBreakoutConfig } from "./presets.ts";
 export interface NeuralBreakoutMetrics {
   psnr: number;
   copyLastPsnr: number;
+  /** The same on the transitions where the frame changes (`LatentActionEval.psnrChanged`). */
+  psnrChanged: number;
+  copyLastPsnrChanged: number;
+  changedShare: number;
   ssim: number;
   copyLastSsim: number;
   codebookUse: number;
@@ -87,6 +91,9 @@ export async function runNeuralBreakoutStudy(
   const metrics: NeuralBreakoutMetrics = {
     psnr: e.psnr,
     copyLastPsnr: e.copyLastPsnr,
+    psnrChanged: e.psnrChanged,
+    copyLastPsnrChanged: e.copyLastPsnrChanged,
+    changedShare: e.changedShare,
     ssim: e.ssim,
     copyLastSsim: e.copyLastSsim,
     codebookUse: e.codebookUse,

@@ -50,6 +50,8 @@ Deno.test("the neural-Breakout study trains, evaluates against its baselines, re
     const key of [
       "psnr",
       "copyLastPsnr",
+      "psnrChanged",
+      "copyLastPsnrChanged",
       "ssim",
       "codebookUse",
       "perplexity",
@@ -64,6 +66,11 @@ Deno.test("the neural-Breakout study trains, evaluates against its baselines, re
   assert.ok(result.mapping.heldOutRows > 0 && result.mapping.trainRows > 0);
   assert.deepEqual(Object.keys(result.controls!.shifts).sort(), ["FIRE", "LEFT", "NOOP", "RIGHT"]);
   assert.equal(result.evaluation.rollout.length, 3);
+  // Copying cannot match a frame that changed exactly: no 100 dB frames in that mean.
+  assert.ok(
+    metrics.copyLastPsnrChanged < 100 && metrics.copyLastPsnrChanged <= metrics.copyLastPsnr,
+  );
+  assert.ok(metrics.changedShare > 0 && metrics.changedShare <= 1);
   assert.match(md, /\| next-frame PSNR \(dB\) \| [\d.]+ \| copy last [\d.]+ \|/);
   assert.ok(existsSync(join(dir, "figures", "rollout.gif")));
   assert.ok(existsSync(join(dir, "figures", "rollout_psnr.svg")));

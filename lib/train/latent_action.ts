@@ -4,7 +4,10 @@
  * guard, checkpoints). After every step the batch's codes feed the usage EMA, and every
  * `usage.resetEvery` steps the codes whose share fell below `usage.deadThreshold / K` are reset
  * to encoder outputs of that batch (drawn from a stream seeded by the step, so a resumed run
- * resets the same codes).
+ * resets the same codes). With `contextNoise` > 0 the world model's context frames are trained
+ * with Gaussian noise of that std (seeded by the step), clipped to [0, 1], while the target stays
+ * clean: in a rollout the context is the model's own imperfect output, and a model that has only
+ * seen real frames compounds its errors (noise augmentation, as GameNGen does).
  *
  * {@linkcode evaluateLatentAction} measures, on held-out episodes:
  * - next-frame PSNR and SSIM with the inferred code, beside copying the last frame;
@@ -57,6 +60,8 @@ export interface LatentActionTrainConfig {
   changeWeight?: number;
   /** The weight of the variance hinge that keeps the latent action encoder's outputs apart. */
   spreadWeight?: number;
+  /** Std of the Gaussian noise on the training context frames, pixels in [0, 1] (module doc). */
+  contextNoise?: number;
   usage: { decay: number; deadThreshold: number; resetEvery: number };
   train: LoopSchedule;
   /** Held-out transitions (and sequences) the evaluation uses, and the rollout length. */
@@ -142,8 +147,18 @@ export async function trainLatentAction(
       perEpoch: Math.floor(windowsIn(ds, train) / t.batchSize),
       epoch: (e) =>
         transitionBatches(ds, cfg, train, t.batchSize, deriveSeed(cfg.seed, `epoch/${e}`), true),
-      loss: (batch) => {
-        const out = latentActionLoss(model, batchTensors(model, batch));
+      loss: (batch, step) => {
+        const x = batchTensors(model, batch);
+        const noise = cfg.contextNoise ?? 0;
+        if (noise > 0) {
+          const seed = deriveSeed(cfg.seed, `context-noise/${step}`);
+          x.context = tf.clipByValue(
+            tf.add(x.context, tf.randomNormal(x.context.shape, 0, noise, "float32", seed)),
+            0,
+            1,
+          );
+        }
+        const out = latentActionLoss(model, x);
         last = { codes: out.codes, ze: out.ze };
         return out.total;
       },

@@ -5,6 +5,7 @@ import { collectDataset } from "../data/collect.ts";
 import { openDataset } from "../data/reader.ts";
 import { CLEANRL_ATARI } from "../envs/make.ts";
 import { namedParams } from "../nn/params.ts";
+import type { LatentActionModel } from "../models/latent_action.ts";
 import { initBackend } from "../tensor/backend.ts";
 import {
   disposeLatentAction,
@@ -50,6 +51,12 @@ const cfg: LatentActionTrainConfig = {
   eval: { rows: 32, horizon: 4, deltaAt: 4 },
 };
 
+/** The decoder's and the codebook's values, by name. */
+const weights = (m: LatentActionModel) =>
+  [...namedParams("w", m.world.decoder), ["codebook", m.codebook] as const].map((
+    [k, v],
+  ) => [k, Array.from(v.dataSync())]);
+
 Deno.test("the latent-action model's loss falls with flat tensors; a killed run resumes to the same weights", async () => {
   const losses: number[] = [];
   const counts: number[] = [];
@@ -67,10 +74,6 @@ Deno.test("the latent-action model's loss falls with flat tensors; a killed run 
     /stopped|stop/i,
   );
   const b = await trainLatentAction(cfg, ds, { checkpointDir: join(root, "b"), resume: true });
-  const weights = (m: typeof a.model) =>
-    [...namedParams("w", m.world.decoder), ["codebook", m.codebook] as const].map((
-      [k, v],
-    ) => [k, Array.from(v.dataSync())]);
   assert.deepEqual(weights(b.model), weights(a.model));
   disposeLatentAction(b.model, b.usage);
 
@@ -88,4 +91,22 @@ Deno.test("the latent-action model's loss falls with flat tensors; a killed run 
   assert.deepEqual(weights(loaded.model), weights(a.model));
   disposeLatentAction(loaded.model);
   disposeLatentAction(a.model, a.usage);
+});
+
+Deno.test("context noise changes training, and a killed noisy run resumes to the same weights", async () => {
+  const noisy = { ...cfg, contextNoise: 0.05 };
+  const a = await trainLatentAction(noisy, ds, { checkpointDir: join(root, "noisy-a") });
+  await assert.rejects(
+    trainLatentAction(noisy, ds, { checkpointDir: join(root, "noisy-b"), stopAfter: 11 }),
+    /stopped|stop/i,
+  );
+  const b = await trainLatentAction(noisy, ds, {
+    checkpointDir: join(root, "noisy-b"),
+    resume: true,
+  });
+  assert.deepEqual(weights(b.model), weights(a.model));
+  const clean = loadLatentAction(join(root, "a"));
+  assert.notDeepEqual(weights(clean.model), weights(a.model));
+  for (const m of [a, b]) disposeLatentAction(m.model, m.usage);
+  disposeLatentAction(clean.model);
 });

@@ -47,6 +47,7 @@ const small: NeuralBreakoutConfig = {
     // Without it the codebook collapses onto one point (results/reference/neural-breakout/
     // ABLATION.md): the encoder's outputs are kept apart by VICReg's variance hinge.
     spreadWeight: 1,
+    contextNoise: 0,
     usage: { decay: 0.99, deadThreshold: 0.1, resetEvery: 100 },
     train: {
       steps: 4000,

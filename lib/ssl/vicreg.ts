@@ -37,25 +37,33 @@ export const VICREG_DEFAULTS: VicregWeights = {
   over: "pooled",
 };
 
+/** Each column (or position) of `x` `[B, ...]` minus its mean over the batch. */
+function centred<T extends tf.Tensor>(x: T): T {
+  return tf.sub(x, x.mean(0, true));
+}
+
+/** mean max(0, gamma - sqrt(Var + eps)) of batch-centred values `[B, ...]`. */
+function varianceHinge(c: tf.Tensor, gamma: number, eps: number): tf.Scalar {
+  const variance = tf.div(c.square().sum(0), Math.max(1, c.shape[0] - 1));
+  return tf.relu(tf.sub(gamma, tf.sqrt(tf.add(variance, eps)))).mean() as tf.Scalar;
+}
+
+/** (1/D) sum_{i != j} C_ij^2 with C = rows^T rows / `norm`, rows `[R, D]` centred. */
+function offDiagonalPenalty(rows: tf.Tensor2D, norm: number): tf.Scalar {
+  const d = rows.shape[1];
+  const cov = tf.div(tf.matMul(rows, rows, true, false), norm);
+  const offDiagonal = tf.sub(cov.square().sum(), cov.square().mul(tf.eye(d)).sum());
+  return tf.div(offDiagonal, d) as tf.Scalar;
+}
+
 /** The variance term v(z). */
 export function vicregVariance(z: tf.Tensor2D, gamma = 1, eps = 1e-4): tf.Scalar {
-  return tf.tidy(() => {
-    const b = z.shape[0];
-    const centred = tf.sub(z, z.mean(0, true));
-    const variance = tf.div(centred.square().sum(0), Math.max(1, b - 1));
-    return tf.relu(tf.sub(gamma, tf.sqrt(tf.add(variance, eps)))).mean() as tf.Scalar;
-  });
+  return tf.tidy(() => varianceHinge(centred(z), gamma, eps));
 }
 
 /** The covariance term c(z). */
 export function vicregCovariance(z: tf.Tensor2D): tf.Scalar {
-  return tf.tidy(() => {
-    const [b, d] = z.shape;
-    const centred = tf.sub(z, z.mean(0, true));
-    const cov = tf.div(tf.matMul(centred, centred, true, false), Math.max(1, b - 1));
-    const offDiagonal = tf.sub(cov.square().sum(), cov.square().mul(tf.eye(d)).sum());
-    return tf.div(offDiagonal, d) as tf.Scalar;
-  });
+  return tf.tidy(() => offDiagonalPenalty(centred(z), Math.max(1, z.shape[0] - 1)));
 }
 
 /**
@@ -75,12 +83,10 @@ export function vicregTokenTerms(
 ): { variance: tf.Scalar; covariance: tf.Scalar } {
   return tf.tidy(() => {
     const [b, n, d] = tokens.shape;
-    const centred = tf.sub(tokens, tokens.mean(0, true));
-    const variance = tf.div(centred.square().sum(0), Math.max(1, b - 1));
-    const v = tf.relu(tf.sub(gamma, tf.sqrt(tf.add(variance, eps)))).mean() as tf.Scalar;
-    const flat = centred.reshape([b * n, d]) as tf.Tensor2D;
-    const cov = tf.div(tf.matMul(flat, flat, true, false), n * Math.max(1, b - 1));
-    const offDiagonal = tf.sub(cov.square().sum(), cov.square().mul(tf.eye(d)).sum());
-    return { variance: v, covariance: tf.div(offDiagonal, d) as tf.Scalar };
+    const c = centred(tokens);
+    return {
+      variance: varianceHinge(c, gamma, eps),
+      covariance: offDiagonalPenalty(c.reshape([b * n, d]), n * Math.max(1, b - 1)),
+    };
   });
 }

@@ -12,9 +12,11 @@ import { openDataset } from "../lib/data/reader.ts";
 import { writeFileAtomic } from "../lib/run/atomic.ts";
 import {
   HumanSession,
+  MAPPING_FILE,
   type NeuralBreakoutResult,
   NeuralGame,
   randomPlayGif,
+  readActionMapping,
   servePlay,
   startStack,
 } from "../lib/studies/neural_breakout/mod.ts";
@@ -65,7 +67,14 @@ if (import.meta.main) {
     await initBackend({ backend: options.backend as "auto" | undefined });
     const { model, cfg } = loadLatentAction(join(runDir, "checkpoints"));
     const ds = await openDataset(options.dataset ?? result.dataset);
-    const game = new NeuralGame(model, result.mapping.actionCodes, startStack(cfg, ds));
+    const mappingFile = join(runDir, MAPPING_FILE);
+    if (!existsSync(mappingFile)) {
+      throw new Error(
+        `${mappingFile}: missing (a run of an older version; deno task latent-action --out ${runDir} writes it)`,
+      );
+    }
+    const mapping = readActionMapping(mappingFile);
+    const game = new NeuralGame(model, mapping, startStack(cfg, ds));
     if (switches.random) {
       const steps = Number(options.steps ?? 200);
       const t0 = performance.now();
@@ -87,7 +96,7 @@ if (import.meta.main) {
         : null;
       const server = servePlay(game, {
         port: Number(options.port ?? 8000),
-        actionMeanings: result.mapping.actionMeanings,
+        actionMeanings: mapping.actionMeanings,
         human: human ?? undefined,
         onListen: (port) => {
           console.log(`playing at http://127.0.0.1:${port}/ (Ctrl-C stops)`);

@@ -52,15 +52,76 @@ export interface ClassifierData {
   groups?: ArrayLike<number>;
 }
 
-/** A fitted classifier. */
-export interface LinearClassifier {
+/** What a fitted classifier is: plain numbers, as JSON keeps them. */
+export interface LinearClassifierWeights {
+  /** The classes: the distinct training values, ascending. */
+  classes: number[];
+  /** The feature width d, the scaling's column means `[d]` and its one scale. */
+  d: number;
+  mean: number[];
+  scale: number;
+  /** W^T, one row of d per class (`[k, d]`), and b `[k]`. */
+  weights: number[];
+  bias: number[];
+}
+
+/** A classifier that predicts. */
+export interface LinearPredictor {
   /** The classes: the distinct training values, ascending. */
   classes: number[];
   /** The predicted value of each row of `x [n, d]`. */
   predict(x: Float32Array, n: number): Float64Array;
+}
+
+/** A fitted classifier. */
+export interface LinearClassifier extends LinearPredictor {
+  /** Its weights (to store it; {@linkcode linearPredictor} rebuilds it). */
+  weights: LinearClassifierWeights;
   /** Epochs trained, and the one whose weights were kept. */
   epochs: number;
   bestEpoch: number;
+}
+
+/**
+ * The predictor of stored weights; an error names the field where they do not fit together
+ * (`what` names where they came from).
+ */
+export function linearPredictor(w: LinearClassifierWeights, what = "classifier"): LinearPredictor {
+  const { d, classes } = w;
+  const k = classes.length;
+  const bad = (field: string, expected: string) =>
+    new Error(`${what}: ${field} must be ${expected}`);
+  if (!(Number.isInteger(d) && d >= 1)) throw bad("d", "a positive integer");
+  if (k < 1) throw bad("classes", "a non-empty list");
+  if (w.mean?.length !== d) throw bad("mean", `${d} numbers (d)`);
+  if (!(w.scale > 0)) throw bad("scale", "a positive number");
+  if (w.weights?.length !== k * d) throw bad("weights", `${k * d} numbers (classes x d)`);
+  if (w.bias?.length !== k) throw bad("bias", `${k} numbers (one per class)`);
+  const wT = Float32Array.from(w.weights);
+  return {
+    classes,
+    predict(xs, rows) {
+      if (xs.length < rows * d) {
+        throw new Error(
+          `LinearClassifier.predict: ${xs.length} values are not ${rows} rows of ${d}`,
+        );
+      }
+      const x = new Float32Array(rows * d);
+      for (let i = 0; i < rows; i++) {
+        for (let j = 0; j < d; j++) x[i * d + j] = (xs[i * d + j] - w.mean[j]) / w.scale;
+      }
+      const scores = rowProducts(x, wT, rows, k, d);
+      const out = new Float64Array(rows);
+      for (let i = 0; i < rows; i++) {
+        let arg = 0;
+        for (let c = 1; c < k; c++) {
+          if (scores[i * k + c] + w.bias[c] > scores[i * k + arg] + w.bias[arg]) arg = c;
+        }
+        out[i] = classes[arg];
+      }
+      return out;
+    },
+  };
 }
 
 /** Fits the classifier of the module doc on `train`. */
@@ -143,31 +204,16 @@ export function fitLinearClassifier(
     if (val) tf.dispose([val.x, val.y]);
   }
   // Class rows `[k, d]` of W, for one product per prediction.
-  const wT = tf.tidy(() => best.w.transpose().dataSync().slice() as Float32Array);
-  const bias = best.b.dataSync().slice();
-  tf.dispose([best.w, best.b]);
-  return {
+  const weights: LinearClassifierWeights = {
     classes,
-    epochs: epoch,
-    bestEpoch: best.epoch,
-    predict(xs, rows) {
-      if (xs.length < rows * d) {
-        throw new Error(
-          `LinearClassifier.predict: ${xs.length} values are not ${rows} rows of ${d}`,
-        );
-      }
-      const scores = rowProducts(scaled(null, xs, rows), wT, rows, k, d);
-      const out = new Float64Array(rows);
-      for (let i = 0; i < rows; i++) {
-        let arg = 0;
-        for (let c = 1; c < k; c++) {
-          if (scores[i * k + c] + bias[c] > scores[i * k + arg] + bias[arg]) arg = c;
-        }
-        out[i] = classes[arg];
-      }
-      return out;
-    },
+    d,
+    mean: Array.from(scaling.mean),
+    scale: scaling.scale,
+    weights: Array.from(tf.tidy(() => best.w.transpose().dataSync())),
+    bias: Array.from(best.b.dataSync()),
   };
+  tf.dispose([best.w, best.b]);
+  return { ...linearPredictor(weights), weights, epochs: epoch, bestEpoch: best.epoch };
 }
 
 /**

@@ -2,7 +2,13 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../tensor/backend.ts";
 import { Rng } from "../tensor/rng.ts";
-import { type ClassifierData, classifierF1s, fitLinearClassifier, valueF1 } from "./classifier.ts";
+import {
+  type ClassifierData,
+  classifierF1s,
+  fitLinearClassifier,
+  linearPredictor,
+  valueF1,
+} from "./classifier.ts";
 import type { ProbeData } from "./probe.ts";
 
 await initBackend({ backend: "wasm" });
@@ -38,6 +44,26 @@ Deno.test("the linear classifier beats the majority class, repeatably, without l
   assert.ok(f1 > 0.8 && f1 > baseline + 0.5, `F1 ${f1} vs majority ${baseline}`);
   assert.ok(probe.bestEpoch >= 1 && probe.bestEpoch <= probe.epochs);
   assert.deepEqual(Array.from(fit().predict(test.x, test.n)), Array.from(pred), "same seed");
+});
+
+Deno.test("a classifier stored as JSON predicts what it did; weights that do not fit are named", () => {
+  const train = data(300, 1);
+  const test = data(100, 2);
+  const fit = fitLinearClassifier(train, { seed: 3, epochs: 10 });
+  const stored = JSON.parse(JSON.stringify(fit.weights));
+  const back = linearPredictor(stored);
+  assert.deepEqual(
+    Array.from(back.predict(test.x, test.n)),
+    Array.from(fit.predict(test.x, test.n)),
+  );
+  assert.throws(
+    () => linearPredictor({ ...stored, bias: [0] }, "run/mapping.json"),
+    /run\/mapping.json: bias must be 4 numbers \(one per class\)/,
+  );
+  assert.throws(
+    () => linearPredictor({ ...stored, weights: stored.weights.slice(1) }, "m"),
+    /m: weights must be 96 numbers \(classes x d\)/,
+  );
 });
 
 Deno.test("a value never seen in training counts as an error, and too few rows are refused", () => {

@@ -1,6 +1,6 @@
 /**
  * Do the controls work inside the model? From held-out stacks, one step with the code each action
- * maps to; the paddle's horizontal position is read off the predicted frame and the real newest
+ * maps to in that stack (`codesForActions`); the paddle's horizontal position is read off the predicted frame and the real newest
  * frame (the intensity-weighted centre of Breakout's paddle rows, walls left out), and its shift
  * averaged per action. LEFT and RIGHT should move it in opposite directions, as in the game.
  *
@@ -12,6 +12,7 @@ import type { Dataset } from "../../data/reader.ts";
 import { type LatentActionModel, predictWithCodes } from "../../models/latent_action.ts";
 import { unpatchifyFloats, vitGrid } from "../../nn/vit.ts";
 import { heldOutSequences, type LatentActionTrainConfig } from "../../train/latent_action.ts";
+import { type ActionMapping, codesForActions } from "./mapping.ts";
 
 /** What {@linkcode controlCheck} reports. */
 export interface ControlCheck {
@@ -48,7 +49,7 @@ export function controlCheck(
   cfg: LatentActionTrainConfig,
   ds: Dataset,
   model: LatentActionModel,
-  mapping: { actionCodes: number[]; actionMeanings: string[] },
+  mapping: ActionMapping,
 ): ControlCheck | null {
   const left = mapping.actionMeanings.indexOf("LEFT");
   const right = mapping.actionMeanings.indexOf("RIGHT");
@@ -60,13 +61,12 @@ export function controlCheck(
   const before = paddleX(unpatchifyFloats(frames[0], b, h, w, 1, p), b, h, w);
   const shifts: Record<string, number> = {};
   mapping.actionMeanings.forEach((name, a) => {
+    const stack = tf.tensor3d(stacks[0], [b, tokens, p * p * cfg.stack]);
+    const codes = codesForActions(model, mapping, stack, new Int32Array(b).fill(a));
     const predicted = tf.tidy(() =>
-      predictWithCodes(
-        model,
-        tf.tensor3d(stacks[0], [b, tokens, p * p * cfg.stack]),
-        new Int32Array(b).fill(mapping.actionCodes[a]),
-      ).dataSync() as Float32Array
+      predictWithCodes(model, stack, codes).dataSync() as Float32Array
     );
+    stack.dispose();
     const after = paddleX(unpatchifyFloats(predicted, b, h, w, 1, p), b, h, w);
     const d = after.map((x, i) => x - before[i]).filter(Number.isFinite);
     shifts[name] = d.length ? d.reduce((s, v) => s + v, 0) / d.length : NaN;

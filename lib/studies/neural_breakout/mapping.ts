@@ -7,7 +7,9 @@
  * where an action's effect depends on the state (LEFT at the left wall moves nothing).
  *
  * The classifier is linear per action: features `[onehot(a), onehot(a) (x) f(s_t)]`, with
- * `f(s_t)` the world model's pooled embedding of the stack.
+ * `f(s_t)` the world model's pooled embedding of the stack. It is also how a player's action
+ * becomes a code (`codesForActions`): which code RIGHT stands for depends on the frame (at the
+ * right wall RIGHT moves nothing, and in random play its most common code is "no move").
  *
  * @module
  */
@@ -16,7 +18,11 @@ import * as tf from "@tensorflow/tfjs";
 import { splitEpisodes } from "../../data/batches.ts";
 import type { Dataset } from "../../data/reader.ts";
 import { gameActions } from "../../envs/make.ts";
-import { fitLinearClassifier } from "../../eval/classifier.ts";
+import {
+  fitLinearClassifier,
+  type LinearClassifierWeights,
+  linearPredictor,
+} from "../../eval/classifier.ts";
 import { inferCodes, type LatentActionModel } from "../../models/latent_action.ts";
 import { nextFrameEmbedding } from "../../models/next_frame.ts";
 import { vitGrid } from "../../nn/vit.ts";
@@ -33,8 +39,20 @@ interface Pairs {
   d: number;
 }
 
+/** The file of a run that holds its {@linkcode ActionMapping}. */
+export const MAPPING_FILE = "mapping.json";
+
+/** How a game's actions become codes: what `mapping.json` of a run holds. */
+export interface ActionMapping {
+  actionMeanings: string[];
+  /** Per action (the game's action ids), its most common code on the training transitions. */
+  actionCodes: number[];
+  /** The classifier from (stack, action) to code; null where the codes collapsed to one. */
+  classifier: LinearClassifierWeights | null;
+}
+
 /** What {@linkcode actionLatentMapping} reports. */
-export interface MappingResult {
+export interface MappingResult extends ActionMapping {
   /** Held-out accuracy of the classifier, of each action's most common code, of the most common code. */
   accuracy: number;
   actionOnlyAccuracy: number;
@@ -45,9 +63,6 @@ export interface MappingResult {
   perAction: { action: string; rows: number; code: number; share: number }[];
   /** Whether the actions' most common codes are all different. */
   distinct: boolean;
-  /** Per action (the game's action ids), its most common code on the training transitions. */
-  actionCodes: number[];
-  actionMeanings: string[];
 }
 
 /** The pairs of `episodes` (at most `limit` transitions). */
@@ -84,20 +99,91 @@ function collectPairs(
     }
   }
   const n = Math.min(actions.length, limit);
+  return {
+    actions: Int32Array.from(actions.slice(0, n)),
+    codes: Int32Array.from(codes.slice(0, n)),
+    features: mappingFeatures(actions.slice(0, n), (i) => embeddings[i], numActions, width),
+    n,
+    d: numActions * (1 + width),
+  };
+}
+
+/** The classifier's features `[onehot(a), onehot(a) (x) f(s_t)]` of each row. */
+function mappingFeatures(
+  actions: ArrayLike<number>,
+  embedding: (row: number) => Float32Array,
+  numActions: number,
+  width: number,
+): Float32Array {
+  const n = actions.length;
   const d = numActions * (1 + width);
   const features = new Float32Array(n * d);
   for (let i = 0; i < n; i++) {
     const a = actions[i];
     features[i * d + a] = 1;
-    features.set(embeddings[i], i * d + numActions + a * width);
+    features.set(embedding(i), i * d + numActions + a * width);
   }
-  return {
-    actions: Int32Array.from(actions.slice(0, n)),
-    codes: Int32Array.from(codes.slice(0, n)),
-    features,
-    n,
-    d,
-  };
+  return features;
+}
+
+/**
+ * Reads a run's `mapping.json`; an error names the file and the field that is not what a
+ * mapping holds (the classifier's shapes included).
+ */
+export function readActionMapping(file: string): ActionMapping {
+  let m: ActionMapping;
+  try {
+    m = JSON.parse(Deno.readTextFileSync(file));
+  } catch (e) {
+    throw new Error(`${file}: not a readable action mapping (${(e as Error).message})`);
+  }
+  const bad = (field: string, expected: string) =>
+    new Error(`${file}: ${field} must be ${expected}`);
+  if (!Array.isArray(m?.actionMeanings) || !m.actionMeanings.every((a) => typeof a === "string")) {
+    throw bad("actionMeanings", "a list of action names");
+  }
+  const A = m.actionMeanings.length;
+  if (!Array.isArray(m.actionCodes) || m.actionCodes.length !== A) {
+    throw bad("actionCodes", `${A} codes (one per action)`);
+  }
+  if (!m.actionCodes.every((c) => Number.isInteger(c) && c >= 0)) {
+    throw bad("actionCodes", "codes (integers >= 0)");
+  }
+  if (m.classifier !== null) {
+    if (typeof m.classifier !== "object") throw bad("classifier", "null or a linear classifier");
+    linearPredictor(m.classifier, `${file}: classifier`);
+  }
+  return m;
+}
+
+/**
+ * The code of each row's action `actions[i]` in the stack `stacks[i]` (`[B, N, p * p * k]`):
+ * the mapping's classifier where it has one, else each action's most common code.
+ */
+export function codesForActions(
+  model: LatentActionModel,
+  mapping: ActionMapping,
+  stacks: tf.Tensor3D,
+  actions: ArrayLike<number>,
+): Int32Array {
+  const A = mapping.actionMeanings.length;
+  for (const a of Array.from(actions)) {
+    if (!(Number.isInteger(a) && a >= 0 && a < A)) {
+      throw new Error(`action ${a} outside [0, ${A}) (${mapping.actionMeanings})`);
+    }
+  }
+  if (!mapping.classifier) return Int32Array.from(actions, (a) => mapping.actionCodes[a]);
+  const width = model.cfg.encoder.width;
+  if (mapping.classifier.d !== A * (1 + width)) {
+    throw new Error(
+      `mapping: a classifier of ${mapping.classifier.d} features, the model's ${A} actions and ` +
+        `embedding width ${width} give ${A * (1 + width)}`,
+    );
+  }
+  const emb = tf.tidy(() => nextFrameEmbedding(model.world, stacks).dataSync() as Float32Array);
+  const x = mappingFeatures(actions, (i) => emb.subarray(i * width, (i + 1) * width), A, width);
+  const predicted = linearPredictor(mapping.classifier, "mapping").predict(x, actions.length);
+  return Int32Array.from(predicted);
 }
 
 /** The most common value of `xs` (the smallest on ties; -1 when empty). */
@@ -130,12 +216,13 @@ export function actionLatentMapping(
     return test.n ? hit / test.n : NaN;
   };
   // A codebook collapsed to one code leaves one class: the mapping is that code.
-  const predicted = new Set(fit.codes).size < 2
-    ? new Int32Array(test.n).fill(mode(fit.codes))
-    : fitLinearClassifier(
-      { x: fit.features, n: fit.n, d: fit.d, values: fit.codes },
-      { seed: deriveSeed(cfg.seed, "mapping-classifier") },
-    ).predict(test.features, test.n);
+  const classifier = new Set(fit.codes).size < 2 ? null : fitLinearClassifier(
+    { x: fit.features, n: fit.n, d: fit.d, values: fit.codes },
+    { seed: deriveSeed(cfg.seed, "mapping-classifier") },
+  );
+  const predicted = classifier
+    ? classifier.predict(test.features, test.n)
+    : new Int32Array(test.n).fill(mode(fit.codes));
   const byAction = Array.from({ length: A }, (_, a) => {
     const trainCodes = fit.codes.filter((_, i) => fit.actions[i] === a);
     return trainCodes.length ? mode(trainCodes) : mode(fit.codes);
@@ -162,5 +249,6 @@ export function actionLatentMapping(
     distinct: new Set(seen).size === seen.length,
     actionCodes: byAction,
     actionMeanings: meanings,
+    classifier: classifier?.weights ?? null,
   };
 }

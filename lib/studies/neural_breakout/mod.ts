@@ -21,7 +21,14 @@ export {
   type NeuralBreakoutResult,
   runNeuralBreakoutStudy,
 } from "./study.ts";
-export { actionLatentMapping, type MappingResult } from "./mapping.ts";
+export {
+  actionLatentMapping,
+  type ActionMapping,
+  codesForActions,
+  MAPPING_FILE,
+  type MappingResult,
+  readActionMapping,
+} from "./mapping.ts";
 export { type ControlCheck, controlCheck, paddleX } from "./controls.ts";
 export { NeuralGame, randomPlayGif, startStack } from "./play.ts";
 export { PLAY_KEYS, servePlay } from "./serve.ts";

@@ -1,7 +1,7 @@
 /**
  * Playing inside the world model: a {@linkcode NeuralGame} holds a stack of frames, maps each
- * pressed action to a code (the action's most common code on the training transitions, from
- * the study's mapping) and steps the model, whose predicted frame joins the stack. It starts
+ * pressed action to a code (the study's mapping: its classifier from the stack and the action)
+ * and steps the model, whose predicted frame joins the stack. It starts
  * from a real stack of a held-out episode, as Genie's games start from a prompt frame.
  *
  * @module
@@ -12,6 +12,7 @@ import type { Dataset } from "../../data/reader.ts";
 import { type LatentActionModel, predictWithCodes } from "../../models/latent_action.ts";
 import { unpatchify, vitGrid } from "../../nn/vit.ts";
 import type { Rng } from "../../tensor/rng.ts";
+import { type ActionMapping, codesForActions } from "./mapping.ts";
 import { heldOutSequences, type LatentActionTrainConfig } from "../../train/latent_action.ts";
 import { encodeGif } from "../../viz/gif.ts";
 import { upscaleNearest } from "../../viz/png.ts";
@@ -27,7 +28,7 @@ export class NeuralGame {
 
   constructor(
     readonly model: LatentActionModel,
-    readonly actionCodes: readonly number[],
+    readonly mapping: ActionMapping,
     readonly start: Float32Array,
   ) {
     const enc = model.cfg.encoder;
@@ -59,24 +60,21 @@ export class NeuralGame {
 
   /** One step with the game's action id `action`; the predicted frame. */
   step(action: number): Uint8Array {
-    const code = this.actionCodes[action];
-    if (code === undefined) {
-      throw new Error(`NeuralGame: action ${action} outside [0, ${this.actionCodes.length})`);
-    }
     const k = this.#k;
-    const next = tf.tidy(() =>
-      predictWithCodes(
-        this.model,
-        tf.tensor3d(this.#stack, [1, this.#tokens, this.#pp * k]),
-        Int32Array.of(code),
-      ).dataSync() as Float32Array
-    );
-    const stack = new Float32Array(this.#stack.length);
-    for (let i = 0; i < next.length; i++) {
-      for (let j = 0; j < k - 1; j++) stack[i * k + j] = this.#stack[i * k + j + 1];
-      stack[i * k + k - 1] = Math.min(1, Math.max(0, next[i]));
+    const stack = tf.tensor3d(this.#stack, [1, this.#tokens, this.#pp * k]);
+    let next: Float32Array;
+    try {
+      const codes = codesForActions(this.model, this.mapping, stack, [action]);
+      next = tf.tidy(() => predictWithCodes(this.model, stack, codes).dataSync() as Float32Array);
+    } finally {
+      stack.dispose();
     }
-    this.#stack = stack;
+    const shifted = new Float32Array(this.#stack.length);
+    for (let i = 0; i < next.length; i++) {
+      for (let j = 0; j < k - 1; j++) shifted[i * k + j] = this.#stack[i * k + j + 1];
+      shifted[i * k + k - 1] = Math.min(1, Math.max(0, next[i]));
+    }
+    this.#stack = shifted;
     return this.frame();
   }
 }
@@ -97,7 +95,9 @@ export function startStack(cfg: LatentActionTrainConfig, ds: Dataset): Float32Ar
 /** A GIF (2x) of `steps` steps of uniformly random actions in the model. */
 export function randomPlayGif(game: NeuralGame, steps: number, rng: Rng): Uint8Array {
   const frames = [game.reset()];
-  for (let t = 0; t < steps; t++) frames.push(game.step(rng.int(game.actionCodes.length)));
+  for (let t = 0; t < steps; t++) {
+    frames.push(game.step(rng.int(game.mapping.actionMeanings.length)));
+  }
   return encodeGif(
     frames.map((f) => upscaleNearest(f, game.width, game.height, 1, 2)),
     2 * game.width,

@@ -13,7 +13,7 @@ import { readTrial, trialFiles } from "../../data/atari_head/mod.ts";
 import { HumanSession } from "./human_play.ts";
 import { NeuralGame } from "./play.ts";
 import { servePlay } from "./serve.ts";
-import { tinyPlayModel } from "./testing.ts";
+import { ONE_CODE_PER_ACTION, tinyPlayModel } from "./testing.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const ready = existsSync(CHROMIUM);
@@ -40,7 +40,7 @@ Deno.test({
     await initBackend({ backend: "cpu" });
     const { chromium } = await import("playwright-core");
     const { model, start } = tinyPlayModel();
-    const game = new RecordingGame(model, [0, 1, 2, 3], start);
+    const game = new RecordingGame(model, ONE_CODE_PER_ACTION, start);
     const root = await Deno.makeTempDir();
     const human = new HumanSession("native:breakout", join(root, "trials"));
     let port = 0;

@@ -21,7 +21,12 @@ import {
   trainLatentAction,
 } from "../../train/latent_action.ts";
 import { type ControlCheck, controlCheck } from "./controls.ts";
-import { actionLatentMapping, type MappingResult } from "./mapping.ts";
+import {
+  actionLatentMapping,
+  type ActionMapping,
+  MAPPING_FILE,
+  type MappingResult,
+} from "./mapping.ts";
 import type { NeuralBreakoutConfig } from "./presets.ts";
 
 /** The committed numbers (the seed's and Genie's), flat. */
@@ -48,7 +53,8 @@ export interface NeuralBreakoutMetrics {
 export interface NeuralBreakoutResult {
   metrics: NeuralBreakoutMetrics;
   evaluation: LatentActionEval;
-  mapping: MappingResult;
+  /** The mapping's scores and codes; its classifier is in `mapping.json`. */
+  mapping: Omit<MappingResult, "classifier">;
   /** One step with each action's code from held-out stacks: the paddle's shift (Breakout). */
   controls: ControlCheck | null;
   /** The dataset learned from (play starts from its held-out episodes). */
@@ -104,10 +110,11 @@ export async function runNeuralBreakoutStudy(
     deltaPsnrAt: e.deltaPsnr.at,
     mappingAccuracy: mapping.accuracy,
   };
+  const { classifier, ...mappingSummary } = mapping;
   const result = {
     metrics,
     evaluation: e,
-    mapping,
+    mapping: mappingSummary,
     controls,
     dataset: ds.path,
     steps: cfg.model.train.steps,
@@ -115,6 +122,12 @@ export async function runNeuralBreakoutStudy(
   };
   await writeFileAtomic(run.path("metrics.json"), JSON.stringify(metrics, null, 1) + "\n");
   await writeFileAtomic(run.path("result.json"), JSON.stringify(result, null, 1) + "\n");
+  const actionMapping: ActionMapping = {
+    actionMeanings: mapping.actionMeanings,
+    actionCodes: mapping.actionCodes,
+    classifier,
+  };
+  await writeFileAtomic(run.path(MAPPING_FILE), JSON.stringify(actionMapping) + "\n");
   run.log(`latent action: ${JSON.stringify(metrics)}`);
   return { result, model };
 }

@@ -7,6 +7,14 @@
 
 import { initLatentAction, type LatentActionModel } from "../../models/latent_action.ts";
 import { Rng } from "../../tensor/rng.ts";
+import type { ActionMapping } from "./mapping.ts";
+
+/** Breakout's four actions, each its own code, no classifier. */
+export const ONE_CODE_PER_ACTION: ActionMapping = {
+  actionMeanings: ["NOOP", "FIRE", "RIGHT", "LEFT"],
+  actionCodes: [0, 1, 2, 3],
+  classifier: null,
+};
 
 /** A small untrained model and a start stack with some structure in it. */
 export function tinyPlayModel(): { model: LatentActionModel; start: Float32Array } {

@@ -1,8 +1,8 @@
 /**
  * Do the controls work inside the model? From held-out stacks, one step with the code each action
- * maps to in that stack (`codesForActions`); the paddle's horizontal position is read off the predicted frame and the real newest
- * frame (the intensity-weighted centre of Breakout's paddle rows, walls left out), and its shift
- * averaged per action. LEFT and RIGHT should move it in opposite directions, as in the game.
+ * maps to in that stack (`codesForActions`); the paddle's horizontal position is read off the
+ * predicted frame and the real newest frame (the intensity-weighted centre of Breakout's paddle
+ * rows, walls left out), and its shift averaged per action. LEFT and RIGHT should move it in opposite directions, as in the game.
  *
  * @module
  */
@@ -60,17 +60,17 @@ export function controlCheck(
   const { tokens } = vitGrid(model.cfg.encoder);
   const before = paddleX(unpatchifyFloats(frames[0], b, h, w, 1, p), b, h, w);
   const shifts: Record<string, number> = {};
+  const stack = tf.tensor3d(stacks[0], [b, tokens, p * p * cfg.stack]);
   mapping.actionMeanings.forEach((name, a) => {
-    const stack = tf.tensor3d(stacks[0], [b, tokens, p * p * cfg.stack]);
     const codes = codesForActions(model, mapping, stack, new Int32Array(b).fill(a));
     const predicted = tf.tidy(() =>
       predictWithCodes(model, stack, codes).dataSync() as Float32Array
     );
-    stack.dispose();
     const after = paddleX(unpatchifyFloats(predicted, b, h, w, 1, p), b, h, w);
     const d = after.map((x, i) => x - before[i]).filter(Number.isFinite);
     shifts[name] = d.length ? d.reduce((s, v) => s + v, 0) / d.length : NaN;
   });
+  stack.dispose();
   return {
     shifts,
     opposite: shifts.RIGHT > 0 && shifts.LEFT < 0,

@@ -21,6 +21,7 @@ import { gameActions } from "../../envs/make.ts";
 import {
   fitLinearClassifier,
   type LinearClassifierWeights,
+  type LinearPredictor,
   linearPredictor,
 } from "../../eval/classifier.ts";
 import { inferCodes, type LatentActionModel } from "../../models/latent_action.ts";
@@ -182,8 +183,15 @@ export function codesForActions(
   }
   const emb = tf.tidy(() => nextFrameEmbedding(model.world, stacks).dataSync() as Float32Array);
   const x = mappingFeatures(actions, (i) => emb.subarray(i * width, (i + 1) * width), A, width);
-  const predicted = linearPredictor(mapping.classifier, "mapping").predict(x, actions.length);
-  return Int32Array.from(predicted);
+  return Int32Array.from(predictorOf(mapping.classifier).predict(x, actions.length));
+}
+
+// One predictor per stored classifier: a game asks for a code at every step.
+const predictors = new WeakMap<LinearClassifierWeights, LinearPredictor>();
+function predictorOf(weights: LinearClassifierWeights): LinearPredictor {
+  let p = predictors.get(weights);
+  if (!p) predictors.set(weights, p = linearPredictor(weights, "mapping"));
+  return p;
 }
 
 /** The most common value of `xs` (the smallest on ties; -1 when empty). */

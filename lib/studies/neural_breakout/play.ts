@@ -1,8 +1,8 @@
 /**
  * Playing inside the world model: a {@linkcode NeuralGame} holds a stack of frames, maps each
  * pressed action to a code (the study's mapping: its classifier from the stack and the action)
- * and steps the model, whose predicted frame joins the stack. It starts
- * from a real stack of a held-out episode, as Genie's games start from a prompt frame.
+ * and steps the model, whose predicted frame joins the stack. It starts from a real stack of a
+ * held-out episode, as Genie's games start from a prompt frame.
  *
  * @module
  */
@@ -12,10 +12,10 @@ import type { Dataset } from "../../data/reader.ts";
 import { type LatentActionModel, predictWithCodes } from "../../models/latent_action.ts";
 import { unpatchify, vitGrid } from "../../nn/vit.ts";
 import type { Rng } from "../../tensor/rng.ts";
-import { type ActionMapping, codesForActions } from "./mapping.ts";
 import { heldOutSequences, type LatentActionTrainConfig } from "../../train/latent_action.ts";
 import { encodeGif } from "../../viz/gif.ts";
 import { upscaleNearest } from "../../viz/png.ts";
+import { type ActionMapping, codesForActions } from "./mapping.ts";
 
 /** The world model as a game: `step(action)` returns the next frame (gray, `h x w` bytes). */
 export class NeuralGame {

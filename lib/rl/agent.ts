@@ -4,9 +4,10 @@
  * - `cnn`: CleanRL's Nature CNN (conv trunk + dense 512) trained end to end, with an actor head
  *   (orthogonal init, gain 0.01) and a critic head (gain 1);
  * - `jepa` / `ae` / `random`: a ViT encoder of 84x84x4 frame stacks (a pretraining checkpoint,
- *   or a random init of the same shape), pooled to one vector (mean of tokens); the heads are a
- *   dense 512 layer + ReLU (the counterpart of the CNN's dense layer) and the same actor and
- *   critic. The encoder is frozen (only the heads train) or fine-tuned at a lower learning rate;
+ *   or a random init of the same shape), read as all its tokens or their mean (`readout`),
+ *   centred (`centerFeatures`); the heads are a dense 512 layer + ReLU (the counterpart of the
+ *   CNN's dense layer) and the same actor and critic. The encoder is frozen (only the heads
+ *   train) or fine-tuned at a lower learning rate;
  * - `mlp`: a small MLP on flattened observations, for toy envs and tests.
  *
  * A frozen encoder never changes, so the rollout stores its features instead of frames: each
@@ -58,6 +59,16 @@ export interface AgentConfig {
    * one width-sized vector). Breakout's ball covers one patch in 49, which the mean dilutes.
    */
   readout: Readout;
+  /**
+   * ViT encoders: subtract each feature's mean and divide by the features' overall std, both
+   * measured on random play before training ({@linkcode Agent.centerOn}) and kept fixed. A
+   * ViT's tokens end in a LayerNorm: they vary about 1% from frame to frame around a large
+   * constant (I-JEPA 0.009 std per feature against a mean magnitude of 0.78 on native Breakout,
+   * a random-init ViT 0.011), so without this the heads' first layer sees a nearly constant
+   * input. One scale for all features keeps the encoder's geometry: a feature that barely varies
+   * stays small.
+   */
+  centerFeatures: boolean;
 }
 
 /** What the heads of a ViT agent read: see {@linkcode AgentConfig.readout}. */
@@ -73,6 +84,8 @@ export interface AgentSpec {
   /** ViT encoders: the encoder's shape, and what the heads read of it. */
   vit?: VitConfig;
   readout?: Readout;
+  /** Absent in checkpoints from before the centring existed: no centring. */
+  centerFeatures?: boolean;
 }
 
 /** A group of parameters trained at `lrScale` times the learning rate. */
@@ -112,7 +125,15 @@ export interface Agent {
    * `a`, `[n, h, w, c]`.
    */
   saliency(obs: Uint8Array, n: number): Float32Array;
-  /** Every variable by checkpoint name (`encoder/*`, `heads/*`), frozen ones included. */
+  /**
+   * ViT agents with `centerFeatures`: sets the centring from the encoder's raw features of `n`
+   * frame stacks (each feature's mean; one scale, the root mean variance over features).
+   */
+  centerOn?(obs: Uint8Array, n: number): void;
+  /**
+   * Every variable by checkpoint name (`encoder/*`, `heads/*`, and `center/*` for a centred
+   * ViT), frozen ones included.
+   */
   tensors(): [string, tf.Variable][];
   dispose(): void;
 }
@@ -139,6 +160,9 @@ export function checkAgentConfig(cfg: AgentConfig): void {
   }
   if (cfg.readout !== "tokens" && cfg.readout !== "mean") {
     throw new Error(`agent.readout must be tokens or mean, got '${cfg.readout}'`);
+  }
+  if (typeof cfg.centerFeatures !== "boolean") {
+    throw new Error(`agent.centerFeatures must be true or false, got ${cfg.centerFeatures}`);
   }
   if (!(Number.isInteger(cfg.hidden) && cfg.hidden >= 1)) {
     throw new Error(`agent.hidden must be an integer >= 1, got ${cfg.hidden}`);
@@ -229,6 +253,7 @@ export function createAgent(cfg: AgentConfig, opts: CreateAgentOptions): Agent {
     }
     spec.vit = v;
     spec.readout = cfg.readout;
+    spec.centerFeatures = cfg.centerFeatures;
   }
   return buildAgent(spec, rng, vit?.params, cfg.encoderLrScale);
 }
@@ -268,6 +293,9 @@ export function buildAgent(
     throw new Error(`embed: the ${spec.encoder} agent's encoder is not frozen`);
   };
   let saliencyInput: (obs: Uint8Array, n: number) => Float32Array;
+  // Non-trainable: set once by centerOn, saved and restored with the checkpoint.
+  let center: Params = {};
+  let centerOn: Agent["centerOn"];
 
   if (spec.encoder === "cnn") {
     encoder = initNatureCnn(rng.fork("encoder"), [h, w, c], spec.hidden);
@@ -326,7 +354,7 @@ export function buildAgent(
     );
     const readout = spec.readout ?? "mean";
     const dIn = readout === "mean" ? v.width : tokens * v.width;
-    const encode = (patches: tf.Tensor3D): tf.Tensor2D => {
+    const rawEncode = (patches: tf.Tensor3D): tf.Tensor2D => {
       const out = vitEncode(encoder, v, patches, pos);
       if (readout === "mean") return pool(out, v.cls);
       const n = out.shape[0];
@@ -335,6 +363,40 @@ export function buildAgent(
     };
     const patchTensor = (obs: Uint8Array, n: number) =>
       tf.tensor3d(patchify(obs, n, h, w, c, v.patch), [n, tokens, patchDim]);
+    let encode = rawEncode;
+    if (spec.centerFeatures) {
+      center = {
+        mean: tf.variable(tf.zeros([dIn]), false),
+        invScale: tf.variable(tf.ones([1]), false),
+      };
+      const { mean, invScale } = center as Record<string, tf.Variable>;
+      encode = (patches) => tf.mul(tf.sub(rawEncode(patches), mean), invScale) as tf.Tensor2D;
+      centerOn = (obs, n) => {
+        if (n < 2) throw new Error(`centerOn: needs at least 2 frame stacks, got ${n}`);
+        const sum = new Float64Array(dIn);
+        const sumSq = new Float64Array(dIn);
+        for (let at = 0; at < n; at += 64) {
+          const m = Math.min(64, n - at);
+          const chunk = obs.subarray(at * frameBytes, (at + m) * frameBytes);
+          const f = tf.tidy(() => rawEncode(patchTensor(chunk, m)).dataSync());
+          for (let i = 0; i < m; i++) {
+            for (let j = 0; j < dIn; j++) {
+              const x = f[i * dIn + j];
+              sum[j] += x;
+              sumSq[j] += x * x;
+            }
+          }
+        }
+        const mu = new Float32Array(dIn);
+        let variance = 0;
+        for (let j = 0; j < dIn; j++) {
+          mu[j] = sum[j] / n;
+          variance += Math.max(sumSq[j] / n - mu[j] * mu[j], 0) / dIn;
+        }
+        mean.assign(tf.tensor1d(mu));
+        invScale.assign(tf.tensor1d([1 / Math.sqrt(variance + 1e-12)]));
+      };
+    }
     headParams = heads(rng.fork("heads"), dIn, spec.hidden, nA, true);
     trunk = (input, n) => {
       if (!(input instanceof Uint8Array)) {
@@ -373,6 +435,11 @@ export function buildAgent(
 
   function finish(extraDispose: () => void): Agent {
     const params = { encoder, heads: headParams };
+    const variables = () => [
+      ...namedParams("encoder", encoder),
+      ...namedParams("heads", headParams),
+      ...namedParams("center", center),
+    ];
     const trainsEncoder = !(featureDim > 0);
     const isVit = spec.vit !== undefined;
     const groups: ParamGroup[] = [
@@ -402,13 +469,10 @@ export function buildAgent(
         return applyHeads(headParams, trunk(input, n));
       },
       saliency: (obs, n) => saliencyInput(obs, n),
-      tensors: () => [...namedParams("encoder", encoder), ...namedParams("heads", headParams)],
+      centerOn,
+      tensors: variables,
       dispose() {
-        for (
-          const [, v] of [...namedParams("encoder", encoder), ...namedParams("heads", headParams)]
-        ) {
-          v.dispose();
-        }
+        for (const [, v] of variables()) v.dispose();
         extraDispose();
       },
     };

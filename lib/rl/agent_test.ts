@@ -11,7 +11,7 @@ import { loadEncoder } from "../models/encoder.ts";
 import { pretrain } from "../train/pretrain.ts";
 import { PRETRAIN_PRESETS } from "../train/pretrain_presets.ts";
 import { createAgent } from "./agent.ts";
-import { CLEANRL_PPO_ATARI, type PpoConfig, trainPpo } from "./ppo.ts";
+import { CLEANRL_PPO_ATARI, type PpoConfig, randomPlayStacks, trainPpo } from "./ppo.ts";
 
 await initBackend({ backend: "cpu" });
 
@@ -154,6 +154,59 @@ Deno.test("a frozen encoder never changes (features cached); a fine-tuned one tr
   for (const [k, v] of flattenParams(again.params)) {
     assert.deepEqual(Array.from(v.dataSync()), before.get(`encoder/${k}`));
   }
+});
+
+Deno.test("a centred ViT agent's features have mean 0 and mean variance 1 on its centring frames", async () => {
+  const ckpt = await tinyCheckpoint();
+  const vit = loadEncoder(ckpt).encoder;
+  const n = 96;
+  const stacks = randomPlayStacks(CLEANRL_ATARI, 3, n);
+  const cfg = {
+    ...CLEANRL_PPO_ATARI.agent,
+    encoder: "jepa" as const,
+    checkpoint: ckpt,
+    frozen: true,
+  };
+  const make = (centerFeatures: boolean) =>
+    createAgent({ ...cfg, centerFeatures }, {
+      obsShape: [84, 84, 4],
+      numActions: 4,
+      rng: new Rng(2),
+      vit,
+    });
+  const raw = make(false);
+  assert.equal(raw.centerOn, undefined);
+  assert.deepEqual(raw.tensors().filter(([k]) => k.startsWith("center/")), []);
+  const centred = make(true);
+  centred.centerOn!(stacks, n);
+  const d = centred.featureDim;
+  const f = centred.embed(stacks, n);
+  const g = raw.embed(stacks, n);
+  let variance = 0;
+  let rawVariance = 0;
+  for (let j = 0; j < d; j++) {
+    let m = 0;
+    let rm = 0;
+    for (let i = 0; i < n; i++) (m += f[i * d + j] / n), (rm += g[i * d + j] / n);
+    assert.ok(Math.abs(m) < 1e-3, `feature ${j}: mean ${m}`);
+    for (let i = 0; i < n; i++) {
+      variance += (f[i * d + j] - m) ** 2 / (n * d);
+      rawVariance += (g[i * d + j] - rm) ** 2 / (n * d);
+    }
+  }
+  assert.ok(Math.abs(variance - 1) < 1e-3, `mean variance ${variance}`);
+  // One scale for all features: the centred features are the raw ones, shifted and scaled.
+  const k = 1 / Math.sqrt(rawVariance);
+  assert.ok(
+    Math.abs((f[1] - f[d + 1]) - k * (g[1] - g[d + 1])) <
+      1e-3 * Math.max(1, Math.abs(f[1] - f[d + 1])),
+  );
+  // The centring travels with the agent's tensors (a checkpoint), not with the run.
+  const copy = make(true);
+  const source = new Map(centred.tensors());
+  for (const [name, v] of copy.tensors()) v.assign(source.get(name)!);
+  assert.deepEqual(Array.from(copy.embed(stacks, 4)), Array.from(centred.embed(stacks, 4)));
+  for (const agent of [raw, centred, copy]) agent.dispose();
 });
 
 Deno.test("saliency maps have the frame shape and are finite for CNN and ViT agents", async () => {

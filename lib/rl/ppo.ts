@@ -17,6 +17,7 @@
 
 import * as tf from "@tensorflow/tfjs";
 import { CLEANRL_ATARI, type EnvConfig, makeEnv } from "../envs/make.ts";
+import { randomPolicy } from "../envs/policies.ts";
 import type { Env } from "../envs/types.ts";
 import { type FrozenEncoder, loadEncoder, randomEncoder } from "../models/encoder.ts";
 import { disposeParams, flattenParams } from "../nn/params.ts";
@@ -83,6 +84,7 @@ export const CLEANRL_PPO_ATARI: PpoConfig = {
     encoderLrScale: 0.1,
     hidden: 512,
     readout: "tokens",
+    centerFeatures: true,
   },
   totalSteps: 10_000_000,
   numEnvs: 8,
@@ -413,6 +415,30 @@ function savedTensors(agent: Agent, optimizers: AdamW[]): [string, tf.Variable][
   ];
 }
 
+/** Random-play frame stacks a centred ViT agent's feature statistics come from. */
+const CENTER_STACKS = 1024;
+
+/**
+ * `n` observations of uniform random play in a fresh env of `config` (not a training env:
+ * their streams stay as they are), as RND's observation statistics start.
+ */
+export function randomPlayStacks(config: EnvConfig, seed: number, n: number): Uint8Array {
+  const env = makeEnv(config, seed);
+  try {
+    const act = randomPolicy(env.spec, new Rng(deriveSeed(seed, "actions")));
+    let { obs, info } = env.reset(seed);
+    const out = new Uint8Array(n * obs.length);
+    for (let i = 0; i < n; i++) {
+      out.set(obs, i * obs.length);
+      const step = env.step(act(info));
+      ({ obs, info } = step.terminated || step.truncated ? env.reset() : step);
+    }
+    return out;
+  } finally {
+    env.close();
+  }
+}
+
 /** What a PPO checkpoint's sidecar holds besides the config. */
 interface PpoCheckpointExtra {
   [key: string]: unknown;
@@ -480,6 +506,10 @@ export async function trainPpo(
       start = meta.step;
       hooks.log?.(`resumed from update ${start} (${opts.checkpointDir})`);
     } else {
+      if (agent.centerOn) {
+        const stacks = randomPlayStacks(cfg.env, deriveSeed(cfg.seed, "center"), CENTER_STACKS);
+        agent.centerOn(stacks, CENTER_STACKS);
+      }
       envs.reset();
     }
 

@@ -41,7 +41,7 @@ import { type OnStep, stepRecorder } from "../../run/progress.ts";
 import { checkpointStep, hasCheckpoint } from "../../tensor/checkpoint.ts";
 import { pretrain } from "../../train/pretrain.ts";
 import { PRETRAIN_PRESETS } from "../../train/pretrain_presets.ts";
-import { type Agent, type AgentConfig, agentEncoder, type Readout } from "../../rl/agent.ts";
+import { type Agent, type AgentConfig, agentEncoder } from "../../rl/agent.ts";
 import { agentPolicy } from "../../rl/agent_policy.ts";
 import { saveEncoder } from "../../models/encoder.ts";
 import {
@@ -75,14 +75,8 @@ export interface SwapConfig {
   /** Training seeds; every condition runs each. */
   seeds: number[];
   ppo: SwapPpoConfig;
-  agent: {
-    /** Width of the dense layer under the actor and critic. */
-    hidden: number;
-    /** Fine-tuned encoder learning rate as a fraction of the heads'. */
-    encoderLrScale: number;
-    /** What the heads read of a ViT: all final tokens, or their mean (`AgentConfig.readout`). */
-    readout: Readout;
-  };
+  /** What every condition's agent shares (see {@linkcode AgentConfig}). */
+  agent: Pick<AgentConfig, "hidden" | "encoderLrScale" | "readout" | "centerFeatures">;
   pretrain: {
     /** I-JEPA checkpoint directory ("" = pretrain one here with `preset`). */
     jepa: string;
@@ -123,7 +117,7 @@ const full: SwapConfig = {
   conditions: [...SWAP_CONDITIONS],
   seeds: [0, 1, 2],
   ppo: PPO_DEFAULTS,
-  agent: { hidden: 512, encoderLrScale: 0.1, readout: "tokens" },
+  agent: { hidden: 512, encoderLrScale: 0.1, readout: "tokens", centerFeatures: true },
   pretrain: { jepa: "", ae: "", preset: "full", steps: 0, episodes: 120 },
   eval: { episodes: 10, seeds: [100, 101, 102], levels: [...PERTURB_LEVELS], maxEpisodeSteps: 0 },
   report: { saliencyFrames: 6, gifSteps: 400, gifCondition: "cnn" },
@@ -153,7 +147,7 @@ export const SWAP_PRESETS: Presets<SwapConfig> = {
       updateEpochs: 2,
       checkpointEvery: 1,
     },
-    agent: { hidden: 64, encoderLrScale: 0.1, readout: "tokens" },
+    agent: { hidden: 64, encoderLrScale: 0.1, readout: "tokens", centerFeatures: true },
     pretrain: { jepa: "", ae: "", preset: "smoke", steps: 12, episodes: 2 },
     eval: { episodes: 2, seeds: [100], levels: [...PERTURB_LEVELS], maxEpisodeSteps: 60 },
     report: { saliencyFrames: 3, gifSteps: 40, gifCondition: "cnn" },

@@ -21,7 +21,7 @@ function tinyGrid(): SwapConfig {
     conditions: ["cnn"],
     seeds: [3],
     ppo: { ...smoke.ppo, numSteps: 16, totalSteps: 2 * 2 * 16 },
-    agent: { hidden: 16, encoderLrScale: 0.1, readout: "tokens" },
+    agent: { hidden: 16, encoderLrScale: 0.1, readout: "tokens", centerFeatures: true },
     eval: { episodes: 2, seeds: [5], levels: ["clean", "hard"], maxEpisodeSteps: 15 },
     report: { saliencyFrames: 2, gifSteps: 5, gifCondition: "cnn" },
   };

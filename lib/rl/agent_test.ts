@@ -11,7 +11,7 @@ import { loadEncoder } from "../models/encoder.ts";
 import { pretrain } from "../train/pretrain.ts";
 import { PRETRAIN_PRESETS } from "../train/pretrain_presets.ts";
 import { createAgent } from "./agent.ts";
-import { CLEANRL_PPO_ATARI, type PpoConfig, randomPlayStacks, trainPpo } from "./ppo.ts";
+import { CLEANRL_PPO_ATARI, loadAgent, type PpoConfig, randomPlayStacks, trainPpo } from "./ppo.ts";
 
 await initBackend({ backend: "cpu" });
 
@@ -207,6 +207,29 @@ Deno.test("a centred ViT agent's features have mean 0 and mean variance 1 on its
   for (const [name, v] of copy.tensors()) v.assign(source.get(name)!);
   assert.deepEqual(Array.from(copy.embed(stacks, 4)), Array.from(centred.embed(stacks, 4)));
   for (const agent of [raw, centred, copy]) agent.dispose();
+});
+
+Deno.test("a centred frozen-ViT run killed and resumed ends where an unbroken one does", async () => {
+  const cfg = { ...vitConfig(true, await tinyCheckpoint()), totalSteps: 48, checkpointEvery: 1 };
+  const weights = (a: { tensors(): [string, tf.Variable][] }) =>
+    a.tensors().map(([k, v]) => [k, Array.from(v.dataSync())]);
+  const full = await trainPpo(cfg, { checkpointDir: await Deno.makeTempDir() });
+  const want = weights(full.agent);
+  full.agent.dispose();
+  const centre = new Map(want.filter(([k]) => (k as string).startsWith("center/")) as [
+    string,
+    number[],
+  ][]);
+  assert.deepEqual([...centre.keys()].sort(), ["center/invScale", "center/mean"]);
+  assert.ok(centre.get("center/invScale")![0] > 1, "the scale is set from random play");
+  const dir = await Deno.makeTempDir();
+  await assert.rejects(trainPpo(cfg, { checkpointDir: dir, stopAfter: 2 }), /stopped after 2/);
+  const resumed = await trainPpo(cfg, { checkpointDir: dir, resume: true });
+  assert.deepEqual(weights(resumed.agent), want);
+  resumed.agent.dispose();
+  const loaded = loadAgent(dir);
+  assert.deepEqual(weights(loaded.agent), want, "the checkpoint rebuilds the centred agent");
+  loaded.agent.dispose();
 });
 
 Deno.test("saliency maps have the frame shape and are finite for CNN and ViT agents", async () => {

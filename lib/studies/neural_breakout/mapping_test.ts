@@ -1,20 +1,26 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { nextFrameEmbedding } from "../../models/next_frame.ts";
 import { vitGrid } from "../../nn/vit.ts";
 import { initBackend } from "../../tensor/backend.ts";
 import { disposeLatentAction } from "../../train/latent_action.ts";
-import { type ActionMapping, codesForActions, readActionMapping } from "./mapping.ts";
+import {
+  type ActionMapping,
+  codesForActions,
+  readActionMapping,
+  stackEmbedding,
+} from "./mapping.ts";
 import { ONE_CODE_PER_ACTION, tinyPlayModel } from "./testing.ts";
 
 await initBackend({ backend: "cpu" });
 
 const { model, start } = tinyPlayModel();
 const { tokens } = vitGrid(model.cfg.encoder);
-const width = model.cfg.encoder.width;
+// 24x36 frames in patches of 12: 2 rows and 3 columns of tokens, each averaged.
+const width = 5 * model.cfg.encoder.width;
 const A = 4;
 const d = A * (1 + width);
+const identity = { mean: new Array(width).fill(0), std: new Array(width).fill(1) };
 
 /** Two stacks: the start stack and its negative image. */
 function twoStacks(): tf.Tensor3D {
@@ -40,12 +46,13 @@ function frameAwareMapping(threshold: number): ActionMapping {
     actionMeanings: ONE_CODE_PER_ACTION.actionMeanings,
     actionCodes: [5, 5, 5, 5],
     classifier: { classes: [5, 6], d, mean: new Array(d).fill(0), scale: 1, weights, bias },
+    embedding: identity,
   };
 }
 
 Deno.test("an action's code comes from the classifier and depends on the frame", () => {
   const stacks = twoStacks();
-  const e0 = tf.tidy(() => nextFrameEmbedding(model.world, stacks).dataSync() as Float32Array);
+  const e0 = stackEmbedding(model, stacks);
   const [a, b] = [e0[0], e0[width]];
   assert.notEqual(a, b, "the two stacks embed differently");
   const mapping = frameAwareMapping((a + b) / 2);
@@ -61,8 +68,16 @@ Deno.test("an action's code comes from the classifier and depends on the frame",
   const narrow = { ...mapping, classifier: { ...mapping.classifier!, d: d - 1 } };
   assert.throws(
     () => codesForActions(model, narrow, stacks, [0, 0]),
-    /a classifier of 67 features, the model's 4 actions and embedding width 16 give 68/,
+    /a classifier of 323 features on an embedding of 80; the model's 4 actions and its embedding of 80 \(\(rows \+ columns\) x width\) give 324 on 80/,
   );
+  // The embedding is standardised before the classifier: shifting it by the mean moves the
+  // threshold with it.
+  const shifted = {
+    ...mapping,
+    embedding: { ...identity, mean: identity.mean.map((_, j) => (j === 0 ? (a + b) / 2 : 0)) },
+    classifier: frameAwareMapping(0).classifier,
+  };
+  assert.deepEqual(Array.from(codesForActions(model, shifted, stacks, [2, 2])), Array.from(right));
   stacks.dispose();
 });
 
@@ -82,6 +97,16 @@ Deno.test("a mapping file is read back as written, and a broken one is named wit
     /mapping.json: classifier: bias must be 2 numbers \(one per class\)/,
   );
   await broken({ actionCodes: [] }, /mapping.json: actionMeanings must be a list of action names/);
+  const { embedding: _, ...older } = mapping;
+  await broken(older, /mapping.json: no 'embedding' field \(a mapping of an older version/);
+  await broken(
+    { ...mapping, embedding: { mean: [0], std: [] } },
+    /mapping.json: embedding must be \{mean, std\}/,
+  );
+  await broken(
+    { ...mapping, embedding: { mean: [0], std: [1] } },
+    /mapping.json: classifier.d must be 8 \(4 actions x \(1 \+ 1 embedding features\)\)/,
+  );
   await Deno.writeTextFile(file, "{");
   assert.throws(() => readActionMapping(file), /mapping.json: not a readable action mapping/);
   await Deno.remove(dir, { recursive: true });

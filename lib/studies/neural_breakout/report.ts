@@ -48,7 +48,10 @@ export function neuralMarkdown(
     `${data.episodes} episodes; held out by episode: ${cfg.model.valFraction}). A VQ-VAE over ` +
     `frame pairs infers one of ${cfg.model.codes} codes per transition; its decoder, the world ` +
     `model, predicts the next frame from a stack of ${cfg.model.stack} frames and the code. ` +
-    `${r.steps} steps, ${(r.seconds / 60).toFixed(1)} min in this call.`,
+    `${r.steps} steps` +
+    (Number.isFinite(r.seconds)
+      ? `, ${(r.seconds / 60).toFixed(1)} min of training in the call that finished them.`
+      : "."),
     "",
     "| metric (held out) | ours | baseline | seed / Genie target | reached |",
     "|---|---:|---:|---:|---|",
@@ -92,8 +95,8 @@ export function neuralMarkdown(
       } | ${f2(x.changed.inferred)} | ${f2(x.changed.random)} | ${f2(x.changed.copyLast)} |`
     ),
     "",
-    `Action -> latent mapping: a classifier linear per action on the world model's embedding of ` +
-    `the stack, fitted on ${r.mapping.trainRows} training transitions and scored on ` +
+    `Action -> latent mapping: a classifier linear per action on the world model's tokens of ` +
+    `the stack averaged per row and per column of the patch grid (each feature standardised), fitted on ${r.mapping.trainRows} training transitions and scored on ` +
     `${r.mapping.heldOutRows} held-out ones. The codes the actions map to are ` +
     `${r.mapping.distinct ? "all different" : "not all different"}:`,
     "",

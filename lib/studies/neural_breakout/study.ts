@@ -8,6 +8,7 @@
  * @module
  */
 
+import { existsSync, readFileSync } from "node:fs";
 import type { Dataset } from "../../data/reader.ts";
 import type { LatentActionModel } from "../../models/latent_action.ts";
 import { writeFileAtomic } from "../../run/atomic.ts";
@@ -54,13 +55,21 @@ export interface NeuralBreakoutResult {
   metrics: NeuralBreakoutMetrics;
   evaluation: LatentActionEval;
   /** The mapping's scores and codes; its classifier is in `mapping.json`. */
-  mapping: Omit<MappingResult, "classifier">;
+  mapping: Omit<MappingResult, "classifier" | "embedding">;
   /** One step with each action's code from held-out stacks: the paddle's shift (Breakout). */
   controls: ControlCheck | null;
   /** The dataset learned from (play starts from its held-out episodes). */
   dataset: string;
   steps: number;
+  /** Seconds of training: kept from the earlier `result.json` when the run finished earlier. */
   seconds: number;
+}
+
+/** The training seconds an earlier `result.json` recorded (NaN without one). */
+function earlierSeconds(file: string): number {
+  if (!existsSync(file)) return NaN;
+  const seconds = JSON.parse(readFileSync(file, "utf8"))?.seconds;
+  return typeof seconds === "number" ? seconds : NaN;
 }
 
 /** Trains (or loads) and evaluates; the caller disposes the returned model. */
@@ -90,7 +99,7 @@ export async function runNeuralBreakoutStudy(
     trained.usage.dispose();
     model = trained.model;
   }
-  const seconds = (performance.now() - t0) / 1000;
+  const seconds = done ? earlierSeconds(run.path("result.json")) : (performance.now() - t0) / 1000;
   const e = evaluateLatentAction(cfg.model, ds, model);
   const mapping = actionLatentMapping(cfg.model, ds, model, cfg.mapping.rows);
   const controls = controlCheck(cfg.model, ds, model, mapping);
@@ -110,7 +119,7 @@ export async function runNeuralBreakoutStudy(
     deltaPsnrAt: e.deltaPsnr.at,
     mappingAccuracy: mapping.accuracy,
   };
-  const { classifier, ...mappingSummary } = mapping;
+  const { classifier, embedding, ...mappingSummary } = mapping;
   const result = {
     metrics,
     evaluation: e,
@@ -126,6 +135,7 @@ export async function runNeuralBreakoutStudy(
     actionMeanings: mapping.actionMeanings,
     actionCodes: mapping.actionCodes,
     classifier,
+    embedding,
   };
   await writeFileAtomic(run.path(MAPPING_FILE), JSON.stringify(actionMapping) + "\n");
   run.log(`latent action: ${JSON.stringify(metrics)}`);

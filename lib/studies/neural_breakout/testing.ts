@@ -14,6 +14,7 @@ export const ONE_CODE_PER_ACTION: ActionMapping = {
   actionMeanings: ["NOOP", "FIRE", "RIGHT", "LEFT"],
   actionCodes: [0, 1, 2, 3],
   classifier: null,
+  embedding: { mean: [], std: [] },
 };
 
 /** A small untrained model and a start stack with some structure in it. */

@@ -48,7 +48,11 @@ export function swapReportItems(runDir: string): ReportItem[] {
     `PPO agents (CleanRL's hyper-parameters, ${cfg.ppo.totalSteps} env steps per run, training ` +
     `seeds ${cfg.seeds.join(", ")}) on \`${cfg.env.id}\`, each with an encoder: the Nature CNN ` +
     "trained end to end, or this run's I-JEPA, autoencoder or a random-init ViT, frozen (only the " +
-    "heads train) or fine-tuned at a tenth of the learning rate. Each agent plays " +
+    "heads train) or fine-tuned at a tenth of the learning rate" +
+    (cfg.agent.centerFeatures
+      ? ", its features centred and scaled by statistics of random play (fixed before training)"
+      : "") +
+    ". Each agent plays " +
     `${cfg.eval.episodes} games per level and evaluation seed (${cfg.eval.seeds.join(", ")}) ` +
     "clean and under four perturbations; mean ± std over training seeds:",
     "",

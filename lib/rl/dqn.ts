@@ -55,7 +55,9 @@ import {
   initRnd,
   intrinsicRewards,
   observeFrames,
+  observeReturn,
   predictorStep,
+  type RndNormalize,
   rndParams,
   rndTrainable,
   type RunningStatsState,
@@ -73,9 +75,10 @@ export interface ExplorationConfig {
   per: { alpha: number; eps: number; beta0: number };
   /**
    * RND (mode `rnd`): the intrinsic value's weight w in Q_E + w Q_I, the networks' output width,
-   * the predictor's lr, and the intrinsic discount gamma_I.
+   * the predictor's lr, the intrinsic discount gamma_I, and what the intrinsic rewards are
+   * divided by (`rnd.ts`: the std of the intrinsic return, the paper's, or of the rewards).
    */
-  rnd: { weight: number; width: number; lr: number; gamma: number };
+  rnd: { weight: number; width: number; lr: number; gamma: number; normalize: RndNormalize };
 }
 
 /** Everything that defines a DQN run. */
@@ -126,7 +129,7 @@ export const DQN_ATARI: DqnConfig = {
     end: 0.01,
     fraction: 0.1,
     per: { alpha: 0.6, eps: 1e-6, beta0: 0.4 },
-    rnd: { weight: 0.5, width: 512, lr: 1e-4, gamma: 0.99 },
+    rnd: { weight: 0.5, width: 512, lr: 1e-4, gamma: 0.99, normalize: "return" },
   },
   checkpointEvery: 100_000,
   logEvery: 1000,
@@ -488,6 +491,11 @@ export function checkDqnConfig(cfg: DqnConfig): void {
       `exploration.mode must be epsilon, boltzmann or rnd, got ${cfg.exploration.mode}`,
     );
   }
+  if (!["return", "reward"].includes(cfg.exploration.rnd.normalize)) {
+    throw new Error(
+      `exploration.rnd.normalize must be return or reward, got ${cfg.exploration.rnd.normalize}`,
+    );
+  }
 }
 
 /** What a DQN checkpoint's sidecar holds besides the config. */
@@ -500,7 +508,13 @@ interface DqnCheckpointExtra {
   /** The next stored frame starts an episode. */
   first: boolean;
   window: Window;
-  rnd: { obs: RunningStatsState; reward: RunningStatsState; optimizerStep: number } | null;
+  rnd: {
+    obs: RunningStatsState;
+    reward: RunningStatsState;
+    returns: RunningStatsState;
+    intrinsicReturn: number;
+    optimizerStep: number;
+  } | null;
   observer: unknown;
 }
 
@@ -598,6 +612,8 @@ export async function trainDqn(
       if (rnd && extra.rnd) {
         rnd.obsStats.restore(extra.rnd.obs);
         rnd.rewardStats.restore(extra.rnd.reward);
+        rnd.returnStats.restore(extra.rnd.returns);
+        rnd.intrinsicReturn = extra.rnd.intrinsicReturn;
         rndOptimizer!.step = extra.rnd.optimizerStep;
       }
       if (opts.observer) opts.observer.restore(extra.observer);
@@ -621,7 +637,10 @@ export async function trainDqn(
       const r = envs.step([action]);
       const next = r.finalObs[0] ?? envs.obs;
       const reward = Math.sign(r.rewards[0]);
-      if (rnd) observeFrames(rnd, frameOf(next), 1);
+      if (rnd) {
+        observeFrames(rnd, frameOf(next), 1);
+        if (x.rnd.normalize === "return") observeReturn(rnd, frameOf(next), x.rnd.gamma);
+      }
       buffer.add(frame, { first, action, reward, done: r.terminated[0] === 1 });
       first = false;
       opts.observer?.observe(r.infos[0], step + 1);
@@ -643,7 +662,7 @@ export async function trainDqn(
         if (rnd) {
           const frames = newestFrames(batch.nextObs, cfg.batchSize, h * w, c, k);
           const errors = predictorStep(rnd, rndOptimizer!, frames, cfg.batchSize, x.rnd.lr);
-          intrinsic = intrinsicRewards(rnd, errors);
+          intrinsic = intrinsicRewards(rnd, errors, x.rnd.normalize);
           window.intrinsic += intrinsic.reduce((a, b) => a + b, 0) / intrinsic.length;
           window.intrinsicCount++;
         }
@@ -706,6 +725,8 @@ export async function trainDqn(
             ? {
               obs: rnd.obsStats.state(),
               reward: rnd.rewardStats.state(),
+              returns: rnd.returnStats.state(),
+              intrinsicReturn: rnd.intrinsicReturn,
               optimizerStep: rndOptimizer!.step,
             }
             : null,

@@ -139,7 +139,7 @@ function toyConfig(mode: DqnConfig["exploration"]["mode"], totalSteps: number): 
       start: 1,
       end: mode === "boltzmann" ? 0.05 : 0.02,
       fraction: 0.5,
-      rnd: { weight: 0.1, width: 16, lr: 3e-3, gamma: 0.99 },
+      rnd: { weight: 0.1, width: 16, lr: 3e-3, gamma: 0.99, normalize: "return" },
     },
     checkpointEvery: 500,
     logEvery: 50,

@@ -4,12 +4,19 @@
  * intrinsic reward, large on observations unlike those seen so far:
  *
  *   x      = clip((o' - mu) / sigma, -5, 5)          observation normalised by running stats
- *   r_int  = ||f_hat(x) - f(x)||^2 / sigma_int       divided by a running std of r_int
+ *   e      = ||f_hat(x) - f(x)||^2                   the predictor's error
+ *   r_int  = e / sigma_R                             (`normalize: return`, the paper's)
+ *            R_t = gamma_I R_{t-1} + e_t             the intrinsic return of the env stream,
+ *                                                    sigma_R its running std
+ *   r_int  = e / sigma_e                             (`normalize: reward`: the errors' own std)
  *
  * As in the paper: the observation statistics are a running mean and std per pixel of the newest
  * frame, updated with every frame the agent sees (`observeFrames`), and the intrinsic reward has
- * no mean subtracted. The paper divides by the running std of the intrinsic *returns*; here it is
- * the std of the rewards themselves, which an off-policy learner can compute per batch. Both
+ * no mean subtracted. The return's std is larger than the reward's (about 7x for uncorrelated
+ * errors at gamma_I 0.99), so the paper's intrinsic rewards are smaller: dividing by the errors'
+ * own std left them at std 1 per step, and the intrinsic head's TD loss 100x the extrinsic one's
+ * in the shared trunk (results/reference/dqn-exploration/README.md). The return runs on the
+ * env's stream (`observeReturn`, one predictor pass per env step), never cut at game over. Both
  * networks are the Nature CNN trunk with a linear output.
  *
  * Off-policy use (DQN): the reward is not stored in the replay buffer. Each batch's rewards come
@@ -81,12 +88,19 @@ export class RunningStats {
   }
 }
 
+/** How intrinsic rewards are scaled: see the module doc. */
+export type RndNormalize = "return" | "reward";
+
 /** The RND module: its two networks, the statistics, and its settings. */
 export interface Rnd {
   target: Params;
   predictor: Params;
   obsStats: RunningStats;
+  /** The errors' statistics (`normalize: reward`). */
   rewardStats: RunningStats;
+  /** The env stream's intrinsic return R_t and its statistics (`normalize: return`). */
+  intrinsicReturn: number;
+  returnStats: RunningStats;
   shape: [number, number, number];
 }
 
@@ -111,6 +125,8 @@ export function initRnd(
     predictor: net(rng.fork("predictor"), true),
     obsStats: new RunningStats(h * w * c),
     rewardStats: new RunningStats(1),
+    intrinsicReturn: 0,
+    returnStats: new RunningStats(1),
     shape,
   };
 }
@@ -148,12 +164,27 @@ export function observeFrames(rnd: Rnd, frames: Uint8Array, n: number): void {
 }
 
 /**
- * Intrinsic rewards from prediction errors: each divided by the running std of the errors,
- * which takes them in first.
+ * The env stream's newest frame (`[1, h, w, c]`, after {@linkcode observeFrames}): its error
+ * joins the intrinsic return R_t = gamma R_{t-1} + e_t, and R_t the return's statistics.
  */
-export function intrinsicRewards(rnd: Rnd, errors: Float32Array): Float32Array {
-  rnd.rewardStats.update(errors, errors.length);
-  const s = Math.max(rnd.rewardStats.std(0), 1e-8);
+export function observeReturn(rnd: Rnd, frame: Uint8Array, gamma: number): void {
+  const e = tf.tidy(() => rndError(rnd, frame, 1).dataSync()[0]);
+  rnd.intrinsicReturn = gamma * rnd.intrinsicReturn + e;
+  rnd.returnStats.update([rnd.intrinsicReturn], 1);
+}
+
+/**
+ * Intrinsic rewards from prediction errors: each divided by the running std of the env stream's
+ * intrinsic return (`return`), or of the errors, which then take the errors in first (`reward`).
+ */
+export function intrinsicRewards(
+  rnd: Rnd,
+  errors: Float32Array,
+  normalize: RndNormalize = "reward",
+): Float32Array {
+  if (normalize === "reward") rnd.rewardStats.update(errors, errors.length);
+  const stats = normalize === "reward" ? rnd.rewardStats : rnd.returnStats;
+  const s = Math.max(stats.std(0), 1e-8);
   return errors.map((e) => e / s);
 }
 

@@ -9,6 +9,7 @@ import { DQN_ATARI, trainDqn } from "./dqn.ts";
 import {
   initRnd,
   intrinsicRewards,
+  observeReturn,
   predictorStep,
   rndError,
   rndParams,
@@ -62,6 +63,32 @@ Deno.test("a frame the predictor has learned is less novel than one it has never
   tf.dispose(rndParams(rnd).map(([, v]) => v));
 });
 
+Deno.test("the paper's normalisation: errors over the std of the env stream's intrinsic return", () => {
+  const rnd = initRnd(new Rng(3), [36, 36, 1], 8);
+  const rng = new Rng(4);
+  const frames = Array.from(
+    { length: 6 },
+    () => Uint8Array.from({ length: 36 * 36 }, () => rng.int(256)),
+  );
+  for (const f of frames) rnd.obsStats.update(f, 1);
+  const gamma = 0.9;
+  const returns: number[] = [];
+  let R = 0;
+  for (const f of frames) {
+    R = gamma * R + tf.tidy(() => rndError(rnd, f, 1).dataSync()[0]);
+    returns.push(R);
+    observeReturn(rnd, f, gamma);
+  }
+  assert.ok(Math.abs(rnd.intrinsicReturn - R) < 1e-6 * R, "R_t = gamma R_t-1 + e_t, never cut");
+  const m = returns.reduce((a, b) => a + b, 0) / returns.length;
+  const std = Math.sqrt(returns.reduce((a, b) => a + (b - m) ** 2, 0) / returns.length);
+  const errors = Float32Array.from([0.5, 2]);
+  const r = intrinsicRewards(rnd, errors, "return");
+  assert.ok(Math.abs(r[1] - 2 / std) < 1e-5 * r[1], `${r[1]} vs ${2 / std}`);
+  assert.equal(rnd.rewardStats.count, 0, "the errors' own statistics stay untouched");
+  tf.dispose(rndParams(rnd).map(([, v]) => v));
+});
+
 Deno.test("DQN with RND: the intrinsic reward of a two-frame game fades as the predictor learns", async () => {
   const intrinsic: number[] = [];
   const before = tf.memory().numTensors;
@@ -85,7 +112,7 @@ Deno.test("DQN with RND: the intrinsic reward of a two-frame game fades as the p
         start: 1,
         end: 0.02,
         fraction: 0.5,
-        rnd: { weight: 0.1, width: 16, lr: 3e-3, gamma: 0.99 },
+        rnd: { weight: 0.1, width: 16, lr: 3e-3, gamma: 0.99, normalize: "return" },
       },
     },
     { checkpointDir: dir, makeEnv: () => new SignalEnv(8, 36) },

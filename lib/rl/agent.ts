@@ -363,6 +363,17 @@ export function buildAgent(
     };
     const patchTensor = (obs: Uint8Array, n: number) =>
       tf.tensor3d(patchify(obs, n, h, w, c, v.patch), [n, tokens, patchDim]);
+    // `[n, dIn]` features of `n` stacks, in chunks: a rollout's bootstrap, an evaluation batch
+    // or the centring's frames can be large.
+    const inChunks = (f: (p: tf.Tensor3D) => tf.Tensor2D, obs: Uint8Array, n: number) => {
+      const out = new Float32Array(n * dIn);
+      for (let at = 0; at < n; at += 64) {
+        const m = Math.min(64, n - at);
+        const chunk = obs.subarray(at * frameBytes, (at + m) * frameBytes);
+        out.set(tf.tidy(() => f(patchTensor(chunk, m)).dataSync()), at * dIn);
+      }
+      return out;
+    };
     let encode = rawEncode;
     if (spec.centerFeatures) {
       center = {
@@ -373,18 +384,14 @@ export function buildAgent(
       encode = (patches) => tf.mul(tf.sub(rawEncode(patches), mean), invScale) as tf.Tensor2D;
       centerOn = (obs, n) => {
         if (n < 2) throw new Error(`centerOn: needs at least 2 frame stacks, got ${n}`);
+        const f = inChunks(rawEncode, obs, n);
         const sum = new Float64Array(dIn);
         const sumSq = new Float64Array(dIn);
-        for (let at = 0; at < n; at += 64) {
-          const m = Math.min(64, n - at);
-          const chunk = obs.subarray(at * frameBytes, (at + m) * frameBytes);
-          const f = tf.tidy(() => rawEncode(patchTensor(chunk, m)).dataSync());
-          for (let i = 0; i < m; i++) {
-            for (let j = 0; j < dIn; j++) {
-              const x = f[i * dIn + j];
-              sum[j] += x;
-              sumSq[j] += x * x;
-            }
+        for (let i = 0; i < n; i++) {
+          for (let j = 0; j < dIn; j++) {
+            const x = f[i * dIn + j];
+            sum[j] += x;
+            sumSq[j] += x * x;
           }
         }
         const mu = new Float32Array(dIn);
@@ -406,16 +413,7 @@ export function buildAgent(
     };
     if (spec.frozen) {
       featureDim = dIn;
-      embed = (obs, n) => {
-        // In chunks: a rollout's bootstrap or an evaluation batch can be large.
-        const out = new Float32Array(n * dIn);
-        for (let at = 0; at < n; at += 64) {
-          const m = Math.min(64, n - at);
-          const chunk = obs.subarray(at * frameBytes, (at + m) * frameBytes);
-          out.set(tf.tidy(() => encode(patchTensor(chunk, m)).dataSync()), at * dIn);
-        }
-        return out;
-      };
+      embed = (obs, n) => inChunks(encode, obs, n);
     }
     saliencyInput = (obs, n) => {
       const patches = patchTensor(obs, n);

@@ -638,8 +638,9 @@ export async function trainDqn(
       const next = r.finalObs[0] ?? envs.obs;
       const reward = Math.sign(r.rewards[0]);
       if (rnd) {
-        observeFrames(rnd, frameOf(next), 1);
-        if (x.rnd.normalize === "return") observeReturn(rnd, frameOf(next), x.rnd.gamma);
+        const seen = frameOf(next);
+        observeFrames(rnd, seen, 1);
+        if (x.rnd.normalize === "return") observeReturn(rnd, seen, x.rnd.gamma);
       }
       buffer.add(frame, { first, action, reward, done: r.terminated[0] === 1 });
       first = false;

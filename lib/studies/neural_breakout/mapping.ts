@@ -112,13 +112,8 @@ function collectPairs(
 
 /** Width of {@linkcode stackEmbedding}: a mean per row and per column of the patch grid. */
 function stackEmbeddingWidth(model: LatentActionModel): number {
-  const [rows, cols] = gridShape(model);
+  const { rows, cols } = vitGrid(model.cfg.encoder);
   return (rows + cols) * model.cfg.encoder.width;
-}
-
-function gridShape(model: LatentActionModel): [number, number] {
-  const { imageSize, patch } = model.cfg.encoder;
-  return [imageSize[0] / patch, imageSize[1] / patch];
 }
 
 /**
@@ -127,7 +122,7 @@ function gridShape(model: LatentActionModel): [number, number] {
  */
 export function stackEmbedding(model: LatentActionModel, stacks: tf.Tensor3D): Float32Array {
   return tf.tidy(() => {
-    const [rows, cols] = gridShape(model);
+    const { rows, cols } = vitGrid(model.cfg.encoder);
     const b = stacks.shape[0];
     const width = model.cfg.encoder.width;
     const all = encodeTokens(model.world, stacks);

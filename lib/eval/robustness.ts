@@ -155,6 +155,48 @@ export function robustnessRatio(means: Partial<Record<PerturbLevel, number>>): n
   return sum / PERTURBED_LEVELS.length;
 }
 
+/**
+ * How far each perturbation moves an encoder's features, in units of how far the game itself
+ * moves them. The same `n` frame stacks are rendered clean and at each level (the same game
+ * states: only the pixels differ), and
+ *
+ *   shift(level) = sqrt( mean_ij (f_level[i, j] - f_clean[i, j])^2 ) / sqrt( mean_j var_i f_clean[i, j] )
+ *
+ * for features `f [n, d]`: 0 where the encoder ignores the perturbation, 1 where it moves the
+ * features as much as a typical difference between two frames of the game. A policy reading the
+ * features sees a perturbation of shift >= 1 as a different game state. The ratio is unchanged by
+ * any shift and common scale of the features (an agent's centring does not change it).
+ */
+export function featureShift(
+  features: (obs: Uint8Array, n: number) => Float32Array,
+  clean: Uint8Array,
+  perturbed: Partial<Record<PerturbLevel, Uint8Array>>,
+  n: number,
+): Partial<Record<PerturbLevel, number>> {
+  if (n < 2) throw new Error(`featureShift: needs at least 2 frame stacks, got ${n}`);
+  const f = features(clean, n);
+  const d = f.length / n;
+  let variance = 0;
+  for (let j = 0; j < d; j++) {
+    let mean = 0;
+    for (let i = 0; i < n; i++) mean += f[i * d + j] / n;
+    for (let i = 0; i < n; i++) variance += (f[i * d + j] - mean) ** 2 / (n * d);
+  }
+  const out: Partial<Record<PerturbLevel, number>> = {};
+  for (const [level, frames] of Object.entries(perturbed) as [PerturbLevel, Uint8Array][]) {
+    if (frames.length !== clean.length) {
+      throw new Error(
+        `featureShift: ${level} has ${frames.length} bytes of frames, clean ${clean.length}`,
+      );
+    }
+    const g = features(frames, n);
+    let squared = 0;
+    for (let k = 0; k < n * d; k++) squared += (g[k] - f[k]) ** 2 / (n * d);
+    out[level] = Math.sqrt(squared / variance);
+  }
+  return out;
+}
+
 /** One agent's evaluation: its condition, training seed and per-level means. */
 export interface AgentEvaluation {
   condition: string;

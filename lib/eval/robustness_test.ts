@@ -3,6 +3,7 @@ import { CLEANRL_ATARI } from "../envs/make.ts";
 import { SignalEnv } from "../envs/toy_env.ts";
 import {
   evaluateRobustness,
+  featureShift,
   meanByLevel,
   meanStd,
   robustnessRatio,
@@ -68,4 +69,33 @@ Deno.test("evaluation plays whole games per level and seed, the same games for e
   for (const r of records) assert.ok(r.length >= 6 && r.length <= 8 && !r.truncated);
   const means = meanByLevel(records);
   close(means.clean!, byLevel("clean").reduce((a, b) => a + b) / 6);
+});
+
+Deno.test("feature shift: 0 for the same frames, and in units of the features' frame-to-frame std", () => {
+  // Features of a stack: its bytes as numbers (d = 2 per stack of 2 bytes).
+  const features = (obs: Uint8Array, _n: number) => Float32Array.from(obs);
+  const clean = Uint8Array.from([0, 0, 2, 2, 4, 4, 6, 6]); // 4 stacks; each feature: 0, 2, 4, 6
+  const std = Math.sqrt(5); // population variance of 0, 2, 4, 6
+  const shifts = featureShift(features, clean, {
+    color_jitter: clean.slice(),
+    noise: Uint8Array.from([1, 1, 3, 3, 5, 5, 7, 7]), // every feature moved by 1
+    hard: Uint8Array.from([6, 6, 4, 4, 2, 2, 0, 0]),
+  }, 4);
+  assert.deepEqual(Object.keys(shifts), ["color_jitter", "noise", "hard"]);
+  close(shifts.color_jitter!, 0);
+  close(shifts.noise!, 1 / std);
+  close(shifts.hard!, Math.sqrt((36 + 4 + 4 + 36) / 4) / std);
+  // A shift and a common scale of the features change nothing.
+  const affine = (obs: Uint8Array, n: number) => features(obs, n).map((x) => 3 * x - 7);
+  const again = featureShift(
+    affine,
+    clean,
+    { noise: Uint8Array.from([1, 1, 3, 3, 5, 5, 7, 7]) },
+    4,
+  );
+  close(again.noise!, shifts.noise!);
+  assert.throws(
+    () => featureShift(features, clean, { mild: clean.subarray(0, 4) }, 4),
+    /mild has 4 bytes of frames, clean 8/,
+  );
 });

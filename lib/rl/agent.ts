@@ -116,6 +116,14 @@ export interface Agent {
   /** Frozen encoders: `[n, featureDim]` features of `n` uint8 frame stacks. */
   embed(obs: Uint8Array, n: number): Float32Array;
   /**
+   * Every agent: what its heads read for `n` uint8 frame stacks (the trunk's output, centred
+   * where the agent centres), `[n, featureWidth]`, without gradients. For a frozen encoder it
+   * is `embed`.
+   */
+  features(obs: Uint8Array, n: number): Float32Array;
+  /** The width of {@linkcode Agent.features}. */
+  readonly featureWidth: number;
+  /**
    * Logits and values of `n` stored inputs: uint8 frame stacks, or features when
    * `featureDim > 0`. Differentiable in the trained parameters; call inside `tf.tidy`.
    */
@@ -195,6 +203,26 @@ function argmaxRows(logits: Float32Array, n: number, a: number): Int32Array {
     let best = 0;
     for (let j = 1; j < a; j++) if (logits[i * a + j] > logits[i * a + best]) best = j;
     out[i] = best;
+  }
+  return out;
+}
+
+/**
+ * `[n, width]` rows of `f` over `n` uint8 frame stacks of `frameBytes` each, 64 stacks at a time:
+ * a rollout's bootstrap, an evaluation batch or the centring's frames can be large.
+ */
+function rowsInChunks(
+  f: (chunk: Uint8Array, m: number) => tf.Tensor2D,
+  obs: Uint8Array,
+  n: number,
+  frameBytes: number,
+  width: number,
+): Float32Array {
+  const out = new Float32Array(n * width);
+  for (let at = 0; at < n; at += 64) {
+    const m = Math.min(64, n - at);
+    const chunk = obs.subarray(at * frameBytes, (at + m) * frameBytes);
+    out.set(tf.tidy(() => f(chunk, m).dataSync()), at * width);
   }
   return out;
 }
@@ -289,6 +317,8 @@ export function buildAgent(
   let headParams: Params;
   let trunk: (input: Uint8Array | tf.Tensor4D, n: number) => tf.Tensor2D;
   let featureDim = 0;
+  // The width of the trunk's output, what the heads read.
+  let trunkWidth = spec.hidden;
   let embed = (_obs: Uint8Array, _n: number): Float32Array => {
     throw new Error(`embed: the ${spec.encoder} agent's encoder is not frozen`);
   };
@@ -354,6 +384,7 @@ export function buildAgent(
     );
     const readout = spec.readout ?? "mean";
     const dIn = readout === "mean" ? v.width : tokens * v.width;
+    trunkWidth = dIn;
     const rawEncode = (patches: tf.Tensor3D): tf.Tensor2D => {
       const out = vitEncode(encoder, v, patches, pos);
       if (readout === "mean") return pool(out, v.cls);
@@ -363,17 +394,8 @@ export function buildAgent(
     };
     const patchTensor = (obs: Uint8Array, n: number) =>
       tf.tensor3d(patchify(obs, n, h, w, c, v.patch), [n, tokens, patchDim]);
-    // `[n, dIn]` features of `n` stacks, in chunks: a rollout's bootstrap, an evaluation batch
-    // or the centring's frames can be large.
-    const inChunks = (f: (p: tf.Tensor3D) => tf.Tensor2D, obs: Uint8Array, n: number) => {
-      const out = new Float32Array(n * dIn);
-      for (let at = 0; at < n; at += 64) {
-        const m = Math.min(64, n - at);
-        const chunk = obs.subarray(at * frameBytes, (at + m) * frameBytes);
-        out.set(tf.tidy(() => f(patchTensor(chunk, m)).dataSync()), at * dIn);
-      }
-      return out;
-    };
+    const inChunks = (f: (p: tf.Tensor3D) => tf.Tensor2D, obs: Uint8Array, n: number) =>
+      rowsInChunks((chunk, m) => f(patchTensor(chunk, m)), obs, n, frameBytes, dIn);
     let encode = rawEncode;
     if (spec.centerFeatures) {
       center = {
@@ -456,6 +478,11 @@ export function buildAgent(
       groups,
       featureDim,
       embed,
+      featureWidth: trunkWidth,
+      features: (obs, n) =>
+        featureDim > 0
+          ? embed(obs, n)
+          : rowsInChunks((chunk, m) => trunk(chunk, m), obs, n, frameBytes, trunkWidth),
       forward(input, n) {
         if (featureDim > 0) {
           if (!(input instanceof Float32Array)) {

@@ -206,7 +206,33 @@ Deno.test("a centred ViT agent's features have mean 0 and mean variance 1 on its
   const source = new Map(centred.tensors());
   for (const [name, v] of copy.tensors()) v.assign(source.get(name)!);
   assert.deepEqual(Array.from(copy.embed(stacks, 4)), Array.from(centred.embed(stacks, 4)));
+  // What the heads read: the centred features, for a frozen encoder its embedding.
+  assert.deepEqual(Array.from(centred.features(stacks, n)), Array.from(f));
+  assert.equal(centred.featureWidth, d);
   for (const agent of [raw, centred, copy]) agent.dispose();
+});
+
+Deno.test("every agent's features: the trunk's output, the same in 64-stack chunks as one by one", () => {
+  const n = 70; // two chunks
+  const stacks = randomPlayStacks(CLEANRL_ATARI, 4, n);
+  const frame = 84 * 84 * 4;
+  for (const encoder of ["cnn", "mlp"] as const) {
+    const agent = createAgent({ ...CLEANRL_PPO_ATARI.agent, encoder, hidden: 32 }, {
+      obsShape: [84, 84, 4],
+      numActions: 4,
+      rng: new Rng(5),
+    });
+    assert.equal(agent.featureDim, 0, "a trained trunk: the rollout keeps the frames");
+    assert.equal(agent.featureWidth, 32);
+    const before = tf.memory().numTensors;
+    const f = agent.features(stacks, n);
+    assert.equal(f.length, n * 32);
+    assert.ok(f.every(Number.isFinite) && f.some((x) => x !== 0), encoder);
+    const last = agent.features(stacks.subarray((n - 1) * frame), 1);
+    for (let j = 0; j < 32; j++) assert.ok(Math.abs(last[j] - f[(n - 1) * 32 + j]) < 1e-5);
+    assert.equal(tf.memory().numTensors, before, `${encoder}: no tensor left`);
+    agent.dispose();
+  }
 });
 
 Deno.test("a centred frozen-ViT run killed and resumed ends where an unbroken one does", async () => {

@@ -25,13 +25,14 @@
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { ensureDataset } from "../../data/ensure.ts";
-import { CLEANRL_ATARI, type EnvConfig, makeEnv } from "../../envs/make.ts";
+import { CLEANRL_ATARI, type EnvConfig, evalEnvConfig, makeEnv } from "../../envs/make.ts";
 import { parsePerturbLevel, PERTURB_LEVELS, type PerturbLevel } from "../../envs/perturb.ts";
 import {
   type ActFn,
   type EpisodeRecord,
   type EvalOptions,
   evaluateRobustness,
+  featureShift,
   meanByLevel,
 } from "../../eval/robustness.ts";
 import { writeFileAtomic } from "../../run/atomic.ts";
@@ -49,6 +50,7 @@ import {
   CLEANRL_PPO_ATARI,
   loadAgent,
   type PpoConfig,
+  randomPlayStacks,
   trainPpo,
 } from "../../rl/ppo.ts";
 import * as tf from "@tensorflow/tfjs";
@@ -264,6 +266,33 @@ export interface RunEvaluation {
   update: number;
   means: Partial<Record<PerturbLevel, number>>;
   episodes: EpisodeRecord[];
+  /**
+   * Per perturbed level, how far it moves the features the agent's heads read
+   * ({@linkcode agentFeatureShift}); absent in evaluations made before it was measured.
+   */
+  featureShift?: Partial<Record<PerturbLevel, number>>;
+}
+
+/** Frame stacks of random play on which {@linkcode agentFeatureShift} measures every agent. */
+export const FEATURE_SHIFT_STACKS = 256;
+
+/**
+ * How far each perturbed level of the grid's evaluation moves what `agent`'s heads read, in
+ * frame-to-frame stds (`featureShift`): the same random-play games (seeded by the first
+ * evaluation seed) rendered clean and perturbed through the evaluation wrappers, for every agent
+ * of the grid alike. It tells a policy that loses its score under a perturbation because its
+ * features moved from one that sees the same features and still acts worse.
+ */
+export function agentFeatureShift(
+  cfg: SwapConfig,
+  agent: Agent,
+  n = FEATURE_SHIFT_STACKS,
+): Partial<Record<PerturbLevel, number>> {
+  const seed = cfg.eval.seeds[0] ?? 0;
+  const frames = (level: PerturbLevel) => randomPlayStacks(evalEnvConfig(cfg.env, level), seed, n);
+  const levels = cfg.eval.levels.map(parsePerturbLevel).filter((l) => l !== "clean");
+  const perturbed = Object.fromEntries(levels.map((l) => [l, frames(l)]));
+  return featureShift((obs, m) => agent.features(obs, m), frames("clean"), perturbed, n);
 }
 
 /**
@@ -391,11 +420,28 @@ export async function evaluateRun(
       update,
       means,
       episodes,
+      featureShift: agentFeatureShift(cfg, agent),
     };
     await writeFileAtomic(join(runDir, "eval.json"), JSON.stringify(result) + "\n");
     hooks.log?.(
       `${run}: ${Object.entries(means).map(([l, m]) => `${l} ${m!.toFixed(2)}`).join(", ")}`,
     );
+    return result;
+  } finally {
+    agent.dispose();
+  }
+}
+
+/** Measures the feature shift of an evaluation made before it was measured; rewrites `eval.json`. */
+async function addFeatureShift(
+  cfg: SwapConfig,
+  runDir: string,
+  prior: RunEvaluation,
+): Promise<RunEvaluation> {
+  const { agent } = loadAgent(join(runDir, "checkpoints"));
+  try {
+    const result = { ...prior, featureShift: agentFeatureShift(cfg, agent) };
+    await writeFileAtomic(join(runDir, "eval.json"), JSON.stringify(result) + "\n");
     return result;
   } finally {
     agent.dispose();
@@ -457,7 +503,11 @@ export async function runSwap(
         JSON.stringify(prior.eval) === JSON.stringify(cfg.eval) &&
         prior.update === checkpointStep(ckptDir);
       evaluations.push(
-        current ? prior : await evaluateRun(cfg, runDir, condition, seed, hooks),
+        !current
+          ? await evaluateRun(cfg, runDir, condition, seed, hooks)
+          : prior.featureShift
+          ? prior
+          : await addFeatureShift(cfg, runDir, prior),
       );
     }
   }

@@ -52,6 +52,15 @@ Deno.test("the grid skips finished runs and evaluations, and re-evaluates on req
   });
   assert.equal(embedFrames(encoder, new Uint8Array(36 * 36 * 4), 1).length, 16);
   tf.dispose(flattenParams(encoder.params).map(([, v]) => v));
+  // How far the perturbation moves the CNN's features, measured with the evaluation.
+  const shift = first[0].featureShift!;
+  assert.deepEqual(Object.keys(shift), ["hard"]);
+  assert.ok(Number.isFinite(shift.hard) && shift.hard! > 0, `hard shift ${shift.hard}`);
+  // An evaluation made before the shift was measured gets it, the games left as they were.
+  const { featureShift: _, ...older } = first[0];
+  await Deno.writeTextFile(join(run, "eval.json"), JSON.stringify(older) + "\n");
+  const backfilled = await runSwap(cfg, dir);
+  assert.deepEqual(backfilled, first);
   const evalText = readFileSync(join(run, "eval.json"), "utf8");
   const metricsText = readFileSync(join(run, "metrics.jsonl"), "utf8");
 
@@ -74,6 +83,10 @@ Deno.test("the grid skips finished runs and evaluations, and re-evaluates on req
   }
   assert.ok(report.files.some((f) => f.endsWith(".gif")));
   assert.match(report.table, /\| cnn \| 1 \|/);
+  assert.match(
+    readFileSync(join(dir, "REPORT.md"), "utf8"),
+    /## How far each perturbation moves the features[\s\S]*\| cnn \| 1 \| \d+\.\d\d ± 0\.00 \|/,
+  );
   // Random play on the same clean games.
   const random = JSON.parse(readFileSync(join(dir, "random_play.json"), "utf8"));
   assert.deepEqual(Object.keys(random.means), ["clean"]);

@@ -13,6 +13,8 @@ import { evalEnvConfig, makeEnv } from "../../envs/make.ts";
 import type { PerturbLevel } from "../../envs/perturb.ts";
 import {
   type AgentEvaluation,
+  meanStd,
+  PERTURBED_LEVELS,
   robustnessRatio,
   type RobustnessRow,
   summarizeRobustness,
@@ -32,6 +34,7 @@ import { robustnessStats } from "../../eval/robustness_stats.ts";
 import { statisticsMarkdown, swapSummary } from "./statistics.ts";
 import { agentPolicy } from "../../rl/agent_policy.ts";
 import {
+  FEATURE_SHIFT_STACKS,
   gridStatus,
   randomPlay,
   type RunEvaluation,
@@ -238,6 +241,7 @@ export async function writeSwapReport(
     randomPlayLine(random),
     "",
     statistics,
+    ...featureShiftMarkdown(cfg, evals),
     ...publishedComparison(cfg.env.id, rows),
     "",
     ...Object.keys(figures).map((f) => `![${f}](figures/${f}.svg)`),
@@ -263,6 +267,40 @@ export async function writeSwapReport(
   await write("REPORT.md", md);
   await write("ROBUSTNESS.md", `# Robustness (${cfg.env.id})\n\n${table}\n`);
   return { rows, table, statistics, files, figures };
+}
+
+/**
+ * Per condition and perturbed level, the agents' feature shift (`agentFeatureShift`) as mean ±
+ * std over seeds: a markdown section, empty where no evaluation measured it.
+ */
+export function featureShiftMarkdown(cfg: SwapConfig, evals: readonly RunEvaluation[]): string[] {
+  const measured = evals.filter((e) => e.featureShift);
+  if (measured.length === 0) return [];
+  const levels = PERTURBED_LEVELS.filter((l) =>
+    measured.some((e) => e.featureShift![l] !== undefined)
+  );
+  const lines = cfg.conditions.flatMap((condition) => {
+    const agents = measured.filter((e) => e.condition === condition);
+    if (agents.length === 0) return [];
+    const cells = levels.map((l) => {
+      const s = meanStd(agents.map((e) => e.featureShift![l] ?? NaN));
+      return s.n === 0 ? "-" : `${s.mean.toFixed(2)} ± ${s.std.toFixed(2)}`;
+    });
+    return [`| ${condition} | ${agents.length} | ${cells.join(" | ")} |`];
+  });
+  return [
+    "## How far each perturbation moves the features",
+    "",
+    `What the agent's heads read (the trained CNN's features; the frozen encoder's), on the ` +
+    `same ${FEATURE_SHIFT_STACKS} random-play frame stacks rendered clean and perturbed: the ` +
+    "root mean squared change, in units of the features' std across the clean frames (1: as far " +
+    "as two frames of the game lie apart). Mean ± std over training seeds.",
+    "",
+    `| condition | seeds | ${levels.join(" | ")} |`,
+    `|---|---:|${levels.map(() => "---:").join("|")}|`,
+    ...lines,
+    "",
+  ];
 }
 
 /**

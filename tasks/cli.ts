@@ -7,6 +7,7 @@
 
 import { existsSync, readFileSync } from "node:fs";
 import { parseArgs, styleText } from "node:util";
+import { InputError } from "../lib/run/errors.ts";
 import { SLURM_FLAGS } from "../lib/sweep/flags.ts";
 import {
   configKeys,
@@ -155,7 +156,9 @@ export function parseTaskArgs<C extends ConfigObject>(
 }
 
 /** A mistake in how a task was called: printed without a stack trace. */
-export class UsageError extends Error {}
+export class UsageError extends InputError {
+  override name = "UsageError";
+}
 
 /** Runs a config check, turning its Error into a {@linkcode UsageError}. */
 export function checkConfig(check: () => void): void {
@@ -167,14 +170,14 @@ export function checkConfig(check: () => void): void {
 }
 
 /**
- * Runs a task's main function: user errors (bad flags, bad config, bad files) print one clear
- * message and exit 2; anything else prints the error with its stack and exits 1.
+ * Runs a task's main function: user errors (bad flags, bad config, bad files: a
+ * {@linkcode UsageError} or any `InputError` of the library) print one clear message and exit 2; anything else prints the error with its stack and exits 1.
  */
 export async function runTask(main: () => Promise<void>): Promise<void> {
   try {
     await main();
   } catch (err) {
-    if (err instanceof UsageError) {
+    if (err instanceof InputError) {
       console.error(`${color("red", "error:")} ${err.message}`);
       Deno.exit(2);
     }

@@ -68,6 +68,12 @@ Deno.test("collect writes a dataset and a run directory", async () => {
   }
   const config = JSON.parse(Deno.readTextFileSync(join(root, "run/config.json")));
   assert.equal(config.env.id, "native:pong");
+  // The run directory is taken: one clear line, no stack trace, nothing overwritten.
+  const again = await task("collect.ts", ["--episodes", "2", "--run-dir", join(root, "run")]);
+  assert.equal(again.code, 2, again.stderr);
+  assert.match(again.stderr, /run.config\.json|already holds a run/);
+  assert.doesNotMatch(again.stderr, /at .*\.ts:\d+/, "no stack trace for a user mistake");
+  assert.deepEqual(JSON.parse(Deno.readTextFileSync(join(root, "run/config.json"))), config);
 });
 
 Deno.test("collect --format atari-head writes trials in Atari-HEAD's layout and refuses bad options", async () => {

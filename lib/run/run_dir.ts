@@ -10,6 +10,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import pl from "nodejs-polars";
 import { writeFileAtomic } from "./atomic.ts";
+import { InputError } from "./errors.ts";
 
 /** Options for {@linkcode RunDir.open}. */
 export interface RunDirOptions {
@@ -51,16 +52,19 @@ export class RunDir {
     if (existsSync(configPath)) {
       const stored = readFileSync(configPath, "utf8");
       if (!opts.resume) {
-        throw new Error(
+        throw new InputError(
           `${dir} already holds a run (config.json exists): pass --resume to continue it, ` +
             `or choose another --out`,
         );
       }
-      if (stored !== configText) {
-        const diff = diffKeys(JSON.parse(stored), opts.config);
+      // Compared as values: the same config written another way (1e-05 for 0.00001, another
+      // indent) is the same run.
+      const diff = stored === configText ? [] : diffKeys(JSON.parse(stored), opts.config);
+      if (diff.length > 0) {
         if (opts.configChanges !== "record") {
-          throw new Error(
-            `${configPath}: cannot resume with a different config (changed: ${diff.join(", ")})`,
+          throw new InputError(
+            `${configPath}: cannot resume with a different config (changed: ${diff.join(", ")}); ` +
+              `give the options of the stored run, or another --out for a new one`,
           );
         }
         await writeFileAtomic(configPath, configText);

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import pl from "nodejs-polars";
 import { recordPath, resolveRecordPath, RunDir } from "./run_dir.ts";
 import { writeDirAtomic, writeFileAtomic } from "./atomic.ts";
+import { InputError } from "./errors.ts";
 
 Deno.test("a run directory holds config, log, metrics JSONL and Parquet", async () => {
   const root = await Deno.makeTempDir();
@@ -31,6 +32,14 @@ Deno.test("reopening a run needs --resume and the same config", async () => {
   );
   const run = await RunDir.open({ task: "t", config: { a: 1, b: { c: 2 } }, dir, resume: true });
   assert.equal(run.dir, dir);
+  // A user's mistake: a task prints it without a stack trace.
+  await assert.rejects(
+    RunDir.open({ task: "t", config: { a: 2, b: { c: 2 } }, dir, resume: true }),
+    (e) => e instanceof InputError && /another --out/.test(e.message),
+  );
+  // The same values written another way (a hand-edited config.json) are the same config.
+  await Deno.writeTextFile(join(dir, "config.json"), '{"b": {"c": 2.0}, "a": 1e0}');
+  await RunDir.open({ task: "t", config: { a: 1, b: { c: 2 } }, dir, resume: true });
 });
 
 Deno.test("atomic directory writes leave the old directory on failure", async () => {

@@ -96,13 +96,19 @@ export function ijepaLoss(
   const m = masks.targets.length;
   const targets = ijepaTargets(model, patches, b, masks, opts.centerTargets);
 
-  const ctx = tf.tensor3d(gatherTokens(patches, n, patchDim, masks.context, kc), [b, kc, patchDim]);
-  const ctxPos = tf.tensor3d(gatherTokens(model.encoderPos, n, d, masks.context, kc), [b, kc, d]);
+  const { patches: ctxPatches, index: ctxIndex, count: kx } = contextInput(
+    patches,
+    masks,
+    { b, n, patchDim },
+    opts.pastAtTargets,
+  );
+  const ctx = tf.tensor3d(ctxPatches, [b, kx, patchDim]);
+  const ctxPos = tf.tensor3d(gatherTokens(model.encoderPos, n, d, ctxIndex, kx), [b, kx, d]);
   const z = vitEncode(model.context, enc, ctx, ctxPos);
 
   const p = model.predictor;
-  const ctxPredPos = gatherTokens(model.predictorPos, n, pc.width, masks.context, kc);
-  const zp = tf.add(linear(p.embed as Params, z), tf.tensor3d(ctxPredPos, [b, kc, pc.width]));
+  const ctxPredPos = gatherTokens(model.predictorPos, n, pc.width, ctxIndex, kx);
+  const zp = tf.add(linear(p.embed as Params, z), tf.tensor3d(ctxPredPos, [b, kx, pc.width]));
   const targetPos = new Float32Array(m * b * kt * pc.width);
   masks.targets.forEach((t, j) =>
     targetPos.set(gatherTokens(model.predictorPos, n, pc.width, t, kt), j * b * kt * pc.width)
@@ -124,8 +130,65 @@ export function ijepaLoss(
   ]) as tf.Scalar;
 }
 
+/**
+ * What the context encoder reads, per sample: the context block's patches, then (with
+ * `pastAtTargets`) the patches of every position some target block covers (`targetTokens`'
+ * padded union) with the stack's newest frame zeroed. `patches` `[B, count, patchDim]` (pixels
+ * in (y, x, channel) order, channels oldest .. newest frame) and their token `index`
+ * (`[B * count]`).
+ */
+export function contextInput(
+  patches: Float32Array,
+  masks: BatchMasks,
+  { b, n, patchDim }: { b: number; n: number; patchDim: number },
+  pastAtTargets?: PastAtTargets,
+): { patches: Float32Array; index: Int32Array; count: number } {
+  const kc = masks.contextCount;
+  if (!pastAtTargets) {
+    return {
+      patches: gatherTokens(patches, n, patchDim, masks.context, kc),
+      index: masks.context,
+      count: kc,
+    };
+  }
+  const { tokens } = targetTokens(masks, b, n);
+  const past = tokens.length / b;
+  const count = kc + past;
+  const index = new Int32Array(b * count);
+  for (let i = 0; i < b; i++) {
+    index.set(masks.context.subarray(i * kc, (i + 1) * kc), i * count);
+    index.set(tokens.subarray(i * past, (i + 1) * past), i * count + kc);
+  }
+  const out = gatherTokens(patches, n, patchDim, index, count);
+  const { channels, newestChannels } = pastAtTargets;
+  for (let i = 0; i < b; i++) {
+    for (let t = kc; t < count; t++) {
+      const base = (i * count + t) * patchDim;
+      for (let px = 0; px < patchDim; px += channels) {
+        out.fill(0, base + px + channels - newestChannels, base + px + channels);
+      }
+    }
+  }
+  return { patches: out, index, count };
+}
+
+/**
+ * Predicting the present from the past: besides its context block, the context encoder sees the
+ * target positions with their newest frame blanked (the older frames of the stack kept), so a
+ * target is the region one frame later than what the context shows there. A ball inside a target
+ * block is otherwise unpredictable from the context, and the EMA target learns to leave it out;
+ * seen one frame earlier, where it goes next follows from its motion.
+ */
+export interface PastAtTargets {
+  /** Channels of a stack (the encoder's input), and of its newest frame (the last ones). */
+  channels: number;
+  newestChannels: number;
+}
+
 /** What the I-JEPA loss adds to the paper's. */
 export interface IJepaLossOptions {
+  /** The context also sees the target positions one frame earlier ({@linkcode PastAtTargets}). */
+  pastAtTargets?: PastAtTargets;
   /** VICReg's variance and covariance terms on the pooled context output. */
   regulariser?: PooledRegulariser;
   /** Predict each target token's departure from the batch's mean at its position (see `ijepaTargets`). */

@@ -5,7 +5,14 @@ import { flattenParams } from "../nn/params.ts";
 import { vitEncode, vitGrid } from "../nn/vit.ts";
 import { IJEPA_MASKS, multiBlockBatch } from "../ssl/masks.ts";
 import { Rng } from "../tensor/rng.ts";
-import { type IJepaConfig, ijepaLoss, ijepaTargets, initIJepa, targetTokens } from "./ijepa.ts";
+import {
+  contextInput,
+  type IJepaConfig,
+  ijepaLoss,
+  ijepaTargets,
+  initIJepa,
+  targetTokens,
+} from "./ijepa.ts";
 
 await tf.setBackend("cpu");
 
@@ -132,4 +139,60 @@ Deno.test("centred targets: a patch every frame shares is ~0, one frame's own pa
   assert.ok(
     Number.isFinite(ijepaLoss(model, patches, b, masks, { centerTargets: true }).dataSync()[0]),
   );
+});
+
+Deno.test("past at targets: the context also reads each target position, its newest frame zeroed", () => {
+  // 2 samples of 6 tokens, patches of 2 pixels x 2 channels (frames: oldest, newest).
+  const n = 6, patchDim = 4, b = 2;
+  const patches = Float32Array.from({ length: b * n * patchDim }, (_, i) => i + 1);
+  const masks = {
+    context: Int32Array.from([4, 0]),
+    contextCount: 1,
+    targets: [Int32Array.from([1, 2, 0, 3]), Int32Array.from([2, 5, 3, 0])],
+    targetCount: 2,
+  };
+  const plain = contextInput(patches, masks, { b, n, patchDim });
+  assert.equal(plain.count, 1);
+  assert.deepEqual([...plain.patches], [17, 18, 19, 20, 25, 26, 27, 28]);
+  const past = contextInput(patches, masks, { b, n, patchDim }, {
+    channels: 2,
+    newestChannels: 1,
+  });
+  // The context token, then targetTokens' union (sample 0: 1, 2, 5; sample 1: 0, 3, 1).
+  assert.equal(past.count, 4);
+  assert.deepEqual([...past.index], [4, 1, 2, 5, 0, 0, 3, 1]);
+  const token = (
+    i: number,
+    j: number,
+  ) => [...past.patches.subarray((i * 4 + j) * patchDim, (i * 4 + j + 1) * patchDim)];
+  assert.deepEqual(token(0, 0), [17, 18, 19, 20], "the context token keeps its newest frame");
+  assert.deepEqual(token(0, 1), [5, 0, 7, 0], "token 1 of sample 0: oldest frame kept, newest 0");
+  assert.deepEqual(token(1, 2), [24 + 13, 0, 24 + 15, 0], "token 3 of sample 1");
+});
+
+Deno.test("past at targets: the loss trains and differs from the plain one", () => {
+  const model = initIJepa(new Rng(3), CFG);
+  const { tokens: n, patchDim, rows, cols } = vitGrid(CFG.encoder);
+  const b = 8;
+  const rng = new Rng(6);
+  const patches = Float32Array.from({ length: b * n * patchDim }, () => rng.float());
+  const masks = multiBlockBatch(new Rng(5), IJEPA_MASKS, { batch: b, rows, cols });
+  const past = { channels: 2, newestChannels: 1 };
+  const value = (pastAtTargets?: typeof past) =>
+    tf.tidy(() => ijepaLoss(model, patches, b, masks, { pastAtTargets }).dataSync()[0]);
+  const before = value(past);
+  assert.notEqual(before, value());
+  const vars = [
+    ...flattenParams(model.context),
+    ...flattenParams(model.predictor),
+  ].map(([, v]) => v);
+  const opt = tf.train.adam(1e-2);
+  let afterFirst = 0;
+  for (let i = 0; i < 10; i++) {
+    opt.minimize(() => ijepaLoss(model, patches, b, masks, { pastAtTargets: past }), false, vars);
+    if (i === 0) afterFirst = tf.memory().numTensors; // Adam's moments exist from here on
+  }
+  assert.equal(tf.memory().numTensors, afterFirst, "no tensor left behind per step");
+  const after = value(past);
+  assert.ok(after < before, `loss ${before} -> ${after}`);
 });

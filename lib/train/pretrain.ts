@@ -59,6 +59,11 @@ export interface PretrainConfig {
   regulariser?: PooledRegulariser;
   /** I-JEPA: targets centred per position over the batch (`ijepaTargets`; unset: off). */
   centerTargets?: boolean;
+  /**
+   * I-JEPA: the context also sees every target position with the stack's newest frame blanked,
+   * so a target is predicted from its own past (`PastAtTargets`; unset: off).
+   */
+  pastAtTargets?: boolean;
   /** Fraction of episodes held out (collapse monitors, probes). */
   valFraction: number;
   encoder: Omit<VitConfig, "imageSize" | "channels">;
@@ -171,6 +176,9 @@ function buildMethod(cfg: PretrainConfig, enc: VitConfig): Method {
         return ijepaLoss(model, patches, b, masks, {
           regulariser: cfg.regulariser,
           centerTargets: cfg.centerTargets,
+          pastAtTargets: cfg.pastAtTargets
+            ? { channels: enc.channels, newestChannels: enc.channels / cfg.stack }
+            : undefined,
         });
       },
       afterStep: (step) =>

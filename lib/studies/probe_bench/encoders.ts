@@ -60,6 +60,7 @@ export function ablatedIjepa(base: PretrainConfig, a: IjepaAblation): PretrainCo
     ...base,
     ...(a.regulariser ? { regulariser: a.regulariser } : {}),
     ...(a.centerTargets !== undefined ? { centerTargets: a.centerTargets } : {}),
+    ...(a.pastAtTargets !== undefined ? { pastAtTargets: a.pastAtTargets } : {}),
     encoder: { ...base.encoder, patch: a.patch ?? base.encoder.patch },
     predictor: { ...base.predictor, width: a.predictorWidth ?? base.predictor.width },
     masks: { ...base.masks, motionTargets: a.motionTargets ?? base.masks.motionTargets },

@@ -54,6 +54,8 @@ export interface IjepaAblation {
   regulariser?: { variance: number; covariance: number };
   /** Targets centred per position over the batch (`PretrainConfig.centerTargets`). */
   centerTargets?: boolean;
+  /** The context also sees the targets one frame earlier (`PretrainConfig.pastAtTargets`). */
+  pastAtTargets?: boolean;
 }
 
 /** Everything one benchmark run does. */

@@ -37,7 +37,7 @@ import {
 } from "../../eval/robustness.ts";
 import { writeFileAtomic } from "../../run/atomic.ts";
 import type { Presets } from "../../run/config.ts";
-import { recordPath, RunDir } from "../../run/run_dir.ts";
+import { readMetricsJsonl, recordPath, RunDir } from "../../run/run_dir.ts";
 import { type OnStep, stepRecorder } from "../../run/progress.ts";
 import { checkpointStep, hasCheckpoint } from "../../tensor/checkpoint.ts";
 import { pretrain } from "../../train/pretrain.ts";
@@ -247,8 +247,9 @@ export interface RunSummary {
   seed: number;
   updates: number;
   globalStep: number;
-  /** Env steps per second of the training (the last session, when resumed). */
+  /** Env steps per second of the training: `globalStep / seconds`. */
   sps: number;
+  /** Seconds of training over every session of the run ({@linkcode trainingSeconds}). */
   seconds: number;
   /** Mean return of the last 20 training games (whole games, unclipped). */
   finalTrainReturn: number;
@@ -588,14 +589,15 @@ async function trainRun(
   }
   result.agent.dispose();
   await run.finish();
+  const seconds = trainingSeconds(runDir) ?? (performance.now() - start) / 1000;
   const summary: RunSummary = {
     run: name,
     condition,
     seed,
     updates: result.updates,
     globalStep: result.globalStep,
-    sps: result.sps,
-    seconds: (performance.now() - start) / 1000,
+    sps: result.globalStep / seconds,
+    seconds,
     finalTrainReturn: recent.length ? recent.reduce((a, b) => a + b, 0) / recent.length : NaN,
     finishedAt: new Date().toISOString(),
   };
@@ -605,6 +607,22 @@ async function trainRun(
       `${summary.finalTrainReturn.toFixed(2)}`,
   );
   hooks.onRun?.({ run: name, status: "done" });
+}
+
+/**
+ * Seconds a run has trained, over every session: the rollout and update times of the updates its
+ * `metrics.jsonl` keeps (a resume drops the updates after its checkpoint, which run again), so a
+ * run stopped and resumed counts what its final weights cost, without the work a kill lost.
+ * Null for a run without update records.
+ */
+export function trainingSeconds(runDir: string): number | null {
+  let seconds = 0, updates = 0;
+  for (const r of readMetricsJsonl(join(runDir, "metrics.jsonl"))) {
+    if (r.kind !== "update") continue;
+    seconds += Number(r.rolloutSec ?? 0) + Number(r.updateSec ?? 0);
+    updates++;
+  }
+  return updates > 0 ? seconds : null;
 }
 
 /** The runs of a grid, in order, and whether each is finished and evaluated already. */
@@ -670,8 +688,13 @@ export function gridStatus(cfg: SwapConfig, dir: string): RunStatus[] {
       const run = runName(condition, seed);
       const runDir = join(dir, "runs", run);
       const update = lastUpdate(runDir);
-      const summary = readJson<RunSummary>(join(runDir, "done.json"));
-      if (summary) return { run, condition, seed, state: "done", summary, update };
+      const done = readJson<RunSummary>(join(runDir, "done.json"));
+      if (done) {
+        // A done.json of an earlier version counted a resumed run's last session alone.
+        const seconds = trainingSeconds(runDir) ?? done.seconds;
+        const summary = { ...done, seconds, sps: done.globalStep / seconds };
+        return { run, condition, seed, state: "done", summary, update };
+      }
       const failure = readJson<RunFailure>(join(runDir, "failed.json"));
       if (failure) return { run, condition, seed, state: "failed", failure, update };
       return {

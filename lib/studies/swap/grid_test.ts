@@ -7,7 +7,14 @@ import { embedFrames, loadEncoder } from "../../models/encoder.ts";
 import { flattenParams } from "../../nn/params.ts";
 import { runTask } from "../../run/task_testing.ts";
 import { initBackend } from "../../tensor/backend.ts";
-import { checkSwapConfig, gridStatus, runSwap, SWAP_PRESETS, type SwapConfig } from "./grid.ts";
+import {
+  checkSwapConfig,
+  gridStatus,
+  runSwap,
+  SWAP_PRESETS,
+  type SwapConfig,
+  trainingSeconds,
+} from "./grid.ts";
 import { learningCurves, writeSwapReport } from "./report.ts";
 
 await initBackend({ backend: "cpu" });
@@ -52,6 +59,10 @@ Deno.test("the grid skips finished runs and evaluations, and re-evaluates on req
   });
   assert.equal(embedFrames(encoder, new Uint8Array(36 * 36 * 4), 1).length, 16);
   tf.dispose(flattenParams(encoder.params).map(([, v]) => v));
+  // Its training time: its updates' rollouts and optimisation, as the grid's table shows it.
+  const done = JSON.parse(readFileSync(join(run, "done.json"), "utf8"));
+  assert.equal(done.seconds, trainingSeconds(run));
+  assert.equal(gridStatus(cfg, dir)[0].summary!.seconds, done.seconds);
   // How far the perturbation moves the CNN's features, measured with the evaluation.
   const shift = first[0].featureShift!;
   assert.deepEqual(Object.keys(shift), ["hard"]);
@@ -168,4 +179,20 @@ Deno.test("a run that fails is recorded, reported with its error, and retried on
   await runSwap(cfg, dir, { onRun: (e) => events.push(`${e.run} ${e.status}`) });
   assert.deepEqual(events, ["cnn-s3 start", "cnn-s3 done", "cnn-s4 skip"]);
   assert.ok(!existsSync(join(dir, "runs", "cnn-s3", "failed.json")));
+});
+
+Deno.test("a run's training time sums the updates it kept, over every session", async () => {
+  const dir = await Deno.makeTempDir();
+  const rows = [
+    { kind: "episode", globalStep: 10, return: 1 },
+    { kind: "update", update: 1, rolloutSec: 1.5, updateSec: 2 },
+    // A later session resumed from update 1: only its own record of update 2 is kept.
+    { kind: "update", update: 2, rolloutSec: 0.25, updateSec: 1 },
+  ];
+  assert.equal(trainingSeconds(dir), null, "no metrics yet");
+  await Deno.writeTextFile(
+    join(dir, "metrics.jsonl"),
+    rows.map((r) => JSON.stringify(r)).join("\n"),
+  );
+  assert.equal(trainingSeconds(dir), 4.75);
 });

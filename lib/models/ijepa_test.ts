@@ -30,6 +30,17 @@ const CFG: IJepaConfig = {
   predictor: { width: 8, depth: 2, heads: 2, mlpRatio: 2 },
 };
 
+/** A fresh model, and a batch of 8 random stacks with multi-block masks. */
+function randomBatch() {
+  const model = initIJepa(new Rng(3), CFG);
+  const { tokens: n, patchDim, rows, cols } = vitGrid(CFG.encoder);
+  const b = 8;
+  const rng = new Rng(6);
+  const patches = Float32Array.from({ length: b * n * patchDim }, () => rng.float());
+  const masks = multiBlockBatch(new Rng(5), IJEPA_MASKS, { batch: b, rows, cols });
+  return { model, patches, b, masks };
+}
+
 Deno.test("targetTokens: each sample's union of target tokens, padded, and where each sits", () => {
   // 2 samples, 2 blocks of 2 tokens; sample 0 reads {1, 2, 5}, sample 1 reads {0, 3}.
   const masks = {
@@ -76,12 +87,7 @@ Deno.test("I-JEPA targets equal the target encoder's features at every token, ga
 });
 
 Deno.test("the pooled regulariser adds VICReg's variance hinge and covariance to the loss", () => {
-  const model = initIJepa(new Rng(3), CFG);
-  const { tokens: n, patchDim, rows, cols } = vitGrid(CFG.encoder);
-  const b = 8;
-  const rng = new Rng(6);
-  const patches = Float32Array.from({ length: b * n * patchDim }, () => rng.float());
-  const masks = multiBlockBatch(new Rng(5), IJEPA_MASKS, { batch: b, rows, cols });
+  const { model, patches, b, masks } = randomBatch();
   const value = (reg?: { variance: number; covariance: number }) =>
     tf.tidy(() => ijepaLoss(model, patches, b, masks, { regulariser: reg }).dataSync()[0]);
   const plain = value();
@@ -171,12 +177,7 @@ Deno.test("past at targets: the context also reads each target position, its new
 });
 
 Deno.test("past at targets: the loss trains and differs from the plain one", () => {
-  const model = initIJepa(new Rng(3), CFG);
-  const { tokens: n, patchDim, rows, cols } = vitGrid(CFG.encoder);
-  const b = 8;
-  const rng = new Rng(6);
-  const patches = Float32Array.from({ length: b * n * patchDim }, () => rng.float());
-  const masks = multiBlockBatch(new Rng(5), IJEPA_MASKS, { batch: b, rows, cols });
+  const { model, patches, b, masks } = randomBatch();
   const past = { channels: 2, newestChannels: 1 };
   const value = (pastAtTargets?: typeof past) =>
     tf.tidy(() => ijepaLoss(model, patches, b, masks, { pastAtTargets }).dataSync()[0]);

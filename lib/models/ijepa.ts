@@ -91,7 +91,6 @@ export function ijepaLoss(
   const { encoder: enc, predictor: pc } = model.cfg;
   const { tokens: n, patchDim } = vitGrid(enc);
   const d = enc.width;
-  const kc = masks.contextCount;
   const kt = masks.targetCount;
   const m = masks.targets.length;
   const targets = ijepaTargets(model, patches, b, masks, opts.centerTargets);

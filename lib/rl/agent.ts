@@ -479,10 +479,9 @@ export function buildAgent(
       featureDim,
       embed,
       featureWidth: trunkWidth,
+      // The trunk of a frozen ViT is its (centred) encoder: the same rows as `embed`.
       features: (obs, n) =>
-        featureDim > 0
-          ? embed(obs, n)
-          : rowsInChunks((chunk, m) => trunk(chunk, m), obs, n, frameBytes, trunkWidth),
+        rowsInChunks((chunk, m) => trunk(chunk, m), obs, n, frameBytes, trunkWidth),
       forward(input, n) {
         if (featureDim > 0) {
           if (!(input instanceof Float32Array)) {

@@ -7,6 +7,7 @@
  */
 
 import { join } from "node:path";
+import { ensureDerivedDataset } from "../lib/data/derive.ts";
 import { ensureDataset } from "../lib/data/ensure.ts";
 import { openDataset } from "../lib/data/reader.ts";
 import { checkEnvConfig, CLEANRL_ATARI } from "../lib/envs/make.ts";
@@ -40,8 +41,9 @@ const spec = {
     env: { key: "data.env", help: "game to collect videos from (native:breakout, ale:breakout)" },
   },
   options: {
-    dataset: "a project dataset of gray frames to learn from (default: collect into " +
-      "data/latent-action-<preset>-<env>-s<seed>)",
+    dataset: "a project dataset to learn from, e.g. a recording of deno task record (frames " +
+      "of another size or in color are made gray at the env's resize once, into " +
+      "<dataset>-<h>x<w>-gray; default: collect into data/latent-action-<preset>-<env>-s<seed>)",
     out: "run directory (default results/latent-action-<preset>)",
     backend: "tfjs backend (default JEPA_BACKEND or auto)",
   },
@@ -71,9 +73,13 @@ if (import.meta.main) {
     });
     run.log(`backend ${backend.backend}; run ${run.dir}`);
     const seed = config.model.seed;
-    // A --dataset is used as it is; the default one is (re)collected unless it is current.
+    // A --dataset is brought to the frames the model reads (gray, the env's resize); the default
+    // one is (re)collected unless it is current.
     const ds = options.dataset
-      ? await openDataset(options.dataset)
+      ? await ensureDerivedDataset(await openDataset(options.dataset), {
+        grayscale: true,
+        resize: env.resize,
+      }, { log: (line) => run.log(line), onStep: progressBars() })
       : await ensureDataset(join("data", `latent-action-${preset}-${envSlug(env.id)}-s${seed}`), {
         seed,
         policy: config.data.policy,

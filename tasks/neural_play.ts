@@ -8,13 +8,13 @@
 
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { openDataset } from "../lib/data/reader.ts";
 import { writeFileAtomic } from "../lib/run/atomic.ts";
 import {
   HumanSession,
+  loadFinishedRun,
   MAPPING_FILE,
-  type NeuralBreakoutResult,
   NeuralGame,
+  openForModel,
   randomPlayGif,
   readActionMapping,
   servePlay,
@@ -22,7 +22,6 @@ import {
 } from "../lib/studies/neural_breakout/mod.ts";
 import { initBackend } from "../lib/tensor/backend.ts";
 import { Rng } from "../lib/tensor/rng.ts";
-import { loadLatentAction } from "../lib/train/latent_action.ts";
 import { parseTaskArgs, runTask } from "./cli.ts";
 
 const spec = {
@@ -57,16 +56,9 @@ if (import.meta.main) {
       throw new Error("choose --random (a GIF) or --serve (the page); --help says more");
     }
     const runDir = options.run ?? join("results", "latent-action-smoke");
-    const resultFile = join(runDir, "result.json");
-    if (!existsSync(resultFile)) {
-      throw new Error(
-        `${resultFile}: no finished latent-action run here (deno task latent-action --out ${runDir})`,
-      );
-    }
-    const result = JSON.parse(readFileSync(resultFile, "utf8")) as NeuralBreakoutResult;
     await initBackend({ backend: options.backend as "auto" | undefined });
-    const { model, cfg } = loadLatentAction(join(runDir, "checkpoints"));
-    const ds = await openDataset(options.dataset ?? result.dataset);
+    const { result, model, cfg } = loadFinishedRun(runDir);
+    const ds = await openForModel(options.dataset ?? result.dataset, model, console.error);
     const mappingFile = join(runDir, MAPPING_FILE);
     if (!existsSync(mappingFile)) {
       throw new Error(

@@ -355,6 +355,45 @@ Deno.test("record writes a dataset, GIFs and a run directory, prints frames/s, a
   await Deno.remove(root, { recursive: true });
 });
 
+Deno.test("the seed's data flow: latent-action learns from a recording's RGB screens, latent-map refits the mapping play uses", async () => {
+  const root = await Deno.makeTempDir();
+  const ds = join(root, "rec");
+  const rec = await task("record.ts", [
+    ...["--games", "3", "--batch", "3", "--set", "env.maxEpisodeSteps=40", "--no-gif"],
+    ...["--out", ds, "--run-dir", join(root, "rec-run")],
+  ]);
+  assert.equal(rec.code, 0, rec.stderr);
+  const run = join(root, "la");
+  const la = await task("latent_action.ts", [
+    ...["--dataset", ds, "--out", run, "--steps", "4", "--backend", "cpu"],
+    ...[
+      "--set",
+      "model.eval.rows=8",
+      "--set",
+      "model.eval.horizon=2",
+      "--set",
+      "model.eval.deltaAt=1",
+    ],
+    ...["--set", "report.gifSteps=2"],
+  ]);
+  assert.equal(la.code, 0, la.stderr);
+  assert.match(la.stderr, new RegExp(`deriving ${ds} at 84x84x1 -> ${ds}-84x84-gray`));
+  // The run's own videos are the derived ones; the recording given again finds them current.
+  const map = await task("latent_map.ts", ["--run", run, "--dataset", ds, "--backend", "cpu"]);
+  assert.equal(map.code, 0, map.stderr);
+  assert.match(map.stderr, /84x84-gray .* is current/);
+  assert.match(map.stdout, /held-out ones: [\d.]+% right, against [\d.]+% for each action's/);
+  assert.match(map.stdout, /\| LEFT \| \d+ \|/);
+  assert.ok(existsSync(join(run, "MAPPING.md")) && existsSync(join(run, "mapping.json")));
+  const none = await task("latent_map.ts", ["--run", join(root, "no-run"), "--backend", "cpu"]);
+  assert.equal(none.code, 1);
+  assert.match(none.stderr, /no-run\/result.json: no finished latent-action run here/);
+  const rows = await task("latent_map.ts", ["--run", run, "--rows", "0"]);
+  assert.equal(rows.code, 2);
+  assert.match(rows.stderr, /--rows must be a whole number of transitions > 0, got 0/);
+  await Deno.remove(root, { recursive: true });
+});
+
 Deno.test("swap: a grid grows in its directory (more seeds); finished runs are kept, the new ones run", async () => {
   const out = await Deno.makeTempDir({ prefix: "swap-grow-" });
   try {

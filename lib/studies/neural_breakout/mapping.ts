@@ -31,6 +31,7 @@ import {
 import { inferCodes, type LatentActionModel } from "../../models/latent_action.ts";
 import { encodeTokens } from "../../models/next_frame.ts";
 import { vitGrid } from "../../nn/vit.ts";
+import { writeFileAtomic } from "../../run/atomic.ts";
 import { deriveSeed } from "../../tensor/rng.ts";
 import { type LatentActionTrainConfig, pairPatches } from "../../train/latent_action.ts";
 import { transitionBatches } from "../../train/transition.ts";
@@ -170,6 +171,13 @@ function mappingFeatures(
     for (let j = 0; j < width; j++) features[at + j] = (e[j] - scaling.mean[j]) / scaling.std[j];
   }
   return { features, d };
+}
+
+/** Writes what play reads of `mapping` (its codes and classifier) to `file`, atomically. */
+export async function writeActionMapping(file: string, mapping: MappingResult): Promise<void> {
+  const { actionMeanings, actionCodes, classifier, embedding } = mapping;
+  const stored: ActionMapping = { actionMeanings, actionCodes, classifier, embedding };
+  await writeFileAtomic(file, JSON.stringify(stored) + "\n");
 }
 
 /**

@@ -17,8 +17,11 @@ export {
   type NeuralBreakoutConfig,
 } from "./presets.ts";
 export {
+  type FinishedRun,
+  loadFinishedRun,
   type NeuralBreakoutMetrics,
   type NeuralBreakoutResult,
+  openForModel,
   runNeuralBreakoutStudy,
 } from "./study.ts";
 export {
@@ -28,9 +31,16 @@ export {
   MAPPING_FILE,
   type MappingResult,
   readActionMapping,
+  writeActionMapping,
 } from "./mapping.ts";
 export { type ControlCheck, controlCheck, paddleX } from "./controls.ts";
 export { NeuralGame, randomPlayGif, startStack } from "./play.ts";
 export { PLAY_KEYS, servePlay } from "./serve.ts";
 export { HumanSession } from "./human_play.ts";
-export { neuralMarkdown, rolloutFigure, rolloutGif, writeNeuralReport } from "./report.ts";
+export {
+  mappingMarkdown,
+  neuralMarkdown,
+  rolloutFigure,
+  rolloutGif,
+  writeNeuralReport,
+} from "./report.ts";

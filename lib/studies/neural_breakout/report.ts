@@ -17,6 +17,7 @@ import { heldOutSequences, pairPatches, rollout } from "../../train/latent_actio
 import { encodeGif } from "../../viz/gif.ts";
 import { tileFrames, upscaleNearest } from "../../viz/png.ts";
 import { LINE_COLORS, Plot, plotToSvg } from "../../viz/plot.ts";
+import type { MappingResult } from "./mapping.ts";
 import type { NeuralBreakoutConfig } from "./presets.ts";
 import type { NeuralBreakoutResult } from "./study.ts";
 
@@ -30,6 +31,33 @@ const small = (v: number) =>
  */
 const MIN_DELTA_PSNR = 0.1;
 const pct = (v: number) => (Number.isFinite(v) ? `${(100 * v).toFixed(1)}%` : "-");
+
+/**
+ * The mapping's section of a report: how it was fitted and scored, and each action's most
+ * common code on the held-out transitions (lines, ending with a blank one).
+ */
+export function mappingMarkdown(
+  mapping: Omit<MappingResult, "classifier" | "embedding">,
+): string[] {
+  return [
+    `Action -> latent mapping: a classifier linear per action on the world model's tokens of ` +
+    `the stack averaged per row and per column of the patch grid (each feature standardised), ` +
+    `fitted on ${mapping.trainRows} training transitions and scored on ${mapping.heldOutRows} ` +
+    `held-out ones: ${pct(mapping.accuracy)} right, against ${
+      pct(mapping.actionOnlyAccuracy)
+    } for each action's most common code and ${
+      pct(mapping.majorityAccuracy)
+    } for the most common code. The codes the actions map to are ` +
+    `${mapping.distinct ? "all different" : "not all different"}:`,
+    "",
+    "| action | held-out transitions | most common code | its share |",
+    "|---|---:|---:|---:|",
+    ...mapping.perAction.map((p) =>
+      `| ${p.action} | ${p.rows} | ${p.rows ? p.code : "-"} | ${p.rows ? pct(p.share) : "-"} |`
+    ),
+    "",
+  ];
+}
 
 /** The markdown report. */
 export function neuralMarkdown(
@@ -95,17 +123,7 @@ export function neuralMarkdown(
       } | ${f2(x.changed.inferred)} | ${f2(x.changed.random)} | ${f2(x.changed.copyLast)} |`
     ),
     "",
-    `Action -> latent mapping: a classifier linear per action on the world model's tokens of ` +
-    `the stack averaged per row and per column of the patch grid (each feature standardised), fitted on ${r.mapping.trainRows} training transitions and scored on ` +
-    `${r.mapping.heldOutRows} held-out ones. The codes the actions map to are ` +
-    `${r.mapping.distinct ? "all different" : "not all different"}:`,
-    "",
-    "| action | held-out transitions | most common code | its share |",
-    "|---|---:|---:|---:|",
-    ...r.mapping.perAction.map((p) =>
-      `| ${p.action} | ${p.rows} | ${p.rows ? p.code : "-"} | ${p.rows ? pct(p.share) : "-"} |`
-    ),
-    "",
+    ...mappingMarkdown(r.mapping),
     ...(r.controls
       ? [
         `Controls inside the model: one step from ${r.controls.stacks} held-out stacks with each ` +

@@ -9,7 +9,9 @@
  */
 
 import { existsSync, readFileSync } from "node:fs";
-import type { Dataset } from "../../data/reader.ts";
+import { join } from "node:path";
+import { ensureDerivedDataset } from "../../data/derive.ts";
+import { type Dataset, openDataset } from "../../data/reader.ts";
 import type { LatentActionModel } from "../../models/latent_action.ts";
 import { writeFileAtomic } from "../../run/atomic.ts";
 import { type OnStep, stepRecorder } from "../../run/progress.ts";
@@ -18,15 +20,16 @@ import { hasCheckpoint, loadCheckpoint } from "../../tensor/checkpoint.ts";
 import {
   evaluateLatentAction,
   type LatentActionEval,
+  type LatentActionTrainConfig,
   loadLatentAction,
   trainLatentAction,
 } from "../../train/latent_action.ts";
 import { type ControlCheck, controlCheck } from "./controls.ts";
 import {
   actionLatentMapping,
-  type ActionMapping,
   MAPPING_FILE,
   type MappingResult,
+  writeActionMapping,
 } from "./mapping.ts";
 import type { NeuralBreakoutConfig } from "./presets.ts";
 
@@ -119,7 +122,7 @@ export async function runNeuralBreakoutStudy(
     deltaPsnrAt: e.deltaPsnr.at,
     mappingAccuracy: mapping.accuracy,
   };
-  const { classifier, embedding, ...mappingSummary } = mapping;
+  const { classifier: _c, embedding: _e, ...mappingSummary } = mapping;
   const result = {
     metrics,
     evaluation: e,
@@ -131,13 +134,41 @@ export async function runNeuralBreakoutStudy(
   };
   await writeFileAtomic(run.path("metrics.json"), JSON.stringify(metrics, null, 1) + "\n");
   await writeFileAtomic(run.path("result.json"), JSON.stringify(result, null, 1) + "\n");
-  const actionMapping: ActionMapping = {
-    actionMeanings: mapping.actionMeanings,
-    actionCodes: mapping.actionCodes,
-    classifier,
-    embedding,
-  };
-  await writeFileAtomic(run.path(MAPPING_FILE), JSON.stringify(actionMapping) + "\n");
+  await writeActionMapping(run.path(MAPPING_FILE), mapping);
   run.log(`latent action: ${JSON.stringify(metrics)}`);
   return { result, model };
+}
+
+/** A finished run of `deno task latent-action`, as play and the mapping task read it. */
+export interface FinishedRun {
+  result: NeuralBreakoutResult;
+  model: LatentActionModel;
+  cfg: LatentActionTrainConfig;
+}
+
+/** Loads the finished run in `runDir`; the error names the missing file and how to make it. */
+export function loadFinishedRun(runDir: string): FinishedRun {
+  const resultFile = join(runDir, "result.json");
+  if (!existsSync(resultFile)) {
+    throw new Error(
+      `${resultFile}: no finished latent-action run here (deno task latent-action --out ${runDir})`,
+    );
+  }
+  const result = JSON.parse(readFileSync(resultFile, "utf8")) as NeuralBreakoutResult;
+  return { result, ...loadLatentAction(join(runDir, "checkpoints")) };
+}
+
+/**
+ * The dataset at `dir` with the frames `model` reads: a recording's RGB screens are made gray
+ * at the model's size once, beside it (`lib/data/derive.ts`).
+ */
+export async function openForModel(
+  dir: string,
+  model: LatentActionModel,
+  log?: (line: string) => void,
+): Promise<Dataset> {
+  return await ensureDerivedDataset(await openDataset(dir), {
+    grayscale: true,
+    resize: model.cfg.encoder.imageSize,
+  }, { log });
 }

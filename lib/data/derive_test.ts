@@ -5,6 +5,7 @@ import { CLEANRL_ATARI } from "../envs/make.ts";
 import { type CollectConfig, collectDataset } from "./collect.ts";
 import { derivedFrameShape, ensureDerivedDataset, type FrameTransform } from "./derive.ts";
 import { openDataset } from "./reader.ts";
+import { withTempDir } from "./synthetic_testing.ts";
 
 /** One short game; `gray`/`resize` pick the frames (no max-pool: a recording has single screens). */
 function spec(grayscale: boolean, resize: [number, number] | null): CollectConfig {
@@ -25,15 +26,6 @@ function spec(grayscale: boolean, resize: [number, number] | null): CollectConfi
 }
 
 const GRAY_84: FrameTransform = { grayscale: true, resize: [84, 84] };
-
-async function withTempDir(fn: (root: string) => Promise<void>): Promise<void> {
-  const root = await Deno.makeTempDir({ prefix: "derive_test_" });
-  try {
-    await fn(root);
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
-}
 
 Deno.test("a full-screen RGB recording derived to gray 84x84 has the frames the env gives its agents, and every row", async () => {
   await withTempDir(async (root) => {

@@ -6,6 +6,7 @@ import type { OnStep } from "../run/progress.ts";
 import { type CollectConfig, collectDataset } from "./collect.ts";
 import { ensureDataset } from "./ensure.ts";
 import { openDataset } from "./reader.ts";
+import { withTempDir } from "./synthetic_testing.ts";
 
 /** Short games of small frames: a collection takes milliseconds. */
 const SPEC: CollectConfig = {
@@ -21,15 +22,6 @@ async function ensure(dir: string, spec: CollectConfig, onStep?: OnStep) {
   const lines: string[] = [];
   const ds = await ensureDataset(dir, spec, { log: (line) => lines.push(line), onStep });
   return { ds, lines, collected: lines.some((line) => line.startsWith("collecting ")) };
-}
-
-async function withTempDir(fn: (root: string) => Promise<void>): Promise<void> {
-  const root = await Deno.makeTempDir({ prefix: "ensure_test_" });
-  try {
-    await fn(root);
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
 }
 
 const manifestOf = async (dir: string) =>

@@ -39,4 +39,18 @@ Deno.test("the goals are checked by F1 and by R^2, and the oracle's F1 is named 
     /by median R\^2 instead: I-JEPA 0\.600 vs random-vit 0\.450 \(above, \+0\.150\); I-JEPA 0\.600 vs stdim 0\.800 \(not above, -0\.200\)/,
   );
   assert.match(text, /the oracle .* overall F1 0\.100 and median R\^2 1\.000/);
+  assert.doesNotMatch(text, /supervised ceiling/);
+});
+
+Deno.test("the goal's margin is set against the supervised ceiling's margin over random init", () => {
+  const text = (ceiling: number) =>
+    goalLines(
+      summarize(rows({ ijepa: [0.3, 0.6], "random-vit": [0.4, 0.45], supervised: [ceiling, 0.9] })),
+      [],
+    ).join("\n");
+  assert.match(
+    text(0.55),
+    /pooled features, the supervised ceiling's overall F1 is \+0\.150 from the random-init ViT's: a margin of 0\.2 is beyond what training on the labels reaches here/,
+  );
+  assert.match(text(0.7), /is \+0\.300 from .* 0\.2 is within what/);
 });

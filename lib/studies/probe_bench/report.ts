@@ -198,9 +198,9 @@ export function goalLines(summaries: EncoderSummary[], encoders: EncoderRow[]): 
     // Whether the +0.2 asked of I-JEPA is reachable in this protocol at all: the encoder trained
     // on the labels themselves sets how far above random init a linear read of them goes.
     const sup = get("supervised");
-    const vit = get("random-vit");
-    if (sup && vit) {
-      const d = sup.overall.mean - vit.overall.mean;
+    const rnd = get("random-vit");
+    if (sup && rnd) {
+      const d = sup.overall.mean - rnd.overall.mean;
       lines.push(
         `- ${f} features, the supervised ceiling's overall F1 is ${d >= 0 ? "+" : ""}` +
           `${d.toFixed(3)} from the random-init ViT's: a margin of 0.2 is ` +
@@ -215,7 +215,6 @@ export function goalLines(summaries: EncoderSummary[], encoders: EncoderRow[]): 
           `an F1 below the oracle's does not mean the state is missing`,
       );
     }
-    const rnd = get("random-vit");
     for (const e of ["vjepa", "vicreg"]) {
       const s = get(e);
       if (!s || !rnd) continue;

@@ -496,7 +496,13 @@ export async function runSwap(
         continue;
       }
       if (!hasCheckpoint(ckptDir)) {
-        hooks.log?.(`${name}: no checkpoint, not evaluated`);
+        const kept = summaryEvaluation(cfg, runDir);
+        hooks.log?.(
+          kept
+            ? `${name}: no checkpoint here; its finished evaluation (eval.json) is reported`
+            : `${name}: no checkpoint, not evaluated`,
+        );
+        if (kept) evaluations.push(kept);
         continue;
       }
       const prior = readJson<RunEvaluation>(join(runDir, "eval.json"));
@@ -513,6 +519,20 @@ export async function runSwap(
     }
   }
   return evaluations;
+}
+
+/**
+ * The evaluation of a finished run whose checkpoints are not here (a grid continued on another
+ * machine from the committed summaries: `done.json`, `eval.json`, `metrics.jsonl`): its
+ * `eval.json` when it was made with this eval config, of the run's final update, with the feature
+ * shift; null otherwise (nothing to re-evaluate it from).
+ */
+function summaryEvaluation(cfg: SwapConfig, runDir: string): RunEvaluation | null {
+  const done = readJson<RunSummary>(join(runDir, "done.json"));
+  const prior = readJson<RunEvaluation>(join(runDir, "eval.json"));
+  const complete = done && prior && prior.featureShift &&
+    JSON.stringify(prior.eval) === JSON.stringify(cfg.eval) && prior.update === done.updates;
+  return complete ? prior : null;
 }
 
 /** Trains one run of the grid unless it is finished; resumes an interrupted one. */

@@ -107,6 +107,28 @@ Deno.test("the grid skips finished runs and evaluations, and re-evaluates on req
     /Random play \(uniform actions on the same evaluation games\): clean \d+\.\d\d \(the same/,
   );
   assert.ok(learningCurves(more, dir).length > 0, "training games make a learning curve");
+
+  // The same grid continued on another machine from the run's summaries alone (what a results
+  // directory commits): no training, the evaluation reported from eval.json, no saliency rows.
+  const elsewhere = await Deno.makeTempDir();
+  const copy = join(elsewhere, "runs", "cnn-s3");
+  await Deno.mkdir(copy, { recursive: true });
+  for (const f of ["done.json", "eval.json", "metrics.jsonl", "config.json"]) {
+    await Deno.copyFile(join(run, f), join(copy, f));
+  }
+  const lines: string[] = [];
+  events.length = 0;
+  const fromSummaries = await runSwap(more, elsewhere, { ...hooks, log: (l) => lines.push(l) });
+  assert.deepEqual(events, ["cnn-s3 skip"]);
+  assert.deepEqual(fromSummaries, third);
+  assert.ok(lines.some((l) => /cnn-s3: no checkpoint here; its finished evaluation/.test(l)));
+  const fromSummariesReport = await writeSwapReport(more, elsewhere, fromSummaries);
+  assert.match(fromSummariesReport.table, /\| cnn \| 1 \|/);
+  assert.ok(!fromSummariesReport.files.includes("figures/saliency.png"), "no checkpoint to map");
+  // An evaluation of another eval config cannot be redone without the checkpoint: not reported.
+  assert.deepEqual(await runSwap(cfg, elsewhere, { log: (l) => lines.push(l) }), []);
+  assert.match(lines.at(-1)!, /cnn-s3: no checkpoint, not evaluated/);
+  await Deno.remove(elsewhere, { recursive: true });
 });
 
 Deno.test("a grid config with a mistake is refused before anything runs", () => {

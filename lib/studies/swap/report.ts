@@ -191,11 +191,13 @@ export async function writeSwapReport(
   const curves = learningCurves(cfg, dir);
   if (curves.length > 0) await figure("learning_curves", curvesFigure(cfg, curves));
 
-  // Each condition's first evaluated agent (a failed run has none to show).
+  // Each condition's first evaluated agent with its checkpoint here (a failed run has none, nor
+  // does one reported from its summary alone).
   const agentDirs = cfg.conditions.flatMap((c) => {
-    const e = evals.find((x) => x.condition === c);
-    const ckpt = e && join(dir, "runs", e.run, "checkpoints");
-    return ckpt && hasCheckpoint(ckpt) ? [{ condition: c, seed: e.seed, dir: ckpt }] : [];
+    const e = evals.find((x) =>
+      x.condition === c && hasCheckpoint(join(dir, "runs", x.run, "checkpoints"))
+    );
+    return e ? [{ condition: c, seed: e.seed, dir: join(dir, "runs", e.run, "checkpoints") }] : [];
   });
   if (cfg.report.saliencyFrames > 0 && agentDirs.length > 0) {
     log(`saliency maps on ${cfg.report.saliencyFrames} frames`);

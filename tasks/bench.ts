@@ -18,7 +18,7 @@ import {
 } from "../lib/studies/bench/mod.ts";
 import { soak, type SoakSample } from "../lib/studies/bench/mod.ts";
 import { BACKEND_NAMES, initBackend } from "../lib/tensor/backend.ts";
-import { parseTaskArgs, runTask, UsageError } from "./cli.ts";
+import { integerFlag, parseTaskArgs, runTask, UsageError } from "./cli.ts";
 
 const spec = {
   name: "bench",
@@ -141,15 +141,9 @@ if (import.meta.main) {
       );
     }
     const selected = BENCHMARKS.filter((b) => !names || names.includes(b.name));
-    const windows = options.windows === undefined ? 10 : Number(options.windows);
-    if (!(Number.isInteger(windows) && windows >= 1)) {
-      throw new UsageError(`--windows: expected an integer >= 1, got '${options.windows}'`);
-    }
+    const windows = options.windows === undefined ? 10 : integerFlag("windows", options.windows);
     if (options.soak !== undefined) {
-      const steps = Number(options.soak);
-      if (!(Number.isInteger(steps) && steps >= 1)) {
-        throw new UsageError(`--soak: expected an integer >= 1, got '${options.soak}'`);
-      }
+      const steps = integerFlag("soak", options.soak);
       const withStep = selected.filter((b) => b.prepare);
       if (!withStep.length) throw new UsageError("--soak: none of these benchmarks has a step");
       for (const bench of withStep) {

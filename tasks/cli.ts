@@ -223,6 +223,18 @@ export function envSlug(envId: string): string {
 }
 
 /**
+ * The integer that `text`, the value of `--name`, spells when it is at least `min`; anything else
+ * is a usage error naming the flag, what it expects and what it got.
+ */
+export function integerFlag(name: string, text: string, min = 1): number {
+  const v = Number(text);
+  if (text.trim() === "" || !Number.isInteger(v) || v < min) {
+    throw new UsageError(`--${name}: expected an integer >= ${min}, got '${text}'`);
+  }
+  return v;
+}
+
+/**
  * The `--executor` of a task that can hand its grid to the sweep layer: `local` (the default)
  * or `slurm`; Slurm's resource options (`SLURM_FLAGS`) mean something only with `slurm`.
  */

@@ -20,6 +20,7 @@ import {
   ENV_FLAG,
   envSlug,
   GAME_FLAG,
+  integerFlag,
   parseTaskArgs,
   rejectBothEnvFlags,
   runTask,
@@ -146,10 +147,7 @@ async function recordAtariHead(
   config: CollectTaskConfig,
   options: Record<string, string | undefined>,
 ): Promise<void> {
-  const trials = Number(options.trials ?? 1);
-  if (!Number.isInteger(trials) || trials < 1) {
-    throw new UsageError(`--trials: expected an integer >= 1, got '${options.trials}'`);
-  }
+  const trials = options.trials === undefined ? 1 : integerFlag("trials", options.trials);
   const gaze = options.gaze ?? "none";
   if (gaze !== "none" && gaze !== "ball") {
     throw new UsageError(`--gaze: expected none or ball, got '${gaze}'`);

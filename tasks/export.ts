@@ -7,7 +7,7 @@
 import { openDataset } from "../lib/data/reader.ts";
 import { writeFileAtomic } from "../lib/run/atomic.ts";
 import { episodeGif, framePng } from "../lib/studies/demo/mod.ts";
-import { parseTaskArgs, runTask, UsageError } from "./cli.ts";
+import { integerFlag, parseTaskArgs, runTask, UsageError } from "./cli.ts";
 
 const spec = {
   name: "export",
@@ -27,12 +27,7 @@ const spec = {
 };
 
 function integer(name: string, text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const v = Number(text);
-  if (!Number.isInteger(v) || v < 0) {
-    throw new UsageError(`--${name}: expected an integer >= 0, got '${text}'`);
-  }
-  return v;
+  return text === undefined ? undefined : integerFlag(name, text, 0);
 }
 
 if (import.meta.main) {

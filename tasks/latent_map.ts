@@ -21,7 +21,7 @@ import {
 } from "../lib/studies/neural_breakout/mod.ts";
 import { initBackend } from "../lib/tensor/backend.ts";
 import { disposeLatentAction } from "../lib/train/latent_action.ts";
-import { parseTaskArgs, runTask, UsageError } from "./cli.ts";
+import { integerFlag, parseTaskArgs, runTask } from "./cli.ts";
 
 const spec = {
   name: "latent-map",
@@ -46,16 +46,11 @@ if (import.meta.main) {
   runTask(async () => {
     const { options } = parseTaskArgs(spec);
     const runDir = options.run ?? join("results", "latent-action-smoke");
-    if (
-      options.rows !== undefined &&
-      !(Number.isInteger(Number(options.rows)) && Number(options.rows) > 0)
-    ) {
-      throw new UsageError(`--rows must be a whole number of transitions > 0, got ${options.rows}`);
-    }
+    const rowsFlag = options.rows === undefined ? undefined : integerFlag("rows", options.rows);
     await initBackend({ backend: options.backend as "auto" | undefined });
     const { result, model, cfg } = loadFinishedRun(runDir);
     const config = JSON.parse(readFileSync(join(runDir, "config.json"), "utf8"));
-    const rows = Number(options.rows ?? config.mapping.rows);
+    const rows = rowsFlag ?? Number(config.mapping.rows);
     const ds = await openForModel(options.dataset ?? result.dataset, model, console.error);
     const t0 = performance.now();
     const mapping = actionLatentMapping(cfg, ds, model, rows);

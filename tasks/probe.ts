@@ -13,7 +13,7 @@ import { RunDir } from "../lib/run/run_dir.ts";
 import { writeProbeStudy } from "../lib/studies/pretrain/mod.ts";
 import { initBackend } from "../lib/tensor/backend.ts";
 import { loadEncoder, randomEncoder, requireVit } from "../lib/models/encoder.ts";
-import { parseTaskArgs, runTask, UsageError } from "./cli.ts";
+import { integerFlag, parseTaskArgs, runTask, UsageError } from "./cli.ts";
 
 const FEATURES: EncoderFeatures[] = ["pooled", "grid"];
 
@@ -52,16 +52,10 @@ if (import.meta.main) {
         throw new UsageError(`--features: unknown feature set "${f}" (expected pooled, grid)`);
       }
     }
-    const gridComponents = Number(options["grid-components"] ?? GRID_COMPONENTS);
-    if (!Number.isInteger(gridComponents) || gridComponents < 1) {
-      throw new UsageError(
-        `--grid-components: expected an integer >= 1, got "${options["grid-components"]}"`,
-      );
-    }
-    const rows = Number(options.rows ?? 3000);
-    if (!Number.isInteger(rows) || rows < 10) {
-      throw new UsageError(`--rows: expected an integer >= 10, got "${options.rows}"`);
-    }
+    const gridComponents = options["grid-components"] === undefined
+      ? GRID_COMPONENTS
+      : integerFlag("grid-components", options["grid-components"]);
+    const rows = options.rows === undefined ? 3000 : integerFlag("rows", options.rows, 10);
     await initBackend({ backend: options.backend as "auto" | undefined });
     const run = await RunDir.open({
       task: "probe",

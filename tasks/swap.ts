@@ -28,6 +28,7 @@ import {
   ENV_FLAG,
   envSlug,
   executorOption,
+  integerFlag,
   parseTaskArgs,
   rejectBothEnvFlags,
   runTask,
@@ -200,10 +201,7 @@ if (import.meta.main) {
     });
     run.log(`backend ${backend.backend}; swap directory ${run.dir}`);
     const only = options.only?.split(",").map((s) => s.trim());
-    const jobs = options.jobs === undefined ? 1 : Number(options.jobs);
-    if (!(Number.isInteger(jobs) && jobs >= 1)) {
-      throw new UsageError(`--jobs: expected an integer >= 1, got '${options.jobs}'`);
-    }
+    const jobs = options.jobs === undefined ? 1 : integerFlag("jobs", options.jobs);
     if (switches["encoders-only"]) {
       await ensureEncoders(config, run.dir, { log: (line) => run.log(line) });
       return;

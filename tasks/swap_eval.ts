@@ -12,7 +12,7 @@ import { PERTURB_LEVELS } from "../lib/envs/perturb.ts";
 import { writeSwapReport } from "../lib/studies/swap/mod.ts";
 import { checkSwapConfig, runSwap, type SwapConfig } from "../lib/studies/swap/mod.ts";
 import { initBackend } from "../lib/tensor/backend.ts";
-import { checkConfig, parseTaskArgs, runTask, UsageError } from "./cli.ts";
+import { checkConfig, integerFlag, parseTaskArgs, runTask, UsageError } from "./cli.ts";
 
 const spec = {
   name: "swap-eval",
@@ -36,14 +36,6 @@ const spec = {
   ],
 };
 
-function positiveInt(flag: string, text: string, min = 1): number {
-  const v = Number(text);
-  if (!Number.isInteger(v) || v < min) {
-    throw new UsageError(`--${flag}: expected an integer >= ${min}, got '${text}'`);
-  }
-  return v;
-}
-
 if (import.meta.main) {
   runTask(async () => {
     const { options } = parseTaskArgs(spec);
@@ -53,12 +45,12 @@ if (import.meta.main) {
       throw new UsageError(`${options.run}: no config.json: not a swap directory`);
     }
     const cfg = JSON.parse(readFileSync(configPath, "utf8")) as SwapConfig;
-    if (options.episodes) cfg.eval.episodes = positiveInt("episodes", options.episodes);
+    if (options.episodes) cfg.eval.episodes = integerFlag("episodes", options.episodes);
     if (options["eval-seeds"]) {
-      cfg.eval.seeds = options["eval-seeds"].split(",").map((s) => positiveInt("eval-seeds", s, 0));
+      cfg.eval.seeds = options["eval-seeds"].split(",").map((s) => integerFlag("eval-seeds", s, 0));
     }
     if (options["max-steps"]) {
-      cfg.eval.maxEpisodeSteps = positiveInt("max-steps", options["max-steps"], 0);
+      cfg.eval.maxEpisodeSteps = integerFlag("max-steps", options["max-steps"], 0);
     }
     if (options.levels) cfg.eval.levels = options.levels.split(",").map((s) => s.trim());
     checkConfig(() => checkSwapConfig(cfg));

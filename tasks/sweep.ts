@@ -14,7 +14,7 @@ import { readSweep, type StepRef } from "../lib/sweep/record.ts";
 import { logPath } from "../lib/sweep/slurm_executor.ts";
 import { parseSweepSpec, type SweepSpecInput } from "../lib/sweep/spec.ts";
 import { runStep, slurmIds } from "../lib/sweep/step.ts";
-import { parseTaskArgs, runTask, UsageError } from "./cli.ts";
+import { integerFlag, parseTaskArgs, runTask, UsageError } from "./cli.ts";
 import type { SweepStudy } from "../lib/sweep/study.ts";
 
 const spec = {
@@ -70,10 +70,7 @@ function executorOverrides(
   if (executor !== "local" && executor !== "slurm") {
     throw new UsageError(`--executor: expected local or slurm, got '${executor}'`);
   }
-  const jobs = options.jobs === undefined ? base.jobs : Number(options.jobs);
-  if (jobs !== undefined && !(Number.isInteger(jobs) && jobs >= 1)) {
-    throw new UsageError(`--jobs: expected an integer >= 1, got '${options.jobs}'`);
-  }
+  const jobs = options.jobs === undefined ? base.jobs : integerFlag("jobs", options.jobs);
   if (executor === "local" && anySlurmFlag(options)) {
     throw new UsageError("the Slurm resource options need --executor slurm");
   }

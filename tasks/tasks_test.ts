@@ -6,6 +6,7 @@ import { aleStatus } from "../lib/envs/ale.ts";
 import { CLEANRL_ATARI } from "../lib/envs/make.ts";
 import { runTask as task } from "../lib/run/task_testing.ts";
 import { TINY_SWAP_ARGS } from "../lib/sweep/testing.ts";
+import { integerFlag, UsageError } from "./cli.ts";
 
 Deno.test("every task in deno.json answers --help with its usage", async () => {
   const tasks = JSON.parse(Deno.readTextFileSync("deno.json")).tasks as Record<string, string>;
@@ -390,7 +391,7 @@ Deno.test("the seed's data flow: latent-action learns from a recording's RGB scr
   assert.match(none.stderr, /no-run\/result.json: no finished latent-action run here/);
   const rows = await task("latent_map.ts", ["--run", run, "--rows", "0"]);
   assert.equal(rows.code, 2);
-  assert.match(rows.stderr, /--rows must be a whole number of transitions > 0, got 0/);
+  assert.match(rows.stderr, /--rows: expected an integer >= 1, got '0'/);
   await Deno.remove(root, { recursive: true });
 });
 
@@ -409,5 +410,18 @@ Deno.test("swap: a grid grows in its directory (more seeds); finished runs are k
     assert.match(Deno.readTextFileSync(join(out, "ROBUSTNESS.md")), /\| cnn \| 2 \|/);
   } finally {
     await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("an integer flag takes whole numbers from its minimum and names itself otherwise", () => {
+  assert.equal(integerFlag("jobs", "2"), 2);
+  assert.equal(integerFlag("frame", "0", 0), 0);
+  for (const [text, min] of [["0", 1], ["2.5", 1], ["two", 1], ["", 0], ["9", 10]] as const) {
+    assert.throws(
+      () => integerFlag("rows", text, min),
+      (e) =>
+        e instanceof UsageError &&
+        e.message === `--rows: expected an integer >= ${min}, got '${text}'`,
+    );
   }
 });

@@ -26,6 +26,7 @@ import {
   patchify,
   pool,
   sincos2d,
+  unpatchifyFloats,
   type VitConfig,
   vitEncode,
   vitGrid,
@@ -446,7 +447,7 @@ export function buildAgent(
         nA,
       );
       patches.dispose();
-      return unpatchifyFloat(g, n, h, w, c, v.patch);
+      return unpatchifyFloats(g, n, h, w, c, v.patch);
     };
     const dispose = () => pos.dispose();
     return finish(dispose);
@@ -501,31 +502,4 @@ export function buildAgent(
       },
     };
   }
-}
-
-/** Per-patch values `[n, tokens, p*p*c]` back to pixels `[n, h, w, c]` (patchify's layout). */
-export function unpatchifyFloat(
-  patches: Float32Array,
-  n: number,
-  h: number,
-  w: number,
-  c: number,
-  p: number,
-): Float32Array {
-  const rows = h / p;
-  const cols = w / p;
-  const out = new Float32Array(n * h * w * c);
-  let o = 0;
-  for (let i = 0; i < n; i++) {
-    const img = i * h * w * c;
-    for (let r = 0; r < rows; r++) {
-      for (let col = 0; col < cols; col++) {
-        for (let y = 0; y < p; y++) {
-          let dst = img + ((r * p + y) * w + col * p) * c;
-          for (let k = 0; k < p * c; k++) out[dst++] = patches[o++];
-        }
-      }
-    }
-  }
-  return out;
 }

@@ -10,20 +10,12 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { runPlanStudy } from "../lib/studies/world_model/mod.ts";
-import { RunDir, type RunDirOptions } from "../lib/run/run_dir.ts";
+import { RunDir } from "../lib/run/run_dir.ts";
 import { initBackend } from "../lib/tensor/backend.ts";
 import { PLAN_PRESETS } from "../lib/studies/world_model/mod.ts";
 import { parseTaskArgs, runTask, UsageError } from "./cli.ts";
 
 /** Opens a run directory; a clash with an existing run is a user mistake, not a crash. */
-async function openRun(opts: RunDirOptions): Promise<RunDir> {
-  try {
-    return await RunDir.open(opts);
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-}
-
 const spec = {
   name: "plan",
   summary: "Latent planning with the world model of `deno task worldmodel --stage 2`: on a " +
@@ -63,7 +55,7 @@ if (import.meta.main) {
       );
     }
     const backend = await initBackend({ backend: options.backend as "auto" | undefined });
-    const run = await openRun({
+    const run = await RunDir.open({
       task: "plan",
       config,
       dir: join(out, "plan"),

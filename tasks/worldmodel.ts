@@ -13,7 +13,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { openDataset } from "../lib/data/reader.ts";
 import { checkEnvConfig } from "../lib/envs/make.ts";
-import { RunDir, type RunDirOptions } from "../lib/run/run_dir.ts";
+import { RunDir } from "../lib/run/run_dir.ts";
 import { initBackend } from "../lib/tensor/backend.ts";
 import {
   runStage1,
@@ -30,14 +30,6 @@ import { checkConfig, parseTaskArgs, runTask, UsageError } from "./cli.ts";
 import { progressBars } from "../lib/run/progress.ts";
 
 /** Opens a run directory; a clash with an existing run is a user mistake, not a crash. */
-async function openRun(opts: RunDirOptions): Promise<RunDir> {
-  try {
-    return await RunDir.open(opts);
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-}
-
 const spec = {
   name: "worldmodel",
   summary: "The two-stage V-JEPA 2-style world model on Breakout. --stage 1: masked-latent " +
@@ -103,7 +95,7 @@ async function runStageTask(
       `no encoder checkpoint in ${encoderDir}: run --stage 1 with the same --out first, or pass --encoder`,
     );
   }
-  const run = await openRun({
+  const run = await RunDir.open({
     task: "worldmodel",
     config: n === "1"
       ? stage1RunConfig(cfg)

@@ -81,6 +81,8 @@ Deno.test("the grid skips finished runs and evaluations, and re-evaluates on req
   assert.equal(readFileSync(join(run, "eval.json"), "utf8"), evalText, "evaluation reused");
   assert.equal(readFileSync(join(run, "metrics.jsonl"), "utf8"), metricsText, "no training");
   assert.deepEqual(second, first);
+  // Evaluated again from its checkpoint alone (what swap-eval does), the agent scores the same.
+  assert.deepEqual(await runSwap(cfg, dir, {}, { evalOnly: true, reevaluate: true }), first);
 
   // A changed eval config (swap-eval) re-evaluates from the checkpoint without training.
   const more = { ...cfg, eval: { ...cfg.eval, episodes: 3 } };

@@ -15,7 +15,6 @@ import { initBackend } from "../lib/tensor/backend.ts";
 import { PLAN_PRESETS } from "../lib/studies/world_model/mod.ts";
 import { parseTaskArgs, runTask, UsageError } from "./cli.ts";
 
-/** Opens a run directory; a clash with an existing run is a user mistake, not a crash. */
 const spec = {
   name: "plan",
   summary: "Latent planning with the world model of `deno task worldmodel --stage 2`: on a " +

@@ -29,7 +29,6 @@ import { WORLDMODEL_PRESETS, type WorldModelTaskConfig } from "../lib/studies/wo
 import { checkConfig, parseTaskArgs, runTask, UsageError } from "./cli.ts";
 import { progressBars } from "../lib/run/progress.ts";
 
-/** Opens a run directory; a clash with an existing run is a user mistake, not a crash. */
 const spec = {
   name: "worldmodel",
   summary: "The two-stage V-JEPA 2-style world model on Breakout. --stage 1: masked-latent " +

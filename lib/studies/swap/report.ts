@@ -193,12 +193,16 @@ export async function writeSwapReport(
 
   // Each condition's first evaluated agent with its checkpoint here (a failed run has none, nor
   // does one reported from its summary alone).
-  const agentDirs = cfg.conditions.flatMap((c) => {
-    const e = evals.find((x) =>
-      x.condition === c && hasCheckpoint(join(dir, "runs", x.run, "checkpoints"))
-    );
-    return e ? [{ condition: c, seed: e.seed, dir: join(dir, "runs", e.run, "checkpoints") }] : [];
-  });
+  const withCheckpoint = evals
+    .map((e) => ({
+      condition: e.condition,
+      seed: e.seed,
+      dir: join(dir, "runs", e.run, "checkpoints"),
+    }))
+    .filter((a) => hasCheckpoint(a.dir));
+  const agentDirs = cfg.conditions.flatMap((c) =>
+    withCheckpoint.find((a) => a.condition === c) ?? []
+  );
   if (cfg.report.saliencyFrames > 0 && agentDirs.length > 0) {
     log(`saliency maps on ${cfg.report.saliencyFrames} frames`);
     const png = saliencyGrid(cfg, agentDirs);

@@ -69,11 +69,24 @@ export function swapReportItems(runDir: string): ReportItem[] {
     flush();
     items.push({ kind: "figure", name: `swap_${name}`, svg: readFileSync(path, "utf8"), caption });
   }
-  out.push(
-    "",
-    "Saliency maps, a clean-vs-hard GIF and the per-run table: [swap/REPORT.md](swap/REPORT.md).",
-    "",
-  );
+  out.push("", `${swapDetails(join(dir, "figures"))}: [swap/REPORT.md](swap/REPORT.md).`, "");
   flush();
   return items;
+}
+
+/**
+ * What the grid's own report adds, as a phrase: saliency maps and the GIF need an agent's
+ * checkpoint, so a grid reported from summaries alone has only the per-run table.
+ */
+function swapDetails(figures: string): string {
+  const files = existsSync(figures) ? [...Deno.readDirSync(figures)].map((e) => e.name) : [];
+  const parts = [
+    ...(files.includes("saliency.png") ? ["Saliency maps"] : []),
+    ...(files.some((f) => f.endsWith(".gif")) ? ["a clean-vs-hard GIF"] : []),
+    "the per-run table",
+  ];
+  const text = parts.length === 1
+    ? parts[0]
+    : `${parts.slice(0, -1).join(", ")} and ${parts.at(-1)}`;
+  return text[0].toUpperCase() + text.slice(1);
 }

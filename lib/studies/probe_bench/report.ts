@@ -378,13 +378,13 @@ export function benchFigureSvg(rows: BenchRow[], env: string): string {
 /**
  * Training curves of the trained encoders from the run's `kind: "train"` records: each loss over
  * its first step's (the methods' losses have different scales), one panel per encoder, a line
- * per seed. Null when the run recorded none.
+ * per seed of the loss's mean in 200 bins of steps. Null when the run recorded none.
  */
 export function lossCurvesSvg(records: Record<string, unknown>[], env: string): string | null {
   const train = records.filter((r) => r.kind === "train" && Number.isFinite(r.loss as number));
   if (train.length === 0) return null;
   const first = new Map<string, number>();
-  const points = [];
+  const points: CurvePoint[] = [];
   for (const r of train) {
     const id = `${r.encoder}/${r.seed}`;
     if (!first.has(id)) first.set(id, r.loss as number);
@@ -398,7 +398,7 @@ export function lossCurvesSvg(records: Record<string, unknown>[], env: string): 
   const encoders = [...new Set(points.map((p) => p.encoder))];
   return plotToSvg({
     title: `Training losses on ${env}, relative to each run's first step`,
-    subtitle: "one line per seed; log scale",
+    subtitle: "one line per seed, means over 200 spans of steps; log scale",
     width: 820,
     height: 70 + 90 * encoders.length,
     marginRight: 120,
@@ -406,9 +406,53 @@ export function lossCurvesSvg(records: Record<string, unknown>[], env: string): 
     x: { label: "step" },
     fy: { label: null, domain: encoders },
     marks: [
-      Plot.line(points, { x: "step", y: "relative", z: "seed", fy: "encoder", stroke: "#457" }),
+      Plot.line(binnedCurves(points, 200), {
+        x: "step",
+        y: "relative",
+        z: "seed",
+        fy: "encoder",
+        stroke: "#457",
+      }),
     ],
   });
+}
+
+/** A point of a training curve: one seed's loss relative to its first step's. */
+interface CurvePoint {
+  encoder: string;
+  seed: string;
+  step: number;
+  relative: number;
+}
+
+/**
+ * Each curve (encoder and seed) as the means of `bins` equal spans of its steps: a 10,000-step run
+ * drawn step by step makes a figure of megabytes.
+ */
+export function binnedCurves(points: CurvePoint[], bins: number): CurvePoint[] {
+  const curves = new Map<string, CurvePoint[]>();
+  for (const p of points) {
+    const id = `${p.encoder}/${p.seed}`;
+    curves.set(id, [...(curves.get(id) ?? []), p]);
+  }
+  const out: CurvePoint[] = [];
+  for (const curve of curves.values()) {
+    const last = Math.max(...curve.map((p) => p.step));
+    const span = Math.max(1, Math.ceil(last / bins));
+    const sums = new Map<number, { step: number; relative: number; n: number }>();
+    for (const p of curve) {
+      const b = Math.floor((p.step - 1) / span);
+      const s = sums.get(b) ?? { step: 0, relative: 0, n: 0 };
+      s.step += p.step;
+      s.relative += p.relative;
+      s.n++;
+      sums.set(b, s);
+    }
+    for (const [, s] of [...sums].sort((a, b) => a[0] - b[0])) {
+      out.push({ ...curve[0], step: s.step / s.n, relative: s.relative / s.n });
+    }
+  }
+  return out;
 }
 
 /** Writes `probe-bench.json`, `PROBE_BENCH.md` and the figure into the run; returns the markdown. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { goalLines, summarize } from "./report.ts";
+import { binnedCurves, goalLines, lossCurvesSvg, summarize } from "./report.ts";
 import type { BenchRow } from "./study.ts";
 
 /** One row per (encoder, seed) of one variable with the given F1 and R^2. */
@@ -53,4 +53,34 @@ Deno.test("the goal's margin is set against the supervised ceiling's margin over
     /pooled features, the supervised ceiling's overall F1 is \+0\.150 from the random-init ViT's: a margin of 0\.2 is beyond what training on the labels reaches here/,
   );
   assert.match(text(0.7), /is \+0\.300 from .* 0\.2 is within what/);
+});
+
+Deno.test("loss curves are drawn as the means of spans of steps, each curve on its own", () => {
+  const curve = (seed: string, steps: number) =>
+    Array.from({ length: steps }, (_, i) => ({
+      encoder: "stdim",
+      seed,
+      step: i + 1,
+      relative: i < steps / 2 ? 1 : 0.5,
+    }));
+  // Seed 0 ran 1,000 steps and recorded step 1 twice (a resumed run); seed 1 ran 10 steps.
+  const points = [...curve("0", 1000), { ...curve("0", 1)[0], relative: 3 }, ...curve("1", 10)];
+  const binned = binnedCurves(points, 10);
+  const s0 = binned.filter((p) => p.seed === "0");
+  assert.equal(s0.length, 10);
+  assert.deepEqual(s0.slice(1).map((p) => p.relative), [1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5, 0.5]);
+  assert.equal(s0[0].relative, (100 + 3) / 101, "both records of step 1 enter its span's mean");
+  assert.equal(s0[9].step, 950.5);
+  assert.equal(binned.filter((p) => p.seed === "1").length, 10, "a short curve keeps its steps");
+  // The figure of two 10,000-step curves stays small.
+  const records = [0, 1].flatMap((seed) =>
+    Array.from({ length: 10_000 }, (_, i) => ({
+      kind: "train",
+      encoder: "supervised",
+      seed,
+      step: i + 1,
+      loss: 1 / (i + 1),
+    }))
+  );
+  assert.ok(lossCurvesSvg(records, "native:pong")!.length < 100_000);
 });

@@ -433,11 +433,13 @@ export function binnedCurves(points: CurvePoint[], bins: number): CurvePoint[] {
   const curves = new Map<string, CurvePoint[]>();
   for (const p of points) {
     const id = `${p.encoder}/${p.seed}`;
-    curves.set(id, [...(curves.get(id) ?? []), p]);
+    const curve = curves.get(id);
+    if (curve) curve.push(p);
+    else curves.set(id, [p]);
   }
   const out: CurvePoint[] = [];
   for (const curve of curves.values()) {
-    const last = Math.max(...curve.map((p) => p.step));
+    const last = curve.reduce((m, p) => Math.max(m, p.step), 1);
     const span = Math.max(1, Math.ceil(last / bins));
     const sums = new Map<number, { step: number; relative: number; n: number }>();
     for (const p of curve) {

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { type CollectConfig, collectDataset, collectSpec } from "./collect.ts";
 import { valueDiffs } from "../run/config.ts";
 import type { OnStep } from "../run/progress.ts";
-import { DATASET_FORMAT, MANIFEST_FILE } from "./format.ts";
+import { DATASET_FORMAT, MANIFEST_FILE, SHARD_FILE, STEPS_FILE } from "./format.ts";
 import { type Dataset, openDataset } from "./reader.ts";
 
 /** Options for {@linkcode ensureDataset}. */
@@ -113,8 +113,7 @@ async function staleness(dir: string, requested: CollectConfig): Promise<Stalene
 async function removeDamaged(dir: string): Promise<void> {
   const names = await readdir(dir).catch(() => null);
   if (names === null) return;
-  if (names.every((name) => DATASET_FILE.test(name))) await rm(dir, { recursive: true });
+  const own = (name: string) =>
+    name === MANIFEST_FILE || name === STEPS_FILE || SHARD_FILE.test(name);
+  if (names.every(own)) await rm(dir, { recursive: true });
 }
-
-/** Names of the files a dataset directory holds (see `format.ts`). */
-const DATASET_FILE = /^(manifest\.json|steps\.parquet|frames-\d{5,}\.u8)$/;

@@ -8,6 +8,10 @@
  * - `manifest.json`: {@linkcode DatasetManifest}, with a sha256 for every other file.
  * - `frames-00000.u8`, `frames-00001.u8`, ...: raw uint8 frames (`h x w x c`, channels last),
  *   concatenated; every shard holds `shardFrames` frames except the last, which may hold fewer.
+ *   With `compression: "gzip"` in the manifest the shards are `frames-00000.u8.gz`, ...: the same
+ *   bytes as a sequence of gzip members (each a run of whole frames), which any gunzip reads as
+ *   one stream. Full RGB screens of a game compress about 50 times at level 1, and their raw
+ *   writes (100 KB a frame) were what bounded a recording's speed.
  * - `steps.parquet`: one row per stored frame, row `i` describing frame `i`; the columns are
  *   {@linkcode stepColumns}.
  *
@@ -73,10 +77,22 @@ export function finalObservationRow(
   };
 }
 
+/** How frame shards are stored: raw (no `compression` field) or as gzip members. */
+export type FrameCompression = "gzip";
+
+/** The name of frame shard `index` (`frames-00000.u8`, or `frames-00000.u8.gz` with gzip). */
+export function shardFileName(index: number, compression?: FrameCompression): string {
+  return `frames-${String(index).padStart(5, "0")}.u8${compression === "gzip" ? ".gz" : ""}`;
+}
+
+/** Names a frame shard may have: a name read from a manifest never leads out of the dataset. */
+export const SHARD_FILE = /^frames-\d{5,}\.u8(\.gz)?$/;
+
 /** One frame shard as listed in the manifest. */
 export interface ShardInfo {
   file: string;
   numFrames: number;
+  /** Bytes of the file (`numFrames` frames, or their gzip members). */
   bytes: number;
   sha256: string;
 }
@@ -95,6 +111,8 @@ export interface DatasetManifest {
   numEpisodes: number;
   /** Frames per shard; every shard but the last is full. */
   shardFrames: number;
+  /** Absent: raw shards. `gzip`: each shard is gzip members of its raw bytes. */
+  compression?: FrameCompression;
   shards: ShardInfo[];
   steps: { file: string; rows: number; sha256: string };
   /** Column names of the steps table, in order. */

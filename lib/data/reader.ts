@@ -9,6 +9,7 @@
 import { readFileSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
 import pl from "nodejs-polars";
 import {
   checkFrameShape,
@@ -18,10 +19,12 @@ import {
   MANIFEST_FILE,
   POLARS_TYPES,
   sha256File,
+  SHARD_FILE,
   type ShardInfo,
   type StepColumn,
   stepColumns,
   type StepRow,
+  STEPS_FILE,
 } from "./format.ts";
 
 /** Options for {@linkcode openDataset}. */
@@ -39,7 +42,8 @@ export interface EpisodeSpan {
 
 /**
  * Opens and validates a dataset. Throws an Error naming the file and the problem for: a missing
- * or malformed manifest, a wrong format or version, a missing or wrongly sized shard, a
+ * or malformed manifest, a file name that is not a dataset's own (a manifest never leads out of
+ * its directory), a wrong format or version, a missing or wrongly sized shard, a
  * checksum mismatch (with `verify`), a missing steps column, a row or episode count that
  * disagrees with the manifest, and an episode split over two runs of rows. Columns beyond
  * {@linkcode stepColumns} are allowed and ignored.
@@ -50,7 +54,7 @@ export async function openDataset(
 ): Promise<Dataset> {
   const manifest = await readManifest(path);
   const frameBytes = checkFrameShape(manifest.frameShape);
-  for (const shard of manifest.shards) await checkShardSize(path, shard, frameBytes);
+  for (const shard of manifest.shards) await checkShardSize(path, manifest, shard, frameBytes);
   if (opts.verify ?? true) {
     for (const { file, sha256 } of [...manifest.shards, manifest.steps]) {
       await checkSha256(join(path, file), sha256);
@@ -164,7 +168,22 @@ export class Dataset {
   }
 
   #readShard(s: number): Uint8Array {
-    const bytes = readFileSync(join(this.path, this.manifest.shards[s].file));
+    const { file, numFrames } = this.manifest.shards[s];
+    const path = join(this.path, file);
+    let bytes: Uint8Array = readFileSync(path);
+    if (this.manifest.compression === "gzip") {
+      try {
+        bytes = gunzipSync(bytes);
+      } catch (err) {
+        throw new Error(`${path}: not a valid gzip shard (${(err as Error).message})`);
+      }
+      if (bytes.length !== numFrames * this.frameBytes) {
+        throw new Error(
+          `${path}: holds ${bytes.length} bytes once unzipped, expected ` +
+            `${numFrames * this.frameBytes} (${numFrames} frames x ${this.frameBytes} bytes)`,
+        );
+      }
+    }
     // A plain Uint8Array view, not a node Buffer, so frames compare and print like typed arrays.
     return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
@@ -201,6 +220,20 @@ async function readManifest(path: string): Promise<DatasetManifest> {
   if (!Array.isArray(m.shards) || !Array.isArray(m.stateKeys) || !m.steps) {
     throw fail("shards, stateKeys or steps missing");
   }
+  if (m.compression !== undefined && m.compression !== "gzip") {
+    throw fail(`compression is ${JSON.stringify(m.compression)}, expected "gzip" or none`);
+  }
+  const suffix = m.compression === "gzip" ? ".u8.gz" : ".u8";
+  for (const { file } of m.shards) {
+    if (typeof file !== "string" || !SHARD_FILE.test(file) || !file.endsWith(suffix)) {
+      throw fail(
+        `shard file ${JSON.stringify(file)} is not a shard name (frames-NNNNN${suffix})`,
+      );
+    }
+  }
+  if (m.steps.file !== STEPS_FILE) {
+    throw fail(`steps file ${JSON.stringify(m.steps.file)}, expected "${STEPS_FILE}"`);
+  }
   const framesInShards = m.shards.reduce((n, s) => n + s.numFrames, 0);
   if (framesInShards !== m.numSteps || m.steps.rows !== m.numSteps) {
     throw fail(
@@ -215,9 +248,16 @@ async function readManifest(path: string): Promise<DatasetManifest> {
   return m;
 }
 
-async function checkShardSize(path: string, shard: ShardInfo, frameBytes: number) {
+async function checkShardSize(
+  path: string,
+  manifest: DatasetManifest,
+  shard: ShardInfo,
+  frameBytes: number,
+) {
   const file = join(path, shard.file);
-  const expected = shard.numFrames * frameBytes;
+  const gzip = manifest.compression === "gzip";
+  // A gzip shard's length is known from the manifest only; its frames are counted when read.
+  const expected = gzip ? shard.bytes : shard.numFrames * frameBytes;
   let size: number;
   try {
     size = (await stat(file)).size;
@@ -227,7 +267,11 @@ async function checkShardSize(path: string, shard: ShardInfo, frameBytes: number
   if (size !== expected) {
     throw new Error(
       `${file}: ${size < expected ? "truncated" : "oversized"} shard: ${size} bytes, expected ` +
-        `${expected} (${shard.numFrames} frames x ${frameBytes} bytes)`,
+        `${expected} (${
+          gzip
+            ? `gzip of ${shard.numFrames} frames`
+            : `${shard.numFrames} frames x ${frameBytes} bytes`
+        })`,
     );
   }
 }

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
-import { readFile, truncate, unlink, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { readFile, stat, truncate, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import pl from "nodejs-polars";
 import { openDataset } from "./reader.ts";
 import { frameOf, STATE_KEYS, withDataset } from "./synthetic_testing.ts";
@@ -128,4 +130,67 @@ Deno.test("openDataset detects a row count that disagrees with the manifest", as
       /steps\.parquet: has 30 rows, manifest says 35/,
     );
   });
+});
+
+Deno.test("openDataset refuses a manifest whose file names lead out of the dataset", async () => {
+  await withDataset(async (path) => {
+    await editManifest(path, (m) => {
+      (m.shards as { file: string }[])[1].file = "../frames-00001.u8";
+    });
+    await assert.rejects(
+      openDataset(path),
+      /manifest\.json: shard file "\.\.\/frames-00001\.u8" is not a shard name \(frames-NNNNN\.u8\)/,
+    );
+    await editManifest(path, (m) => {
+      (m.shards as { file: string }[])[1].file = "frames-00001.u8";
+      (m.steps as { file: string }).file = "/etc/passwd";
+    });
+    await assert.rejects(openDataset(path), /manifest\.json: steps file "\/etc\/passwd"/);
+  });
+});
+
+Deno.test("gzip shards read back as the raw frames, and damage to them is named", async () => {
+  await withDataset(async (path, rows) => {
+    const ds = await openDataset(path);
+    assert.equal(ds.manifest.compression, "gzip");
+    assert.deepEqual(ds.manifest.shards.map((s) => s.file), [
+      "frames-00000.u8.gz",
+      "frames-00001.u8.gz",
+      "frames-00002.u8.gz",
+      "frames-00003.u8.gz",
+      "frames-00004.u8.gz",
+    ]);
+    rows.forEach((_, i) => assert.deepEqual(ds.frame(i), frameOf(i), `frame ${i}`));
+    const file = join(path, "frames-00001.u8.gz");
+    const { size } = await stat(file);
+    assert.equal(ds.manifest.shards[1].bytes, size);
+    // A gzip shard of one frame too few, listed with its true size and checksum: only its frame
+    // count can tell.
+    const raw = new Uint8Array(6 * 24);
+    for (let f = 0; f < 6; f++) raw.set(frameOf(7 + f), f * 24);
+    const short = gzipSync(raw);
+    await writeFile(file, short);
+    await editManifest(path, (m) => {
+      const shard = (m.shards as { bytes: number; sha256: string }[])[1];
+      shard.bytes = short.length;
+      shard.sha256 = createHash("sha256").update(short).digest("hex");
+    });
+    const unzipped = await openDataset(path);
+    assert.throws(
+      () => unzipped.frame(7),
+      /frames-00001\.u8\.gz: holds 144 bytes once unzipped, expected 168 \(7 frames x 24 bytes\)/,
+    );
+    await truncate(file, 20);
+    await assert.rejects(
+      openDataset(path, { verify: false }),
+      new RegExp(
+        `frames-00001\\.u8\\.gz: truncated shard: 20 bytes, expected ${short.length} \\(gzip of 7 frames\\)`,
+      ),
+    );
+    await editManifest(path, (m) => ((m.shards as { bytes: number }[])[1].bytes = 20));
+    const cut = await openDataset(path, { verify: false });
+    assert.throws(() => cut.frame(8), /frames-00001\.u8\.gz: not a valid gzip shard/);
+    await editManifest(path, (m) => (m.compression = "zstd"));
+    await assert.rejects(openDataset(path), /compression is "zstd", expected "gzip" or none/);
+  }, "gzip");
 });

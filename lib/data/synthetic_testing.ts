@@ -7,7 +7,7 @@
 
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import type { StepRow } from "./format.ts";
+import type { FrameCompression, StepRow } from "./format.ts";
 import { DatasetWriter } from "./writer.ts";
 
 /** Frame shape `[h, w, c]`: two channels, so stacking order is visible. */
@@ -54,7 +54,11 @@ export function syntheticRows(lengths: number[]): StepRow[] {
 }
 
 /** Writes the synthetic dataset of episodes `lengths` to `path`; returns its rows. */
-export async function writeSynthetic(path: string, lengths = LENGTHS): Promise<StepRow[]> {
+export async function writeSynthetic(
+  path: string,
+  lengths = LENGTHS,
+  compression?: FrameCompression,
+): Promise<StepRow[]> {
   const rows = syntheticRows(lengths);
   const writer = await DatasetWriter.create(path, {
     env: "native:test",
@@ -62,6 +66,7 @@ export async function writeSynthetic(path: string, lengths = LENGTHS): Promise<S
     stateKeys: STATE_KEYS,
     meta: { seed: 7, policy: "random" },
     shardFrames: SHARD_FRAMES,
+    compression,
   });
   // One frame buffer reused for every add, as a collector would: the writer must copy it.
   const buffer = new Uint8Array(FRAME_BYTES);
@@ -86,9 +91,10 @@ export async function withTempDir(fn: (dir: string) => Promise<void>): Promise<v
 /** A fresh synthetic dataset at `<tmp>/ds`, for tests that read it or damage it. */
 export function withDataset(
   fn: (path: string, rows: StepRow[]) => void | Promise<void>,
+  compression?: FrameCompression,
 ): Promise<void> {
   return withTempDir(async (dir) => {
     const path = join(dir, "ds");
-    await fn(path, await writeSynthetic(path));
+    await fn(path, await writeSynthetic(path, LENGTHS, compression));
   });
 }

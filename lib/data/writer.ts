@@ -20,6 +20,7 @@ import {
 } from "node:fs";
 import { link, mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import { gzipSync } from "node:zlib";
 import pl from "nodejs-polars";
 import type { ObsShape } from "../envs/types.ts";
 import { writeDirAtomic, writeFileAtomic, writeFileAtomicSync } from "../run/atomic.ts";
@@ -31,9 +32,12 @@ import {
   DATASET_FORMAT,
   DATASET_VERSION,
   type DatasetManifest,
+  type FrameCompression,
   MANIFEST_FILE,
   POLARS_TYPES,
   sha256File,
+  SHARD_FILE,
+  shardFileName,
   type ShardInfo,
   stepColumns,
   type StepRow,
@@ -43,6 +47,8 @@ import {
 /** Shards aim at this size when `shardFrames` is not given: small enough to load whole. */
 const DEFAULT_SHARD_BYTES = 64 * 2 ** 20;
 const MAX_DEFAULT_SHARD_FRAMES = 4096;
+/** Gzip shards: frames are compressed in runs of about this many bytes, one gzip member each. */
+const GZIP_MEMBER_BYTES = 4 * 2 ** 20;
 /** The journal's record of the last commit, inside the journal directory. */
 const JOURNAL_FILE = "journal.json";
 /** Committed rows, row after row of float64 column values, inside the journal directory. */
@@ -71,6 +77,11 @@ export interface DatasetWriterOptions {
    * than the journal's are an error that names them. Default false.
    */
   journal?: boolean;
+  /**
+   * `gzip`: shards are written as gzip members (level 1) of runs of frames, read back by the
+   * same reader; full RGB screens take about a fiftieth of their raw size. Default: raw shards.
+   */
+  compression?: FrameCompression;
 }
 
 /** What `journal.json` holds: the options, and the state of the dataset at the last commit. */
@@ -80,8 +91,11 @@ interface JournalRecord {
   numEpisodes: number;
   /** Shards full at the commit. */
   shards: ShardInfo[];
-  /** The shard being filled at the commit and its frames then (more may follow on disk). */
-  open: { file: string; numFrames: number } | null;
+  /**
+   * The shard being filled at the commit, its frames and its bytes on disk then (more may
+   * follow on disk); `bytes` is absent in journals of raw shards written before compression.
+   */
+  open: { file: string; numFrames: number; bytes?: number } | null;
 }
 
 /** The shard being filled: an open file and the running hash of what went into it. */
@@ -89,7 +103,10 @@ interface OpenShard {
   file: string;
   fd: number;
   hash: ReturnType<typeof createHash>;
+  /** Frames added, those waiting in the gzip run included. */
   numFrames: number;
+  /** Bytes written to the file. */
+  bytes: number;
 }
 
 /**
@@ -102,7 +119,8 @@ interface OpenShard {
  * {@linkcode DatasetWriter.commit} (a recording resumed game by game).
  *
  * Frames go to disk as they arrive (a shard is fsync'd when full), so memory holds only the
- * step rows (a few dozen bytes each).
+ * step rows (a few dozen bytes each); gzip shards hold one run of frames (4 MiB) until it is
+ * compressed, at the latest at the next commit.
  *
  * ```ts
  * const writer = await DatasetWriter.create("data/breakout", {
@@ -136,6 +154,9 @@ export class DatasetWriter {
   #committing = false;
   /** Journal mode: shards filled since the last commit, open until it syncs them. */
   readonly #unsynced: number[] = [];
+  /** Gzip shards: the frames of the run not yet compressed, and how many there are. */
+  readonly #run: Uint8Array | undefined;
+  #runFrames = 0;
 
   private constructor(path: string, staging: string, opts: DatasetWriterOptions) {
     this.path = path;
@@ -154,6 +175,17 @@ export class DatasetWriter {
     }
     this.#columns = stepColumns(opts.stateKeys);
     this.#values = this.#columns.map(() => new Float64Builder());
+    if (opts.compression !== undefined && opts.compression !== "gzip") {
+      throw new Error(
+        `DatasetWriter: compression must be "gzip" or absent, got ${
+          JSON.stringify(opts.compression)
+        }`,
+      );
+    }
+    if (opts.compression === "gzip") {
+      const runFrames = Math.max(1, Math.floor(GZIP_MEMBER_BYTES / this.#frameBytes));
+      this.#run = new Uint8Array(runFrames * this.#frameBytes);
+    }
   }
 
   /**
@@ -204,6 +236,7 @@ export class DatasetWriter {
   }
 
   async #commit(rowsFd: number): Promise<void> {
+    if (this.#shard) this.#compressRun(this.#shard);
     const from = this.#committed.steps;
     const fresh = this.#numSteps - from;
     const width = this.#columns.length;
@@ -219,7 +252,9 @@ export class DatasetWriter {
       numSteps: this.#numSteps,
       numEpisodes: episodes,
       shards: [...this.#shards],
-      open: this.#shard ? { file: this.#shard.file, numFrames: this.#shard.numFrames } : null,
+      open: this.#shard
+        ? { file: this.#shard.file, numFrames: this.#shard.numFrames, bytes: this.#shard.bytes }
+        : null,
     };
     // One await for all the slow work, then the small record written at once: the caller's
     // loop gives the event loop a turn only when it awaits, and each await costs one.
@@ -248,8 +283,10 @@ export class DatasetWriter {
     const values = this.#columns.map((spec) => rowValue(row, spec));
     this.#enterEpisode(row.episode);
     const shard = this.#shard ?? this.#openShard();
-    writeAll(shard.fd, frame);
-    shard.hash.update(frame);
+    if (this.#run) {
+      this.#run.set(frame, this.#runFrames++ * this.#frameBytes);
+      if (this.#runFrames * this.#frameBytes === this.#run.length) this.#compressRun(shard);
+    } else this.#write(shard, frame);
     shard.numFrames++;
     values.forEach((value, i) => this.#values[i].push(value));
     this.#numSteps++;
@@ -335,16 +372,17 @@ export class DatasetWriter {
       );
     }
     for (const shard of record.shards) {
-      await checkStagedSize(join(this.#staging, shard.file), shard.numFrames * this.#frameBytes);
+      await checkStagedSize(join(this.#staging, shard.file), shard.bytes);
       this.#shards.push(shard);
     }
     const keep = new Set(this.#shards.map((shard) => shard.file));
     if (record.open) {
-      keep.add(record.open.file);
-      this.#shard = this.#reopenShard(record.open.file, record.open.numFrames);
+      const { file, numFrames, bytes = numFrames * this.#frameBytes } = record.open;
+      keep.add(file);
+      this.#shard = this.#reopenShard(file, numFrames, bytes);
     }
     for (const name of await readdir(this.#staging)) {
-      if (/^frames-\d+\.u8$/.test(name) && !keep.has(name)) await rm(join(this.#staging, name));
+      if (SHARD_FILE.test(name) && !keep.has(name)) await rm(join(this.#staging, name));
     }
     const width = this.#columns.length;
     const bytes = truncateTo(rowsFile, record.numSteps * width * 8);
@@ -367,22 +405,22 @@ export class DatasetWriter {
   }
 
   /** The committed frames of a shard being filled, open for appending with its hash restored. */
-  #reopenShard(file: string, numFrames: number): OpenShard {
+  #reopenShard(file: string, numFrames: number, bytes: number): OpenShard {
     const path = join(this.#staging, file);
-    const bytes = truncateTo(path, numFrames * this.#frameBytes);
-    const hash = createHash("sha256").update(bytes);
-    return { file, fd: openSync(path, "a"), hash, numFrames };
+    const hash = createHash("sha256").update(truncateTo(path, bytes));
+    return { file, fd: openSync(path, "a"), hash, numFrames, bytes };
   }
 
   /** The options a journal must be continued with (the creation time may differ). */
   #journalOptions(): unknown {
-    const { env, frameShape, stateKeys, meta } = this.#opts;
+    const { env, frameShape, stateKeys, meta, compression } = this.#opts;
     const { createdAt: _, ...rest } = meta ?? {};
     return JSON.parse(JSON.stringify({
       env,
       frameShape,
       stateKeys,
       shardFrames: this.#shardFrames,
+      compression,
       meta: rest,
     }));
   }
@@ -400,15 +438,30 @@ export class DatasetWriter {
   }
 
   #openShard(): OpenShard {
-    const file = `frames-${String(this.#shards.length).padStart(5, "0")}.u8`;
+    const file = shardFileName(this.#shards.length, this.#opts.compression);
     const fd = openSync(join(this.#staging, file), "w");
-    this.#shard = { file, fd, hash: createHash("sha256"), numFrames: 0 };
+    this.#shard = { file, fd, hash: createHash("sha256"), numFrames: 0, bytes: 0 };
     return this.#shard;
+  }
+
+  #write(shard: OpenShard, bytes: Uint8Array): void {
+    writeAll(shard.fd, bytes);
+    shard.hash.update(bytes);
+    shard.bytes += bytes.length;
+  }
+
+  /** Gzip shards: writes the frames waiting in the run as one gzip member. */
+  #compressRun(shard: OpenShard): void {
+    if (!this.#run || this.#runFrames === 0) return;
+    const raw = this.#run.subarray(0, this.#runFrames * this.#frameBytes);
+    this.#write(shard, gzipSync(raw, { level: 1 }));
+    this.#runFrames = 0;
   }
 
   #closeShard(): void {
     const shard = this.#shard;
     if (!shard) return;
+    this.#compressRun(shard);
     this.#shard = undefined;
     if (this.#rowsFd !== undefined) {
       // Journal mode: the next commit syncs it off the main thread.
@@ -420,7 +473,7 @@ export class DatasetWriter {
     this.#shards.push({
       file: shard.file,
       numFrames: shard.numFrames,
-      bytes: shard.numFrames * this.#frameBytes,
+      bytes: shard.bytes,
       sha256: shard.hash.digest("hex"),
     });
   }
@@ -446,6 +499,7 @@ export class DatasetWriter {
       numSteps: this.#numSteps,
       numEpisodes: this.#pastEpisodes.size + 1,
       shardFrames: this.#shardFrames,
+      ...(this.#opts.compression ? { compression: this.#opts.compression } : {}),
       shards: this.#shards,
       steps,
       columns: this.#columns.map((spec) => spec.name),

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import pl from "nodejs-polars";
+import type { FrameCompression } from "./format.ts";
 import { openDataset } from "./reader.ts";
 import {
   frameOf,
@@ -128,12 +129,14 @@ Deno.test("DatasetWriter.add rejects wrong frame sizes, missing state and split 
   });
 });
 
-Deno.test("a journaled writer continues after its last commit and ends as an uninterrupted one", async () => {
+/**
+ * A journaled writer killed twice continues after its last commit each time and ends with the
+ * files of an uninterrupted writer that committed after the same episodes.
+ */
+async function journalResumes(compression?: FrameCompression): Promise<void> {
   await withTempDir(async (dir) => {
     const lengths = [5, 9, 3, 12, 6];
     const rows = syntheticRows(lengths);
-    const reference = join(dir, "reference");
-    await writeSynthetic(reference, lengths);
     const path = join(dir, "ds");
     const opts = {
       env: "native:test",
@@ -142,6 +145,7 @@ Deno.test("a journaled writer continues after its last commit and ends as an uni
       meta: { seed: 7, policy: "random" },
       shardFrames: SHARD_FRAMES,
       journal: true,
+      compression,
     };
     const episodeStarts = lengths.map((_, e) => lengths.slice(0, e).reduce((a, b) => a + b, 0));
     const addEpisodes = async (writer: DatasetWriter, from: number, to: number) => {
@@ -152,6 +156,11 @@ Deno.test("a journaled writer continues after its last commit and ends as an uni
         await writer.commit();
       }
     };
+    // Gzip members end at commits, so the reference commits after the same episodes.
+    const reference = join(dir, "reference");
+    const uninterrupted = await DatasetWriter.create(reference, opts);
+    await addEpisodes(uninterrupted, 0, lengths.length);
+    await uninterrupted.finish();
     const first = await DatasetWriter.create(path, opts);
     await addEpisodes(first, 0, 2);
     // Killed half-way through episode 2: its rows and frames were never committed.
@@ -182,7 +191,17 @@ Deno.test("a journaled writer continues after its last commit and ends as an uni
     }
     const ds = await openDataset(path);
     assert.equal(ds.episodes().length, lengths.length);
+    rows.forEach((_, i) => assert.deepEqual(ds.frame(i), frameOf(i), `frame ${i}`));
+    assert.equal(ds.manifest.compression, compression);
   });
+}
+
+Deno.test("a journaled writer continues after its last commit and ends as an uninterrupted one", async () => {
+  await journalResumes();
+});
+
+Deno.test("a journaled writer of gzip shards continues after its last commit as well", async () => {
+  await journalResumes("gzip");
 });
 
 Deno.test("a journal without a commit starts over; commit needs the journal option", async () => {

@@ -304,10 +304,12 @@ function maxInto(a: Uint8Array, b: Uint8Array | undefined, out: Uint8Array): Uin
     const a32 = new Uint32Array(a.buffer, a.byteOffset, words);
     const b32 = new Uint32Array(b.buffer, b.byteOffset, words);
     const out32 = new Uint32Array(out.buffer, out.byteOffset, words);
+    // In place (the RGB path pools into the screen itself) an equal word is already there.
+    const inPlace = out === a;
     for (let w = 0; w < words; w++) {
       const x = a32[w];
       if (x === b32[w]) {
-        out32[w] = x;
+        if (!inPlace) out32[w] = x;
         continue;
       }
       for (let j = w * 4; j < w * 4 + 4; j++) out[j] = a[j] > b[j] ? a[j] : b[j];

@@ -1,8 +1,8 @@
 /**
  * {@linkcode recordGames}: whole games played by a random player or a trained agent, recorded as
- * a project dataset of full 210x160 RGB screens (the world model learns from them) with the
- * action actually taken, reward, flags, lives and ground-truth state, plus a GIF and an MP4 per
- * game (the seed project's `record_videos.py --bulk`).
+ * a project dataset of full 210x160 RGB screens (the world model learns from them; gzip shards,
+ * see `format.ts`) with the action actually taken, reward, flags, lives and ground-truth state,
+ * plus a GIF and an MP4 per game (the seed project's `record_videos.py --bulk`).
  *
  * The player sees what it saw in training: each screen goes through its wrapper stack's
  * observation pipeline (gray, resize, frame stack: `ScreenStack`), while the env plays the raw
@@ -137,6 +137,9 @@ async function record(
       stateKeys,
       meta: { record: spec, envConfig: screenEnv, playerEnv: player.env, player: player.kind },
       journal: true,
+      // Full RGB screens: about 2 KB a frame once zipped against 100 KB raw, whose writes
+      // bounded the recording's speed.
+      compression: "gzip",
     });
   } catch (err) {
     for (const env of envs) env.close();

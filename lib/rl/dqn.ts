@@ -230,51 +230,78 @@ export function exploreAction(
   return A - 1;
 }
 
+/** A batch of transitions as the loss reads it (a `ReplayBatch`'s fields). */
+export interface DqnBatch {
+  obs: Uint8Array;
+  nextObs: Uint8Array;
+  actions: Int32Array;
+  rewards: Float32Array;
+  dones: Uint8Array;
+  weights: Float32Array;
+}
+
+/** The discounts and heads of {@linkcode dqnTargets} and {@linkcode dqnLoss}. */
+export interface DqnLossOptions {
+  gamma: number;
+  double: boolean;
+  numActions: number;
+  intrinsic?: { rewards: Float32Array; gamma: number };
+}
+
+/** The Q-value of each row's action: `sum_a q[i, a] onehot(actions[i])[a]`. */
+function takenQ(q: tf.Tensor2D, actions: tf.Tensor1D, numActions: number): tf.Tensor1D {
+  return tf.sum(tf.mul(q, tf.oneHot(actions, numActions)), 1);
+}
+
 /**
- * The loss of a batch (the module doc's equations) and each transition's TD error
- * `Q_E(s, a) - y_E` (for the priorities). A network with an intrinsic head needs
- * `opts.intrinsic`: the batch's intrinsic rewards and their discount.
+ * The bootstrap targets of a batch, `[y_E]` or `[y_E, y_I]` (the module doc's equations). They
+ * carry no gradient (the action is an argmax), so {@linkcode DqnLearner.update} computes them
+ * before its gradient scope: inside it, the online network's pass over the next observations
+ * was back-propagated too (to zeros), two fifths of the backward pass.
  */
-export function dqnLoss(
+export function dqnTargets(
   online: QNetwork,
   target: QNetwork,
-  batch: {
-    obs: Uint8Array;
-    nextObs: Uint8Array;
-    actions: Int32Array;
-    rewards: Float32Array;
-    dones: Uint8Array;
-    weights: Float32Array;
-  },
-  opts: {
-    gamma: number;
-    double: boolean;
-    numActions: number;
-    intrinsic?: { rewards: Float32Array; gamma: number };
-  },
-): { loss: tf.Scalar; tdErrors: tf.Tensor1D; qTaken: tf.Scalar } {
+  batch: DqnBatch,
+  opts: DqnLossOptions,
+): tf.Tensor1D[] {
   const n = batch.actions.length;
   const A = opts.numActions;
-  const taken = (q: tf.Tensor2D, a: tf.Tensor1D) => tf.sum(tf.mul(q, tf.oneHot(a, A)), 1);
-  const ys = tf.tidy(() => {
+  return tf.tidy((): tf.Tensor1D[] => {
     const aStar = tf.argMax((opts.double ? online : target).forward(batch.nextObs, n), 1);
     const [nextE, nextI] = target.heads(batch.nextObs, n);
     const notDone = tf.sub(1, tf.tensor1d(Float32Array.from(batch.dones)));
-    const yE = tf.add(
+    const yE: tf.Tensor1D = tf.add(
       tf.tensor1d(batch.rewards),
-      tf.mul(opts.gamma, tf.mul(notDone, taken(nextE, aStar as tf.Tensor1D))),
+      tf.mul(opts.gamma, tf.mul(notDone, takenQ(nextE, aStar as tf.Tensor1D, A))),
     );
     if (!nextI) return [yE];
     if (!opts.intrinsic) throw new Error("dqnLoss: a network with an intrinsic head needs rewards");
     // No (1 - done): the intrinsic return runs on across game overs.
-    const yI = tf.add(
+    const yI: tf.Tensor1D = tf.add(
       tf.tensor1d(opts.intrinsic.rewards),
-      tf.mul(opts.intrinsic.gamma, taken(nextI, aStar as tf.Tensor1D)),
+      tf.mul(opts.intrinsic.gamma, takenQ(nextI, aStar as tf.Tensor1D, A)),
     );
     return [yE, yI];
   });
+}
+
+/**
+ * The loss of a batch (the module doc's equations) and each transition's TD error
+ * `Q_E(s, a) - y_E` (for the priorities). A network with an intrinsic head needs
+ * `opts.intrinsic`: the batch's intrinsic rewards and their discount. `opts.targets`: the
+ * batch's {@linkcode dqnTargets}, computed here when absent (and then disposed here).
+ */
+export function dqnLoss(
+  online: QNetwork,
+  target: QNetwork,
+  batch: DqnBatch,
+  opts: DqnLossOptions & { targets?: tf.Tensor1D[] },
+): { loss: tf.Scalar; tdErrors: tf.Tensor1D; qTaken: tf.Scalar } {
+  const n = batch.actions.length;
+  const ys = opts.targets ?? dqnTargets(online, target, batch, opts);
   const actions = tf.tensor1d(batch.actions, "int32");
-  const qs = online.heads(batch.obs, n).map((q) => taken(q, actions));
+  const qs = online.heads(batch.obs, n).map((q) => takenQ(q, actions, opts.numActions));
   const tds = qs.map((q, i) => tf.sub(q, ys[i]) as tf.Tensor1D);
   // Huber with delta 1: 0.5 x^2 inside, |x| - 0.5 outside, written as one smooth expression.
   const huber = (td: tf.Tensor1D) => {
@@ -284,12 +311,9 @@ export function dqnLoss(
   };
   const perSample = tds.map(huber).reduce((a, b) => tf.add(a, b));
   const loss = tf.mean(tf.mul(perSample, tf.tensor1d(batch.weights))) as tf.Scalar;
-  tf.dispose(ys);
+  if (!opts.targets) tf.dispose(ys);
   return { loss, tdErrors: tds[0], qTaken: tf.mean(qs[0]) as tf.Scalar };
 }
-
-/** A batch the learner trains on (a `ReplayBatch`'s fields). */
-export type DqnBatch = Parameters<typeof dqnLoss>[2];
 
 /**
  * The online and target networks and the optimiser: `update` is one gradient step on a batch
@@ -333,17 +357,25 @@ export class DqnLearner {
   ): { loss: number; td: Float32Array; q: number } {
     let td: Float32Array = new Float32Array(0);
     let q = NaN;
-    const { value, grads } = tf.variableGrads(() => {
-      const out = dqnLoss(this.online, this.target, batch, {
-        gamma: this.cfg.gamma,
-        double: this.cfg.double,
-        numActions: this.numActions,
-        intrinsic: intrinsic && { rewards: intrinsic, gamma: this.cfg.exploration.rnd.gamma },
-      });
-      td = out.tdErrors.dataSync() as Float32Array;
-      q = out.qTaken.dataSync()[0];
-      return out.loss;
-    }, this.trainable.map(([, v]) => v));
+    const opts: DqnLossOptions = {
+      gamma: this.cfg.gamma,
+      double: this.cfg.double,
+      numActions: this.numActions,
+      intrinsic: intrinsic && { rewards: intrinsic, gamma: this.cfg.exploration.rnd.gamma },
+    };
+    const targets = dqnTargets(this.online, this.target, batch, opts);
+    let value: tf.Scalar;
+    let grads: tf.NamedTensorMap;
+    try {
+      ({ value, grads } = tf.variableGrads(() => {
+        const out = dqnLoss(this.online, this.target, batch, { ...opts, targets });
+        td = out.tdErrors.dataSync() as Float32Array;
+        q = out.qTaken.dataSync()[0];
+        return out.loss;
+      }, this.trainable.map(([, v]) => v)));
+    } finally {
+      tf.dispose(targets);
+    }
     const loss = value.dataSync()[0];
     if (!Number.isFinite(loss)) {
       tf.dispose([value, ...Object.values(grads)]);

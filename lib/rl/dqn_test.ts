@@ -7,6 +7,7 @@ import { Rng } from "../tensor/rng.ts";
 import {
   DQN_ATARI,
   type DqnConfig,
+  DqnLearner,
   dqnLoss,
   explorationAt,
   exploreAction,
@@ -101,6 +102,31 @@ Deno.test("the intrinsic head: acts on Q_E + w Q_I, and its target runs on acros
   );
   disposeParams(online.params);
   disposeParams(target.params);
+});
+
+Deno.test("an update back-propagates the online pass over obs only: the targets are off the tape", async () => {
+  // Double DQN's targets run the online and the target network over the next observations,
+  // plain DQN's the target network twice: the same forward work. Off the gradient tape the two
+  // updates run the same kernels; on it, Double DQN's also back-propagated its online pass.
+  const kernels = async (double: boolean) => {
+    const cfg = { ...DQN_ATARI, double, network: { kind: "mlp" as const, hidden: 8 } };
+    const learner = new DqnLearner(cfg, [4, 4, 2], 3, new Rng(0));
+    const rng = new Rng(1);
+    const bytes = () => Uint8Array.from({ length: 2 * 32 }, () => rng.int(256));
+    const batch = {
+      obs: bytes(),
+      nextObs: bytes(),
+      actions: Int32Array.of(0, 2),
+      rewards: Float32Array.of(1, 0),
+      dones: Uint8Array.of(0, 1),
+      weights: Float32Array.of(1, 1),
+    };
+    const info = await tf.profile(() => void learner.update(batch, 0));
+    learner.disposeTraining();
+    disposeParams(learner.online.params);
+    return info.kernels.map((k) => k.name);
+  };
+  assert.deepEqual(await kernels(true), await kernels(false));
 });
 
 Deno.test("exploration: the linear schedule, epsilon-greedy and Boltzmann draws", () => {

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { gunzipSync } from "node:zlib";
 import { Rng } from "../tensor/rng.ts";
-import { ReplayBuffer } from "./replay.ts";
+import { loadReplay, ReplayBuffer, saveReplay } from "./replay.ts";
 
 /** Episodes of `lengths` decisions, each frame's pixels = 10 * episode + step; returns the rows. */
 function fill(buf: ReplayBuffer, lengths: number[]) {
@@ -100,4 +102,53 @@ Deno.test("a buffer refuses a frame of another size and sampling before any tran
     () => new ReplayBuffer({ capacity: 2, frameShape: [2, 2, 1], stack: 4 }),
     /capacity/,
   );
+});
+
+Deno.test("a saved buffer (gzipped) loads back whole; a version-1 raw file still loads", async () => {
+  const opts = { capacity: 32, frameShape: [2, 2, 1] as [number, number, number], stack: 3 };
+  const buf = new ReplayBuffer({ ...opts, priorities: { alpha: 0.6, eps: 1e-6 } });
+  fill(buf, [4, 2, 5]);
+  buf.updatePriorities(Int32Array.of(1, 3), Float32Array.of(0.5, 2));
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/replay.bin`;
+    const ref = await saveReplay(buf, path);
+    const file = Deno.readFileSync(path);
+    assert.deepEqual([file[0], file[1]], [0x1f, 0x8b], "gzip");
+    const same = (b: ReplayBuffer) => {
+      assert.deepEqual(b.frames, buf.frames);
+      assert.deepEqual([b.cursor, b.written, b.maxPriority], [
+        buf.cursor,
+        buf.written,
+        buf.maxPriority,
+      ]);
+      assert.deepEqual(b.tree!.priorities(), buf.tree!.priorities());
+      assert.deepEqual(b.sample(16, new Rng(3)), buf.sample(16, new Rng(3)));
+    };
+    const back = new ReplayBuffer({ ...opts, priorities: { alpha: 0.6, eps: 1e-6 } });
+    loadReplay(back, path, ref);
+    same(back);
+    // The raw layout of version 1 (checkpoints written before compression): same bytes, unzipped.
+    const raw = gunzipSync(file);
+    const headerLength = Number(new DataView(raw.buffer, raw.byteOffset).getBigUint64(0, true));
+    const header = new TextDecoder().decode(raw.subarray(8, 8 + headerLength));
+    raw.set(new TextEncoder().encode(header.replace('"version":2', '"version":1')), 8);
+    Deno.writeFileSync(path, raw);
+    const v1 = {
+      ...ref,
+      bytes: raw.length,
+      sha256: createHash("sha256").update(raw).digest("hex"),
+    };
+    const old = new ReplayBuffer({ ...opts, priorities: { alpha: 0.6, eps: 1e-6 } });
+    loadReplay(old, path, v1);
+    same(old);
+    const other = new ReplayBuffer({
+      ...opts,
+      capacity: 16,
+      priorities: { alpha: 0.6, eps: 1e-6 },
+    });
+    assert.throws(() => loadReplay(other, path, v1), /replay\.bin: the saved buffer's layout/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -37,7 +37,7 @@ import { CLEANRL_ATARI, type EnvConfig, envObsShape, gameActions, makeEnv } from
 import type { Env, StepInfo } from "../envs/types.ts";
 import type { ActFn } from "../eval/robustness.ts";
 import { initDense, initNatureCnn, natureCnn } from "../nn/cnn.ts";
-import { linear } from "../nn/layers.ts";
+import { linear, noGrad } from "../nn/layers.ts";
 import { cloneParams, disposeParams, namedParams, type Params } from "../nn/params.ts";
 import type { OnStep } from "../run/progress.ts";
 import {
@@ -254,10 +254,10 @@ function takenQ(q: tf.Tensor2D, actions: tf.Tensor1D, numActions: number): tf.Te
 }
 
 /**
- * The bootstrap targets of a batch, `[y_E]` or `[y_E, y_I]` (the module doc's equations). They
- * carry no gradient (the action is an argmax), so {@linkcode DqnLearner.update} computes them
- * before its gradient scope: inside it, the online network's pass over the next observations
- * was back-propagated too (to zeros), two fifths of the backward pass.
+ * The bootstrap targets of a batch, `[y_E]` or `[y_E, y_I]` (the module doc's equations), off the
+ * gradient tape: they carry no gradient (the action is an argmax), and on the tape the online
+ * network's pass over the next observations was back-propagated too (to zeros), two fifths of
+ * the backward pass.
  */
 export function dqnTargets(
   online: QNetwork,
@@ -267,7 +267,12 @@ export function dqnTargets(
 ): tf.Tensor1D[] {
   const n = batch.actions.length;
   const A = opts.numActions;
-  return tf.tidy((): tf.Tensor1D[] => {
+  const stacked = noGrad(() => tf.tidy(() => tf.stack(targetRows()) as tf.Tensor2D));
+  const ys = tf.unstack(stacked) as tf.Tensor1D[];
+  stacked.dispose();
+  return ys;
+
+  function targetRows(): tf.Tensor1D[] {
     const aStar = tf.argMax((opts.double ? online : target).forward(batch.nextObs, n), 1);
     const [nextE, nextI] = target.heads(batch.nextObs, n);
     const notDone = tf.sub(1, tf.tensor1d(Float32Array.from(batch.dones)));
@@ -283,23 +288,22 @@ export function dqnTargets(
       tf.mul(opts.intrinsic.gamma, takenQ(nextI, aStar as tf.Tensor1D, A)),
     );
     return [yE, yI];
-  });
+  }
 }
 
 /**
  * The loss of a batch (the module doc's equations) and each transition's TD error
  * `Q_E(s, a) - y_E` (for the priorities). A network with an intrinsic head needs
- * `opts.intrinsic`: the batch's intrinsic rewards and their discount. `opts.targets`: the
- * batch's {@linkcode dqnTargets}, computed here when absent (and then disposed here).
+ * `opts.intrinsic`: the batch's intrinsic rewards and their discount.
  */
 export function dqnLoss(
   online: QNetwork,
   target: QNetwork,
   batch: DqnBatch,
-  opts: DqnLossOptions & { targets?: tf.Tensor1D[] },
+  opts: DqnLossOptions,
 ): { loss: tf.Scalar; tdErrors: tf.Tensor1D; qTaken: tf.Scalar } {
   const n = batch.actions.length;
-  const ys = opts.targets ?? dqnTargets(online, target, batch, opts);
+  const ys = dqnTargets(online, target, batch, opts);
   const actions = tf.tensor1d(batch.actions, "int32");
   const qs = online.heads(batch.obs, n).map((q) => takenQ(q, actions, opts.numActions));
   const tds = qs.map((q, i) => tf.sub(q, ys[i]) as tf.Tensor1D);
@@ -311,7 +315,7 @@ export function dqnLoss(
   };
   const perSample = tds.map(huber).reduce((a, b) => tf.add(a, b));
   const loss = tf.mean(tf.mul(perSample, tf.tensor1d(batch.weights))) as tf.Scalar;
-  if (!opts.targets) tf.dispose(ys);
+  tf.dispose(ys);
   return { loss, tdErrors: tds[0], qTaken: tf.mean(qs[0]) as tf.Scalar };
 }
 
@@ -363,19 +367,12 @@ export class DqnLearner {
       numActions: this.numActions,
       intrinsic: intrinsic && { rewards: intrinsic, gamma: this.cfg.exploration.rnd.gamma },
     };
-    const targets = dqnTargets(this.online, this.target, batch, opts);
-    let value: tf.Scalar;
-    let grads: tf.NamedTensorMap;
-    try {
-      ({ value, grads } = tf.variableGrads(() => {
-        const out = dqnLoss(this.online, this.target, batch, { ...opts, targets });
-        td = out.tdErrors.dataSync() as Float32Array;
-        q = out.qTaken.dataSync()[0];
-        return out.loss;
-      }, this.trainable.map(([, v]) => v)));
-    } finally {
-      tf.dispose(targets);
-    }
+    const { value, grads } = tf.variableGrads(() => {
+      const out = dqnLoss(this.online, this.target, batch, opts);
+      td = out.tdErrors.dataSync() as Float32Array;
+      q = out.qTaken.dataSync()[0];
+      return out.loss;
+    }, this.trainable.map(([, v]) => v));
     const loss = value.dataSync()[0];
     if (!Number.isFinite(loss)) {
       tf.dispose([value, ...Object.values(grads)]);
